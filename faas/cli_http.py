@@ -1,0 +1,187 @@
+"""The CLI's HTTP client of the gateway: stdlib only, one request per connection.
+
+http.client rather than urllib.request because the two timeouts differ: connecting must fail
+fast (10 s) while a synchronous invoke may legitimately run for 900 s, and urllib applies one
+socket timeout to both phases.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from faas import __version__
+from faas.errors import FaasError
+
+CONNECT_TIMEOUT_S = 10.0
+USER_AGENT = f"faas-cli/{__version__}"
+
+
+class GatewayError(FaasError):
+    """The gateway answered with an error document (`x-amzn-ErrorType` + `{Type, Message}`)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.status = status
+        self.code = code
+
+
+class GatewayUnreachable(FaasError):
+    """No connection could be made, or it broke before an answer arrived."""
+
+
+class InvalidGatewayUrl(FaasError):
+    """The --url value cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]  # names lower-cased
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        """The body as JSON; an empty body is an empty object."""
+        if not self.body.strip():
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise GatewayError(self.status, "InvalidResponse", f"not JSON: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayClient:
+    """Where the gateway is; every call opens a fresh connection (the CLI makes only a few)."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    base_path: str
+
+    @classmethod
+    def for_url(cls, url: str) -> GatewayClient:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidGatewayUrl(f"--url must look like http://HOST:PORT, got {url!r}")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise InvalidGatewayUrl(f"--url has a bad port: {url!r}") from exc
+        return cls(url, parts.scheme, parts.hostname, port, parts.path.rstrip("/"))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        read_timeout_s: float | None,
+    ) -> HttpResponse:
+        """Send one request; any status >= 400 raises `GatewayError`."""
+        sent_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        sent_headers.update(headers or {})
+        connection = self._connect(read_timeout_s)
+        try:
+            response = self._exchange(connection, method, self.base_path + path, body, sent_headers)
+        finally:
+            connection.close()
+        if response.status >= 400:
+            raise error_from_response(response)
+        return response
+
+    def request_json(
+        self, method: str, path: str, document: Any = None, *, read_timeout_s: float | None
+    ) -> Any:
+        """A management call: JSON in (if given), JSON out."""
+        body = None if document is None else json.dumps(document).encode()
+        headers = {} if body is None else {"Content-Type": "application/json"}
+        response = self.request(
+            method, path, body=body, headers=headers, read_timeout_s=read_timeout_s
+        )
+        return response.json()
+
+    def _connect(self, read_timeout_s: float | None) -> http.client.HTTPConnection:
+        connection_class = (
+            http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+        )
+        connection = connection_class(self.host, self.port, timeout=CONNECT_TIMEOUT_S)
+        try:
+            connection.connect()
+        except OSError as exc:
+            connection.close()
+            raise GatewayUnreachable(
+                f'cannot reach faas at {self.url} ({_reason(exc)}); is "faas serve" running?'
+            ) from exc
+        # Connected: from here on only the read timeout applies (None waits as long as it takes).
+        if connection.sock is not None:
+            connection.sock.settimeout(read_timeout_s)
+        return connection
+
+    def _exchange(
+        self,
+        connection: http.client.HTTPConnection,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+    ) -> HttpResponse:
+        try:
+            connection.request(method, target, body=body, headers=dict(headers))
+            raw = connection.getresponse()
+            payload = raw.read()
+        except TimeoutError as exc:
+            raise GatewayUnreachable(f"faas at {self.url} did not answer in time") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise GatewayUnreachable(
+                f"lost the connection to faas at {self.url} ({_reason(exc)})"
+            ) from exc
+        found = {name.lower(): value for name, value in raw.getheaders()}
+        return HttpResponse(raw.status, found, payload)
+
+
+def function_path(name: str, suffix: str = "", query: Mapping[str, str] | None = None) -> str:
+    """`/2015-03-31/functions/<name><suffix>`; the name is percent-encoded as botocore does."""
+    path = f"/2015-03-31/functions/{quote(name, safe='')}{suffix}"
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def error_from_response(response: HttpResponse) -> GatewayError:
+    """Lambda's error shape: code from the header (text after ':' ignored), body's Message."""
+    document = _json_object(response.body)
+    header = response.header("x-amzn-ErrorType") or ""
+    code = header.split(":", 1)[0].strip()
+    if not code:
+        code = str(document.get("__type") or document.get("code") or f"HTTP {response.status}")
+    message = document.get("Message") or document.get("message")
+    if message is None:
+        message = "" if document else response.body.decode("utf-8", "replace")
+    return GatewayError(response.status, code, one_line(str(message)))
+
+
+def one_line(text: str) -> str:
+    """Messages are printed on one line, whatever the server or the function put in them."""
+    return " ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

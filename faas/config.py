@@ -1,0 +1,203 @@
+"""Settings: the only home of defaults.
+
+`load()` layers, lowest first: the dataclass defaults below, a TOML file (`config.toml`),
+`FAAS_<SECTION>_<KEY>` environment variables, then explicit overrides (CLI flags). The
+environment is a parameter, never read at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "FAAS_"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the key and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: str = ".faas"
+    # How long SIGTERM waits for in-flight invocations before stopping workers anyway.
+    shutdown_grace_s: float = 30.0
+    # Largest HTTP request body: a 50 MB zip grows to ~67 MB under base64 in JSON.
+    max_request_mb: int = 70
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    # SQLAlchemy URL; empty means sqlite:///<data_dir>/faas.db.
+    url: str = ""
+    # The WAL is checkpointed on this timer from a side connection, never inside a request.
+    checkpoint_interval_s: float = 1.0
+    # Upper bound on rows per group commit.
+    max_batch_rows: int = 512
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    # A warm worker idle this long is stopped (scale to zero).
+    idle_ttl_s: float = 300.0
+    # How often idle workers are looked for.
+    reap_interval_s: float = 5.0
+    # Lambda's init phase limit: interpreter start + handler import must finish in this time.
+    init_timeout_s: float = 10.0
+    # Bytes of stdout/stderr kept per invocation; the rest is dropped with a marker.
+    max_log_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BillingSettings:
+    # Lambda's x86 list prices (us-east-1), in USD.
+    price_per_request: Decimal = Decimal("0.0000002")
+    price_per_gb_second: Decimal = Decimal("0.0000166667")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    billing: BillingSettings = field(default_factory=BillingSettings)
+    # Runtime name -> interpreter path. The interpreter faas runs on is always offered as
+    # python3.X; entries here add others (e.g. python3.12 = "/usr/bin/python3.12").
+    runtimes: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.server.data_dir).resolve()
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url or f"sqlite:///{self.data_dir / 'faas.db'}"
+
+    def available_runtimes(self) -> dict[str, str]:
+        """Runtime name -> interpreter, the serving interpreter first."""
+        own = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        found = {own: sys.executable}
+        found.update(self.runtimes)
+        return found
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "server": ServerSettings,
+    "store": StoreSettings,
+    "pool": PoolSettings,
+    "billing": BillingSettings,
+}
+
+
+def load(
+    file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from defaults < file < environment < overrides ("section.key": value)."""
+    layered: dict[str, dict[str, Any]] = {name: {} for name in [*_SECTIONS, "runtimes"]}
+    if file is not None:
+        _merge(layered, _read_file(file), source=str(file))
+    _merge(layered, _from_environ(environ or {}), source="environment")
+    _merge(layered, _nest(overrides or {}), source="command line")
+    sections = {name: _build_section(cls, layered[name], name) for name, cls in _SECTIONS.items()}
+    runtimes = {str(k): str(v) for k, v in layered["runtimes"].items()}
+    return Settings(runtimes=runtimes, **sections)
+
+
+def default_config_file(environ: Mapping[str, str], cwd: Path) -> Path | None:
+    """FAAS_CONFIG if set, else ./config.toml when present."""
+    if environ.get("FAAS_CONFIG"):
+        return Path(environ["FAAS_CONFIG"])
+    candidate = cwd / "config.toml"
+    return candidate if candidate.is_file() else None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as stream:
+            return tomllib.load(stream)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in {"FAAS_CONFIG", "FAAS_URL"}:
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        for section in _SECTIONS:
+            if rest.startswith(section + "_"):
+                found.setdefault(section, {})[rest[len(section) + 1 :]] = value
+                break
+    return found
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    nested: dict[str, dict[str, Any]] = {}
+    for dotted, value in flat.items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        nested.setdefault(section, {})[key] = value
+    return nested
+
+
+def _merge(into: dict[str, dict[str, Any]], layer: Mapping[str, Any], source: str) -> None:
+    for section, values in layer.items():
+        if section not in into:
+            raise ConfigError(f"{source}: unknown section [{section}]")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        into[section].update(values)
+
+
+def _build_section(cls: type[Any], values: Mapping[str, Any], section: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown key {section}.{unknown[0]} (known: {', '.join(sorted(known))})")
+    return cls(**{k: _coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()})
+
+
+def _coerce(value: Any, kind: Any, key: str) -> Any:
+    if isinstance(kind, types.UnionType):
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    try:
+        if kind is bool:
+            return _to_bool(value)
+        if kind is Decimal:
+            return Decimal(str(value))
+        if kind in (int, float) and isinstance(value, bool):
+            raise ValueError("a boolean")
+        return kind(value)
+    except (ValueError, TypeError, InvalidOperation) as exc:
+        raise ConfigError(f"{key}: cannot use {value!r} as {kind.__name__}") from exc
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(value)

@@ -1,0 +1,204 @@
+"""The platform's vocabulary as frozen dataclasses: no I/O, nothing from the rest of faas.
+
+Every message between layers is one of these; JSON exists only at the edges (gateway, CLI,
+worker protocol).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+LATEST = "$LATEST"
+
+MB = 1024 * 1024
+
+# Lambda's naming rule for a function name (the short form, without an ARN).
+FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# `module.function`, where module may be a dotted path inside the code (pkg.mod.handler).
+HANDLER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+ENV_KEY_RE = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])*$")
+
+# Lambda sets these itself; a function may not define them (Lambda answers 400 too).
+RESERVED_ENV_KEYS = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Lambda's quotas, the ones faas enforces."""
+
+    min_memory_mb: int = 128
+    max_memory_mb: int = 10240
+    min_timeout_s: int = 1
+    max_timeout_s: int = 900
+    min_ephemeral_mb: int = 512
+    max_ephemeral_mb: int = 10240
+    max_zip_bytes: int = 50 * MB
+    max_unzipped_bytes: int = 250 * MB
+    max_sync_payload_bytes: int = 6 * MB
+    max_async_payload_bytes: int = 1 * MB
+    max_env_bytes: int = 4 * 1024
+
+
+class InvocationType(enum.StrEnum):
+    REQUEST_RESPONSE = "RequestResponse"
+    EVENT = "Event"
+    DRY_RUN = "DryRun"
+
+
+class InvocationStatus(enum.StrEnum):
+    """How an invocation ended, as recorded. A function error is `Unhandled`, as Lambda says."""
+
+    SUCCESS = "Success"
+    UNHANDLED = "Unhandled"
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionConfig:
+    """One function version's configuration, as stored and as served by the API."""
+
+    name: str
+    runtime: str
+    handler: str
+    role: str
+    memory_mb: int
+    timeout_s: int
+    ephemeral_storage_mb: int
+    environment: Mapping[str, str]
+    description: str
+    code_sha256: str  # hex digest of the zip; the API's CodeSha256 is its base64 form
+    code_size: int
+    revision_id: str  # new on every code or configuration change
+    last_modified: str  # AWS's format: 2024-01-01T00:00:00.000+0000
+    version: str = LATEST
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChange:
+    """UpdateFunctionConfiguration / CreateFunction input: None means "leave as is"."""
+
+    runtime: str | None = None
+    handler: str | None = None
+    role: str | None = None
+    memory_mb: int | None = None
+    timeout_s: int | None = None
+    ephemeral_storage_mb: int | None = None
+    environment: Mapping[str, str] | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """Everything the pool needs to start and run workers of one function version.
+
+    `key` names the pool: it changes with every code or configuration update, so an update
+    gets fresh workers and the old pool is retired.
+    """
+
+    key: str
+    function_name: str
+    version: str
+    runtime: str
+    handler: str
+    memory_mb: int
+    timeout_s: int
+    ephemeral_storage_mb: int
+    environment: Mapping[str, str]
+    code_dir: str
+    function_arn: str
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationRequest:
+    """One invocation, as the gateway or a trigger hands it to the invoker."""
+
+    request_id: str
+    function_name: str
+    qualifier: str | None
+    payload: bytes
+    invocation_type: InvocationType = InvocationType.REQUEST_RESPONSE
+    tail_log: bool = False
+    client_context: str | None = None  # raw JSON (already base64-decoded)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerResult:
+    """What one worker reported for one invocation (the pool's answer to the invoker)."""
+
+    payload: bytes  # the handler's JSON result, or the error document on failure
+    error_type: str | None  # None on success, e.g. "ZeroDivisionError", "Runtime.ExitError"
+    logs: bytes
+    started_at_ms: int  # wall clock, epoch milliseconds
+    duration_ns: int
+    init_duration_ns: int | None  # set on the first invocation of a new worker only
+    max_memory_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationResult:
+    """What the caller gets back."""
+
+    request_id: str
+    payload: bytes
+    function_error: str | None  # "Unhandled" when the function failed
+    executed_version: str
+    log_tail: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """The durable row of one invocation."""
+
+    request_id: str
+    function_name: str
+    function_version: str
+    started_at_ms: int
+    duration_ms: float
+    billed_ms: int
+    memory_mb: int
+    max_memory_used_mb: int
+    init_duration_ms: float | None
+    status: InvocationStatus
+    error_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionPage:
+    """One page of ListFunctions."""
+
+    functions: tuple[FunctionConfig, ...]
+    next_marker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeInfo:
+    """A stored, validated code bundle."""
+
+    sha256: str
+    size: int
+    code_dir: str
+    files: tuple[str, ...] = field(default=())

@@ -1,0 +1,78 @@
+"""The one error root of faas.
+
+Every error a user can cause or see is a `FaasError` carrying Lambda's error code and the
+HTTP status the API answers with. They are translated to HTTP only at the edge (gateway
+middleware) and to exit codes only in the CLI.
+"""
+
+from __future__ import annotations
+
+
+class FaasError(Exception):
+    """Root of every platform error; `code` is Lambda's error code (x-amzn-ErrorType)."""
+
+    code = "ServiceException"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidParameterValue(FaasError):
+    code = "InvalidParameterValueException"
+    status = 400
+
+
+class InvalidRequestContent(FaasError):
+    code = "InvalidRequestContentException"
+    status = 400
+
+
+class ResourceNotFound(FaasError):
+    code = "ResourceNotFoundException"
+    status = 404
+
+
+class ResourceConflict(FaasError):
+    code = "ResourceConflictException"
+    status = 409
+
+
+class PreconditionFailed(FaasError):
+    code = "PreconditionFailedException"
+    status = 412
+
+
+class RequestTooLarge(FaasError):
+    code = "RequestTooLargeException"
+    status = 413
+
+
+class UnsupportedMediaType(FaasError):
+    code = "UnsupportedMediaTypeException"
+    status = 415
+
+
+class TooManyRequests(FaasError):
+    """Throttled: `reason` is Lambda's Reason field; `retry_after_s` feeds Retry-After."""
+
+    code = "TooManyRequestsException"
+    status = 429
+
+    def __init__(self, message: str, reason: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+class ServiceError(FaasError):
+    code = "ServiceException"
+    status = 500
+
+
+class ServiceUnavailable(FaasError):
+    """The platform is shutting down or cannot start a worker right now."""
+
+    code = "ServiceException"
+    status = 503

@@ -1,0 +1,20 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from faas.gateway import functions_api, invoke_api, platform_api
+from faas.gateway.services import Services
+
+SERVICES = web.AppKey("services", Services)
+
+
+def make_app(services: Services) -> web.Application:
+    # client_max_size: a 50 MB zip is ~67 MB once base64-encoded inside CreateFunction's JSON.
+    app = web.Application(client_max_size=services.max_request_bytes)
+    app[SERVICES] = services
+    invoke_api.add_routes(app, services)
+    functions_api.add_routes(app, services)
+    platform_api.add_routes(app, services)
+    return app

@@ -1,0 +1,159 @@
+"""JSON <-> domain at the API edge: FunctionConfiguration documents and request bodies."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import platform
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from faas.domain import ConfigChange, FunctionConfig, Record
+from faas.errors import InvalidParameterValue, InvalidRequestContent
+
+ARCHITECTURE = "arm64" if platform.machine() in {"aarch64", "arm64"} else "x86_64"
+
+
+def configuration_document(cfg: FunctionConfig, arn: str) -> dict[str, Any]:
+    """Lambda's FunctionConfiguration, with State/LastUpdateStatus that satisfy the waiters."""
+    return {
+        "FunctionName": cfg.name,
+        "FunctionArn": arn,
+        "Runtime": cfg.runtime,
+        "Role": cfg.role,
+        "Handler": cfg.handler,
+        "CodeSize": cfg.code_size,
+        "CodeSha256": base64.b64encode(bytes.fromhex(cfg.code_sha256)).decode(),
+        "Description": cfg.description,
+        "Timeout": cfg.timeout_s,
+        "MemorySize": cfg.memory_mb,
+        "LastModified": cfg.last_modified,
+        "Version": cfg.version,
+        "Environment": {"Variables": dict(cfg.environment)},
+        "EphemeralStorage": {"Size": cfg.ephemeral_storage_mb},
+        "TracingConfig": {"Mode": "PassThrough"},
+        "State": "Active",
+        "LastUpdateStatus": "Successful",
+        "PackageType": "Zip",
+        "Architectures": [ARCHITECTURE],
+        "RevisionId": cfg.revision_id,
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{cfg.name}"},
+    }
+
+
+def record_document(record: Record) -> dict[str, Any]:
+    return {
+        "RequestId": record.request_id,
+        "FunctionName": record.function_name,
+        "FunctionVersion": record.function_version,
+        "StartTime": _iso_ms(record.started_at_ms),
+        "DurationMs": record.duration_ms,
+        "BilledDurationMs": record.billed_ms,
+        "MemorySize": record.memory_mb,
+        "MaxMemoryUsed": record.max_memory_used_mb,
+        "InitDurationMs": record.init_duration_ms,
+        "Status": str(record.status),
+        "ErrorType": record.error_type,
+    }
+
+
+def json_response(document: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(document), content_type="application/json")
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        document = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidRequestContent("The request body must be a JSON object")
+    return document
+
+
+def zip_from_code(document: Mapping[str, Any], field: str) -> bytes:
+    """Decode base64 `ZipFile`; S3 and image sources are refused with a clear reason."""
+    if any(k in document for k in ("S3Bucket", "S3Key", "ImageUri")):
+        raise InvalidParameterValue(
+            f"{field}: faas takes code as ZipFile (base64) only; S3 and container images "
+            "are not supported"
+        )
+    encoded = document.get("ZipFile")
+    if not isinstance(encoded, str) or not encoded:
+        raise InvalidParameterValue(f"{field}.ZipFile is required (the zip, base64-encoded)")
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidParameterValue(f"{field}.ZipFile is not valid base64") from exc
+
+
+def config_change(document: Mapping[str, Any]) -> ConfigChange:
+    """The configuration fields of CreateFunction / UpdateFunctionConfiguration."""
+    environment = _nested(document, "Environment", "Variables", _string_map)
+    return ConfigChange(
+        runtime=_typed(document, "Runtime", str),
+        handler=_typed(document, "Handler", str),
+        role=_typed(document, "Role", str),
+        memory_mb=_typed(document, "MemorySize", int),
+        timeout_s=_typed(document, "Timeout", int),
+        ephemeral_storage_mb=_nested(document, "EphemeralStorage", "Size", _int),
+        environment=environment,
+        description=_typed(document, "Description", str),
+    )
+
+
+def refuse_unsupported(document: Mapping[str, Any]) -> None:
+    """Options whose meaning faas does not provide yet are refused rather than ignored."""
+    if document.get("Publish"):
+        raise InvalidParameterValue("Publish is not supported yet: faas serves $LATEST")
+    if document.get("PackageType", "Zip") != "Zip":
+        raise InvalidParameterValue("PackageType must be Zip: container images are not supported")
+    if document.get("Layers"):
+        raise InvalidParameterValue("Layers are not supported yet")
+
+
+def _typed(document: Mapping[str, Any], key: str, kind: type[Any]) -> Any:
+    value = document.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InvalidParameterValue(f"{key} must be {'an integer' if kind is int else 'a string'}")
+    return value
+
+
+def _nested(
+    document: Mapping[str, Any], outer: str, inner: str, convert: Callable[[Any, str], Any]
+) -> Any:
+    container = document.get(outer)
+    if container is None:
+        return None
+    if not isinstance(container, Mapping):
+        raise InvalidParameterValue(f"{outer} must be an object")
+    value = container.get(inner)
+    if value is None:
+        return {} if inner == "Variables" else None
+    return convert(value, f"{outer}.{inner}")
+
+
+def _string_map(value: Any, name: str) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidParameterValue(f"{name} must map strings to strings")
+    return dict(value)
+
+
+def _int(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidParameterValue(f"{name} must be an integer")
+    return value
+
+
+def _iso_ms(epoch_ms: int) -> str:
+    moment = dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"

@@ -1,0 +1,27 @@
+"""What the gateway is given by the composition root (server.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from faas.domain import Limits, Record
+from faas.invoker import Invoker
+from faas.registry.functions import Registry
+
+
+class RecordSource(Protocol):
+    """Reads invocation records (blocking; the gateway calls it from a thread)."""
+
+    def recent(self, function_name: str | None, limit: int) -> list[Record]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    registry: Registry
+    invoker: Invoker
+    records: RecordSource
+    health: Callable[[], Mapping[str, object]]
+    limits: Limits
+    max_request_bytes: int

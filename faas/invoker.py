@@ -1,0 +1,130 @@
+"""The single entry of every invocation: resolve -> check -> acquire -> run -> record -> release.
+
+The record of an answered invocation is committed before the answer leaves: `invoke` returns
+only after the record's group commit, so a server killed right after answering has lost
+nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+
+from faas import billing
+from faas.domain import (
+    MB,
+    FunctionConfig,
+    InvocationRequest,
+    InvocationResult,
+    InvocationStatus,
+    InvocationType,
+    Limits,
+    Record,
+    WorkerResult,
+)
+from faas.errors import InvalidParameterValue, RequestTooLarge
+from faas.pool.manager import PoolManager
+from faas.pool.worker import InitFailed
+from faas.registry.functions import Registry
+from faas.store.writer import RecordWriter
+
+LOG_TAIL_BYTES = 4096
+
+
+class Invoker:
+    def __init__(
+        self, registry: Registry, pool: PoolManager, records: RecordWriter, limits: Limits
+    ) -> None:
+        self._registry = registry
+        self._pool = pool
+        self._records = records
+        self._limits = limits
+
+    async def invoke(self, request: InvocationRequest) -> InvocationResult:
+        config = self._registry.resolve(request.function_name, request.qualifier)
+        self._check(request)
+        if request.invocation_type is InvocationType.DRY_RUN:
+            return InvocationResult(request.request_id, b"", None, config.version)
+        result = await self._run(config, request)
+        await self._records.submit(self._record(config, request.request_id, result))
+        return InvocationResult(
+            request_id=request.request_id,
+            payload=result.payload,
+            function_error="Unhandled" if result.error_type else None,
+            executed_version=config.version,
+            log_tail=_log_tail(request.request_id, config, result) if request.tail_log else b"",
+        )
+
+    def _check(self, request: InvocationRequest) -> None:
+        if request.invocation_type is InvocationType.EVENT:
+            raise InvalidParameterValue(
+                "InvocationType Event is not supported yet; use RequestResponse"
+            )
+        limit = self._limits.max_sync_payload_bytes
+        if len(request.payload) > limit:
+            raise RequestTooLarge(
+                f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+            )
+
+    async def _run(self, config: FunctionConfig, request: InvocationRequest) -> WorkerResult:
+        spec = self._registry.worker_spec(config)
+        try:
+            worker = await self._pool.acquire(spec)
+        except InitFailed as failed:
+            return _init_failure_result(failed)
+        try:
+            result = await worker.invoke(
+                request.request_id, request.payload, spec.function_arn, request.client_context
+            )
+        finally:
+            self._pool.release(worker)
+        return result
+
+    def _record(self, config: FunctionConfig, request_id: str, result: WorkerResult) -> Record:
+        init_ms = result.init_duration_ns
+        return Record(
+            request_id=request_id,
+            function_name=config.name,
+            function_version=config.version,
+            started_at_ms=result.started_at_ms,
+            duration_ms=round(result.duration_ns / 1_000_000, 3),
+            billed_ms=billing.billed_ms(result.duration_ns),
+            memory_mb=config.memory_mb,
+            max_memory_used_mb=math.ceil(result.max_memory_bytes / MB),
+            init_duration_ms=None if init_ms is None else round(init_ms / 1_000_000, 3),
+            status=InvocationStatus.UNHANDLED if result.error_type else InvocationStatus.SUCCESS,
+            error_type=result.error_type,
+        )
+
+
+def _init_failure_result(failed: InitFailed) -> WorkerResult:
+    """An init failure answers the invocation that caused it, as on Lambda."""
+    failure = failed.failure
+    return WorkerResult(
+        payload=failure.document,
+        error_type=failure.error_type,
+        logs=failure.logs,
+        started_at_ms=time.time_ns() // 1_000_000,
+        duration_ns=0,
+        init_duration_ns=failure.init_duration_ns,
+        max_memory_bytes=0,
+    )
+
+
+def _log_tail(request_id: str, config: FunctionConfig, result: WorkerResult) -> bytes:
+    """START/logs/END/REPORT as Lambda prints them; the last 4 KB, base64-encoded."""
+    report = (
+        f"REPORT RequestId: {request_id}\tDuration: {result.duration_ns / 1e6:.2f} ms\t"
+        f"Billed Duration: {billing.billed_ms(result.duration_ns)} ms\t"
+        f"Memory Size: {config.memory_mb} MB\t"
+        f"Max Memory Used: {math.ceil(result.max_memory_bytes / MB)} MB"
+    )
+    if result.init_duration_ns is not None:
+        report += f"\tInit Duration: {result.init_duration_ns / 1e6:.2f} ms"
+    text = (
+        f"START RequestId: {request_id} Version: {config.version}\n".encode()
+        + result.logs
+        + f"END RequestId: {request_id}\n{report}\t\n".encode()
+    )
+    return base64.b64encode(text[-LOG_TAIL_BYTES:])

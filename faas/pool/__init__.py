@@ -1,0 +1,1 @@
+"""Worker processes: starting them, talking to them, keeping them warm in pools."""

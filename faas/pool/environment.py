@@ -1,0 +1,44 @@
+"""The environment a worker sees: exactly the function's variables plus Lambda's own.
+
+Nothing of the platform's environment leaks in (no FAAS_*, no credentials, no PATH games):
+the worker is started with this mapping and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from faas.domain import WorkerSpec
+
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def log_stream_name(version: str, now_s: float | None = None) -> str:
+    """Lambda's stream name shape: 2024/01/31/[$LATEST]<32 hex>."""
+    day = time.strftime("%Y/%m/%d", time.gmtime(now_s))
+    return f"{day}/[{version}]{uuid.uuid4().hex}"
+
+
+def worker_environment(spec: WorkerSpec, runtime_dir: str, stream_name: str) -> dict[str, str]:
+    env = dict(spec.environment)
+    env.update(
+        {
+            "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.function_name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream_name,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": spec.region,
+            "AWS_DEFAULT_REGION": spec.region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+            "LAMBDA_TASK_ROOT": spec.code_dir,
+            "LAMBDA_RUNTIME_DIR": runtime_dir,
+            "_HANDLER": spec.handler,
+            "TZ": ":UTC",
+            "LANG": "en_US.UTF-8",
+            "PATH": DEFAULT_PATH,
+        }
+    )
+    return env

@@ -1,0 +1,420 @@
+"""One worker process hosting one function version, as the platform sees it.
+
+The worker runs init once, then one invocation at a time. This object sends the invocation,
+enforces the deadline (the platform kills the worker's process group; the function cannot
+stop that), collects its stdout/stderr per invocation (capped), and notices when the
+process dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from faas.domain import WorkerResult, WorkerSpec
+from faas.pool.launcher import LaunchedProcess, kill_process_group
+from faas.pool.protocol import Frame, FrameDecoder, ProtocolError, encode_invoke
+
+LOG_READ_CHUNK = 65536
+TIMEOUT_ERROR = "Sandbox.Timedout"
+EXIT_ERROR = "Runtime.ExitError"
+
+
+class WorkerState(enum.Enum):
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class InitFailure:
+    """Why a worker never became ready: reported to the caller like Lambda reports it."""
+
+    error_type: str
+    document: bytes
+    init_duration_ns: int
+    logs: bytes
+
+
+class InitFailed(Exception):
+    def __init__(self, failure: InitFailure) -> None:
+        super().__init__(failure.error_type)
+        self.failure = failure
+
+
+class _Died(Exception):
+    """The process went away or broke the protocol while we waited for a frame."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _TimedOut(Exception):
+    pass
+
+
+def error_document(error_type: str, message: str, request_id: str) -> bytes:
+    return orjson.dumps(
+        {
+            "errorMessage": message,
+            "errorType": error_type,
+            "requestId": request_id,
+            "stackTrace": [],
+        }
+    )
+
+
+def describe_exit(status: int | None) -> str:
+    """Lambda's wording: 'exit status 1' or 'signal: killed'."""
+    if status is None:
+        return "the runtime closed its connection"
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        return f"signal: {_SIGNAL_WORDS.get(name, name.lower())}"
+    return f"exit status {status}"
+
+
+_SIGNAL_WORDS = {
+    "SIGKILL": "killed",
+    "SIGSEGV": "segmentation fault",
+    "SIGABRT": "aborted",
+    "SIGTERM": "terminated",
+    "SIGBUS": "bus error",
+}
+
+
+class LogBuffer:
+    """A worker's stdout/stderr since the last take, capped so a chatty function cannot
+    grow the platform's memory."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._data = bytearray()
+        self._dropped = 0
+
+    def add(self, chunk: bytes) -> None:
+        room = self._limit - len(self._data)
+        if room > 0:
+            self._data += chunk[:room]
+        self._dropped += max(0, len(chunk) - max(room, 0))
+
+    def take(self) -> bytes:
+        data = bytes(self._data)
+        if self._dropped:
+            data += f"\n[faas] log truncated: {self._dropped} more bytes dropped\n".encode()
+        self._data.clear()
+        self._dropped = 0
+        return data
+
+
+class Worker:
+    """A started worker process; create with `await Worker.start(...)`."""
+
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        process: LaunchedProcess,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        max_log_bytes: int,
+        on_exit: Callable[[Worker], None],
+    ) -> None:
+        self.spec = spec
+        self.pid = process.pid
+        self.state = WorkerState.STARTING
+        self.last_used = loop.time()
+        self.invocations = 0
+        self.init_duration_ns: int | None = None
+        self.exit_status: int | None = None
+        self._process = process
+        self._sock = process.sock
+        self._log_fd = process.log_fd
+        self._released = False
+        self._loop = loop
+        self._logs = LogBuffer(max_log_bytes)
+        self._decoder = FrameDecoder(self._on_frame)
+        self._waiter: asyncio.Future[Frame] | None = None
+        self._on_exit = on_exit
+        self._pidfd = _open_pidfd(process.pid)
+        self._started_ns = time.monotonic_ns()
+        loop.add_reader(self._sock.fileno(), self._on_socket_readable)
+        loop.add_reader(process.log_fd, self._drain_logs)
+        if self._pidfd is not None:
+            loop.add_reader(self._pidfd, self._on_process_exit)
+
+    @property
+    def alive(self) -> bool:
+        return self.state is not WorkerState.DEAD
+
+    @property
+    def reaped(self) -> bool:
+        """The process has exited and its descriptors are closed."""
+        return self._released
+
+    @property
+    def log_stream(self) -> str:
+        return self._process.log_stream
+
+    async def invoke(
+        self, request_id: str, event: bytes, arn: str, client_context: str | None
+    ) -> WorkerResult:
+        """Run one invocation; function failures come back as a result, never raised."""
+        timeout_s = self.spec.timeout_s
+        started_at_ms = time.time_ns() // 1_000_000
+        deadline_ms = started_at_ms + timeout_s * 1000
+        first_invocation = self.invocations == 0
+        self.invocations += 1
+        self.state = WorkerState.BUSY
+        begin = time.monotonic_ns()
+        try:
+            frame = await self._exchange(
+                encode_invoke(request_id, deadline_ms, arn, client_context, event), timeout_s
+            )
+        except _TimedOut:
+            return self._failed_result(
+                request_id,
+                TIMEOUT_ERROR,
+                f"{_iso_now()} {request_id} Task timed out after {timeout_s:.2f} seconds",
+                started_at_ms=started_at_ms,
+                duration_ns=timeout_s * 1_000_000_000,
+                first=first_invocation,
+            )
+        except _Died as died:
+            message = f"RequestId: {request_id} Error: Runtime exited with error: {died.reason}"
+            return self._failed_result(
+                request_id,
+                EXIT_ERROR,
+                message,
+                started_at_ms=started_at_ms,
+                duration_ns=time.monotonic_ns() - begin,
+                first=first_invocation,
+            )
+        duration_ns = time.monotonic_ns() - begin
+        self.state = WorkerState.IDLE
+        self.last_used = self._loop.time()
+        self._drain_logs()
+        return WorkerResult(
+            payload=frame.body,
+            error_type=None if frame.meta.get("t") == "ok" else _error_type_of(frame.body),
+            logs=self._logs.take(),
+            started_at_ms=started_at_ms,
+            duration_ns=duration_ns,
+            init_duration_ns=self.init_duration_ns if first_invocation else None,
+            max_memory_bytes=int(frame.meta.get("mem", 0)),
+        )
+
+    def kill(self) -> None:
+        """Kill the worker and its process group; resources are released once it exits."""
+        if self._released:
+            return
+        kill_process_group(self.pid)
+        self._mark_dead("killed by the platform")
+        if self._pidfd is None:
+            self._loop.call_later(0.05, self._reap_later, 40)
+
+    # -- internals --------------------------------------------------------------------
+
+    async def wait_ready(self, init_timeout_s: float) -> None:
+        """Wait for init to finish; raises InitFailed (the worker is then dead)."""
+        try:
+            frame = await self._exchange(None, init_timeout_s)
+        except _TimedOut:
+            self._raise_init_failure(
+                TIMEOUT_ERROR, f"Init timed out after {init_timeout_s:.2f} seconds"
+            )
+        except _Died as died:
+            self._raise_init_failure(EXIT_ERROR, f"Runtime exited with error: {died.reason}")
+        self.init_duration_ns = time.monotonic_ns() - self._started_ns
+        if frame.meta.get("t") != "ready":
+            self.kill()
+            raise InitFailed(
+                InitFailure(
+                    _error_type_of(frame.body), frame.body, self.init_duration_ns, self._take_logs()
+                )
+            )
+        self.state = WorkerState.IDLE
+
+    def _raise_init_failure(self, error_type: str, message: str) -> None:
+        self.kill()
+        raise InitFailed(
+            InitFailure(
+                error_type,
+                error_document(error_type, message, ""),
+                time.monotonic_ns() - self._started_ns,
+                self._take_logs(),
+            )
+        )
+
+    def _take_logs(self) -> bytes:
+        self._drain_logs()
+        return self._logs.take()
+
+    async def _exchange(self, message: bytes | None, timeout_s: float) -> Frame:
+        if self.state is WorkerState.DEAD:
+            raise _Died(describe_exit(self.exit_status))
+        waiter: asyncio.Future[Frame] = self._loop.create_future()
+        self._waiter = waiter
+        timer = self._loop.call_later(timeout_s, self._on_deadline, waiter)
+        try:
+            if message is not None:
+                self._send(message)
+            return await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def _send(self, message: bytes) -> None:
+        sock = self._sock
+        try:
+            sent = sock.send(message)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            raise _Died(f"cannot write to the runtime: {exc.strerror}") from exc
+        if sent < len(message):
+            # Large events: let the loop finish the write while we wait for the answer.
+            self._loop.create_task(self._send_rest(memoryview(message)[sent:]))
+
+    async def _send_rest(self, rest: memoryview) -> None:
+        with contextlib.suppress(OSError):
+            await self._loop.sock_sendall(self._sock, rest)
+
+    def _failed_result(
+        self,
+        request_id: str,
+        error_type: str,
+        message: str,
+        *,
+        started_at_ms: int,
+        duration_ns: int,
+        first: bool,
+    ) -> WorkerResult:
+        self.kill()
+        return WorkerResult(
+            payload=error_document(error_type, message, request_id),
+            error_type=error_type,
+            logs=self._take_logs(),
+            started_at_ms=started_at_ms,
+            duration_ns=duration_ns,
+            init_duration_ns=self.init_duration_ns if first else None,
+            max_memory_bytes=0,
+        )
+
+    def _on_deadline(self, waiter: asyncio.Future[Frame]) -> None:
+        if not waiter.done():
+            kill_process_group(self.pid)
+            waiter.set_exception(_TimedOut())
+
+    def _on_frame(self, frame: Frame) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(frame)
+        else:
+            # A frame nobody asked for: a function writing to the platform's socket.
+            self._fail("sent an unexpected message")
+
+    def _on_socket_readable(self) -> None:
+        try:
+            data = self._sock.recv(LOG_READ_CHUNK * 4)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._fail(f"connection error: {exc.strerror}")
+            return
+        if not data:
+            self._fail(describe_exit(self._process.poll()))
+            return
+        try:
+            self._decoder.feed(data)
+        except ProtocolError as exc:
+            self._fail(f"protocol error: {exc}")
+
+    def _drain_logs(self) -> None:
+        if self._log_fd < 0:
+            return
+        while True:
+            try:
+                chunk = os.read(self._log_fd, LOG_READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._loop.remove_reader(self._log_fd)
+                return
+            self._logs.add(chunk)
+
+    def _on_process_exit(self) -> None:
+        self.exit_status = self._process.poll()
+        self._fail(describe_exit(self.exit_status))
+        self._release_resources()
+
+    def _reap_later(self, tries_left: int) -> None:
+        if self._process.poll() is None and tries_left > 0:
+            self._loop.call_later(0.05, self._reap_later, tries_left - 1)
+            return
+        self._release_resources()
+
+    def _fail(self, reason: str) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(_Died(reason))
+        if self.state is not WorkerState.DEAD:
+            kill_process_group(self.pid)
+            self._mark_dead(reason)
+
+    def _mark_dead(self, reason: str) -> None:
+        if self.state is WorkerState.DEAD:
+            return
+        self.state = WorkerState.DEAD
+        self._loop.remove_reader(self._sock.fileno())
+        self._on_exit(self)
+
+    def _release_resources(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        if self._pidfd is not None:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        self._drain_logs()
+        if self._log_fd >= 0:
+            self._loop.remove_reader(self._log_fd)
+            os.close(self._log_fd)
+            self._log_fd = -1
+        self._sock.close()
+
+
+def _open_pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _error_type_of(document: bytes) -> str:
+    try:
+        parsed: Any = orjson.loads(document)
+        return str(parsed.get("errorType") or "Unhandled")
+    except (orjson.JSONDecodeError, AttributeError):
+        return "Unhandled"
+
+
+def _iso_now() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"

@@ -1,0 +1,371 @@
+"""The function registry: deploy, update and delete functions, and resolve them for invokes.
+
+Reads (`resolve`, `get`, `worker_spec`) serve an in-memory cache and never touch the
+database, because they sit on every invocation's path and run on the event loop. Mutations run
+in worker threads (asyncio.to_thread), one at a time under a lock, and write in the order code
+store -> database -> cache, so a crash between steps leaves at worst an orphaned code bundle.
+The cache is copy-on-write: readers take the current dict without a lock and a mutation swaps
+in a new one, which is atomic for them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import logging
+import threading
+import uuid
+from bisect import bisect_right
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from faas.domain import (
+    FUNCTION_NAME_RE,
+    LATEST,
+    CodeInfo,
+    ConfigChange,
+    FunctionConfig,
+    FunctionPage,
+    Limits,
+    WorkerSpec,
+)
+from faas.errors import (
+    InvalidParameterValue,
+    PreconditionFailed,
+    ResourceConflict,
+    ResourceNotFound,
+)
+from faas.registry.codestore import CodeStore
+from faas.registry.names import function_arn, split_function_name
+from faas.registry.validation import validate_change
+from faas.store.repos import FunctionRepo
+
+_log = logging.getLogger(__name__)
+
+# CreateFunction's defaults, as Lambda documents them (API defaults, not host settings).
+DEFAULT_MEMORY_MB = 128
+DEFAULT_TIMEOUT_S = 3
+DEFAULT_EPHEMERAL_MB = 512
+DEFAULT_MAX_ITEMS = 50
+MAX_ITEMS = 10_000
+
+# Lambda's wording; the store's conditional update says the same when another node won.
+_REVISION_MISMATCH = (
+    "The Revision Id provided does not match the latest Revision Id. "
+    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+)
+_QUALIFIER_MISMATCH = (
+    "The derived qualifier from the function name does not match the specified qualifier."
+)
+_CHANGE_FIELDS = tuple(field.name for field in dataclasses.fields(ConfigChange))
+
+RetireListener = Callable[[str], None]
+_Functions = dict[str, FunctionConfig]
+
+
+class Registry:
+    """Functions by name: the cached view for invokes and the write path for the API."""
+
+    def __init__(
+        self,
+        repo: FunctionRepo,
+        codes: CodeStore,
+        *,
+        limits: Limits,
+        runtimes: Mapping[str, str],
+        region: str,
+        account_id: str,
+    ) -> None:
+        if not runtimes:
+            raise ValueError("a registry needs at least one runtime")
+        self._repo = repo
+        self._codes = codes
+        self._limits = limits
+        self._runtimes = tuple(runtimes)
+        self._region = region
+        self._account_id = account_id
+        self._functions: _Functions = {}
+        self._specs: dict[str, WorkerSpec] = {}  # by revision_id
+        self._listeners: tuple[RetireListener, ...] = ()
+        self._mutation = threading.Lock()
+
+    def load(self) -> None:
+        """Fill the cache from the database (at startup)."""
+        loaded = {cfg.name: cfg for cfg in self._repo.all()}
+        with self._mutation:
+            self._functions = loaded
+            self._specs.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self._functions)
+
+    def function_arn(self, name: str, qualifier: str | None = None) -> str:
+        return function_arn(self._region, self._account_id, name, qualifier)
+
+    def add_retire_listener(self, listener: RetireListener) -> None:
+        """Call `listener(old_worker_key)` after an update or delete made that key obsolete.
+
+        Listeners run on the mutating thread (not the event loop) after the change is
+        committed; a listener that touches the loop must hop over with call_soon_threadsafe.
+        """
+        self._listeners = (*self._listeners, listener)
+
+    # -- reads (hot path: no lock, no database) ---------------------------------------------
+
+    def resolve(self, raw_name: str, qualifier: str | None) -> FunctionConfig:
+        """The configuration an invocation of `raw_name` (name or ARN) + qualifier runs."""
+        if qualifier is None:
+            found = self._functions.get(raw_name)
+            if found is not None:
+                return found
+        name, qualifier = self._split(raw_name, qualifier)
+        found = self._functions.get(name) if qualifier in (None, LATEST) else None
+        if found is None:
+            raise self._not_found(name, qualifier)
+        return found
+
+    def get(self, name: str) -> FunctionConfig:
+        return self.resolve(name, None)
+
+    def worker_spec(self, cfg: FunctionConfig) -> WorkerSpec:
+        """What the pool needs to run `cfg`; built once per revision."""
+        spec = self._specs.get(cfg.revision_id)
+        if spec is not None:
+            return spec
+        spec = WorkerSpec(
+            key=_worker_key(cfg),
+            function_name=cfg.name,
+            version=cfg.version,
+            runtime=cfg.runtime,
+            handler=cfg.handler,
+            memory_mb=cfg.memory_mb,
+            timeout_s=cfg.timeout_s,
+            ephemeral_storage_mb=cfg.ephemeral_storage_mb,
+            environment=cfg.environment,
+            code_dir=str(self._codes.code_dir(cfg.code_sha256)),
+            function_arn=self.function_arn(cfg.name),
+            region=self._region,
+        )
+        # A caller holding a configuration that was just replaced gets a spec, but the cache
+        # does not keep it alive after the update already evicted that revision.
+        if self._functions.get(cfg.name) is cfg:
+            self._specs[cfg.revision_id] = spec
+        return spec
+
+    def list(self, marker: str | None, max_items: int | None) -> FunctionPage:
+        """One page of functions sorted by name; `next_marker` continues after it."""
+        limit = _checked_max_items(max_items)
+        functions = self._functions
+        names = sorted(functions)
+        start = 0 if marker is None else bisect_right(names, _decode_marker(marker))
+        page = names[start : start + limit]
+        more = start + limit < len(names)
+        return FunctionPage(
+            functions=tuple(functions[name] for name in page),
+            next_marker=_encode_marker(page[-1]) if more and page else None,
+        )
+
+    # -- mutations (worker threads, serialised) ---------------------------------------------
+
+    def create(self, name: str, zip_bytes: bytes, change: ConfigChange) -> FunctionConfig:
+        """Deploy a new function ($LATEST); ResourceConflict if the name is taken."""
+        name = self._unqualified(name)
+        if change.handler is None:
+            raise InvalidParameterValue(
+                "The Handler parameter is required when the package type is Zip"
+            )
+        draft = _apply(self._defaults(name), change)
+        validate_change(_as_change(draft), self._limits, self._runtimes)
+        with self._mutation:
+            if name in self._functions:
+                raise ResourceConflict(f"Function already exist: {name}")
+            code = self._codes.put(zip_bytes)
+            cfg = _revised(_with_code(draft, code))
+            self._store(lambda: self._repo.insert(cfg), code.sha256)
+            self._publish(cfg)
+        return cfg
+
+    def update_code(
+        self, name: str, zip_bytes: bytes, revision_id: str | None = None
+    ) -> FunctionConfig:
+        """Replace the code of $LATEST; the old code goes when nothing else uses it."""
+        name = self._unqualified(name)
+        with self._mutation:
+            current = self._current(name, revision_id)
+            code = self._codes.put(zip_bytes)
+            cfg = _revised(_with_code(current, code))
+            self._store(lambda: self._repo.replace(cfg, current.revision_id), code.sha256)
+            self._publish(cfg, replaced=current)
+            if current.code_sha256 != cfg.code_sha256:
+                self._remove_code_if_unused(current.code_sha256)
+        self._retire(current)
+        return cfg
+
+    def update_config(
+        self, name: str, change: ConfigChange, revision_id: str | None = None
+    ) -> FunctionConfig:
+        """Apply the fields `change` sets to $LATEST's configuration."""
+        name = self._unqualified(name)
+        validate_change(change, self._limits, self._runtimes)
+        with self._mutation:
+            current = self._current(name, revision_id)
+            cfg = _revised(_apply(current, change))
+            self._repo.replace(cfg, current.revision_id)
+            self._publish(cfg, replaced=current)
+        self._retire(current)
+        return cfg
+
+    def delete(self, name: str) -> None:
+        """Remove the function, and its code when no other function uses it."""
+        name = self._unqualified(name)
+        with self._mutation:
+            current = self._current(name, None)
+            self._repo.delete(name)
+            functions = dict(self._functions)
+            del functions[name]
+            self._functions = functions
+            self._specs.pop(current.revision_id, None)
+            self._remove_code_if_unused(current.code_sha256)
+        self._retire(current)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _split(self, raw_name: str, qualifier: str | None) -> tuple[str, str | None]:
+        name, in_name = split_function_name(raw_name)
+        if in_name is not None and qualifier is not None and in_name != qualifier:
+            raise InvalidParameterValue(_QUALIFIER_MISMATCH)
+        return name, in_name if in_name is not None else qualifier
+
+    def _unqualified(self, raw_name: str) -> str:
+        name, qualifier = split_function_name(raw_name)
+        if qualifier is not None:
+            raise InvalidParameterValue(
+                f"This operation acts on the function itself; drop the qualifier ':{qualifier}'"
+            )
+        return name
+
+    def _current(self, name: str, revision_id: str | None) -> FunctionConfig:
+        current = self._functions.get(name)
+        if current is None:
+            raise self._not_found(name, None)
+        if revision_id is not None and revision_id != current.revision_id:
+            raise PreconditionFailed(_REVISION_MISMATCH)
+        return current
+
+    def _store(self, write: Callable[[], None], sha256: str) -> None:
+        """Run the database write; on failure, drop the just-stored code if it is orphaned."""
+        try:
+            write()
+        except BaseException:
+            self._remove_code_if_unused(sha256)
+            raise
+
+    def _publish(self, cfg: FunctionConfig, replaced: FunctionConfig | None = None) -> None:
+        functions = dict(self._functions)
+        functions[cfg.name] = cfg
+        self._functions = functions
+        if replaced is not None:
+            self._specs.pop(replaced.revision_id, None)
+
+    def _remove_code_if_unused(self, sha256: str) -> None:
+        if self._repo.code_in_use(sha256):
+            return
+        try:
+            self._codes.remove(sha256)
+        except OSError:
+            # The change itself is committed; an orphaned bundle only costs disk space.
+            _log.exception("could not remove unused code %s", sha256)
+
+    def _retire(self, old: FunctionConfig) -> None:
+        key = _worker_key(old)
+        for listener in self._listeners:
+            try:
+                listener(key)
+            except Exception:
+                # The change is committed; one broken listener must not undo or hide it.
+                _log.exception("retire listener failed for %s", key)
+
+    def _defaults(self, name: str) -> FunctionConfig:
+        return FunctionConfig(
+            name=name,
+            runtime=self._runtimes[0],
+            handler="",
+            role=f"arn:aws:iam::{self._account_id}:role/faas-default",
+            memory_mb=DEFAULT_MEMORY_MB,
+            timeout_s=DEFAULT_TIMEOUT_S,
+            ephemeral_storage_mb=DEFAULT_EPHEMERAL_MB,
+            environment={},
+            description="",
+            code_sha256="",
+            code_size=0,
+            revision_id="",
+            last_modified="",
+        )
+
+    def _not_found(self, name: str, qualifier: str | None) -> ResourceNotFound:
+        shown = None if qualifier == LATEST else qualifier
+        return ResourceNotFound(f"Function not found: {self.function_arn(name, shown)}")
+
+
+def _worker_key(cfg: FunctionConfig) -> str:
+    return f"{cfg.name}:{cfg.version}:{cfg.revision_id}"
+
+
+def _apply(cfg: FunctionConfig, change: ConfigChange) -> FunctionConfig:
+    updates: dict[str, Any] = {}
+    for name in _CHANGE_FIELDS:
+        value = getattr(change, name)
+        if value is not None:
+            updates[name] = value
+    if "environment" in updates:
+        # A private copy: the caller's dict must not be able to change a stored function.
+        updates["environment"] = dict(updates["environment"])
+    return dataclasses.replace(cfg, **updates)
+
+
+def _as_change(cfg: FunctionConfig) -> ConfigChange:
+    return ConfigChange(**{name: getattr(cfg, name) for name in _CHANGE_FIELDS})
+
+
+def _with_code(cfg: FunctionConfig, code: CodeInfo) -> FunctionConfig:
+    return dataclasses.replace(cfg, code_sha256=code.sha256, code_size=code.size)
+
+
+def _revised(cfg: FunctionConfig) -> FunctionConfig:
+    return dataclasses.replace(cfg, revision_id=str(uuid.uuid4()), last_modified=_aws_now())
+
+
+def _aws_now() -> str:
+    now = datetime.now(UTC)
+    return f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}+0000"
+
+
+def _checked_max_items(max_items: int | None) -> int:
+    if max_items is None:
+        return DEFAULT_MAX_ITEMS
+    if not 1 <= max_items <= MAX_ITEMS:
+        bound = (
+            "greater than or equal to 1" if max_items < 1 else f"less than or equal to {MAX_ITEMS}"
+        )
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{max_items}' at 'maxItems' failed to satisfy "
+            f"constraint: Member must have value {bound}"
+        )
+    return max_items
+
+
+def _encode_marker(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def _decode_marker(marker: str) -> str:
+    try:
+        name = base64.b64decode(marker, altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        name = ""
+    if not FUNCTION_NAME_RE.fullmatch(name):
+        raise InvalidParameterValue(f"Invalid pagination marker: {marker[:64]!r}")
+    return name

@@ -1,0 +1,133 @@
+"""Configuration checks for CreateFunction / UpdateFunctionConfiguration.
+
+Pure: `validate_change` raises `InvalidParameterValue` with the message Lambda would give, or
+returns None. Only the fields a change sets are checked (None means "leave as is").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from faas.domain import ENV_KEY_RE, HANDLER_RE, RESERVED_ENV_KEYS, ConfigChange, Limits
+from faas.errors import InvalidParameterValue
+
+# Lambda's limits on free-text fields.
+MAX_DESCRIPTION_CHARS = 256
+MAX_ROLE_CHARS = 2048
+MAX_HANDLER_CHARS = 128
+
+
+def validate_change(change: ConfigChange, limits: Limits, runtimes: Collection[str]) -> None:
+    """Raise InvalidParameterValue for the first field of `change` Lambda would reject."""
+    if change.handler is not None:
+        _check_handler(change.handler)
+    if change.runtime is not None:
+        _check_runtime(change.runtime, runtimes)
+    if change.memory_mb is not None:
+        _check_range(change.memory_mb, "memorySize", limits.min_memory_mb, limits.max_memory_mb)
+    if change.timeout_s is not None:
+        _check_range(change.timeout_s, "timeout", limits.min_timeout_s, limits.max_timeout_s)
+    if change.ephemeral_storage_mb is not None:
+        _check_range(
+            change.ephemeral_storage_mb,
+            "ephemeralStorage.size",
+            limits.min_ephemeral_mb,
+            limits.max_ephemeral_mb,
+        )
+    if change.environment is not None:
+        _check_environment(change.environment, limits.max_env_bytes)
+    if change.description is not None:
+        _check_text(change.description, "description", MAX_DESCRIPTION_CHARS)
+    if change.role is not None:
+        _check_text(change.role, "role", MAX_ROLE_CHARS)
+
+
+def _check_handler(handler: object) -> None:
+    if (
+        not isinstance(handler, str)
+        or len(handler) > MAX_HANDLER_CHARS
+        or not HANDLER_RE.fullmatch(handler)
+    ):
+        raise InvalidParameterValue("Handler must be of the form module.function")
+
+
+def _check_runtime(runtime: object, runtimes: Collection[str]) -> None:
+    if not isinstance(runtime, str) or runtime not in runtimes:
+        available = ", ".join(runtimes) or "none"
+        raise InvalidParameterValue(
+            f"Runtime {runtime} is not supported on this host; available: {available}"
+        )
+
+
+def _check_range(value: object, field: str, low: int, high: int) -> None:
+    # bool is an int subclass; `true` from JSON is not a memory size.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _constraint(value, field, "Member must be an integer")
+    if value < low:
+        raise _constraint(value, field, f"Member must have value greater than or equal to {low}")
+    if value > high:
+        raise _constraint(value, field, f"Member must have value less than or equal to {high}")
+
+
+def _check_text(value: object, field: str, max_chars: int) -> None:
+    if not isinstance(value, str):
+        raise _constraint(value, field, "Member must be a string")
+    if len(value) > max_chars:
+        shown = value[:32] + "..."
+        raise _constraint(
+            shown, field, f"Member must have length less than or equal to {max_chars}"
+        )
+
+
+def _check_environment(environment: object, max_bytes: int) -> None:
+    if not isinstance(environment, Mapping):
+        raise _constraint("...", "environment.variables", "Member must be a map of strings")
+    _check_env_keys(environment)
+    _check_env_values(environment)
+    _check_env_size(environment, max_bytes)
+
+
+def _check_env_keys(environment: Mapping[object, object]) -> None:
+    # Reserved first: `_HANDLER` breaks the key pattern too, but "reserved" is the real reason.
+    reserved = sorted(str(key) for key in environment if key in RESERVED_ENV_KEYS)
+    if reserved:
+        raise InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the "
+            "environment variables you have provided contains reserved keys that are "
+            f"currently not supported for modification. Reserved keys used in this request: "
+            f"{','.join(reserved)}"
+        )
+    for key in environment:
+        if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
+            raise InvalidParameterValue(
+                "1 validation error detected: Value at 'environment.variables' failed to "
+                "satisfy constraint: Map keys must satisfy constraint: [Member must satisfy "
+                f"regular expression pattern: {ENV_KEY_RE.pattern}] (key: {key!r})"
+            )
+
+
+def _check_env_values(environment: Mapping[object, object]) -> None:
+    for key, value in environment.items():
+        if not isinstance(value, str):
+            raise InvalidParameterValue(
+                f"Environment variable values must be strings; the value of {key} is "
+                f"{type(value).__name__}"
+            )
+
+
+def _check_env_size(environment: Mapping[object, object], max_bytes: int) -> None:
+    size = sum(len(str(k).encode()) + len(str(v).encode()) for k, v in environment.items())
+    if size > max_bytes:
+        # Lambda echoes the measured variables; we do not, since values are often secrets.
+        raise InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the "
+            f"environment variables you have provided exceeded the {max_bytes // 1024}KB "
+            f"limit ({size} bytes of keys and values, at most {max_bytes})"
+        )
+
+
+def _constraint(value: object, field: str, rule: str) -> InvalidParameterValue:
+    return InvalidParameterValue(
+        f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy "
+        f"constraint: {rule}"
+    )

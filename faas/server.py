@@ -1,0 +1,160 @@
+"""Composition root: builds every part from Settings, starts and stops them in order.
+
+Signal handlers only set an event; the main coroutine does the work of shutting down
+(stop accepting -> let in-flight invocations finish, bounded -> stop workers -> flush
+records -> close the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy import Engine
+
+from faas import __version__
+from faas.config import Settings
+from faas.domain import MB, Limits
+from faas.gateway.app import make_app
+from faas.gateway.services import Services
+from faas.invoker import Invoker
+from faas.pool.launcher import SubprocessLauncher
+from faas.pool.manager import PoolManager
+from faas.registry.codestore import CodeStore
+from faas.registry.functions import Registry
+from faas.store.engine import create_schema, make_engine, url_kind
+from faas.store.repos import FunctionRepo, RecordRepo
+from faas.store.writer import RecordWriter
+
+try:  # uvloop: ~25% more throughput on the invoke path; asyncio's own loop works too
+    from uvloop import run as run_event_loop
+except ImportError:
+    from asyncio import run as run_event_loop  # type: ignore[assignment]
+
+log = logging.getLogger("faas")
+
+
+@dataclass
+class Platform:
+    """Everything running, for an orderly stop."""
+
+    settings: Settings
+    engine: Engine
+    registry: Registry
+    pool: PoolManager
+    writer: RecordWriter
+    runner: web.AppRunner
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"http://{host}:{port}" for host, port, *_ in self.runner.addresses]
+
+    async def stop(self) -> None:
+        log.info("stopping: no new requests; waiting for in-flight invocations")
+        await self.runner.cleanup()
+        await self.pool.stop()
+        await self.writer.stop()
+        self.engine.dispose()
+        log.info("stopped")
+
+
+def health_report(settings: Settings, registry: Registry, pool: PoolManager) -> dict[str, object]:
+    stats = pool.stats()
+    return {
+        "status": "ok",
+        "version": __version__,
+        "store": url_kind(settings.store_url),
+        "functions": registry.count,
+        "warm_workers": stats.warm,
+        "busy_workers": stats.busy,
+        "runtimes": sorted(settings.available_runtimes()),
+    }
+
+
+async def start_platform(settings: Settings) -> Platform:
+    data_dir = settings.data_dir
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    limits = Limits()
+    engine = make_engine(settings.store_url)
+    create_schema(engine)
+    runtimes = settings.available_runtimes()
+    registry = Registry(
+        FunctionRepo(engine),
+        CodeStore(data_dir / "code", limits),
+        limits=limits,
+        runtimes=runtimes,
+        region=settings.server.region,
+        account_id=settings.server.account_id,
+    )
+    await asyncio.to_thread(registry.load)
+    loop = asyncio.get_running_loop()
+    writer = RecordWriter(
+        engine,
+        max_batch_rows=settings.store.max_batch_rows,
+        checkpoint_interval_s=settings.store.checkpoint_interval_s,
+    )
+    writer.start(loop)
+    pool = PoolManager(settings.pool, SubprocessLauncher(runtimes))
+    pool.start()
+
+    # The registry mutates in worker threads; retiring workers is the loop's job.
+    def retire_on_loop(key: str) -> None:
+        loop.call_soon_threadsafe(pool.retire, key)
+
+    registry.add_retire_listener(retire_on_loop)
+    invoker = Invoker(registry, pool, writer, limits)
+    runner = web.AppRunner(
+        make_app(
+            Services(
+                registry=registry,
+                invoker=invoker,
+                records=RecordRepo(engine),
+                health=functools.partial(health_report, settings, registry, pool),
+                limits=limits,
+                max_request_bytes=settings.server.max_request_mb * MB,
+            )
+        ),
+        access_log=None,
+        shutdown_timeout=settings.server.shutdown_grace_s,
+    )
+    platform = Platform(settings, engine, registry, pool, writer, runner)
+    await runner.setup()
+    await web.TCPSite(runner, settings.server.host, settings.server.port).start()
+    return platform
+
+
+async def run_until_signalled(settings: Settings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        platform = await start_platform(settings)
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    print(
+        f"faas {__version__} listening on {', '.join(platform.urls)} "
+        f"(store: {url_kind(settings.store_url)}, data: {settings.data_dir})",
+        flush=True,
+    )
+    await stop.wait()
+    await platform.stop()
+    return 0
+
+
+def serve(settings: Settings) -> int:
+    """Run the platform until SIGTERM/SIGINT; returns the process exit code."""
+    logging.basicConfig(
+        level=settings.server.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    os.umask(0o077)  # the database and code store are the platform's alone
+    return run_event_loop(run_until_signalled(settings))

@@ -1,0 +1,184 @@
+"""Rows <-> domain dataclasses, with SQLAlchemy Core (no ORM: it costs on the hot path)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, RowMapping, delete, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from faas.domain import FunctionConfig, InvocationStatus, Record
+from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
+from faas.store.tables import ERROR_TYPE_MAX, functions, invocations
+
+MAX_RECENT = 1000
+
+_REVISION_MISMATCH = (
+    "The Revision Id provided does not match the latest Revision Id. "
+    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+)
+
+
+class FunctionRepo:
+    """The `functions` table: one row per function name."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def all(self) -> list[FunctionConfig]:
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(functions).order_by(functions.c.name))
+            return [_config_from_row(row) for row in rows.mappings()]
+
+    def get(self, name: str) -> FunctionConfig | None:
+        query = select(functions).where(functions.c.name == name)
+        with self._engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        return None if row is None else _config_from_row(row)
+
+    def insert(self, cfg: FunctionConfig) -> None:
+        """Store a new function; ResourceConflict if the name is taken."""
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(functions).values(_config_to_row(cfg)))
+        except IntegrityError as exc:
+            raise ResourceConflict(f"Function already exist: {cfg.name}") from exc
+
+    def replace(self, cfg: FunctionConfig, expected_revision_id: str) -> None:
+        """Overwrite the function, only if nobody changed it since `expected_revision_id`.
+
+        One conditional UPDATE, so two concurrent updates cannot both win.
+        """
+        values = _config_to_row(cfg)
+        del values["name"]
+        statement = (
+            update(functions)
+            .where(functions.c.name == cfg.name)
+            .where(functions.c.revision_id == expected_revision_id)
+            .values(values)
+        )
+        with self._engine.begin() as connection:
+            if connection.execute(statement).rowcount == 1:
+                return
+            found = connection.execute(select(exists().where(functions.c.name == cfg.name)))
+            if not found.scalar_one():
+                raise ResourceNotFound(f"Function not found: {cfg.name}")
+        raise PreconditionFailed(_REVISION_MISMATCH)
+
+    def delete(self, name: str) -> bool:
+        """True if the function existed."""
+        with self._engine.begin() as connection:
+            result = connection.execute(delete(functions).where(functions.c.name == name))
+        return result.rowcount > 0
+
+    def code_in_use(self, sha256: str) -> bool:
+        """Whether any function still points at this code bundle (else it may be removed)."""
+        query = select(exists().where(functions.c.code_sha256 == sha256))
+        with self._engine.connect() as connection:
+            return bool(connection.execute(query).scalar_one())
+
+
+class RecordRepo:
+    """The `invocations` table: one durable row per invocation."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def insert_many(self, records: Sequence[Record], connection: Connection) -> None:
+        """Add the rows in the caller's transaction (one executemany)."""
+        if records:
+            connection.execute(insert(invocations), [_record_to_row(r) for r in records])
+
+    def recent(self, function_name: str | None, limit: int) -> list[Record]:
+        """Newest first; `limit` is clamped to 1..1000."""
+        query = select(invocations).order_by(invocations.c.id.desc())
+        if function_name is not None:
+            query = query.where(invocations.c.function_name == function_name)
+        query = query.limit(max(1, min(limit, MAX_RECENT)))
+        with self._engine.connect() as connection:
+            return [_record_from_row(row) for row in connection.execute(query).mappings()]
+
+    def count(self, function_name: str | None = None) -> int:
+        query = select(func.count()).select_from(invocations)
+        if function_name is not None:
+            query = query.where(invocations.c.function_name == function_name)
+        with self._engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+
+def _config_to_row(cfg: FunctionConfig) -> dict[str, Any]:
+    return {
+        "name": cfg.name,
+        "runtime": cfg.runtime,
+        "handler": cfg.handler,
+        "role": cfg.role,
+        "memory_mb": cfg.memory_mb,
+        "timeout_s": cfg.timeout_s,
+        "ephemeral_storage_mb": cfg.ephemeral_storage_mb,
+        "environment": json.dumps(dict(cfg.environment), sort_keys=True),
+        "description": cfg.description,
+        "code_sha256": cfg.code_sha256,
+        "code_size": cfg.code_size,
+        "revision_id": cfg.revision_id,
+        "last_modified": cfg.last_modified,
+        "version": cfg.version,
+    }
+
+
+def _config_from_row(row: RowMapping) -> FunctionConfig:
+    return FunctionConfig(
+        name=row["name"],
+        runtime=row["runtime"],
+        handler=row["handler"],
+        role=row["role"],
+        memory_mb=row["memory_mb"],
+        timeout_s=row["timeout_s"],
+        ephemeral_storage_mb=row["ephemeral_storage_mb"],
+        environment=_environment_from_json(row["environment"]),
+        description=row["description"],
+        code_sha256=row["code_sha256"],
+        code_size=row["code_size"],
+        revision_id=row["revision_id"],
+        last_modified=row["last_modified"],
+        version=row["version"],
+    )
+
+
+def _environment_from_json(text: str) -> dict[str, str]:
+    loaded: Mapping[str, Any] = json.loads(text)
+    return {str(key): str(value) for key, value in loaded.items()}
+
+
+def _record_to_row(record: Record) -> dict[str, Any]:
+    error_type = record.error_type
+    return {
+        "request_id": record.request_id,
+        "function_name": record.function_name,
+        "function_version": record.function_version,
+        "started_at_ms": record.started_at_ms,
+        "duration_ms": record.duration_ms,
+        "billed_ms": record.billed_ms,
+        "memory_mb": record.memory_mb,
+        "max_memory_used_mb": record.max_memory_used_mb,
+        "init_duration_ms": record.init_duration_ms,
+        "status": str(record.status),
+        "error_type": None if error_type is None else error_type[:ERROR_TYPE_MAX],
+    }
+
+
+def _record_from_row(row: RowMapping) -> Record:
+    return Record(
+        request_id=row["request_id"],
+        function_name=row["function_name"],
+        function_version=row["function_version"],
+        started_at_ms=row["started_at_ms"],
+        duration_ms=row["duration_ms"],
+        billed_ms=row["billed_ms"],
+        memory_mb=row["memory_mb"],
+        max_memory_used_mb=row["max_memory_used_mb"],
+        init_duration_ms=row["init_duration_ms"],
+        status=InvocationStatus(row["status"]),
+        error_type=row["error_type"],
+    )

@@ -1,0 +1,67 @@
+"""The schema, private to `faas.store`: only repos and the engine module use these tables.
+
+Portable SQLAlchemy Core: the same definitions create the schema on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid alias); BIGINT would not.
+_ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+functions = Table(
+    "functions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("runtime", String(64), nullable=False),
+    Column("handler", String(128), nullable=False),
+    Column("role", String(2048), nullable=False),
+    Column("memory_mb", Integer, nullable=False),
+    Column("timeout_s", Integer, nullable=False),
+    Column("ephemeral_storage_mb", Integer, nullable=False),
+    # A JSON object of str -> str; never queried by key, so plain text is portable enough.
+    Column("environment", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("code_sha256", String(64), nullable=False, index=True),
+    Column("code_size", BigInteger, nullable=False),
+    Column("revision_id", String(64), nullable=False),
+    Column("last_modified", String(32), nullable=False),
+    Column("version", String(32), nullable=False, server_default="$LATEST"),
+)
+
+# Longest error type kept in a record; repos truncate so one odd exception name cannot fail
+# the group commit it rides in.
+ERROR_TYPE_MAX = 128
+
+invocations = Table(
+    "invocations",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("request_id", String(36), nullable=False),
+    Column("function_name", String(64), nullable=False),
+    Column("function_version", String(32), nullable=False),
+    Column("started_at_ms", BigInteger, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("billed_ms", Integer, nullable=False),
+    Column("memory_mb", Integer, nullable=False),
+    Column("max_memory_used_mb", Integer, nullable=False),
+    Column("init_duration_ms", Float, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("error_type", String(ERROR_TYPE_MAX), nullable=True),
+    Index("ix_invocations_request_id", "request_id", unique=True),
+    # "Newest first for one function" walks this index backwards.
+    Index("ix_invocations_function_name_id", "function_name", "id"),
+)

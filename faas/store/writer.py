@@ -1,0 +1,210 @@
+"""Group commit of invocation records.
+
+The promise: an answered invocation is always on the books. Each request awaits the commit
+of the batch holding its row before its response leaves, yet requests do not pay one commit
+each: a single writer thread takes whatever has queued up while the previous commit ran and
+commits it all at once. SQLite releases the GIL while it commits, so the event loop keeps
+serving meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, IntegrityError
+
+from faas.domain import Record
+from faas.errors import ServiceError
+from faas.store.engine import checkpoint
+from faas.store.repos import RecordRepo
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Submitted:
+    record: Record
+    future: asyncio.Future[None]
+
+
+class _Stop:
+    """Queued by stop(): everything queued before it is flushed, then the thread ends."""
+
+
+_STOP = _Stop()
+
+# Per submitted record: None when committed, else why it was not.
+_Outcome = BaseException | None
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class RecordWriter:
+    """One writer thread committing invocation records in batches; see the module doc."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_batch_rows: int = 512,
+        checkpoint_interval_s: float = 1.0,
+        enabled: bool = True,
+    ) -> None:
+        if max_batch_rows < 1:
+            raise ValueError("max_batch_rows must be at least 1")
+        self._engine = engine
+        self._records = RecordRepo(engine)
+        self._max_batch_rows = max_batch_rows
+        self._checkpoint_interval_s = checkpoint_interval_s
+        self._enabled = enabled
+        self._queue: queue.SimpleQueue[_Submitted | _Stop] = queue.SimpleQueue()
+        self._state = _State.NEW
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop_checkpoints = threading.Event()
+        # Only touched on the loop thread (submit and _settle), so it needs no lock.
+        self._pending = 0
+
+    @property
+    def pending(self) -> int:
+        """Records submitted whose futures have not been resolved yet."""
+        return self._pending
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._state is not _State.NEW:
+            raise RuntimeError("a RecordWriter can be started only once")
+        self._loop = loop
+        self._state = _State.RUNNING
+        if not self._enabled:
+            return
+        self._threads.append(threading.Thread(target=self._write_loop, name="faas-records"))
+        if self._engine.dialect.name == "sqlite":
+            self._threads.append(
+                threading.Thread(target=self._checkpoint_loop, name="faas-checkpoint")
+            )
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, record: Record) -> asyncio.Future[None]:
+        """Queue `record`; the future resolves once it is committed (ServiceError if not).
+
+        Call on the event loop thread.
+        """
+        if self._state is not _State.RUNNING or self._loop is None:
+            raise ServiceError("the invocation record writer is not running")
+        future: asyncio.Future[None] = self._loop.create_future()
+        if not self._enabled:
+            future.set_result(None)
+            return future
+        self._pending += 1
+        self._queue.put(_Submitted(record, future))
+        return future
+
+    async def stop(self) -> None:
+        """Commit everything already submitted, then end the threads."""
+        if self._state is not _State.RUNNING:
+            self._state = _State.STOPPED
+            return
+        self._state = _State.STOPPED
+        self._queue.put(_STOP)
+        self._stop_checkpoints.set()
+        # The writer hands its last batch to the loop before it exits, and that callback is
+        # queued ahead of this await's wake-up: every future is resolved when stop returns.
+        await asyncio.to_thread(self._join_threads)
+
+    def _join_threads(self) -> None:
+        for thread in self._threads:
+            thread.join()
+
+    def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if isinstance(first, _Stop):
+                return
+            batch, stopping = self._drain([first])
+            self._hand_back(batch, [None] * len(batch))
+            import time
+
+            time.sleep(0.01)
+            self._commit(batch)
+
+    def _drain(self, batch: list[_Submitted]) -> tuple[list[_Submitted], bool]:
+        """Add what is already queued, up to the batch limit; True once stop was seen."""
+        while len(batch) < self._max_batch_rows:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, False
+            if isinstance(item, _Stop):
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _commit(self, batch: Sequence[_Submitted]) -> list[_Outcome]:
+        try:
+            self._insert([item.record for item in batch])
+        except (IntegrityError, DataError):
+            # One bad row (say a reused request id) must not cost the others their records:
+            # retry them one by one so only the offender fails.
+            if len(batch) == 1:
+                return self._commit_one(batch[0])
+            return [outcome for item in batch for outcome in self._commit_one(item)]
+        except Exception as exc:  # the thread must survive; the caller gets the error
+            _log.error("group commit of %d invocation records failed: %s", len(batch), exc)
+            return [exc] * len(batch)
+        return [None] * len(batch)
+
+    def _commit_one(self, item: _Submitted) -> list[_Outcome]:
+        try:
+            self._insert([item.record])
+        except Exception as exc:  # the thread must survive; the caller gets the error
+            _log.error("invocation record %s not stored: %s", item.record.request_id, exc)
+            return [exc]
+        return [None]
+
+    def _insert(self, records: Sequence[Record]) -> None:
+        with self._engine.begin() as connection:
+            self._records.insert_many(records, connection)
+
+    def _hand_back(self, batch: Sequence[_Submitted], outcomes: Sequence[_Outcome]) -> None:
+        assert self._loop is not None
+        try:
+            # One wake-up of the loop per batch, not per record.
+            self._loop.call_soon_threadsafe(self._settle_batch, batch, outcomes)
+        except RuntimeError:
+            _log.warning("event loop closed before %d records were acknowledged", len(batch))
+
+    def _settle_batch(self, batch: Sequence[_Submitted], outcomes: Sequence[_Outcome]) -> None:
+        for item, outcome in zip(batch, outcomes, strict=True):
+            _settle(item, outcome)
+        self._pending -= len(batch)
+
+    def _checkpoint_loop(self) -> None:
+        while not self._stop_checkpoints.wait(self._checkpoint_interval_s):
+            try:
+                checkpoint(self._engine)
+            except Exception as exc:  # a missed checkpoint is retried on the next tick
+                _log.warning("WAL checkpoint failed: %s", exc)
+
+
+def _settle(item: _Submitted, outcome: _Outcome) -> None:
+    if item.future.done():  # the awaiting request was cancelled; the row stands anyway
+        return
+    if outcome is None:
+        item.future.set_result(None)
+        return
+    error = ServiceError(f"invocation record {item.record.request_id} could not be stored")
+    error.__cause__ = outcome
+    item.future.set_exception(error)

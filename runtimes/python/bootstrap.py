@@ -1,0 +1,263 @@
+"""The faas Python runtime: runs INSIDE the worker process, next to untrusted user code.
+
+Standard library only and never imports `faas`: the interpreter is started with `-I -S`, so
+the function sees its own code directory plus the standard library and nothing of the
+platform. Shape borrowed from Lambda's runtime interface client: init once (report an init
+failure, then exit), then receive -> invoke -> reply, one invocation at a time.
+
+Wire format (shared with faas/pool/protocol.py): every frame is
+`>II` (meta length, body length) + meta (JSON object) + body (raw bytes).
+  platform -> worker: meta {"id", "deadline_ms", "arn", "cc"}, body = the event (JSON bytes)
+  worker -> platform: meta {"t": "ready"} once after init, or {"t": "init_error"} + error doc;
+                      then per invocation {"t": "ok"|"error", "mem": peak RSS bytes} + body
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import json
+import logging
+import os
+import resource
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+HEADER = struct.Struct(">II")
+PR_SET_PDEATHSIG = 1
+
+
+class FrameChannel:
+    """Length-prefixed frames over one connected stream socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def receive(self) -> tuple[dict[str, Any], bytes] | None:
+        head = self._read_exact(HEADER.size)
+        if head is None:
+            return None
+        meta_len, body_len = HEADER.unpack(head)
+        data = self._read_exact(meta_len + body_len)
+        if data is None:
+            return None
+        return json.loads(data[:meta_len]), data[meta_len:]
+
+    def send(self, meta: dict[str, Any], body: bytes) -> None:
+        encoded = json.dumps(meta).encode()
+        self._sock.sendall(HEADER.pack(len(encoded), len(body)) + encoded + body)
+
+    def _read_exact(self, size: int) -> bytes | None:
+        if size == 0:
+            return b""
+        chunks = bytearray()
+        while len(chunks) < size:
+            chunk = self._sock.recv(size - len(chunks))
+            if not chunk:
+                return None
+            chunks += chunk
+        return bytes(chunks)
+
+
+class LambdaContext:
+    """The context object Lambda hands to a Python handler."""
+
+    def __init__(self, request_id: str, deadline_ms: int, arn: str, client_context: Any) -> None:
+        self.aws_request_id = request_id
+        self.invoked_function_arn = arn
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.identity = None
+        self.client_context = client_context
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(self._deadline_ms - int(time.time() * 1000), 0)
+
+    def __repr__(self) -> str:
+        return (
+            f"LambdaContext(aws_request_id={self.aws_request_id!r}, "
+            f"function_name={self.function_name!r}, "
+            f"function_version={self.function_version!r})"
+        )
+
+
+class HandlerLoadError(Exception):
+    def __init__(self, error_type: str, message: str, stack: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.stack = stack or []
+
+
+def load_handler(handler: str) -> Callable[[Any, Any], Any]:
+    """Import `module.function`, classifying failures with Lambda's error types."""
+    module_name, _, function_name = handler.rpartition(".")
+    if not module_name or not function_name:
+        raise HandlerLoadError(
+            "Runtime.MalformedHandlerName", f"Bad handler '{handler}': not enough values to unpack"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise HandlerLoadError(
+            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
+        ) from exc
+    except SyntaxError as exc:
+        raise HandlerLoadError(
+            "Runtime.UserCodeSyntaxError",
+            f"Syntax error in module '{module_name}': {exc}",
+            traceback.format_exception_only(type(exc), exc),
+        ) from exc
+    except Exception as exc:
+        raise HandlerLoadError(type(exc).__name__, str(exc), _stack_of(exc)) from exc
+    function = getattr(module, function_name, None)
+    if function is None:
+        raise HandlerLoadError(
+            "Runtime.HandlerNotFound",
+            f"Handler '{function_name}' missing on module '{module_name}'",
+        )
+    return function  # type: ignore[no-any-return]
+
+
+def _stack_of(exc: BaseException) -> list[str]:
+    frames = traceback.extract_tb(exc.__traceback__)
+    # Drop this file's frames: the user wants their own code's stack, as on Lambda.
+    user_frames = [f for f in frames if f.filename != __file__]
+    return [line for line in traceback.format_list(user_frames)]
+
+
+def error_document(error_type: str, message: str, request_id: str, stack: list[str]) -> bytes:
+    return json.dumps(
+        {
+            "errorMessage": message,
+            "errorType": error_type,
+            "requestId": request_id,
+            "stackTrace": stack,
+        }
+    ).encode()
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps the current request id on log records, as Lambda's log format shows it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.request_id = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = self.request_id
+        return True
+
+
+def install_log_format() -> RequestIdFilter:
+    stamp = RequestIdFilter()
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+    )
+    handler.formatter.converter = time.gmtime  # type: ignore[union-attr]
+    handler.addFilter(stamp)
+    logging.getLogger().addHandler(handler)
+    return stamp
+
+
+def reset_memory_peak() -> None:
+    # Writing 5 to clear_refs resets VmHWM (and so ru_maxrss) to the current RSS.
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pass
+
+
+def memory_peak_bytes() -> int:
+    """VmHWM: peak resident memory since the last reset_memory_peak()."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    # ru_maxrss cannot be reset and, after exec, still remembers the parent's peak.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class Runtime:
+    """Serves invocations of one handler over a FrameChannel until the platform hangs up."""
+
+    def __init__(self, channel: FrameChannel, handler: Callable[[Any, Any], Any]) -> None:
+        self._channel = channel
+        self._handler = handler
+        self._log_stamp = install_log_format()
+
+    def serve_forever(self) -> None:
+        while True:
+            frame = self._channel.receive()
+            if frame is None:
+                return
+            meta, event = frame
+            reset_memory_peak()
+            kind, body = self._invoke(meta, event)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self._channel.send({"t": kind, "mem": memory_peak_bytes()}, body)
+
+    def _invoke(self, meta: dict[str, Any], event_bytes: bytes) -> tuple[str, bytes]:
+        request_id = meta["id"]
+        self._log_stamp.request_id = request_id
+        cc = json.loads(meta["cc"]) if meta.get("cc") else None
+        context = LambdaContext(request_id, meta["deadline_ms"], meta["arn"], cc)
+        try:
+            event = json.loads(event_bytes) if event_bytes else {}
+            result = self._handler(event, context)
+        except Exception as exc:
+            return "error", error_document(type(exc).__name__, str(exc), request_id, _stack_of(exc))
+        try:
+            return "ok", json.dumps(result).encode()
+        except (TypeError, ValueError) as exc:
+            message = f"Unable to marshal response: {exc}"
+            return "error", error_document("Runtime.MarshalError", message, request_id, [])
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to kill this worker if the platform process goes away."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def main(argv: list[str]) -> int:
+    expected_parent = int(argv[2]) if len(argv) > 2 else None
+    die_with_parent()
+    if expected_parent is not None and os.getppid() != expected_parent:
+        return 1  # the platform died before we could ask to follow it
+    channel = FrameChannel(socket.socket(fileno=int(argv[1])))
+    task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
+    sys.path.insert(0, task_root)
+    try:
+        handler = load_handler(os.environ["_HANDLER"])
+    except HandlerLoadError as exc:
+        channel.send({"t": "init_error"}, error_document(exc.error_type, str(exc), "", exc.stack))
+        return 1
+    channel.send({"t": "ready"}, b"")
+    Runtime(channel, handler).serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
