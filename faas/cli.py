@@ -559,3 +559,7 @@ def _milliseconds(value: Any) -> str:
     if isinstance(value, int | float):
         return f"{value:.2f}ms" if isinstance(value, float) else f"{value}ms"
     return "-"
+
+
+if __name__ == "__main__":
+    main()

@@ -16,10 +16,10 @@ LATEST = "$LATEST"
 MB = 1024 * 1024
 
 # Lambda's naming rule for a function name (the short form, without an ARN).
-FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 # `module.function`, where module may be a dotted path inside the code (pkg.mod.handler).
-HANDLER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
-ENV_KEY_RE = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])*$")
+HANDLER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
+ENV_KEY_RE = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])*\Z")
 
 # Lambda sets these itself; a function may not define them (Lambda answers 400 too).
 RESERVED_ENV_KEYS = frozenset(

@@ -39,6 +39,8 @@ except ImportError:
 
 log = logging.getLogger("faas")
 
+CODE_SWEEP_INTERVAL_S = 30.0
+
 
 @dataclass
 class Platform:
@@ -50,6 +52,7 @@ class Platform:
     pool: PoolManager
     writer: RecordWriter
     runner: web.AppRunner
+    sweeper: asyncio.Task[None]
 
     @property
     def urls(self) -> list[str]:
@@ -58,10 +61,21 @@ class Platform:
     async def stop(self) -> None:
         log.info("stopping: no new requests; waiting for in-flight invocations")
         await self.runner.cleanup()
+        self.sweeper.cancel()
         await self.pool.stop()
         await self.writer.stop()
         self.engine.dispose()
         log.info("stopped")
+
+
+async def sweep_code_forever(registry: Registry, pool: PoolManager, interval_s: float) -> None:
+    """Delete replaced code once no worker runs from it any more."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await asyncio.to_thread(registry.sweep_unused_code, pool.code_dirs_in_use())
+        except Exception:
+            log.exception("sweeping unused code failed; will retry")
 
 
 def health_report(settings: Settings, registry: Registry, pool: PoolManager) -> dict[str, object]:
@@ -123,7 +137,8 @@ async def start_platform(settings: Settings) -> Platform:
         access_log=None,
         shutdown_timeout=settings.server.shutdown_grace_s,
     )
-    platform = Platform(settings, engine, registry, pool, writer, runner)
+    sweeper = loop.create_task(sweep_code_forever(registry, pool, CODE_SWEEP_INTERVAL_S))
+    platform = Platform(settings, engine, registry, pool, writer, runner, sweeper)
     await runner.setup()
     await web.TCPSite(runner, settings.server.host, settings.server.port).start()
     return platform

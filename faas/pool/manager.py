@@ -97,6 +97,10 @@ class PoolManager:
         busy = sum(len(p.busy) for p in self._pools.values())
         return PoolStats(len(self._pools), idle, busy)
 
+    def code_dirs_in_use(self) -> set[str]:
+        """Code directories that live workers run from (they must not be deleted yet)."""
+        return {worker.spec.code_dir for worker in self._pool_of}
+
     def reap_idle(self, now: float) -> int:
         """Stop workers idle for longer than idle_ttl_s; returns how many were stopped."""
         stopped = 0

@@ -17,7 +17,7 @@ import logging
 import threading
 import uuid
 from bisect import bisect_right
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,6 +90,9 @@ class Registry:
         self._specs: dict[str, WorkerSpec] = {}  # by revision_id
         self._listeners: tuple[RetireListener, ...] = ()
         self._mutation = threading.Lock()
+        # Code replaced or deleted while old workers may still run from it: removed by
+        # sweep_unused_code() once no function and no live worker uses it.
+        self._superseded_code: set[str] = set()
 
     def load(self) -> None:
         """Fill the cache from the database (at startup)."""
@@ -168,6 +171,28 @@ class Registry:
             next_marker=_encode_marker(page[-1]) if more and page else None,
         )
 
+    def code_zip(self, sha256: str) -> bytes:
+        """The stored zip of a code bundle (GetFunction's Code.Location serves it)."""
+        return self._codes.zip_bytes(sha256)
+
+    def sweep_unused_code(self, code_dirs_in_use: Collection[str]) -> int:
+        """Remove superseded code that neither a function nor a live worker uses any more.
+
+        Blocking (database and disk): call from a thread. Returns how many bundles went.
+        """
+        removed = 0
+        with self._mutation:
+            for sha256 in list(self._superseded_code):
+                if self._repo.code_in_use(sha256):
+                    self._superseded_code.discard(sha256)
+                    continue
+                if str(self._codes.root / sha256) in code_dirs_in_use:
+                    continue
+                self._superseded_code.discard(sha256)
+                self._remove_code_if_unused(sha256)
+                removed += 1
+        return removed
+
     # -- mutations (worker threads, serialised) ---------------------------------------------
 
     def create(self, name: str, zip_bytes: bytes, change: ConfigChange) -> FunctionConfig:
@@ -200,7 +225,7 @@ class Registry:
             self._store(lambda: self._repo.replace(cfg, current.revision_id), code.sha256)
             self._publish(cfg, replaced=current)
             if current.code_sha256 != cfg.code_sha256:
-                self._remove_code_if_unused(current.code_sha256)
+                self._superseded_code.add(current.code_sha256)
         self._retire(current)
         return cfg
 
@@ -228,7 +253,7 @@ class Registry:
             del functions[name]
             self._functions = functions
             self._specs.pop(current.revision_id, None)
-            self._remove_code_if_unused(current.code_sha256)
+            self._superseded_code.add(current.code_sha256)
         self._retire(current)
 
     # -- steps ------------------------------------------------------------------------------

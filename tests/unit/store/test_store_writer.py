@@ -231,4 +231,3 @@ def test_committed_records_survive_sigkill(tmp_path: Path) -> None:
         assert RecordRepo(reader).count() == 250
     finally:
         reader.dispose()
-

@@ -1,0 +1,1 @@
+"""Event sources that invoke functions: file drops, schedules, the async queue."""

@@ -1,0 +1,152 @@
+"""Start and stop a real `faas serve` process; build zips; run the real CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+FAAS = [sys.executable, "-m", "faas.cli"]
+START_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def make_zip(files: Mapping[str, str | bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def lambda_client(url: str) -> Any:
+    return boto3.client(
+        "lambda",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}, read_timeout=120),
+    )
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAAS_")}
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class FaasServer:
+    process: subprocess.Popen[bytes]
+    url: str
+    data_dir: Path
+    log_path: Path
+
+    @classmethod
+    def start(cls, data_dir: Path, env: Mapping[str, str] | None = None) -> FaasServer:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        log_path = data_dir.parent / f"server-{port}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [*FAAS, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=clean_env({"FAAS_SERVER_LOG_LEVEL": "INFO", **(env or {})}),
+                cwd=data_dir.parent,
+            )
+        server = cls(process, f"http://127.0.0.1:{port}", data_dir, log_path)
+        server.wait_healthy()
+        return server
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"faas serve exited early:\n{self.log()}")
+            try:
+                self.health()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"faas serve did not become healthy:\n{self.log()}")
+
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + "/health", timeout=2) as response:
+            return dict(json.load(response))
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+    def cli(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+        return run_cli(self.url, *args, stdin=stdin)
+
+    def deploy(self, name: str, files: Mapping[str, str | bytes], **config: Any) -> Any:
+        """Create or replace a function through the Lambda API."""
+        client = lambda_client(self.url)
+        try:
+            client.delete_function(FunctionName=name)
+        except client.exceptions.ResourceNotFoundException:
+            pass
+        return client.create_function(
+            FunctionName=name,
+            Runtime=config.pop("Runtime", f"python{sys.version_info[0]}.{sys.version_info[1]}"),
+            Role="arn:aws:iam::000000000000:role/test",
+            Handler=config.pop("Handler", "app.handler"),
+            Code={"ZipFile": make_zip(files)},
+            **config,
+        )
+
+    def invoke(self, name: str, event: Any = None, **kwargs: Any) -> tuple[dict[str, Any], Any]:
+        """Invoke through boto3; returns (response metadata, decoded JSON body)."""
+        client = lambda_client(self.url)
+        payload = json.dumps({} if event is None else event).encode()
+        response = client.invoke(FunctionName=name, Payload=payload, **kwargs)
+        body = response["Payload"].read()
+        return response, json.loads(body) if body else None
+
+
+def run_cli(url: str, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(
+        [*FAAS, "--url", url, *args],
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    return completed
