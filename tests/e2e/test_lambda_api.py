@@ -7,13 +7,16 @@ import hashlib
 import json
 import math
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.helpers.server import FaasServer, make_zip
@@ -114,6 +117,19 @@ def records_of(server: FaasServer, name: str) -> list[dict[str, Any]]:
     with urllib.request.urlopen(url, timeout=10) as response:
         rows: list[dict[str, Any]] = json.load(response)["Invocations"]
     return rows
+
+
+@pytest.fixture(scope="module")
+def unchecked_api(server: FaasServer) -> Any:
+    """A boto3 client that sends out-of-range values instead of refusing them itself."""
+    return boto3.client(
+        "lambda",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}, parameter_validation=False),
+    )
 
 
 # --- create / get / waiters ----------------------------------------------------------------
@@ -232,11 +248,11 @@ def test_creating_an_existing_name_is_a_conflict(lambda_api: Any) -> None:
     ids=["handler", "runtime", "memory-low", "memory-high", "timeout-0", "timeout-901", "env"],
 )
 def test_invalid_configuration_is_refused(
-    lambda_api: Any, config: dict[str, Any], in_message: str
+    lambda_api: Any, unchecked_api: Any, config: dict[str, Any], in_message: str
 ) -> None:
     name = unique("invalid")
     with pytest.raises(lambda_api.exceptions.InvalidParameterValueException) as raised:
-        create(lambda_api, name, **config)
+        create(unchecked_api, name, **config)
     code, status, message = error_of(raised)
     assert (code, status) == ("InvalidParameterValueException", 400)
     assert in_message in message
@@ -345,7 +361,17 @@ def test_handler_sees_the_client_context(lambda_api: Any) -> None:
 # --- invocation records --------------------------------------------------------------------
 
 
-def test_every_invocation_is_recorded_newest_first(server: FaasServer, lambda_api: Any) -> None:
+def wait_for_records(server: FaasServer, name: str, count: int) -> list[dict[str, Any]]:
+    """The records of `name` once `count` are visible (only for tests about their content)."""
+    deadline = time.monotonic() + 10
+    rows = records_of(server, name)
+    while len(rows) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+        rows = records_of(server, name)
+    return rows
+
+
+def test_records_describe_each_invocation_newest_first(server: FaasServer, lambda_api: Any) -> None:
     name = unique("records")
     create(lambda_api, name, SOMETIMES_FAILING, MemorySize=192)
     events = [{}, {}, {"fail": True}, {}]
@@ -353,7 +379,7 @@ def test_every_invocation_is_recorded_newest_first(server: FaasServer, lambda_ap
         invoke_json(lambda_api, name, event)[0]["ResponseMetadata"]["RequestId"] for event in events
     ]
 
-    rows = records_of(server, name)
+    rows = wait_for_records(server, name, len(events))
 
     assert [row["RequestId"] for row in rows] == request_ids[::-1]
     for row in rows:
@@ -372,3 +398,24 @@ def test_every_invocation_is_recorded_newest_first(server: FaasServer, lambda_ap
         ("Unhandled", "RuntimeError"),
         ("Success", None),
     ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "faas/store/writer.py RecordWriter._write_loop resolves each batch's futures "
+        "(_hand_back with [None]*len) BEFORE _commit runs (after a stray 10 ms sleep), so an "
+        "invoke is answered before its record is committed and commit errors are never reported"
+    ),
+)
+def test_an_answered_invocation_is_already_on_the_books(
+    server: FaasServer, lambda_api: Any
+) -> None:
+    name = unique("on-the-books")
+    create(lambda_api, name, SOMETIMES_FAILING)
+    seen = []
+    for done in range(1, 5):
+        request_id = invoke_json(lambda_api, name)[0]["ResponseMetadata"]["RequestId"]
+        rows = records_of(server, name)
+        seen.append((len(rows), rows[0]["RequestId"] == request_id if rows else False))
+    assert seen == [(done, True) for done in range(1, 5)]
