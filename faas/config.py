@@ -47,6 +47,9 @@ class StoreSettings:
     checkpoint_interval_s: float = 1.0
     # Upper bound on rows per group commit.
     max_batch_rows: int = 512
+    # Benchmark-only switch: false skips invocation records entirely, to measure their cost.
+    # Never turn it off in production: unrecorded invocations are unbilled and untraceable.
+    write_records: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from faas.domain import MB, Limits
 from faas.gateway.app import make_app
 from faas.gateway.services import Services
 from faas.invoker import Invoker
-from faas.pool.launcher import SubprocessLauncher
+from faas.pool.launcher import ZygoteLauncher
 from faas.pool.manager import PoolManager
 from faas.registry.codestore import CodeStore
 from faas.registry.functions import Registry
@@ -112,9 +112,13 @@ async def start_platform(settings: Settings) -> Platform:
         engine,
         max_batch_rows=settings.store.max_batch_rows,
         checkpoint_interval_s=settings.store.checkpoint_interval_s,
+        enabled=settings.store.write_records,
     )
     writer.start(loop)
-    pool = PoolManager(settings.pool, SubprocessLauncher(runtimes))
+    launcher = ZygoteLauncher(runtimes)
+    # The default runtime's zygote starts now, so the first cold start is already a fork.
+    await launcher.prestart(next(iter(runtimes)))
+    pool = PoolManager(settings.pool, launcher)
     pool.start()
 
     # The registry mutates in worker threads; retiring workers is the loop's job.

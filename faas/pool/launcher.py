@@ -1,25 +1,30 @@
 """How a worker process comes to exist.
 
 `Launcher` is the seam: the pool asks for a process running the runtime bootstrap for a
-spec and gets back its pid, the platform end of its socket, its log pipe and ways to poll
-and kill it. `SubprocessLauncher` starts a fresh interpreter per worker.
+spec and gets back its pid, the platform end of its socket, its log pipe and a future of its
+exit status. `ZygoteLauncher` forks workers from a pre-imported zygote per runtime.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import socket
-import subprocess
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from faas.domain import WorkerSpec
 from faas.errors import InvalidParameterValue
 from faas.pool.environment import log_stream_name, worker_environment
+from faas.pool.zygote import Zygote, close_quietly
+
+# WorkerSpec -> the plan runtimes/python/sandbox.py applies in the forked child.
+SandboxPlanner = Callable[[WorkerSpec], Mapping[str, Any]]
 
 
 def runtime_dir() -> Path:
@@ -34,59 +39,86 @@ class LaunchedProcess:
     pid: int
     sock: socket.socket  # the platform's end of the worker's socketpair
     log_fd: int  # read end of the worker's merged stdout/stderr, non-blocking
-    poll: Callable[[], int | None]  # reap if exited: the exit status, else None
+    exited: asyncio.Future[int]  # exit code, or minus the signal that ended it
     log_stream: str
+    launched_ns: int  # monotonic time the launch began (init duration counts from here)
 
 
 class Launcher(Protocol):
-    def launch(self, spec: WorkerSpec) -> LaunchedProcess:
+    async def launch(self, spec: WorkerSpec) -> LaunchedProcess:
         """Start a worker for `spec`; it will send a ready or init_error frame."""
 
+    def stop(self) -> None:
+        """Release the launcher's own processes."""
 
-class SubprocessLauncher:
-    """A fresh `python -I -S` per worker: the function sees its code and the stdlib only."""
 
-    def __init__(self, interpreters: Mapping[str, str]) -> None:
+class ZygoteLauncher:
+    """Workers are forked from one pre-imported zygote per runtime (started lazily, and
+    restarted when it dies), so a cold start costs a fork instead of a new interpreter."""
+
+    def __init__(
+        self, interpreters: Mapping[str, str], sandbox_plan: SandboxPlanner | None = None
+    ) -> None:
         self._interpreters = dict(interpreters)
         self._runtime_dir = runtime_dir() / "python"
-        self._bootstrap = str(self._runtime_dir / "bootstrap.py")
+        self._zygotes: dict[str, Zygote] = {}
+        self._starting: dict[str, asyncio.Future[Zygote]] = {}
+        self._sandbox_plan = sandbox_plan or (lambda _spec: {})
 
-    def launch(self, spec: WorkerSpec) -> LaunchedProcess:
-        interpreter = self._interpreters.get(spec.runtime)
-        if interpreter is None:
-            raise InvalidParameterValue(f"Runtime {spec.runtime} is not available on this host")
+    async def prestart(self, runtime: str) -> None:
+        await self._zygote(runtime)
+
+    async def launch(self, spec: WorkerSpec) -> LaunchedProcess:
+        launched_ns = time.monotonic_ns()
+        zygote = await self._zygote(spec.runtime)
         platform_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_read, log_write = os.pipe()
         stream = log_stream_name(spec.version)
+        env = worker_environment(spec, str(self._runtime_dir), stream)
         try:
-            process = subprocess.Popen(
-                [
-                    interpreter,
-                    "-I",
-                    "-S",
-                    "-B",
-                    self._bootstrap,
-                    str(worker_end.fileno()),
-                    str(os.getpid()),
-                ],
-                env=worker_environment(spec, str(self._runtime_dir), stream),
-                cwd=spec.code_dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log_write,
-                stderr=log_write,
-                pass_fds=(worker_end.fileno(),),
-                start_new_session=True,  # its own process group: a kill takes its children too
+            pid, exited = await zygote.spawn(
+                env, spec.code_dir, self._sandbox_plan(spec), [worker_end.fileno(), log_write]
             )
         except BaseException:
             platform_end.close()
-            os.close(log_read)
+            close_quietly(log_read)
             raise
         finally:
             worker_end.close()
-            os.close(log_write)
+            close_quietly(log_write)
         os.set_blocking(log_read, False)
         platform_end.setblocking(False)
-        return LaunchedProcess(process.pid, platform_end, log_read, process.poll, stream)
+        return LaunchedProcess(pid, platform_end, log_read, exited, stream, launched_ns)
+
+    def stop(self) -> None:
+        for zygote in self._zygotes.values():
+            zygote.stop()
+        self._zygotes.clear()
+
+    async def _zygote(self, runtime: str) -> Zygote:
+        zygote = self._zygotes.get(runtime)
+        if zygote is not None and zygote.alive:
+            return zygote
+        pending = self._starting.get(runtime)
+        if pending is not None:  # another request is already starting it: share that
+            return await asyncio.shield(pending)
+        interpreter = self._interpreters.get(runtime)
+        if interpreter is None:
+            raise InvalidParameterValue(f"Runtime {runtime} is not available on this host")
+        future: asyncio.Future[Zygote] = asyncio.get_running_loop().create_future()
+        self._starting[runtime] = future
+        try:
+            zygote = Zygote(interpreter, self._runtime_dir)
+            await zygote.start()
+            self._zygotes[runtime] = zygote
+            future.set_result(zygote)
+            return zygote
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._starting[runtime]
 
 
 def kill_process_group(pid: int) -> None:

@@ -133,13 +133,14 @@ class PoolManager:
         while not all(w.reaped for w in workers):
             if loop.time() > deadline:
                 log.warning("some workers did not exit within %.1f s", timeout_s)
-                return
+                break
             await asyncio.sleep(0.01)
+        self._launcher.stop()
 
     # -- internals --------------------------------------------------------------------
 
     async def _start_worker(self, pool: Pool) -> Worker:
-        process = self._launcher.launch(pool.spec)
+        process = await self._launcher.launch(pool.spec)
         worker = Worker(
             pool.spec,
             process,

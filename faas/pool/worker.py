@@ -27,6 +27,8 @@ from faas.pool.protocol import Frame, FrameDecoder, ProtocolError, encode_invoke
 LOG_READ_CHUNK = 65536
 TIMEOUT_ERROR = "Sandbox.Timedout"
 EXIT_ERROR = "Runtime.ExitError"
+# How long a hang-up waits for the exit status before failing the call without it.
+EXIT_REPORT_GRACE_S = 1.0
 
 
 class WorkerState(enum.Enum):
@@ -149,12 +151,10 @@ class Worker:
         self._decoder = FrameDecoder(self._on_frame)
         self._waiter: asyncio.Future[Frame] | None = None
         self._on_exit = on_exit
-        self._pidfd = _open_pidfd(process.pid)
-        self._started_ns = time.monotonic_ns()
+        self._started_ns = process.launched_ns
         loop.add_reader(self._sock.fileno(), self._on_socket_readable)
-        loop.add_reader(process.log_fd, self._drain_logs)
-        if self._pidfd is not None:
-            loop.add_reader(self._pidfd, self._on_process_exit)
+        loop.add_reader(self._log_fd, self._drain_logs)
+        process.exited.add_done_callback(self._on_process_exit)
 
     @property
     def alive(self) -> bool:
@@ -223,8 +223,6 @@ class Worker:
             return
         kill_process_group(self.pid)
         self._mark_dead("killed by the platform")
-        if self._pidfd is None:
-            self._loop.call_later(0.05, self._reap_later, 40)
 
     # -- internals --------------------------------------------------------------------
 
@@ -336,7 +334,7 @@ class Worker:
             self._fail(f"connection error: {exc.strerror}")
             return
         if not data:
-            self._fail(describe_exit(self._process.poll()))
+            self._on_hang_up()
             return
         try:
             self._decoder.feed(data)
@@ -358,15 +356,16 @@ class Worker:
                 return
             self._logs.add(chunk)
 
-    def _on_process_exit(self) -> None:
-        self.exit_status = self._process.poll()
-        self._fail(describe_exit(self.exit_status))
-        self._release_resources()
+    def _on_hang_up(self) -> None:
+        """The worker closed its socket: almost always because it is exiting. Its exit status
+        (reported a moment later) makes the better error message, so wait for it briefly."""
+        self._loop.remove_reader(self._sock.fileno())
+        kill_process_group(self.pid)
+        self._loop.call_later(EXIT_REPORT_GRACE_S, self._fail, describe_exit(None))
 
-    def _reap_later(self, tries_left: int) -> None:
-        if self._process.poll() is None and tries_left > 0:
-            self._loop.call_later(0.05, self._reap_later, tries_left - 1)
-            return
+    def _on_process_exit(self, exited: asyncio.Future[int]) -> None:
+        self.exit_status = exited.result()
+        self._fail(describe_exit(self.exit_status))
         self._release_resources()
 
     def _fail(self, reason: str) -> None:
@@ -388,23 +387,12 @@ class Worker:
         if self._released:
             return
         self._released = True
-        if self._pidfd is not None:
-            self._loop.remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = None
         self._drain_logs()
         if self._log_fd >= 0:
             self._loop.remove_reader(self._log_fd)
             os.close(self._log_fd)
             self._log_fd = -1
         self._sock.close()
-
-
-def _open_pidfd(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
 
 
 def _error_type_of(document: bytes) -> str:

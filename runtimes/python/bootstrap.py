@@ -241,12 +241,9 @@ def die_with_parent() -> None:
         pass
 
 
-def main(argv: list[str]) -> int:
-    expected_parent = int(argv[2]) if len(argv) > 2 else None
-    die_with_parent()
-    if expected_parent is not None and os.getppid() != expected_parent:
-        return 1  # the platform died before we could ask to follow it
-    channel = FrameChannel(socket.socket(fileno=int(argv[1])))
+def run(sock: socket.socket) -> int:
+    """Init the handler named by _HANDLER, then serve invocations; returns the exit code."""
+    channel = FrameChannel(sock)
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     sys.path.insert(0, task_root)
     try:
@@ -257,6 +254,15 @@ def main(argv: list[str]) -> int:
     channel.send({"t": "ready"}, b"")
     Runtime(channel, handler).serve_forever()
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """Direct start (no zygote): bootstrap.py <socket fd> <platform pid>."""
+    expected_parent = int(argv[2]) if len(argv) > 2 else None
+    die_with_parent()
+    if expected_parent is not None and os.getppid() != expected_parent:
+        return 1  # the platform died before we could ask to follow it
+    return run(socket.socket(fileno=int(argv[1])))
 
 
 if __name__ == "__main__":

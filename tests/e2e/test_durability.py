@@ -23,8 +23,10 @@ def handler(event, context):
 
 def post_invoke(url: str, name: str, event: dict[str, object]) -> tuple[int, str, bytes]:
     request = urllib.request.Request(
-        f"{url}/2015-03-31/functions/{name}/invocations", data=json.dumps(event).encode(),
-        method="POST")
+        f"{url}/2015-03-31/functions/{name}/invocations",
+        data=json.dumps(event).encode(),
+        method="POST",
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, response.headers["x-amzn-RequestId"], response.read()
 

@@ -414,7 +414,7 @@ def test_an_answered_invocation_is_already_on_the_books(
     name = unique("on-the-books")
     create(lambda_api, name, SOMETIMES_FAILING)
     seen = []
-    for done in range(1, 5):
+    for _attempt in range(4):
         request_id = invoke_json(lambda_api, name)[0]["ResponseMetadata"]["RequestId"]
         rows = records_of(server, name)
         seen.append((len(rows), rows[0]["RequestId"] == request_id if rows else False))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -118,10 +119,8 @@ class FaasServer:
     def deploy(self, name: str, files: Mapping[str, str | bytes], **config: Any) -> Any:
         """Create or replace a function through the Lambda API."""
         client = lambda_client(self.url)
-        try:
+        with contextlib.suppress(client.exceptions.ResourceNotFoundException):
             client.delete_function(FunctionName=name)
-        except client.exceptions.ResourceNotFoundException:
-            pass
         return client.create_function(
             FunctionName=name,
             Runtime=config.pop("Runtime", f"python{sys.version_info[0]}.{sys.version_info[1]}"),
@@ -148,5 +147,6 @@ def run_cli(url: str, *args: str, stdin: bytes | None = None) -> subprocess.Comp
         text=True,
         env=clean_env(),
         timeout=120,
+        check=False,
     )
     return completed

@@ -15,7 +15,7 @@ import pytest
 
 from faas.config import PoolSettings
 from faas.domain import WorkerSpec
-from faas.pool.launcher import SubprocessLauncher
+from faas.pool.launcher import ZygoteLauncher
 from faas.pool.manager import PoolManager
 from faas.pool.worker import InitFailed, Worker
 
@@ -53,7 +53,7 @@ def make_spec(
 async def manager() -> AsyncIterator[PoolManager]:
     pool = PoolManager(
         PoolSettings(idle_ttl_s=60, reap_interval_s=60, init_timeout_s=10, max_log_bytes=4096),
-        SubprocessLauncher({RUNTIME: sys.executable}),
+        ZygoteLauncher({RUNTIME: sys.executable}),
     )
     pool.start()
     yield pool
@@ -342,7 +342,7 @@ async def test_idle_workers_are_reaped_after_the_ttl(manager: PoolManager, tmp_p
 
 
 async def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
-    pool = PoolManager(PoolSettings(), SubprocessLauncher({RUNTIME: sys.executable}))
+    pool = PoolManager(PoolSettings(), ZygoteLauncher({RUNTIME: sys.executable}))
     pool.start()
     spec = make_spec(tmp_path / "code", COUNTER)
     workers = await asyncio.gather(*(pool.acquire(spec) for _ in range(3)))

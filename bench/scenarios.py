@@ -1,0 +1,283 @@
+"""The measurements of one run, (a) to (g); each starts and stops its own servers.
+
+Every scenario is `async def scenario(bench) -> dict` of plain JSON values, so any subset can
+run (`--only`) and the report reads one document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.handlers import HEAVY, HEAVY_MODULES, HELLO, cpu_source
+from bench.loadgen import Durations, LoadGenerator, LoadResult, measure, percentile
+from bench.servers import (
+    ServerProcess,
+    client_session,
+    deploy,
+    deploy_many,
+    invoke_once,
+    start_baseline,
+    start_faas,
+)
+
+# Snapshot start is not implemented yet. Once it is, set this to the function configuration
+# that enables it (e.g. {"SnapStart": {"ApplyOn": "PublishedVersions"}}) and the cold start
+# scenario measures the "with snapshot start" rows too.
+SNAPSHOT_START_CONFIG: Mapping[str, object] | None = None
+NOT_IMPLEMENTED = "n/a (not implemented)"
+
+THROUGHPUT_LEVELS = (1, 8, 32, 64)
+CPU_CONNECTIONS = 8
+DENSITY_CONNECTIONS = 32
+MEMORY_WORKERS = 4
+MEMORY_SETTLE_S = 0.5
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How big a run is: `full` for RESULTS.md, `quick` for the smoke test."""
+
+    durations: Durations
+    cold_starts: int
+    scale_out_rounds: int
+    scale_out_burst: int
+    function_counts: tuple[int, ...]
+
+
+FULL = Plan(Durations(2.0, 5.0), 20, 5, 8, (1, 100, 1000))
+QUICK = Plan(Durations(0.5, 1.0), 5, 2, 4, (1, 10, 50))
+
+
+@dataclass(frozen=True, slots=True)
+class Bench:
+    plan: Plan
+    generator: LoadGenerator
+    workdir: Path
+    cpu_iterations: int
+
+
+Scenario = Callable[[Bench], Awaitable[dict[str, Any]]]
+
+
+@contextlib.asynccontextmanager
+async def faas_server(bench: Bench, env: Mapping[str, str] | None = None) -> AsyncIterator[str]:
+    server = await asyncio.to_thread(start_faas, bench.workdir, env)
+    try:
+        yield server.url
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+@contextlib.asynccontextmanager
+async def faas_with(
+    bench: Bench, functions: Mapping[str, str], env: Mapping[str, str] | None = None
+) -> AsyncIterator[ServerProcess]:
+    """A faas server with `functions` (name -> source) deployed."""
+    server = await asyncio.to_thread(start_faas, bench.workdir, env)
+    try:
+        async with client_session() as session:
+            for name, source in functions.items():
+                await deploy(session, server.url, name, source)
+        yield server
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def _load(bench: Bench, url: str, name: str, connections: int) -> dict[str, Any]:
+    result: LoadResult = await measure(bench.generator, url, name, connections, bench.plan.durations)
+    return result.as_dict()
+
+
+async def _levels(bench: Bench, url: str) -> dict[str, Any]:
+    return {f"c{c}": await _load(bench, url, "hello", c) for c in THROUGHPUT_LEVELS}
+
+
+# -- (a) baseline --------------------------------------------------------------------------
+
+
+async def baseline(bench: Bench) -> dict[str, Any]:
+    server = await asyncio.to_thread(start_baseline, bench.workdir, bench.cpu_iterations)
+    try:
+        hello = await _levels(bench, server.url)
+        cpu = await _load(bench, server.url, "cpu", CPU_CONNECTIONS)
+    finally:
+        await asyncio.to_thread(server.stop)
+    return {"hello": hello, f"cpu_c{CPU_CONNECTIONS}": cpu}
+
+
+# -- (b) warm invoke, (c) CPU-bound ----------------------------------------------------------
+
+
+async def warm_invoke(bench: Bench) -> dict[str, Any]:
+    async with faas_with(bench, {"hello": HELLO}) as server:
+        return {"hello": await _levels(bench, server.url)}
+
+
+async def cpu_bound(bench: Bench) -> dict[str, Any]:
+    async with faas_with(bench, {"cpu": cpu_source(bench.cpu_iterations)}) as server:
+        cpu = await _load(bench, server.url, "cpu", CPU_CONNECTIONS)
+        workers = len(server.worker_processes())
+    return {f"cpu_c{CPU_CONNECTIONS}": cpu, "workers": workers}
+
+
+# -- (d) cold start --------------------------------------------------------------------------
+
+
+def _latency_summary(latencies_ns: list[int]) -> dict[str, Any]:
+    ordered = sorted(latencies_ns)
+    return {
+        "n": len(ordered),
+        "p50_ms": round(percentile(ordered, 0.50) / 1e6, 2),
+        "p99_ms": round(percentile(ordered, 0.99) / 1e6, 2),
+        "max_ms": round(ordered[-1] / 1e6, 2) if ordered else 0.0,
+    }
+
+
+async def _first_invokes(bench: Bench, url: str, prefix: str, source: str, config: Any) -> Any:
+    """Deploy N fresh functions, then time the first invoke of each (one at a time)."""
+    names = [f"{prefix}-cold-{i}" for i in range(bench.plan.cold_starts)]
+    async with client_session() as session:
+        await deploy_many(session, url, names, source, config)
+        return [await invoke_once(session, url, name) for name in names]
+
+
+async def _scale_out(bench: Bench, url: str, prefix: str, source: str, config: Any) -> Any:
+    """With one warm worker, a burst of K concurrent invokes: K-1 new workers must start."""
+    latencies: list[int] = []
+    async with client_session(bench.plan.scale_out_burst) as session:
+        for round_index in range(bench.plan.scale_out_rounds):
+            name = f"{prefix}-scale-{round_index}"
+            await deploy(session, url, name, source, config)
+            await invoke_once(session, url, name)
+            burst = [invoke_once(session, url, name) for _ in range(bench.plan.scale_out_burst)]
+            latencies += await asyncio.gather(*burst)
+    return latencies
+
+
+async def _cold_variant(bench: Bench, url: str, prefix: str, source: str, snapshot: bool) -> Any:
+    if snapshot and SNAPSHOT_START_CONFIG is None:
+        return NOT_IMPLEMENTED
+    config = SNAPSHOT_START_CONFIG if snapshot else None
+    prefix = f"{prefix}-snap" if snapshot else prefix
+    first = await _first_invokes(bench, url, prefix, source, config)
+    scale = await _scale_out(bench, url, prefix, source, config)
+    return {"cold": _latency_summary(first), "scale_out": _latency_summary(scale)}
+
+
+def heavy_import_ms() -> float:
+    """What the heavy module set costs to import in a fresh isolated interpreter (median of 3)."""
+    code = (
+        "import time; t = time.perf_counter(); "
+        f"import {HEAVY_MODULES}; print((time.perf_counter() - t) * 1000)"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-I", "-S", "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        for _ in range(3)
+    ]
+    return round(statistics.median(float(r.stdout) for r in runs), 2)
+
+
+async def cold_start(bench: Bench) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    async with faas_server(bench) as url:
+        for kind, source in (("hello", HELLO), ("heavy", HEAVY)):
+            result[kind] = {
+                "without_snapshot": await _cold_variant(bench, url, kind, source, False),
+                "with_snapshot": await _cold_variant(bench, url, kind, source, True),
+            }
+    result["heavy_import_ms"] = await asyncio.to_thread(heavy_import_ms)
+    return result
+
+
+# -- (e) idle memory -------------------------------------------------------------------------
+
+
+def _worker_memory(workers: list[psutil.Process]) -> list[tuple[float, float, float]]:
+    found = []
+    for worker in workers:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            info = worker.memory_full_info()
+            found.append((info.uss / MB, info.pss / MB, info.rss / MB))
+    return found
+
+
+async def idle_memory(bench: Bench) -> dict[str, Any]:
+    async with faas_with(bench, {"hello": HELLO}) as server:
+        async with client_session() as session:
+            for _ in range(10):
+                await invoke_once(session, server.url, "hello")
+        # A short concurrent burst gives a few warm workers to average over.
+        short = Durations(0.0, bench.plan.durations.warmup_s)
+        await measure(bench.generator, server.url, "hello", MEMORY_WORKERS, short)
+        await asyncio.sleep(MEMORY_SETTLE_S)
+        memory = _worker_memory(server.worker_processes())
+    if not memory:
+        raise RuntimeError("no warm workers found under the faas server")
+    uss = statistics.median(m[0] for m in memory)
+    return {
+        "workers": len(memory),
+        "uss_mb": round(uss, 2),
+        "pss_mb": round(statistics.median(m[1] for m in memory), 2),
+        "rss_mb": round(statistics.median(m[2] for m in memory), 2),
+        "workers_per_gb": round(1024 / uss, 1),
+    }
+
+
+# -- (f) many functions ----------------------------------------------------------------------
+
+
+async def many_functions(bench: Bench) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    deployed = 1
+    async with faas_with(bench, {"hello": HELLO}) as server:
+        for count in bench.plan.function_counts:
+            names = [f"dummy-{i}" for i in range(deployed, count)]
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            async with client_session() as session:
+                await deploy_many(session, server.url, names, HELLO)
+            load = await _load(bench, server.url, "hello", DENSITY_CONNECTIONS)
+            load["deploy_s"] = round(loop.time() - started, 2)
+            result[str(count)] = load
+            deployed = count
+    return result
+
+
+# -- (g) durable records ---------------------------------------------------------------------
+
+
+async def record_cost(bench: Bench) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for label, flag in (("records_on", "true"), ("records_off", "false")):
+        env = {"FAAS_STORE_WRITE_RECORDS": flag}
+        async with faas_with(bench, {"hello": HELLO}, env) as server:
+            result[label] = await _load(bench, server.url, "hello", DENSITY_CONNECTIONS)
+    return result
+
+
+SCENARIOS: Mapping[str, Scenario] = {
+    "a": baseline,
+    "b": warm_invoke,
+    "c": cpu_bound,
+    "d": cold_start,
+    "e": idle_memory,
+    "f": many_functions,
+    "g": record_cost,
+}
