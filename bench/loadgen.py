@@ -68,7 +68,9 @@ def percentile(sorted_values: list[int], fraction: float) -> int:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
-def summarize(latencies_ns: list[int], errors: int, connections: int, elapsed_s: float) -> LoadResult:
+def summarize(
+    latencies_ns: list[int], errors: int, connections: int, elapsed_s: float
+) -> LoadResult:
     ordered = sorted(latencies_ns)
     return LoadResult(
         connections=connections,
@@ -94,7 +96,9 @@ class BuiltinClient:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             start = time.perf_counter()
             deadline = start + duration_s
-            loops = [self._loop(session, url, deadline, latencies, errors) for _ in range(connections)]
+            loops = [
+                self._loop(session, url, deadline, latencies, errors) for _ in range(connections)
+            ]
             await asyncio.gather(*loops)
             elapsed = time.perf_counter() - start
         return summarize(latencies, errors[0], connections, elapsed)

@@ -33,7 +33,8 @@ from bench.servers import (
 # Snapshot start is not implemented yet. Once it is, set this to the function configuration
 # that enables it (e.g. {"SnapStart": {"ApplyOn": "PublishedVersions"}}) and the cold start
 # scenario measures the "with snapshot start" rows too.
-SNAPSHOT_START_CONFIG: Mapping[str, object] | None = None
+FunctionConfigExtra = Mapping[str, object] | None
+SNAPSHOT_START_CONFIG: FunctionConfigExtra = None
 NOT_IMPLEMENTED = "n/a (not implemented)"
 
 THROUGHPUT_LEVELS = (1, 8, 32, 64)
@@ -95,7 +96,9 @@ async def faas_with(
 
 
 async def _load(bench: Bench, url: str, name: str, connections: int) -> dict[str, Any]:
-    result: LoadResult = await measure(bench.generator, url, name, connections, bench.plan.durations)
+    result: LoadResult = await measure(
+        bench.generator, url, name, connections, bench.plan.durations
+    )
     return result.as_dict()
 
 
@@ -144,7 +147,9 @@ def _latency_summary(latencies_ns: list[int]) -> dict[str, Any]:
     }
 
 
-async def _first_invokes(bench: Bench, url: str, prefix: str, source: str, config: Any) -> Any:
+async def _first_invokes(
+    bench: Bench, url: str, prefix: str, source: str, config: FunctionConfigExtra
+) -> list[int]:
     """Deploy N fresh functions, then time the first invoke of each (one at a time)."""
     names = [f"{prefix}-cold-{i}" for i in range(bench.plan.cold_starts)]
     async with client_session() as session:
@@ -152,7 +157,9 @@ async def _first_invokes(bench: Bench, url: str, prefix: str, source: str, confi
         return [await invoke_once(session, url, name) for name in names]
 
 
-async def _scale_out(bench: Bench, url: str, prefix: str, source: str, config: Any) -> Any:
+async def _scale_out(
+    bench: Bench, url: str, prefix: str, source: str, config: FunctionConfigExtra
+) -> list[int]:
     """With one warm worker, a burst of K concurrent invokes: K-1 new workers must start."""
     latencies: list[int] = []
     async with client_session(bench.plan.scale_out_burst) as session:
@@ -165,7 +172,9 @@ async def _scale_out(bench: Bench, url: str, prefix: str, source: str, config: A
     return latencies
 
 
-async def _cold_variant(bench: Bench, url: str, prefix: str, source: str, snapshot: bool) -> Any:
+async def _cold_variant(
+    bench: Bench, url: str, prefix: str, source: str, snapshot: bool
+) -> dict[str, Any] | str:
     if snapshot and SNAPSHOT_START_CONFIG is None:
         return NOT_IMPLEMENTED
     config = SNAPSHOT_START_CONFIG if snapshot else None
@@ -253,8 +262,10 @@ async def many_functions(bench: Bench) -> dict[str, Any]:
             started = loop.time()
             async with client_session() as session:
                 await deploy_many(session, server.url, names, HELLO)
+            deploy_s = round(loop.time() - started, 2)
             load = await _load(bench, server.url, "hello", DENSITY_CONNECTIONS)
-            load["deploy_s"] = round(loop.time() - started, 2)
+            load["deployed_now"] = len(names)
+            load["deploy_s"] = deploy_s
             result[str(count)] = load
             deployed = count
     return result

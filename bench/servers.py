@@ -178,6 +178,7 @@ async def deploy_many(
     names: list[str],
     source: str,
     extra_config: Mapping[str, object] | None = None,
+    *,
     parallel: int = 8,
 ) -> None:
     """Create functions `parallel` at a time (1,000 one by one would dominate the run)."""

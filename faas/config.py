@@ -65,6 +65,16 @@ class PoolSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SandboxSettings:
+    # Functions run as uids first_uid, first_uid+1, ... (one per function) when root.
+    first_uid: int = 200000
+    # ext4 /tmp images formatted and mounted at startup, so early cold starts skip mkfs.
+    prepared_tmp_slots: int = 2
+    # Without a memory cgroup: how often a busy worker's RSS (and /tmp use) is checked.
+    poll_interval_s: float = 0.05
+
+
+@dataclass(frozen=True, slots=True)
 class BillingSettings:
     # Lambda's x86 list prices (us-east-1), in USD.
     price_per_request: Decimal = Decimal("0.0000002")
@@ -76,6 +86,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     pool: PoolSettings = field(default_factory=PoolSettings)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
     # Runtime name -> interpreter path. The interpreter faas runs on is always offered as
     # python3.X; entries here add others (e.g. python3.12 = "/usr/bin/python3.12").
@@ -101,6 +112,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "server": ServerSettings,
     "store": StoreSettings,
     "pool": PoolSettings,
+    "sandbox": SandboxSettings,
     "billing": BillingSettings,
 }
 

@@ -88,7 +88,8 @@ class Invoker:
             function_name=config.name,
             function_version=config.version,
             started_at_ms=result.started_at_ms,
-            duration_ms=round(result.duration_ns / 1_000_000, 3),
+            # Rounded up to the microsecond, so BilledDurationMs == ceil(DurationMs) always.
+            duration_ms=math.ceil(result.duration_ns / 1_000) / 1_000,
             billed_ms=billing.billed_ms(result.duration_ns),
             memory_mb=config.memory_mb,
             max_memory_used_mb=math.ceil(result.max_memory_bytes / MB),

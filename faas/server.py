@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -24,8 +25,9 @@ from faas.domain import MB, Limits
 from faas.gateway.app import make_app
 from faas.gateway.services import Services
 from faas.invoker import Invoker
-from faas.pool.launcher import ZygoteLauncher
+from faas.pool.launcher import ZygoteLauncher, runtime_dir
 from faas.pool.manager import PoolManager
+from faas.pool.sandbox import SandboxPlanner, isolation_summary, layers, probe_host
 from faas.registry.codestore import CodeStore
 from faas.registry.functions import Registry
 from faas.store.engine import create_schema, make_engine, url_kind
@@ -53,6 +55,7 @@ class Platform:
     writer: RecordWriter
     runner: web.AppRunner
     sweeper: asyncio.Task[None]
+    sandbox: SandboxPlanner
 
     @property
     def urls(self) -> list[str]:
@@ -63,6 +66,7 @@ class Platform:
         await self.runner.cleanup()
         self.sweeper.cancel()
         await self.pool.stop()
+        await asyncio.to_thread(self.sandbox.teardown)
         await self.writer.stop()
         self.engine.dispose()
         log.info("stopped")
@@ -78,7 +82,9 @@ async def sweep_code_forever(registry: Registry, pool: PoolManager, interval_s: 
             log.exception("sweeping unused code failed; will retry")
 
 
-def health_report(settings: Settings, registry: Registry, pool: PoolManager) -> dict[str, object]:
+def health_report(
+    settings: Settings, registry: Registry, pool: PoolManager, planner: SandboxPlanner
+) -> dict[str, object]:
     stats = pool.stats()
     return {
         "status": "ok",
@@ -88,7 +94,29 @@ def health_report(settings: Settings, registry: Registry, pool: PoolManager) -> 
         "warm_workers": stats.warm,
         "busy_workers": stats.busy,
         "runtimes": sorted(settings.available_runtimes()),
+        "sandbox": [layer.as_dict() for layer in layers(planner.host)],
     }
+
+
+async def start_sandbox(settings: Settings, runtimes: Mapping[str, str]) -> SandboxPlanner:
+    """Probe the host, say which protections are active, and prepare cgroups and /tmp."""
+    interpreter = next(iter(runtimes.values()))
+    host = await asyncio.to_thread(probe_host, interpreter, runtime_dir() / "python")
+    for layer in layers(host):
+        log.info(
+            "sandbox %-18s %-8s %s",
+            layer.name,
+            "active" if layer.active else "INACTIVE",
+            layer.detail,
+        )
+    warning = isolation_summary(host)
+    if warning:
+        log.warning("!" * 78)
+        log.warning("UNSAFE HOST: %s", warning)
+        log.warning("!" * 78)
+    planner = SandboxPlanner(host, settings.sandbox, settings.data_dir)
+    await asyncio.to_thread(planner.setup)
+    return planner
 
 
 async def start_platform(settings: Settings) -> Platform:
@@ -115,7 +143,8 @@ async def start_platform(settings: Settings) -> Platform:
         enabled=settings.store.write_records,
     )
     writer.start(loop)
-    launcher = ZygoteLauncher(runtimes)
+    planner = await start_sandbox(settings, runtimes)
+    launcher = ZygoteLauncher(runtimes, planner)
     # The default runtime's zygote starts now, so the first cold start is already a fork.
     await launcher.prestart(next(iter(runtimes)))
     pool = PoolManager(settings.pool, launcher)
@@ -133,7 +162,7 @@ async def start_platform(settings: Settings) -> Platform:
                 registry=registry,
                 invoker=invoker,
                 records=RecordRepo(engine),
-                health=functools.partial(health_report, settings, registry, pool),
+                health=functools.partial(health_report, settings, registry, pool, planner),
                 limits=limits,
                 max_request_bytes=settings.server.max_request_mb * MB,
             )
@@ -142,7 +171,7 @@ async def start_platform(settings: Settings) -> Platform:
         shutdown_timeout=settings.server.shutdown_grace_s,
     )
     sweeper = loop.create_task(sweep_code_forever(registry, pool, CODE_SWEEP_INTERVAL_S))
-    platform = Platform(settings, engine, registry, pool, writer, runner, sweeper)
+    platform = Platform(settings, engine, registry, pool, writer, runner, sweeper, planner)
     await runner.setup()
     await web.TCPSite(runner, settings.server.host, settings.server.port).start()
     return platform

@@ -10,6 +10,7 @@ from faas.errors import InvalidParameterValue
 from faas.gateway.codec import json_response, record_document
 from faas.gateway.errors import lambda_errors
 from faas.gateway.services import Services
+from faas.registry.names import split_function_name
 
 MAX_RECORDS = 1000
 
@@ -31,7 +32,8 @@ class PlatformApi:
     async def invocations(self, request: web.Request) -> web.Response:
         function = request.query.get("function") or None
         if function is not None:
-            function = self._services.registry.resolve(function, None).name
+            # Records outlive their function: check the name's form, not that it exists.
+            function, _ = split_function_name(function)
         limit = _limit(request.query.get("limit"))
         records = await asyncio.to_thread(self._services.records.recent, function, limit)
         return json_response({"Invocations": [record_document(r) for r in records]})

@@ -13,18 +13,16 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from faas.domain import WorkerSpec
 from faas.errors import InvalidParameterValue
 from faas.pool.environment import log_stream_name, worker_environment
+from faas.pool.sandbox import PreparedSandbox, SandboxPlanner
 from faas.pool.zygote import Zygote, close_quietly
-
-# WorkerSpec -> the plan runtimes/python/sandbox.py applies in the forked child.
-SandboxPlanner = Callable[[WorkerSpec], Mapping[str, Any]]
 
 
 def runtime_dir() -> Path:
@@ -42,6 +40,7 @@ class LaunchedProcess:
     exited: asyncio.Future[int]  # exit code, or minus the signal that ended it
     log_stream: str
     launched_ns: int  # monotonic time the launch began (init duration counts from here)
+    sandbox: PreparedSandbox | None = None
 
 
 class Launcher(Protocol):
@@ -51,19 +50,23 @@ class Launcher(Protocol):
     def stop(self) -> None:
         """Release the launcher's own processes."""
 
+    async def drain(self) -> None:
+        """Wait for per-worker resources still being released."""
+
 
 class ZygoteLauncher:
     """Workers are forked from one pre-imported zygote per runtime (started lazily, and
     restarted when it dies), so a cold start costs a fork instead of a new interpreter."""
 
     def __init__(
-        self, interpreters: Mapping[str, str], sandbox_plan: SandboxPlanner | None = None
+        self, interpreters: Mapping[str, str], sandbox: SandboxPlanner | None = None
     ) -> None:
         self._interpreters = dict(interpreters)
         self._runtime_dir = runtime_dir() / "python"
         self._zygotes: dict[str, Zygote] = {}
         self._starting: dict[str, asyncio.Future[Zygote]] = {}
-        self._sandbox_plan = sandbox_plan or (lambda _spec: {})
+        self._sandbox = sandbox
+        self._releasing: set[asyncio.Future[None]] = set()
 
     async def prestart(self, runtime: str) -> None:
         await self._zygote(runtime)
@@ -71,29 +74,55 @@ class ZygoteLauncher:
     async def launch(self, spec: WorkerSpec) -> LaunchedProcess:
         launched_ns = time.monotonic_ns()
         zygote = await self._zygote(spec.runtime)
+        prepared = await self._prepare_sandbox(spec)
         platform_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_read, log_write = os.pipe()
         stream = log_stream_name(spec.version)
         env = worker_environment(spec, str(self._runtime_dir), stream)
+        env.update(prepared.env if prepared else {})
         try:
             pid, exited = await zygote.spawn(
-                env, spec.code_dir, self._sandbox_plan(spec), [worker_end.fileno(), log_write]
+                env,
+                spec.code_dir,
+                prepared.plan if prepared else {},
+                [worker_end.fileno(), log_write],
             )
         except BaseException:
             platform_end.close()
             close_quietly(log_read)
+            self._release_sandbox(prepared)
             raise
         finally:
             worker_end.close()
             close_quietly(log_write)
+        exited.add_done_callback(lambda _: self._release_sandbox(prepared))
         os.set_blocking(log_read, False)
         platform_end.setblocking(False)
-        return LaunchedProcess(pid, platform_end, log_read, exited, stream, launched_ns)
+        return LaunchedProcess(pid, platform_end, log_read, exited, stream, launched_ns, prepared)
+
+    async def _prepare_sandbox(self, spec: WorkerSpec) -> PreparedSandbox | None:
+        if self._sandbox is None:
+            return None
+        return await asyncio.to_thread(self._sandbox.prepare, spec)
+
+    def _release_sandbox(self, prepared: PreparedSandbox | None) -> None:
+        if self._sandbox is None or prepared is None:
+            return
+        # Wiping /tmp and removing cgroups touches the disk: off the event loop.
+        loop = asyncio.get_running_loop()
+        task = loop.run_in_executor(None, self._sandbox.release, prepared)
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
 
     def stop(self) -> None:
         for zygote in self._zygotes.values():
             zygote.stop()
         self._zygotes.clear()
+
+    async def drain(self) -> None:
+        """Wait for sandbox releases still in flight (shutdown)."""
+        if self._releasing:
+            await asyncio.gather(*self._releasing, return_exceptions=True)
 
     async def _zygote(self, runtime: str) -> Zygote:
         zygote = self._zygotes.get(runtime)

@@ -135,6 +135,7 @@ class PoolManager:
                 log.warning("some workers did not exit within %.1f s", timeout_s)
                 break
             await asyncio.sleep(0.01)
+        await self._launcher.drain()
         self._launcher.stop()
 
     # -- internals --------------------------------------------------------------------

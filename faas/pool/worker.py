@@ -23,10 +23,13 @@ import orjson
 from faas.domain import WorkerResult, WorkerSpec
 from faas.pool.launcher import LaunchedProcess, kill_process_group
 from faas.pool.protocol import Frame, FrameDecoder, ProtocolError, encode_invoke
+from faas.pool.sandbox import PreparedSandbox
 
 LOG_READ_CHUNK = 65536
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 TIMEOUT_ERROR = "Sandbox.Timedout"
 EXIT_ERROR = "Runtime.ExitError"
+OOM_ERROR = "Runtime.OutOfMemory"
 # How long a hang-up waits for the exit status before failing the call without it.
 EXIT_REPORT_GRACE_S = 1.0
 
@@ -123,6 +126,73 @@ class LogBuffer:
         return data
 
 
+@dataclass
+class ResourceWatch:
+    """Limits enforced by polling where the kernel cannot enforce them (no memory cgroup:
+    RSS; no size-capped /tmp: the directory's use)."""
+
+    pid: int
+    memory_limit_bytes: int
+    tmp_dir: str | None
+    tmp_limit_bytes: int
+    interval_s: float
+    over_memory: bool = False
+    over_tmp: bool = False
+
+    @classmethod
+    def for_sandbox(
+        cls, sandbox: PreparedSandbox | None, spec: WorkerSpec, pid: int, interval_s: float
+    ) -> ResourceWatch:
+        if sandbox is None:
+            return cls(pid, 0, None, 0, interval_s)
+        tmp_dir = str(sandbox.tmp_dir) if sandbox.tmp_dir else None
+        return cls(
+            pid,
+            sandbox.memory_limit_bytes,
+            tmp_dir,
+            spec.ephemeral_storage_mb * 1024 * 1024,
+            interval_s,
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.memory_limit_bytes or self.tmp_dir)
+
+    def exceeded(self) -> bool:
+        if self.memory_limit_bytes and _rss_bytes(self.pid) > self.memory_limit_bytes:
+            self.over_memory = True
+        if self.tmp_dir and _tree_bytes(self.tmp_dir) > self.tmp_limit_bytes:
+            self.over_tmp = True
+        return self.over_memory or self.over_tmp
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _tree_bytes(root: str) -> int:
+    total = 0
+    stack = [root]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                continue
+    return total
+
+
 class Worker:
     """A started worker process; create with `await Worker.start(...)`."""
 
@@ -133,6 +203,7 @@ class Worker:
         loop: asyncio.AbstractEventLoop,
         *,
         max_log_bytes: int,
+        poll_interval_s: float = 0.05,
         on_exit: Callable[[Worker], None],
     ) -> None:
         self.spec = spec
@@ -152,6 +223,10 @@ class Worker:
         self._waiter: asyncio.Future[Frame] | None = None
         self._on_exit = on_exit
         self._started_ns = process.launched_ns
+        sandbox = process.sandbox
+        self._cgroup = sandbox.cgroup if sandbox else None
+        self._watch = ResourceWatch.for_sandbox(sandbox, spec, process.pid, poll_interval_s)
+        self._watch_timer: asyncio.TimerHandle | None = None
         loop.add_reader(self._sock.fileno(), self._on_socket_readable)
         loop.add_reader(self._log_fd, self._drain_logs)
         process.exited.add_done_callback(self._on_process_exit)
@@ -179,7 +254,10 @@ class Worker:
         first_invocation = self.invocations == 0
         self.invocations += 1
         self.state = WorkerState.BUSY
+        if self._cgroup is not None:
+            self._cgroup.reset_peak()
         begin = time.monotonic_ns()
+        self._start_watch()
         try:
             frame = await self._exchange(
                 encode_invoke(request_id, deadline_ms, arn, client_context, event), timeout_s
@@ -194,15 +272,17 @@ class Worker:
                 first=first_invocation,
             )
         except _Died as died:
-            message = f"RequestId: {request_id} Error: Runtime exited with error: {died.reason}"
+            error_type, message = self._death_cause(request_id, died.reason)
             return self._failed_result(
                 request_id,
-                EXIT_ERROR,
+                error_type,
                 message,
                 started_at_ms=started_at_ms,
                 duration_ns=time.monotonic_ns() - begin,
                 first=first_invocation,
             )
+        finally:
+            self._stop_watch()
         duration_ns = time.monotonic_ns() - begin
         self.state = WorkerState.IDLE
         self.last_used = self._loop.time()
@@ -214,17 +294,59 @@ class Worker:
             started_at_ms=started_at_ms,
             duration_ns=duration_ns,
             init_duration_ns=self.init_duration_ns if first_invocation else None,
-            max_memory_bytes=int(frame.meta.get("mem", 0)),
+            max_memory_bytes=self._memory_peak(frame),
         )
+
+    def _kill_tree(self) -> None:
+        kill_process_group(self.pid)
+        if self._cgroup is not None:
+            self._cgroup.kill_all()  # also what left the process group (setsid daemons)
 
     def kill(self) -> None:
         """Kill the worker and its process group; resources are released once it exits."""
         if self._released:
             return
-        kill_process_group(self.pid)
+        self._kill_tree()
         self._mark_dead("killed by the platform")
 
     # -- internals --------------------------------------------------------------------
+
+    def _memory_peak(self, frame: Frame) -> int:
+        # The cgroup's count is the platform's own measurement; the worker's report is the
+        # fallback (VmHWM growth since the fork, measured in the worker).
+        if self._cgroup is not None:
+            return self._cgroup.peak_bytes()
+        return int(frame.meta.get("mem", 0))
+
+    def _death_cause(self, request_id: str, reason: str) -> tuple[str, str]:
+        prefix = f"RequestId: {request_id} Error:"
+        oom = self._watch.over_memory or (self._cgroup is not None and self._cgroup.oom_killed())
+        if oom:
+            return OOM_ERROR, (
+                f"{prefix} Runtime exited with error: {reason}; the function "
+                f"ran out of its {self.spec.memory_mb} MB of memory"
+            )
+        if self._watch.over_tmp:
+            return EXIT_ERROR, (
+                f"{prefix} /tmp grew past its {self.spec.ephemeral_storage_mb} "
+                "MB limit; the worker was stopped"
+            )
+        return EXIT_ERROR, f"{prefix} Runtime exited with error: {reason}"
+
+    def _start_watch(self) -> None:
+        if self._watch.active:
+            self._watch_timer = self._loop.call_later(self._watch.interval_s, self._check_watch)
+
+    def _stop_watch(self) -> None:
+        if self._watch_timer is not None:
+            self._watch_timer.cancel()
+            self._watch_timer = None
+
+    def _check_watch(self) -> None:
+        if self._watch.exceeded():
+            self._kill_tree()
+            return
+        self._watch_timer = self._loop.call_later(self._watch.interval_s, self._check_watch)
 
     async def wait_ready(self, init_timeout_s: float) -> None:
         """Wait for init to finish; raises InitFailed (the worker is then dead)."""
@@ -314,7 +436,7 @@ class Worker:
 
     def _on_deadline(self, waiter: asyncio.Future[Frame]) -> None:
         if not waiter.done():
-            kill_process_group(self.pid)
+            self._kill_tree()
             waiter.set_exception(_TimedOut())
 
     def _on_frame(self, frame: Frame) -> None:
@@ -360,7 +482,7 @@ class Worker:
         """The worker closed its socket: almost always because it is exiting. Its exit status
         (reported a moment later) makes the better error message, so wait for it briefly."""
         self._loop.remove_reader(self._sock.fileno())
-        kill_process_group(self.pid)
+        self._kill_tree()
         self._loop.call_later(EXIT_REPORT_GRACE_S, self._fail, describe_exit(None))
 
     def _on_process_exit(self, exited: asyncio.Future[int]) -> None:
@@ -373,7 +495,7 @@ class Worker:
         if waiter is not None and not waiter.done():
             waiter.set_exception(_Died(reason))
         if self.state is not WorkerState.DEAD:
-            kill_process_group(self.pid)
+            self._kill_tree()
             self._mark_dead(reason)
 
     def _mark_dead(self, reason: str) -> None:

@@ -182,6 +182,14 @@ def reset_memory_peak() -> None:
         pass
 
 
+def current_rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def memory_peak_bytes() -> int:
     """VmHWM: peak resident memory since the last reset_memory_peak()."""
     try:
@@ -198,10 +206,16 @@ def memory_peak_bytes() -> int:
 class Runtime:
     """Serves invocations of one handler over a FrameChannel until the platform hangs up."""
 
-    def __init__(self, channel: FrameChannel, handler: Callable[[Any, Any], Any]) -> None:
+    def __init__(
+        self, channel: FrameChannel, handler: Callable[[Any, Any], Any], baseline: int
+    ) -> None:
         self._channel = channel
         self._handler = handler
         self._log_stamp = install_log_format()
+        self.exit_after_reply = False
+        # What the worker had right after its fork (zygote pages included): the fallback
+        # Max Memory Used is growth above this.
+        self._baseline = baseline
 
     def serve_forever(self) -> None:
         while True:
@@ -213,7 +227,10 @@ class Runtime:
             kind, body = self._invoke(meta, event)
             sys.stdout.flush()
             sys.stderr.flush()
-            self._channel.send({"t": kind, "mem": memory_peak_bytes()}, body)
+            used = max(memory_peak_bytes() - self._baseline, 0)
+            self._channel.send({"t": kind, "mem": used}, body)
+            if self.exit_after_reply:
+                return
 
     def _invoke(self, meta: dict[str, Any], event_bytes: bytes) -> tuple[str, bytes]:
         request_id = meta["id"]
@@ -223,6 +240,13 @@ class Runtime:
         try:
             event = json.loads(event_bytes) if event_bytes else {}
             result = self._handler(event, context)
+        except MemoryError:
+            # Only reachable under an address-space limit (hosts without a memory cgroup):
+            # report it as Lambda does and let the platform replace this worker.
+            self.exit_after_reply = True
+            limit = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "?")
+            message = f"The function ran out of its {limit} MB of memory"
+            return "error", error_document("Runtime.OutOfMemory", message, request_id, [])
         except Exception as exc:
             return "error", error_document(type(exc).__name__, str(exc), request_id, _stack_of(exc))
         try:
@@ -243,6 +267,7 @@ def die_with_parent() -> None:
 
 def run(sock: socket.socket) -> int:
     """Init the handler named by _HANDLER, then serve invocations; returns the exit code."""
+    baseline = current_rss_bytes()
     channel = FrameChannel(sock)
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     sys.path.insert(0, task_root)
@@ -252,7 +277,7 @@ def run(sock: socket.socket) -> int:
         channel.send({"t": "init_error"}, error_document(exc.error_type, str(exc), "", exc.stack))
         return 1
     channel.send({"t": "ready"}, b"")
-    Runtime(channel, handler).serve_forever()
+    Runtime(channel, handler, baseline).serve_forever()
     return 0
 
 

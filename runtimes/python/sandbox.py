@@ -2,35 +2,206 @@
 
 Standard library only (ctypes for the system calls Python does not wrap). The platform
 decides WHAT to apply (faas/pool/sandbox.py probes the host and writes the plan); this
-module only carries it out, in a fixed order, and fails loudly: a worker whose sandbox
-could not be applied never runs user code.
+module carries it out in a fixed order and fails loudly: a worker whose sandbox could not be
+applied never runs user code (the zygote child exits and the invocation fails).
 
-Plan keys (all optional):
-  rlimits: {"NOFILE": [soft, hard], ...}   resource limits (names of resource.RLIMIT_*)
-  no_new_privs: bool                       prctl(PR_SET_NO_NEW_PRIVS)
+Order (each step needs the privileges the next ones drop):
+  join cgroups -> rlimits -> new mount/IPC/UTS(/net) namespaces -> private mounts ->
+  code at /var/task (read-only) -> runtime at /var/runtime (read-only) -> /tmp ->
+  hide paths -> drop to the function's uid -> no_new_privs -> Landlock -> seccomp
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
+import platform
 import resource
+import struct
+import sys
 from typing import Any
 
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEW_ANY = (
+    CLONE_NEWNS
+    | CLONE_NEWUTS
+    | CLONE_NEWIPC
+    | CLONE_NEWUSER
+    | CLONE_NEWPID
+    | CLONE_NEWNET
+    | CLONE_NEWCGROUP
+)
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+
+# Syscall numbers by machine: the ones a function never needs and an escape would.
+SYSCALLS = {
+    "x86_64": {
+        "landlock_create_ruleset": 444,
+        "landlock_add_rule": 445,
+        "landlock_restrict_self": 446,
+        "ptrace": 101,
+        "mount": 165,
+        "umount2": 166,
+        "pivot_root": 155,
+        "unshare": 272,
+        "setns": 308,
+        "bpf": 321,
+        "keyctl": 250,
+        "add_key": 248,
+        "request_key": 249,
+        "perf_event_open": 298,
+        "userfaultfd": 323,
+        "kexec_load": 246,
+        "init_module": 175,
+        "finit_module": 313,
+        "delete_module": 176,
+        "swapon": 167,
+        "swapoff": 168,
+        "reboot": 169,
+        "open_by_handle_at": 304,
+        "process_vm_readv": 310,
+        "process_vm_writev": 311,
+        "open_tree": 428,
+        "move_mount": 429,
+        "fsopen": 430,
+        "fsconfig": 431,
+        "fsmount": 432,
+        "fspick": 433,
+        "clone": 56,
+        "clone3": 435,
+    },
+    "aarch64": {
+        "landlock_create_ruleset": 444,
+        "landlock_add_rule": 445,
+        "landlock_restrict_self": 446,
+        "ptrace": 117,
+        "mount": 40,
+        "umount2": 39,
+        "pivot_root": 41,
+        "unshare": 97,
+        "setns": 268,
+        "bpf": 280,
+        "keyctl": 219,
+        "add_key": 217,
+        "request_key": 218,
+        "perf_event_open": 241,
+        "userfaultfd": 282,
+        "kexec_load": 104,
+        "init_module": 105,
+        "finit_module": 273,
+        "delete_module": 106,
+        "swapon": 224,
+        "swapoff": 225,
+        "reboot": 142,
+        "open_by_handle_at": 265,
+        "process_vm_readv": 270,
+        "process_vm_writev": 271,
+        "open_tree": 428,
+        "move_mount": 429,
+        "fsopen": 430,
+        "fsconfig": 431,
+        "fsmount": 432,
+        "fspick": 433,
+        "clone": 220,
+        "clone3": 435,
+    },
+}
+AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+DENIED = (
+    "ptrace",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "unshare",
+    "setns",
+    "bpf",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "perf_event_open",
+    "userfaultfd",
+    "kexec_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "open_by_handle_at",
+    "process_vm_readv",
+    "process_vm_writev",
+    "open_tree",
+    "move_mount",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+)
+
+# Landlock access rights (ABI 1..3 for files).
+LL_EXECUTE, LL_WRITE_FILE, LL_READ_FILE, LL_READ_DIR = 1, 2, 4, 8
+LL_REMOVE_DIR, LL_REMOVE_FILE, LL_MAKE_CHAR, LL_MAKE_DIR = 16, 32, 64, 128
+LL_MAKE_REG, LL_MAKE_SOCK, LL_MAKE_FIFO, LL_MAKE_BLOCK, LL_MAKE_SYM = 256, 512, 1024, 2048, 4096
+LL_REFER, LL_TRUNCATE = 8192, 16384
+LL_READ = LL_READ_FILE | LL_READ_DIR
+LL_READ_EXEC = LL_READ | LL_EXECUTE
+LL_WRITE = (
+    LL_WRITE_FILE
+    | LL_REMOVE_DIR
+    | LL_REMOVE_FILE
+    | LL_MAKE_DIR
+    | LL_MAKE_REG
+    | LL_MAKE_SOCK
+    | LL_MAKE_FIFO
+    | LL_MAKE_SYM
+)
 
 
 class SandboxError(Exception):
     """A layer the plan asked for could not be applied."""
 
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.syscall.restype = ctypes.c_long
 
 
-def _check(result: int, what: str) -> None:
-    if result != 0:
+def _check(result: int, what: str) -> int:
+    if result < 0:
         errno = ctypes.get_errno()
-        raise SandboxError(f"{what} failed: errno {errno}")
+        raise SandboxError(f"{what} failed: {os.strerror(errno)} (errno {errno})")
+    return result
+
+
+def machine() -> str:
+    name = platform.machine()
+    return "aarch64" if name in {"arm64", "aarch64"} else name
+
+
+# -- layers ------------------------------------------------------------------------------
+
+
+def join_cgroups(procs_files: list[str]) -> None:
+    pid = str(os.getpid())
+    for path in procs_files:
+        with open(path, "w") as procs:
+            procs.write(pid)
 
 
 def set_rlimits(limits: dict[str, list[int]]) -> None:
@@ -39,13 +210,237 @@ def set_rlimits(limits: dict[str, list[int]]) -> None:
         resource.setrlimit(kind, (soft, hard))
 
 
+def unshare(flags: int) -> None:
+    _check(_LIBC.unshare(flags), "unshare")
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    _check(
+        _LIBC.mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
+
+
+def bind_read_only(source: str, target: str) -> None:
+    mount(source, target, None, MS_BIND | MS_REC, None)
+    mount("none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+
+
+def relocate_runtime(prefix_mount: str) -> None:
+    """Serve the standard library from `prefix_mount` (a read-only bind of sys.base_prefix):
+    the original prefix may sit below a directory the function's uid cannot enter."""
+    bind_read_only(sys.base_prefix, prefix_mount)
+    old = sys.base_prefix
+    sys.path[:] = [prefix_mount + p[len(old) :] if p.startswith(old) else p for p in sys.path]
+
+
+def mount_tmp(tmp: dict[str, Any]) -> None:
+    if tmp.get("bind"):
+        mount(tmp["bind"], "/tmp", None, MS_BIND, None)
+    else:
+        size = f"size={int(tmp['size_mb'])}m,mode=1777"
+        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, size)
+
+
+def hide(paths: list[str]) -> None:
+    """Cover platform directories with an empty read-only tmpfs."""
+    for path in paths:
+        if os.path.isdir(path):
+            mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0555")
+
+
+def drop_privileges(uid: int, gid: int) -> None:
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
 def set_no_new_privs() -> None:
-    _check(_libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+    _check(_LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+
+
+def landlock(rules: list[list[Any]], abi: int) -> None:
+    """Allow only the listed paths (read, read+execute, or read+write) from now on."""
+    numbers = SYSCALLS[machine()]
+    handled = _landlock_handled(abi)
+    attr = struct.pack("QQ", handled, 0)
+    ruleset = _check(
+        _LIBC.syscall(numbers["landlock_create_ruleset"], attr, ctypes.c_size_t(8), 0),
+        "landlock_create_ruleset",
+    )
+    try:
+        for path, mode in rules:
+            _landlock_allow(ruleset, path, _landlock_rights(mode) & handled, numbers)
+        _check(
+            _LIBC.syscall(numbers["landlock_restrict_self"], ruleset, 0), "landlock_restrict_self"
+        )
+    finally:
+        os.close(ruleset)
+
+
+def _landlock_handled(abi: int) -> int:
+    rights = LL_READ_EXEC | LL_WRITE | LL_MAKE_CHAR | LL_MAKE_BLOCK
+    if abi >= 2:
+        rights |= LL_REFER
+    if abi >= 3:
+        rights |= LL_TRUNCATE
+    return rights
+
+
+def _landlock_rights(mode: str) -> int:
+    rights = {"r": LL_READ, "rx": LL_READ_EXEC, "rw": LL_READ | LL_WRITE | LL_REFER | LL_TRUNCATE}
+    return rights[mode]
+
+
+def _landlock_allow(ruleset: int, path: str, rights: int, numbers: dict[str, int]) -> None:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return  # a path this host does not have
+    try:
+        if not os.path.isdir(path):
+            rights &= LL_EXECUTE | LL_WRITE_FILE | LL_READ_FILE | LL_TRUNCATE
+        beneath = struct.pack("=Qi", rights, fd)
+        _check(
+            _LIBC.syscall(numbers["landlock_add_rule"], ruleset, 1, beneath, 0),
+            f"landlock_add_rule {path}",
+        )
+    finally:
+        os.close(fd)
+
+
+def seccomp() -> None:
+    """Deny the escape-and-spy system calls with EPERM; everything else is allowed."""
+    program = _seccomp_program(machine())
+    filters = (ctypes.c_ubyte * len(program)).from_buffer_copy(program)
+    fprog = struct.pack("HxxxxxxQ", len(program) // 8, ctypes.addressof(filters))
+    _check(_LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, fprog, 0, 0), "seccomp")
+
+
+def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("HBBI", code, jt, jf, k)
+
+
+def _seccomp_program(arch: str) -> bytes:
+    ld_w_abs, jeq_k, jset_k, ret_k = 0x20, 0x15, 0x45, 0x06
+    allow, kill = 0x7FFF0000, 0x80000000
+    errno_eperm, errno_enosys = 0x00050000 | 1, 0x00050000 | 38
+    numbers = SYSCALLS[arch]
+    program = [
+        _bpf(ld_w_abs, 0, 0, 4),  # seccomp_data.arch
+        _bpf(jeq_k, 1, 0, AUDIT_ARCH[arch]),
+        _bpf(ret_k, 0, 0, kill),
+        _bpf(ld_w_abs, 0, 0, 0),  # seccomp_data.nr
+    ]
+    if arch == "x86_64":  # x32 system calls alias the real ones: refuse them all
+        program += [_bpf(0x35, 0, 1, 0x40000000), _bpf(ret_k, 0, 0, errno_eperm)]
+    for name in DENIED:
+        program += [_bpf(jeq_k, 0, 1, numbers[name]), _bpf(ret_k, 0, 0, errno_eperm)]
+    # clone3 hides its flags in memory a filter cannot read: ENOSYS makes libc use clone.
+    program += [_bpf(jeq_k, 0, 1, numbers["clone3"]), _bpf(ret_k, 0, 0, errno_enosys)]
+    # clone with any CLONE_NEW* flag (arg 0 on x86_64 and aarch64): EPERM.
+    program += [
+        _bpf(jeq_k, 0, 3, numbers["clone"]),
+        _bpf(ld_w_abs, 0, 0, 16),  # low 32 bits of args[0]
+        _bpf(jset_k, 0, 1, CLONE_NEW_ANY),
+        _bpf(ret_k, 0, 0, errno_eperm),
+        _bpf(ret_k, 0, 0, allow),
+    ]
+    return b"".join(program)
+
+
+# -- the plan ----------------------------------------------------------------------------
 
 
 def apply(plan: dict[str, Any]) -> None:
     """Apply every layer the plan names, in the order that keeps each step possible."""
-    if plan.get("rlimits"):
-        set_rlimits(plan["rlimits"])
+    join_cgroups(plan.get("cgroup_procs") or [])
+    set_rlimits(plan.get("rlimits") or {})
+    if plan.get("namespaces"):
+        unshare(int(plan["namespaces"]))
+        mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    if plan.get("task_root"):
+        bind_read_only(plan["code_dir"], plan["task_root"])
+        os.chdir(plan["task_root"])
+    if plan.get("runtime_root"):
+        relocate_runtime(plan["runtime_root"])
+    if plan.get("tmp"):
+        mount_tmp(plan["tmp"])
+    hide(plan.get("hide") or [])
+    if plan.get("uid") is not None:
+        drop_privileges(int(plan["uid"]), int(plan["gid"]))
     if plan.get("no_new_privs"):
         set_no_new_privs()
+    if plan.get("landlock"):
+        landlock(plan["landlock"]["rules"], int(plan["landlock"]["abi"]))
+    if plan.get("seccomp"):
+        seccomp()
+
+
+# -- probing (run by the platform as `python -I -S sandbox.py --probe`) ------------------
+
+
+def _probe_in_child(flags: int) -> str:
+    """Try unshare(flags) in a throwaway child; '' on success, else the reason."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            unshare(flags)
+            if flags & CLONE_NEWNS:
+                mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+                mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+            os.write(write_end, b"ok")
+        except (SandboxError, OSError) as exc:
+            os.write(write_end, str(exc).encode()[:200])
+        os._exit(0)
+    os.close(write_end)
+    answer = os.read(read_end, 256).decode(errors="replace")
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    return "" if answer == "ok" else answer or "probe child died"
+
+
+def landlock_abi() -> int:
+    create_version = 1
+    try:
+        number = SYSCALLS[machine()]["landlock_create_ruleset"]
+    except KeyError:
+        return 0
+    result = _LIBC.syscall(number, None, ctypes.c_size_t(0), create_version)
+    return max(int(result), 0)
+
+
+def seccomp_available() -> bool:
+    try:
+        with open("/proc/self/status") as status:
+            return any(line.startswith("Seccomp:") for line in status)
+    except OSError:
+        return False
+
+
+def probe() -> dict[str, Any]:
+    root = os.geteuid() == 0
+    base = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
+    userns = CLONE_NEWUSER if not root else 0
+    return {
+        "machine": machine(),
+        "root": root,
+        "mount_namespace": _probe_in_child(base | userns),
+        "net_namespace": _probe_in_child(base | CLONE_NEWNET | userns),
+        "landlock_abi": landlock_abi(),
+        "seccomp": seccomp_available() and machine() in SYSCALLS,
+    }
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--probe"]:
+    import json
+
+    print(json.dumps(probe()))

@@ -1,0 +1,286 @@
+"""Turn one run's results into the markdown tables and the target verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Results = Mapping[str, Any]
+
+
+def dig(results: Results, *path: str) -> Any:
+    """results[p0][p1]...; None when any step is missing (a scenario left out by --only)."""
+    node: Any = results
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def ratio(numerator: Any, denominator: Any) -> float | None:
+    if not isinstance(numerator, int | float) or not isinstance(denominator, int | float):
+        return None
+    return round(numerator / denominator, 2) if denominator else None
+
+
+def fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.2f}{unit}" if value < 100 else f"{value:,.0f}{unit}"
+    if isinstance(value, int):
+        return f"{value:,}{unit}"
+    return str(value)
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+# -- targets ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    measured: Callable[[Results], Any]
+    met: Callable[[Any], bool]
+    unit: str = ""
+
+
+def _hello(results: Results, side: str, level: str, field: str) -> Any:
+    return dig(results, side, "hello", level, field)
+
+
+def _p50_ratio(r: Results) -> Any:
+    return ratio(_hello(r, "b", "c1", "p50_ms"), _hello(r, "a", "c1", "p50_ms"))
+
+
+def _records_ratio(r: Results) -> Any:
+    return ratio(dig(r, "g", "records_on", "rps"), dig(r, "g", "records_off", "rps"))
+
+
+def _functions_ratio(r: Results) -> Any:
+    counts = dig(r, "f") or {}
+    if len(counts) < 2:
+        return None
+    largest = max(counts, key=int)
+    return ratio(dig(r, "f", largest, "rps"), dig(r, "f", "1", "rps"))
+
+
+def _snapshot_heavy(r: Results) -> Any:
+    variant = dig(r, "d", "heavy", "with_snapshot")
+    return dig(variant, "cold", "p50_ms") if isinstance(variant, Mapping) else variant
+
+
+TARGETS = (
+    Target(
+        "warm hello throughput c=32 >= 0.45x baseline",
+        lambda r: ratio(_hello(r, "b", "c32", "rps"), _hello(r, "a", "c32", "rps")),
+        lambda v: v >= 0.45,
+        "x",
+    ),
+    Target("warm hello p50 c=1 <= 2x baseline p50", _p50_ratio, lambda v: v <= 2.0, "x"),
+    Target(
+        "warm hello p99 c=1 < 1 ms",
+        lambda r: _hello(r, "b", "c1", "p99_ms"),
+        lambda v: v < 1,
+        " ms",
+    ),
+    Target(
+        "warm hello p99 c=32 < 10 ms",
+        lambda r: _hello(r, "b", "c32", "p99_ms"),
+        lambda v: v < 10,
+        " ms",
+    ),
+    Target("records on >= 0.85x records off throughput", _records_ratio, lambda v: v >= 0.85, "x"),
+    Target(
+        "CPU-bound c=8 >= 1.7x baseline throughput",
+        lambda r: ratio(dig(r, "c", "cpu_c8", "rps"), dig(r, "a", "cpu_c8", "rps")),
+        lambda v: v >= 1.7,
+        "x",
+    ),
+    Target(
+        "cold start p50 hello < 5 ms",
+        lambda r: dig(r, "d", "hello", "without_snapshot", "cold", "p50_ms"),
+        lambda v: v < 5,
+        " ms",
+    ),
+    Target(
+        "snapshot start, heavy-import cold p50 < 10 ms", _snapshot_heavy, lambda v: v < 10, " ms"
+    ),
+    Target("idle warm worker USS < 3 MB", lambda r: dig(r, "e", "uss_mb"), lambda v: v < 3, " MB"),
+    Target(
+        "most functions: throughput within 10% of 1 function",
+        _functions_ratio,
+        lambda v: v >= 0.9,
+        "x",
+    ),
+)
+
+
+def evaluate(results: Results) -> list[dict[str, Any]]:
+    verdicts = []
+    for target in TARGETS:
+        value = target.measured(results)
+        numeric = isinstance(value, int | float)
+        verdict = ("MET" if target.met(value) else "NOT MET") if numeric else "n/a"
+        verdicts.append(
+            {"target": target.name, "value": value, "unit": target.unit, "verdict": verdict}
+        )
+    return verdicts
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+
+def machine_lines(machine: Mapping[str, Any]) -> list[str]:
+    return [
+        f"- CPU: {machine['cpu']}, {machine['cores']} cores; RAM {machine['ram_gb']} GB",
+        f"- Kernel: {machine['kernel']}; Python {machine['python']}",
+        f"- Load generator: {machine['load_generator']} (same for baseline and faas)",
+    ]
+
+
+def warm_rows(results: Results) -> list[list[str]]:
+    rows = []
+    for level in ("c1", "c8", "c32", "c64"):
+        base, faas = _hello(results, "a", level, "rps"), _hello(results, "b", level, "rps")
+        rows.append(
+            [
+                f"hello req/s {level.replace('c', 'c=')}",
+                fmt(base),
+                fmt(faas),
+                fmt(ratio(faas, base), "x"),
+            ]
+        )
+    for level in ("c1", "c32"):
+        for field in ("p50_ms", "p99_ms"):
+            base, faas = _hello(results, "a", level, field), _hello(results, "b", level, field)
+            label = f"hello {field.replace('_ms', '')} ms {level.replace('c', 'c=')}"
+            rows.append([label, fmt(base), fmt(faas), fmt(ratio(faas, base), "x")])
+    base, faas = dig(results, "a", "cpu_c8", "rps"), dig(results, "c", "cpu_c8", "rps")
+    rows.append(["~5 ms CPU handler req/s c=8", fmt(base), fmt(faas), fmt(ratio(faas, base), "x")])
+    return rows
+
+
+def _cold_row(results: Results, kind: str, variant: str) -> list[str]:
+    data = dig(results, "d", kind, variant)
+    label = [kind, variant.replace("_", " ")]
+    if not isinstance(data, Mapping):
+        return [*label, fmt(data), "", "", ""]
+    return [
+        *label,
+        fmt(dig(data, "cold", "p50_ms")),
+        fmt(dig(data, "cold", "p99_ms")),
+        fmt(dig(data, "scale_out", "p50_ms")),
+        fmt(dig(data, "scale_out", "p99_ms")),
+    ]
+
+
+def cold_lines(results: Results) -> list[str]:
+    header = [
+        "handler",
+        "snapshot start",
+        "cold p50 ms",
+        "cold p99 ms",
+        "scale-out p50 ms",
+        "scale-out p99 ms",
+    ]
+    rows = [
+        _cold_row(results, k, v)
+        for k in ("hello", "heavy")
+        for v in ("without_snapshot", "with_snapshot")
+    ]
+    lines = table(header, rows)
+    n = dig(results, "d", "hello", "without_snapshot", "cold", "n")
+    burst = dig(results, "d", "hello", "without_snapshot", "scale_out", "n")
+    import_ms = dig(results, "d", "heavy_import_ms")
+    lines.append("")
+    lines.append(
+        f"Cold: first invoke of {fmt(n)} freshly deployed functions each; scale-out: {fmt(burst)} "
+        "invokes fired in concurrent bursts at a function with one warm worker. "
+        f"Importing the heavy module set alone takes {fmt(import_ms)} ms "
+        "in a fresh isolated interpreter."
+    )
+    return lines
+
+
+def memory_lines(results: Results) -> list[str]:
+    e = dig(results, "e") or {}
+    row = [
+        fmt(e.get("workers")),
+        fmt(e.get("uss_mb")),
+        fmt(e.get("pss_mb")),
+        fmt(e.get("rss_mb")),
+        fmt(e.get("workers_per_gb")),
+    ]
+    return table(
+        ["idle warm workers", "USS MB (median)", "PSS MB", "RSS MB", "workers per GB (1024/USS)"],
+        [row],
+    )
+
+
+def functions_lines(results: Results) -> list[str]:
+    counts = dig(results, "f") or {}
+    one = dig(results, "f", "1", "rps")
+    rows = [
+        [
+            fmt(int(count)),
+            fmt(data.get("rps")),
+            fmt(data.get("p99_ms")),
+            fmt(ratio(data.get("rps"), one), "x"),
+            fmt(data.get("deploy_s")),
+        ]
+        for count, data in counts.items()
+    ]
+    return table(
+        ["deployed functions", "hello req/s c=32", "p99 ms", "vs 1 function", "deploy s"], rows
+    )
+
+
+def records_lines(results: Results) -> list[str]:
+    rows = []
+    for label in ("records_on", "records_off"):
+        data = dig(results, "g", label) or {}
+        rows.append(
+            [
+                label.replace("_", " "),
+                fmt(data.get("rps")),
+                fmt(data.get("p50_ms")),
+                fmt(data.get("p99_ms")),
+            ]
+        )
+    return table(["durable records", "hello req/s c=32", "p50 ms", "p99 ms"], rows)
+
+
+def target_lines(verdicts: list[dict[str, Any]]) -> list[str]:
+    rows = []
+    for verdict in verdicts:
+        value = verdict["value"]
+        shown = fmt(value, verdict["unit"]) if isinstance(value, int | float) else fmt(value)
+        rows.append([verdict["target"], shown, f"**{verdict['verdict']}**"])
+    return table(["target", "measured", "verdict"], rows)
+
+
+def render(results: Results) -> str:
+    sections: list[tuple[str, list[str]]] = [
+        ("Machine", machine_lines(results["machine"])),
+        (
+            "(a)-(c) Warm invoke vs the in-process baseline",
+            table(["measurement", "baseline", "faas", "faas / baseline"], warm_rows(results)),
+        ),
+        ("(d) Cold start", cold_lines(results)),
+        ("(e) Idle warm worker memory", memory_lines(results)),
+        ("(f) Throughput vs deployed functions", functions_lines(results)),
+        ("(g) Cost of durable records", records_lines(results)),
+        ("Targets", target_lines(results["targets"])),
+    ]
+    lines = [f"Mode: {results['mode']}; run took {results['elapsed_s']} s.", ""]
+    for title, body in sections:
+        lines += [f"### {title}", "", *body, ""]
+    return "\n".join(lines)

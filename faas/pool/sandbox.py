@@ -1,0 +1,357 @@
+"""The sandbox: which isolation layers this host supports, and the plan for each worker.
+
+At startup `probe_host()` finds out what works here (cgroups, namespaces, Landlock, seccomp,
+loop-mounted /tmp, root for per-function uids); `layers()` turns that into the honest table
+`faas doctor`, `/health` and the startup log show. `SandboxPlanner.prepare()` turns a
+WorkerSpec into the plan runtimes/python/sandbox.py applies in the forked worker, plus the
+per-worker resources (cgroups, /tmp slot) the platform owns and releases.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faas.config import SandboxSettings
+from faas.domain import MB, WorkerSpec
+from faas.pool.cgroups import CgroupV1Layout, CgroupV1Manager, WorkerCgroup
+from faas.pool.scratch import ScratchPool, ScratchSlot, scratch_supported
+
+log = logging.getLogger(__name__)
+
+TASK_ROOT = "/var/task"
+RUNTIME_ROOT = "/var/runtime"
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+OPEN_FILES = 1024  # Lambda's file descriptor limit
+
+
+@dataclass(frozen=True, slots=True)
+class HostSandbox:
+    """What this host supports; an empty `*_why` means the layer works."""
+
+    root: bool
+    cgroup: CgroupV1Layout | None
+    cgroup_why: str
+    mount_namespace_why: str
+    net_namespace_why: str
+    landlock_abi: int
+    seccomp: bool
+    scratch_why: str
+
+    @property
+    def mount_namespace(self) -> bool:
+        return not self.mount_namespace_why
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    name: str
+    active: bool
+    detail: str
+    meaning: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "layer": self.name,
+            "active": self.active,
+            "detail": self.detail,
+            "meaning": self.meaning,
+        }
+
+
+@dataclass(eq=False)
+class PreparedSandbox:
+    """One worker's plan and the platform-side resources it holds."""
+
+    plan: dict[str, Any]
+    env: dict[str, str] = field(default_factory=dict)
+    cgroup: WorkerCgroup | None = None
+    slot: ScratchSlot | None = None
+    memory_limit_bytes: int = 0  # enforced by polling when there is no cgroup
+    tmp_dir: Path | None = None  # a plain directory /tmp when nothing better exists
+
+
+def probe_host(interpreter: str, runtime_dir: Path) -> HostSandbox:
+    """Probe once at startup (about 30 ms: one short-lived interpreter)."""
+    probe = _probe_runtime(interpreter, runtime_dir)
+    try:
+        proc_cgroup = Path("/proc/self/cgroup").read_text()
+    except OSError:
+        proc_cgroup = ""
+    layout, cgroup_why = CgroupV1Layout.detect(proc_cgroup)
+    return HostSandbox(
+        root=os.geteuid() == 0,
+        cgroup=layout,
+        cgroup_why=cgroup_why,
+        mount_namespace_why=str(probe.get("mount_namespace", "probe failed")),
+        net_namespace_why=str(probe.get("net_namespace", "probe failed")),
+        landlock_abi=int(probe.get("landlock_abi", 0)),
+        seccomp=bool(probe.get("seccomp", False)),
+        scratch_why=scratch_supported(),
+    )
+
+
+def _probe_runtime(interpreter: str, runtime_dir: Path) -> dict[str, Any]:
+    try:
+        completed = subprocess.run(
+            [interpreter, "-I", "-S", str(runtime_dir / "sandbox.py"), "--probe"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        return dict(json.loads(completed.stdout))
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        log.warning("sandbox probe failed: %s", exc)
+        return {}
+
+
+def layers(host: HostSandbox) -> list[Layer]:
+    """The table of protections, active or not, and what each means for security."""
+    memory = (
+        "cgroup v1 memory limit (OOM kill at MemorySize)"
+        if host.cgroup
+        else (f"RLIMIT_AS + RSS polling ({host.cgroup_why})")
+    )
+    tmp = (
+        "ext4 image per worker, bound on /tmp (exact cap, disk not memory)"
+        if not host.scratch_why and host.mount_namespace
+        else "tmpfs on /tmp, size-capped (counts as memory)"
+        if host.mount_namespace
+        else "per-worker TMPDIR directory, RLIMIT_FSIZE + usage polling"
+    )
+    return [
+        Layer(
+            "memory",
+            host.cgroup is not None,
+            memory,
+            "a function cannot take more memory than configured"
+            if host.cgroup
+            else "weaker: child processes and shared memory escape the limit",
+        ),
+        Layer(
+            "processes",
+            host.cgroup is not None,
+            "cgroup pids.max + tree kill" if host.cgroup else "process group kill only",
+            "fork bombs and daemons are contained and die with the worker"
+            if host.cgroup
+            else "a daemon that calls setsid() can outlive its worker",
+        ),
+        Layer(
+            "/tmp",
+            not host.scratch_why and host.mount_namespace,
+            tmp,
+            "each worker sees only its own /tmp",
+        ),
+        Layer(
+            "mount namespace",
+            host.mount_namespace,
+            host.mount_namespace_why
+            or "own mounts, IPC and hostname; code at /var/task read-only; data dir hidden",
+            "the platform's files are not even visible",
+        ),
+        Layer(
+            "per-function uid",
+            host.root,
+            "" if host.root else "not root",
+            "functions cannot signal, ptrace or read each other or the platform"
+            if host.root
+            else "all functions share the platform's uid",
+        ),
+        Layer(
+            "landlock",
+            host.landlock_abi > 0,
+            f"ABI {host.landlock_abi}" if host.landlock_abi else "not available in this kernel",
+            "file access limited to code, runtime, /tmp and system libraries",
+        ),
+        Layer(
+            "seccomp",
+            host.seccomp,
+            "ptrace, mount, unshare, setns, bpf, keyctl, perf_event_open, ... denied"
+            if host.seccomp
+            else "not available",
+            "kernel attack surface reduced",
+        ),
+        Layer(
+            "no_new_privs",
+            True,
+            "prctl(PR_SET_NO_NEW_PRIVS)",
+            "setuid binaries cannot raise privileges",
+        ),
+        Layer(
+            "network namespace",
+            not host.net_namespace_why,
+            host.net_namespace_why or "available per function (off by default)",
+            "a function can be cut off from the network",
+        ),
+    ]
+
+
+def isolation_summary(host: HostSandbox) -> str:
+    """'' when untrusted code is contained; else a loud warning for `faas serve`."""
+    if host.landlock_abi == 0 and not host.root:
+        return (
+            "no Landlock and not root: functions run with the platform's own uid and can "
+            "read its database and every function's code. Do not run untrusted code."
+        )
+    return ""
+
+
+class SandboxPlanner:
+    """Builds each worker's plan and owns its cgroups and /tmp."""
+
+    def __init__(self, host: HostSandbox, settings: SandboxSettings, data_dir: Path) -> None:
+        self.host = host
+        self._settings = settings
+        self._data_dir = data_dir
+        self._cgroups = CgroupV1Manager(host.cgroup) if host.cgroup else None
+        use_scratch = not host.scratch_why and host.mount_namespace
+        self._scratch = ScratchPool(data_dir / "scratch") if use_scratch else None
+        self._uids: dict[str, int] = {}
+
+    def setup(self) -> None:
+        """Blocking: cgroup parents, /tmp slots, mount points."""
+        if self._cgroups is not None:
+            self._cgroups.setup()
+        if self._scratch is not None:
+            self._scratch.setup()
+            self._scratch.prepare(512, self._settings.prepared_tmp_slots)
+        if self.host.mount_namespace and self.host.root:
+            for mount_point in (TASK_ROOT, RUNTIME_ROOT):
+                Path(mount_point).mkdir(mode=0o755, parents=True, exist_ok=True)
+
+    def teardown(self) -> None:
+        if self._scratch is not None:
+            self._scratch.teardown()
+        if self._cgroups is not None:
+            self._cgroups.teardown()
+
+    def prepare(self, spec: WorkerSpec) -> PreparedSandbox:
+        """Blocking (may format a /tmp image): call from a thread."""
+        uid = self._uid_for(spec.function_name) if self.host.root else None
+        prepared = PreparedSandbox(plan={"rlimits": _rlimits(self.host), "no_new_privs": True})
+        try:
+            self._plan_memory(prepared, spec)
+            self._plan_namespaces(prepared, spec, uid)
+            self._plan_tmp(prepared, spec, uid)
+            if uid is not None:
+                prepared.plan.update(uid=uid, gid=uid)
+            if self.host.landlock_abi > 0:
+                prepared.plan["landlock"] = {
+                    "abi": self.host.landlock_abi,
+                    "rules": self._landlock_rules(prepared, spec),
+                }
+            if self.host.seccomp:
+                prepared.plan["seccomp"] = True
+        except BaseException:
+            self.release(prepared)
+            raise
+        return prepared
+
+    def release(self, prepared: PreparedSandbox) -> None:
+        """Blocking: kill what is left in the worker's cgroup, wipe and return its /tmp."""
+        if prepared.cgroup is not None and self._cgroups is not None:
+            self._cgroups.release(prepared.cgroup)
+            prepared.cgroup = None
+        if prepared.slot is not None and self._scratch is not None:
+            self._scratch.release(prepared.slot)
+            prepared.slot = None
+        if prepared.tmp_dir is not None:
+            _remove_tree(prepared.tmp_dir)
+            prepared.tmp_dir = None
+
+    def _plan_memory(self, prepared: PreparedSandbox, spec: WorkerSpec) -> None:
+        if self._cgroups is not None:
+            prepared.cgroup = self._cgroups.create(spec.memory_mb)
+            prepared.plan["cgroup_procs"] = prepared.cgroup.procs_files
+            return
+        limit = spec.memory_mb * MB
+        prepared.memory_limit_bytes = limit
+        address_space = 2 * limit + 256 * MB  # virtual, not resident: generous on purpose
+        prepared.plan["rlimits"]["AS"] = [address_space, address_space]
+
+    def _plan_namespaces(
+        self, prepared: PreparedSandbox, spec: WorkerSpec, uid: int | None
+    ) -> None:
+        if not self.host.mount_namespace:
+            return
+        flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
+        if not self.host.root:
+            flags |= CLONE_NEWUSER
+        prepared.plan["namespaces"] = flags
+        if self.host.root:
+            prepared.plan.update(
+                task_root=TASK_ROOT,
+                code_dir=spec.code_dir,
+                runtime_root=RUNTIME_ROOT,
+                hide=[str(self._data_dir)],
+            )
+            prepared.env["LAMBDA_TASK_ROOT"] = TASK_ROOT
+
+    def _plan_tmp(self, prepared: PreparedSandbox, spec: WorkerSpec, uid: int | None) -> None:
+        size = spec.ephemeral_storage_mb
+        if self._scratch is not None:
+            prepared.slot = self._scratch.acquire(size, uid)
+            prepared.plan["tmp"] = {"bind": str(prepared.slot.directory)}
+        elif self.host.mount_namespace:
+            prepared.plan["tmp"] = {"size_mb": size}
+        else:
+            tmp_dir = self._data_dir / "tmp" / f"{os.getpid()}-{id(prepared)}"
+            tmp_dir.mkdir(parents=True, mode=0o700)
+            prepared.tmp_dir = tmp_dir
+            prepared.env["TMPDIR"] = str(tmp_dir)
+            # Per file only: the polling in the worker watch enforces the total.
+            prepared.plan["rlimits"]["FSIZE"] = [size * MB, size * MB]
+
+    def _landlock_rules(self, prepared: PreparedSandbox, spec: WorkerSpec) -> list[list[str]]:
+        in_namespace = "task_root" in prepared.plan
+        code = TASK_ROOT if in_namespace else spec.code_dir
+        runtime = RUNTIME_ROOT if in_namespace else sys.base_prefix
+        tmp = str(prepared.tmp_dir) if prepared.tmp_dir else "/tmp"
+        rules = [[p, "rx"] for p in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")]
+        rules += [
+            [runtime, "rx"],
+            [code, "rx"],
+            ["/etc", "r"],
+            ["/proc/self", "r"],
+            ["/proc/meminfo", "r"],
+            ["/proc/cpuinfo", "r"],
+            ["/proc/stat", "r"],
+            [tmp, "rw"],
+        ]
+        rules += [[f"/dev/{d}", "rw"] for d in ("null", "zero", "full", "random", "urandom")]
+        return rules
+
+    def _uid_for(self, function_name: str) -> int:
+        uid = self._uids.get(function_name)
+        if uid is None:
+            uid = self._settings.first_uid + len(self._uids)
+            self._uids[function_name] = uid
+        return uid
+
+
+def _rlimits(host: HostSandbox) -> dict[str, list[int]]:
+    limits = {"NOFILE": [OPEN_FILES, OPEN_FILES], "CORE": [0, 0]}
+    if not host.cgroup:
+        # Without a pids cgroup, NPROC is the only brake on a fork bomb (per uid; ignored
+        # for root).
+        limits["NPROC"] = [1024, 1024]
+    return limits
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def summary_for_health(host: HostSandbox) -> Mapping[str, object]:
+    return {layer.name: layer.active for layer in layers(host)}

@@ -1,0 +1,52 @@
+"""`python -m bench.run --quick` runs end to end and writes every scenario's numbers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# One numeric leaf per scenario that only a real measurement can fill in.
+EXPECTED_NUMBERS = {
+    "a": [("hello", "c1", "p50_ms"), ("hello", "c32", "rps"), ("cpu_c8", "rps")],
+    "b": [("hello", "c1", "p99_ms"), ("hello", "c32", "rps"), ("hello", "c64", "rps")],
+    "c": [("cpu_c8", "rps")],
+    "d": [("hello", "without_snapshot", "cold", "p50_ms"), ("heavy_import_ms",)],
+    "e": [("uss_mb",), ("pss_mb",), ("workers_per_gb",)],
+    "f": [("1", "rps"), ("50", "rps")],
+    "g": [("records_on", "rps"), ("records_off", "rps")],
+}
+
+
+def leaf(document: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        document = document[key]
+    return document
+
+
+@pytest.mark.timeout(200)
+def test_quick_bench_measures_every_scenario(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    results = json.loads(out.read_text())
+    for scenario, paths in EXPECTED_NUMBERS.items():
+        assert scenario in results, f"scenario ({scenario}) missing"
+        for path in paths:
+            value = leaf(results[scenario], path)
+            assert isinstance(value, int | float) and value > 0, (scenario, path, value)
+    assert results["d"]["hello"]["with_snapshot"] == "n/a (not implemented)"
+    assert "| target | measured | verdict |" in completed.stdout
