@@ -93,19 +93,17 @@ class BuiltinClient:
         errors = [0]
         connector = aiohttp.TCPConnector(limit=connections, force_close=False)
         timeout = aiohttp.ClientTimeout(total=duration_s + 30)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
             start = time.perf_counter()
             deadline = start + duration_s
-            loops = [
-                self._loop(session, url, deadline, latencies, errors) for _ in range(connections)
-            ]
+            loops = [self._loop(http, url, deadline, latencies, errors) for _ in range(connections)]
             await asyncio.gather(*loops)
             elapsed = time.perf_counter() - start
         return summarize(latencies, errors[0], connections, elapsed)
 
     @staticmethod
     async def _loop(
-        session: aiohttp.ClientSession,
+        http: aiohttp.ClientSession,
         url: str,
         deadline: float,
         latencies: list[int],
@@ -114,7 +112,7 @@ class BuiltinClient:
         headers = {"Content-Type": "application/json"}
         while time.perf_counter() < deadline:
             start = time.perf_counter_ns()
-            async with session.post(url, data=EVENT, headers=headers) as response:
+            async with http.post(url, data=EVENT, headers=headers) as response:
                 await response.read()
                 ok = response.status == 200
             if ok:
@@ -132,13 +130,16 @@ class WrkClient:
         self._wrk = wrk_path
 
     async def run(self, url: str, connections: int, duration_s: float) -> LoadResult:
+        if duration_s < 1:
+            # wrk counts whole seconds; sub-second runs are only the quick mode's warm-ups.
+            return await BuiltinClient().run(url, connections, duration_s)
         return await asyncio.to_thread(self._run_blocking, url, connections, duration_s)
 
     def _run_blocking(self, url: str, connections: int, duration_s: float) -> LoadResult:
         with tempfile.TemporaryDirectory(prefix="faas-bench-wrk-") as folder:
             script = Path(folder) / "post.lua"
             script.write_text(WRK_SCRIPT % {"body": EVENT.decode()})
-            argv = [self._wrk, "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s"]
+            argv = [self._wrk, "-t1", f"-c{connections}", f"-d{round(duration_s)}s"]
             argv += ["--timeout", "10s", "-s", str(script), url]
             completed = subprocess.run(
                 argv, capture_output=True, text=True, timeout=duration_s + WRK_SLACK_S, check=True

@@ -27,5 +27,7 @@ def describe(generator: str) -> dict[str, str | int | float]:
         "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "kernel": f"{platform.system()} {platform.release()}",
         "python": sys.version.split()[0],
+        # The cores are shared: anything else running skews every number in the run.
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
         "load_generator": generator,
     }

@@ -141,7 +141,8 @@ def evaluate(results: Results) -> list[dict[str, Any]]:
 def machine_lines(machine: Mapping[str, Any]) -> list[str]:
     return [
         f"- CPU: {machine['cpu']}, {machine['cores']} cores; RAM {machine['ram_gb']} GB",
-        f"- Kernel: {machine['kernel']}; Python {machine['python']}",
+        f"- Kernel: {machine['kernel']}; Python {machine['python']}; "
+        f"1-minute load average at start: {machine.get('load_avg_1m_at_start', 'n/a')}",
         f"- Load generator: {machine['load_generator']} (same for baseline and faas)",
     ]
 

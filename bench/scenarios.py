@@ -22,9 +22,9 @@ from bench.handlers import HEAVY, HEAVY_MODULES, HELLO, cpu_source
 from bench.loadgen import Durations, LoadGenerator, LoadResult, measure, percentile
 from bench.servers import (
     ServerProcess,
-    client_session,
     deploy,
     deploy_many,
+    http_client,
     invoke_once,
     start_baseline,
     start_faas,
@@ -72,24 +72,15 @@ Scenario = Callable[[Bench], Awaitable[dict[str, Any]]]
 
 
 @contextlib.asynccontextmanager
-async def faas_server(bench: Bench, env: Mapping[str, str] | None = None) -> AsyncIterator[str]:
-    server = await asyncio.to_thread(start_faas, bench.workdir, env)
-    try:
-        yield server.url
-    finally:
-        await asyncio.to_thread(server.stop)
-
-
-@contextlib.asynccontextmanager
 async def faas_with(
     bench: Bench, functions: Mapping[str, str], env: Mapping[str, str] | None = None
 ) -> AsyncIterator[ServerProcess]:
     """A faas server with `functions` (name -> source) deployed."""
     server = await asyncio.to_thread(start_faas, bench.workdir, env)
     try:
-        async with client_session() as session:
+        async with http_client() as http:
             for name, source in functions.items():
-                await deploy(session, server.url, name, source)
+                await deploy(http, server.url, name, source)
         yield server
     finally:
         await asyncio.to_thread(server.stop)
@@ -152,9 +143,9 @@ async def _first_invokes(
 ) -> list[int]:
     """Deploy N fresh functions, then time the first invoke of each (one at a time)."""
     names = [f"{prefix}-cold-{i}" for i in range(bench.plan.cold_starts)]
-    async with client_session() as session:
-        await deploy_many(session, url, names, source, config)
-        return [await invoke_once(session, url, name) for name in names]
+    async with http_client() as http:
+        await deploy_many(http, url, names, source, config)
+        return [await invoke_once(http, url, name) for name in names]
 
 
 async def _scale_out(
@@ -162,12 +153,12 @@ async def _scale_out(
 ) -> list[int]:
     """With one warm worker, a burst of K concurrent invokes: K-1 new workers must start."""
     latencies: list[int] = []
-    async with client_session(bench.plan.scale_out_burst) as session:
+    async with http_client(bench.plan.scale_out_burst) as http:
         for round_index in range(bench.plan.scale_out_rounds):
             name = f"{prefix}-scale-{round_index}"
-            await deploy(session, url, name, source, config)
-            await invoke_once(session, url, name)
-            burst = [invoke_once(session, url, name) for _ in range(bench.plan.scale_out_burst)]
+            await deploy(http, url, name, source, config)
+            await invoke_once(http, url, name)
+            burst = [invoke_once(http, url, name) for _ in range(bench.plan.scale_out_burst)]
             latencies += await asyncio.gather(*burst)
     return latencies
 
@@ -205,7 +196,8 @@ def heavy_import_ms() -> float:
 
 async def cold_start(bench: Bench) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    async with faas_server(bench) as url:
+    async with faas_with(bench, {}) as server:
+        url = server.url
         for kind, source in (("hello", HELLO), ("heavy", HEAVY)):
             result[kind] = {
                 "without_snapshot": await _cold_variant(bench, url, kind, source, False),
@@ -229,9 +221,9 @@ def _worker_memory(workers: list[psutil.Process]) -> list[tuple[float, float, fl
 
 async def idle_memory(bench: Bench) -> dict[str, Any]:
     async with faas_with(bench, {"hello": HELLO}) as server:
-        async with client_session() as session:
+        async with http_client() as http:
             for _ in range(10):
-                await invoke_once(session, server.url, "hello")
+                await invoke_once(http, server.url, "hello")
         # A short concurrent burst gives a few warm workers to average over.
         short = Durations(0.0, bench.plan.durations.warmup_s)
         await measure(bench.generator, server.url, "hello", MEMORY_WORKERS, short)
@@ -260,8 +252,8 @@ async def many_functions(bench: Bench) -> dict[str, Any]:
             names = [f"dummy-{i}" for i in range(deployed, count)]
             loop = asyncio.get_running_loop()
             started = loop.time()
-            async with client_session() as session:
-                await deploy_many(session, server.url, names, HELLO)
+            async with http_client() as http:
+                await deploy_many(http, server.url, names, HELLO)
             deploy_s = round(loop.time() - started, 2)
             load = await _load(bench, server.url, "hello", DENSITY_CONNECTIONS)
             load["deployed_now"] = len(names)

@@ -66,7 +66,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        # Workers live in their own sessions: make sure none outlives a crashed server.
+        # Workers run in their own process groups: make sure none outlives a crashed server.
         for child in leftovers:
             with contextlib.suppress(psutil.NoSuchProcess):
                 child.kill()
@@ -145,7 +145,7 @@ def make_zip(source: str) -> bytes:
     return buffer.getvalue()
 
 
-def client_session(connections: int = 16) -> aiohttp.ClientSession:
+def http_client(connections: int = 16) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=connections),
         timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
@@ -153,7 +153,7 @@ def client_session(connections: int = 16) -> aiohttp.ClientSession:
 
 
 async def deploy(
-    session: aiohttp.ClientSession,
+    http: aiohttp.ClientSession,
     base_url: str,
     name: str,
     source: str,
@@ -167,13 +167,13 @@ async def deploy(
         "Code": {"ZipFile": base64.b64encode(make_zip(source)).decode()},
         **(extra_config or {}),
     }
-    async with session.post(base_url + FUNCTIONS_PATH, json=document) as response:
+    async with http.post(base_url + FUNCTIONS_PATH, json=document) as response:
         if response.status != 201:
             raise RuntimeError(f"deploy {name}: HTTP {response.status} {await response.text()}")
 
 
 async def deploy_many(
-    session: aiohttp.ClientSession,
+    http: aiohttp.ClientSession,
     base_url: str,
     names: list[str],
     source: str,
@@ -186,15 +186,15 @@ async def deploy_many(
 
     async def one(name: str) -> None:
         async with gate:
-            await deploy(session, base_url, name, source, extra_config)
+            await deploy(http, base_url, name, source, extra_config)
 
     await asyncio.gather(*(one(name) for name in names))
 
 
-async def invoke_once(session: aiohttp.ClientSession, base_url: str, name: str) -> int:
+async def invoke_once(http: aiohttp.ClientSession, base_url: str, name: str) -> int:
     """One invoke; returns its latency in ns, measured at the client (request in to response)."""
     start = time.perf_counter_ns()
-    async with session.post(invoke_url(base_url, name), data=EVENT) as response:
+    async with http.post(invoke_url(base_url, name), data=EVENT) as response:
         await response.read()
         elapsed = time.perf_counter_ns() - start
         if response.status != 200 or response.headers.get("X-Amz-Function-Error"):

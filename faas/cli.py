@@ -21,7 +21,14 @@ from urllib.parse import urlencode
 
 import click
 
-from faas.cli_http import GatewayClient, GatewayError, HttpResponse, function_path, one_line
+from faas.cli_http import (
+    GatewayClient,
+    GatewayError,
+    GatewayUnreachable,
+    HttpResponse,
+    function_path,
+    one_line,
+)
 from faas.config import ConfigError, default_config_file, load
 from faas.errors import FaasError, InvalidParameterValue
 
@@ -65,6 +72,7 @@ class ConfigOptions:
     ephemeral_storage_mb: int | None = None
     environment: Mapping[str, str] | None = None
     description: str | None = None
+    network: str | None = None
 
     def to_lambda(self) -> dict[str, Any]:
         """The UpdateFunctionConfiguration / CreateFunction fields for the given options."""
@@ -74,6 +82,7 @@ class ConfigOptions:
             "MemorySize": self.memory_mb,
             "Timeout": self.timeout_s,
             "Description": self.description,
+            "FaasNetwork": self.network,
         }
         if self.ephemeral_storage_mb is not None:
             fields["EphemeralStorage"] = {"Size": self.ephemeral_storage_mb}
@@ -254,6 +263,12 @@ def _zip_mode(source: Path) -> int:
 )
 @click.option("--env", "env_items", multiple=True, help="KEY=VALUE; replaces the environment.")
 @click.option("--description", default=None, help="Free text.")
+@click.option(
+    "--network",
+    type=click.Choice(["default", "none"]),
+    default=None,
+    help="none: no network at all for this function (faas extension; default: the host's).",
+)
 def deploy(
     *,
     code: Path,
@@ -265,6 +280,7 @@ def deploy(
     ephemeral_storage_mb: int | None,
     env_items: tuple[str, ...],
     description: str | None,
+    network: str | None,
 ) -> None:
     """Create the function NAME from CODE (a zip or a directory), or update it if it exists."""
     options = ConfigOptions(
@@ -275,6 +291,7 @@ def deploy(
         ephemeral_storage_mb=ephemeral_storage_mb,
         environment=parse_env_items(env_items),
         description=description,
+        network=network,
     )
     zip_bytes = load_code(code)
     context = _cli_context()
@@ -433,6 +450,42 @@ def _function_failure(response: HttpResponse, function_error: str) -> str:
 
 
 # --- ls / rm / records -------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--local", is_flag=True, help="Probe this host instead of asking the server.")
+def doctor(local: bool) -> None:
+    """Which sandbox protections are active, why not, and what that means for security."""
+    context = _cli_context()
+    source = "this host (local probe)"
+    if local:
+        layers = _probe_locally()
+    else:
+        try:
+            layers = context.client.request_json("GET", "/health", read_timeout_s=30)["sandbox"]
+            source = f"the server at {context.client.url}"
+        except GatewayUnreachable:
+            layers = _probe_locally()
+    if context.json_output:
+        _print_json(layers)
+        return
+    click.echo(f"sandbox layers on {source}:")
+    rows = [
+        (
+            str(layer["layer"]),
+            "active" if layer["active"] else "INACTIVE",
+            str(layer["detail"]),
+            str(layer["meaning"]),
+        )
+        for layer in layers
+    ]
+    click.echo(format_table(("LAYER", "STATE", "HOW / WHY NOT", "WHAT IT MEANS"), rows))
+
+
+def _probe_locally() -> list[dict[str, Any]]:
+    from faas.server import probe_sandbox_layers  # noqa: PLC0415 (server code only here)
+
+    return probe_sandbox_layers()
 
 
 @main.command("ls")

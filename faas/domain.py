@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 LATEST = "$LATEST"
+# Network modes (a faas extension to Lambda's configuration): the host's network, as on
+# Lambda, or none at all (the worker gets its own network namespace with no interfaces up).
+NETWORK_MODES = ("default", "none")
 
 MB = 1024 * 1024
 
@@ -94,6 +97,7 @@ class FunctionConfig:
     revision_id: str  # new on every code or configuration change
     last_modified: str  # AWS's format: 2024-01-01T00:00:00.000+0000
     version: str = LATEST
+    network: str = "default"  # faas extension: "none" = own empty network namespace
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,7 @@ class ConfigChange:
     ephemeral_storage_mb: int | None = None
     environment: Mapping[str, str] | None = None
     description: str | None = None
+    network: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,7 @@ class WorkerSpec:
     code_dir: str
     function_arn: str
     region: str
+    network: str = "default"
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,12 @@ def health_report(
     }
 
 
+def probe_sandbox_layers() -> list[dict[str, object]]:
+    """The sandbox table for this host as `faas doctor --local` prints it."""
+    host = probe_host(sys.executable, runtime_dir() / "python")
+    return [layer.as_dict() for layer in layers(host)]
+
+
 async def start_sandbox(settings: Settings, runtimes: Mapping[str, str]) -> SandboxPlanner:
     """Probe the host, say which protections are active, and prepare cgroups and /tmp."""
     interpreter = next(iter(runtimes.values()))

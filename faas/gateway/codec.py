@@ -42,6 +42,7 @@ def configuration_document(cfg: FunctionConfig, arn: str) -> dict[str, Any]:
         "Architectures": [ARCHITECTURE],
         "RevisionId": cfg.revision_id,
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{cfg.name}"},
+        "FaasNetwork": cfg.network,
     }
 
 
@@ -104,6 +105,7 @@ def config_change(document: Mapping[str, Any]) -> ConfigChange:
         ephemeral_storage_mb=_nested(document, "EphemeralStorage", "Size", _int),
         environment=environment,
         description=_typed(document, "Description", str),
+        network=_typed(document, "FaasNetwork", str),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from faas.config import SandboxSettings
 from faas.domain import MB, WorkerSpec
+from faas.errors import ServiceError
 from faas.pool.cgroups import CgroupV1Layout, CgroupV1Manager, WorkerCgroup
 from faas.pool.scratch import ScratchPool, ScratchSlot, scratch_supported
 
@@ -163,7 +164,7 @@ def layers(host: HostSandbox) -> list[Layer]:
         Layer(
             "per-function uid",
             host.root,
-            "" if host.root else "not root",
+            "uid 200000+ per function" if host.root else "not root",
             "functions cannot signal, ptrace or read each other or the platform"
             if host.root
             else "all functions share the platform's uid",
@@ -191,7 +192,7 @@ def layers(host: HostSandbox) -> list[Layer]:
         Layer(
             "network namespace",
             not host.net_namespace_why,
-            host.net_namespace_why or "available per function (off by default)",
+            host.net_namespace_why or "per function with FaasNetwork=none (off by default)",
             "a function can be cut off from the network",
         ),
     ]
@@ -283,9 +284,18 @@ class SandboxPlanner:
     def _plan_namespaces(
         self, prepared: PreparedSandbox, spec: WorkerSpec, uid: int | None
     ) -> None:
+        if spec.network == "none" and self.host.net_namespace_why:
+            raise ServiceError(
+                f"{spec.function_name} asks for FaasNetwork=none, but this host cannot make "
+                f"network namespaces: {self.host.net_namespace_why}"
+            )
         if not self.host.mount_namespace:
             return
         flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
+        if spec.network == "none":
+            flags |= CLONE_NEWNET
+        if spec.network == "none":
+            flags |= CLONE_NEWNET
         if not self.host.root:
             flags |= CLONE_NEWUSER
         prepared.plan["namespaces"] = flags

@@ -147,6 +147,7 @@ class Registry:
             memory_mb=cfg.memory_mb,
             timeout_s=cfg.timeout_s,
             ephemeral_storage_mb=cfg.ephemeral_storage_mb,
+            network=cfg.network,
             environment=cfg.environment,
             code_dir=str(self._codes.code_dir(cfg.code_sha256)),
             function_arn=self.function_arn(cfg.name),

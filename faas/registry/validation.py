@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from faas.domain import ENV_KEY_RE, HANDLER_RE, RESERVED_ENV_KEYS, ConfigChange, Limits
+from faas.domain import (
+    ENV_KEY_RE,
+    HANDLER_RE,
+    NETWORK_MODES,
+    RESERVED_ENV_KEYS,
+    ConfigChange,
+    Limits,
+)
 from faas.errors import InvalidParameterValue
 
 # Lambda's limits on free-text fields.
@@ -38,6 +45,10 @@ def validate_change(change: ConfigChange, limits: Limits, runtimes: Collection[s
         _check_environment(change.environment, limits.max_env_bytes)
     if change.description is not None:
         _check_text(change.description, "description", MAX_DESCRIPTION_CHARS)
+    if change.network is not None and change.network not in NETWORK_MODES:
+        raise InvalidParameterValue(
+            f"FaasNetwork must be one of {', '.join(NETWORK_MODES)}, not {change.network!r}"
+        )
     if change.role is not None:
         _check_text(change.role, "role", MAX_ROLE_CHARS)
 

@@ -66,14 +66,15 @@ def checkpoint(engine: Engine) -> None:
 
 def _make_sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
+    options: dict[str, Any] = {}
+    # URI filenames (file:...) are left to SQLite as given.
     if database and database != ":memory:" and not database.startswith("file:"):
         _prepare_database_file(Path(database))
-    engine = create_engine(
-        url,
-        # The record writer, the checkpoint timer and request handlers share the engine.
-        connect_args={"check_same_thread": False},
-        poolclass=QueuePool,
-    )
+        # A pool of real connections: the record writer, the checkpoint timer and request
+        # handlers use the file from different threads at once. (In-memory databases
+        # keep SQLAlchemy's default pool: there each connection is its own database.)
+        options["poolclass"] = QueuePool
+    engine = create_engine(url, connect_args={"check_same_thread": False}, **options)
     event.listen(engine, "connect", _apply_sqlite_pragmas)
     return engine
 

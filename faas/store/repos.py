@@ -124,6 +124,7 @@ def _config_to_row(cfg: FunctionConfig) -> dict[str, Any]:
         "revision_id": cfg.revision_id,
         "last_modified": cfg.last_modified,
         "version": cfg.version,
+        "network": cfg.network,
     }
 
 
@@ -143,6 +144,7 @@ def _config_from_row(row: RowMapping) -> FunctionConfig:
         revision_id=row["revision_id"],
         last_modified=row["last_modified"],
         version=row["version"],
+        network=row["network"],
     )
 
 

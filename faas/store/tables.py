@@ -40,6 +40,7 @@ functions = Table(
     Column("revision_id", String(64), nullable=False),
     Column("last_modified", String(32), nullable=False),
     Column("version", String(32), nullable=False, server_default="$LATEST"),
+    Column("network", String(16), nullable=False, server_default="default"),
 )
 
 # Longest error type kept in a record; repos truncate so one odd exception name cannot fail

@@ -134,11 +134,8 @@ class RecordWriter:
             if isinstance(first, _Stop):
                 return
             batch, stopping = self._drain([first])
-            self._hand_back(batch, [None] * len(batch))
-            import time
-
-            time.sleep(0.01)
-            self._commit(batch)
+            outcomes = self._commit(batch)
+            self._hand_back(batch, outcomes)
 
     def _drain(self, batch: list[_Submitted]) -> tuple[list[_Submitted], bool]:
         """Add what is already queued, up to the batch limit; True once stop was seen."""

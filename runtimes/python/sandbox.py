@@ -211,7 +211,20 @@ def set_rlimits(limits: dict[str, list[int]]) -> None:
 
 
 def unshare(flags: int) -> None:
+    uid, gid = os.geteuid(), os.getegid()
     _check(_LIBC.unshare(flags), "unshare")
+    if flags & CLONE_NEWUSER:
+        map_identity(uid, gid)
+
+
+def map_identity(uid: int, gid: int) -> None:
+    """In a new user namespace, keep being who we were (files keep their owner)."""
+    with open("/proc/self/setgroups", "w") as setgroups:
+        setgroups.write("deny")
+    with open("/proc/self/uid_map", "w") as uid_map:
+        uid_map.write(f"{uid} {uid} 1")
+    with open("/proc/self/gid_map", "w") as gid_map:
+        gid_map.write(f"{gid} {gid} 1")
 
 
 def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
@@ -237,7 +250,18 @@ def relocate_runtime(prefix_mount: str) -> None:
     the original prefix may sit below a directory the function's uid cannot enter."""
     bind_read_only(sys.base_prefix, prefix_mount)
     old = sys.base_prefix
-    sys.path[:] = [prefix_mount + p[len(old) :] if p.startswith(old) else p for p in sys.path]
+
+    def moved(path: str) -> str:
+        return prefix_mount + path[len(old) :] if path.startswith(old) else path
+
+    sys.path[:] = [moved(p) for p in sys.path]
+    # Packages the zygote imported (logging, email, ...) look for their submodules in their
+    # own __path__: point those at the new place too, and forget cached finders.
+    for module in list(sys.modules.values()):
+        package_path = getattr(module, "__path__", None)
+        if isinstance(package_path, list):
+            package_path[:] = [moved(p) for p in package_path]
+    sys.path_importer_cache.clear()
 
 
 def mount_tmp(tmp: dict[str, Any]) -> None:

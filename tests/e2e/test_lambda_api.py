@@ -400,14 +400,6 @@ def test_records_describe_each_invocation_newest_first(server: FaasServer, lambd
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "faas/store/writer.py RecordWriter._write_loop resolves each batch's futures "
-        "(_hand_back with [None]*len) BEFORE _commit runs (after a stray 10 ms sleep), so an "
-        "invoke is answered before its record is committed and commit errors are never reported"
-    ),
-)
 def test_an_answered_invocation_is_already_on_the_books(
     server: FaasServer, lambda_api: Any
 ) -> None:

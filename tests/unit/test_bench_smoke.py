@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 # One numeric leaf per scenario that only a real measurement can fill in.
-EXPECTED_NUMBERS = {
+EXPECTED_NUMBERS: dict[str, list[tuple[str, ...]]] = {
     "a": [("hello", "c1", "p50_ms"), ("hello", "c32", "rps"), ("cpu_c8", "rps")],
     "b": [("hello", "c1", "p99_ms"), ("hello", "c32", "rps"), ("hello", "c64", "rps")],
     "c": [("cpu_c8", "rps")],

@@ -13,10 +13,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from faas.config import PoolSettings
+from faas.config import PoolSettings, SandboxSettings
 from faas.domain import WorkerSpec
-from faas.pool.launcher import ZygoteLauncher
+from faas.pool.launcher import ZygoteLauncher, runtime_dir
 from faas.pool.manager import PoolManager
+from faas.pool.sandbox import HostSandbox, SandboxPlanner, probe_host
 from faas.pool.worker import InitFailed, Worker
 
 RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -49,15 +50,29 @@ def make_spec(
     )
 
 
+@pytest.fixture(scope="module")
+def host() -> HostSandbox:
+    return probe_host(sys.executable, runtime_dir() / "python")
+
+
 @pytest.fixture
-async def manager() -> AsyncIterator[PoolManager]:
+async def manager(host: HostSandbox, tmp_path: Path) -> AsyncIterator[PoolManager]:
+    """A pool with the real sandbox of this host (every layer it supports)."""
+    planner = SandboxPlanner(host, SandboxSettings(prepared_tmp_slots=0), tmp_path / "data")
+    await asyncio.to_thread(planner.setup)
     pool = PoolManager(
         PoolSettings(idle_ttl_s=60, reap_interval_s=60, init_timeout_s=10, max_log_bytes=4096),
-        ZygoteLauncher({RUNTIME: sys.executable}),
+        ZygoteLauncher({RUNTIME: sys.executable}, planner),
     )
     pool.start()
     yield pool
     await pool.stop()
+    await asyncio.to_thread(planner.teardown)
+
+
+def task_root(host: HostSandbox, spec: WorkerSpec) -> str:
+    """Where the function sees its code: /var/task in a mount namespace, else in place."""
+    return "/var/task" if host.root and host.mount_namespace else spec.code_dir
 
 
 async def call(manager: PoolManager, spec: WorkerSpec, event: object = None) -> tuple[Worker, dict]:
@@ -119,7 +134,7 @@ async def test_concurrent_invocations_get_more_workers(
 
 
 async def test_environment_is_exactly_the_functions_plus_lambdas(
-    manager: PoolManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    manager: PoolManager, host: HostSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAAS_SECRET_TOKEN", "platform-only")
     spec = make_spec(
@@ -140,7 +155,7 @@ async def test_environment_is_exactly_the_functions_plus_lambdas(
     assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
-    assert env["LAMBDA_TASK_ROOT"] == spec.code_dir
+    assert env["LAMBDA_TASK_ROOT"] == task_root(host, spec)
     assert env["_HANDLER"] == "app.handler"
     assert env["TZ"] == ":UTC"
     assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/fn"
@@ -157,6 +172,7 @@ async def test_environment_is_exactly_the_functions_plus_lambdas(
         "AWS_DEFAULT_REGION",
         "AWS_EXECUTION_ENV",
         "LAMBDA_TASK_ROOT",
+        "TMPDIR",
         "LAMBDA_RUNTIME_DIR",
         "_HANDLER",
         "TZ",
@@ -167,7 +183,9 @@ async def test_environment_is_exactly_the_functions_plus_lambdas(
     assert set(env) <= allowed
 
 
-async def test_platform_packages_are_not_importable(manager: PoolManager, tmp_path: Path) -> None:
+async def test_platform_packages_are_not_importable(
+    manager: PoolManager, host: HostSandbox, tmp_path: Path
+) -> None:
     spec = make_spec(
         tmp_path / "code",
         """
@@ -181,9 +199,26 @@ async def test_platform_packages_are_not_importable(manager: PoolManager, tmp_pa
     _, result = await call(manager, spec)
     body = result["body"]
     assert body["found"] == []
-    assert body["path"][0] == spec.code_dir
+    assert body["path"][0] == task_root(host, spec)
     assert not any("site-packages" in entry for entry in body["path"])
-    assert body["cwd"] == spec.code_dir
+    assert body["cwd"] == task_root(host, spec)
+
+
+async def test_standard_library_submodules_import_inside_the_sandbox(
+    manager: PoolManager, tmp_path: Path
+) -> None:
+    spec = make_spec(
+        tmp_path / "code",
+        """
+        import logging.handlers, urllib.request, email.mime.multipart, json.tool
+        def handler(event, context):
+            import xml.dom.minidom, concurrent.futures.thread
+            return "imported"
+    """,
+    )
+    _, result = await call(manager, spec)
+    assert result["error"] is None
+    assert result["body"] == "imported"
 
 
 async def test_context_object(manager: PoolManager, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,16 +73,29 @@ def count_commits(engine: Engine) -> list[int]:
     return commits
 
 
-async def started(engine: Engine, **options: Any) -> RecordWriter:
-    writer = RecordWriter(engine, **options)
-    writer.start(asyncio.get_running_loop())
-    return writer
+Start = Callable[..., RecordWriter]
+
+
+@pytest.fixture
+async def started(engine: Engine) -> AsyncIterator[Start]:
+    """Start writers that are stopped even when a test fails: their threads are not daemons."""
+    writers: list[RecordWriter] = []
+
+    def start(**options: Any) -> RecordWriter:
+        writer = RecordWriter(engine, **options)
+        writer.start(asyncio.get_running_loop())
+        writers.append(writer)
+        return writer
+
+    yield start
+    for writer in writers:
+        await writer.stop()
 
 
 async def test_each_future_resolves_after_its_row_is_visible(
-    engine: Engine, observer: Engine
+    observer: Engine, started: Start
 ) -> None:
-    writer = await started(engine)
+    writer = started()
     seen_at_resolution: list[bool] = []
 
     async def invoke(request_id: str) -> None:
@@ -95,9 +108,9 @@ async def test_each_future_resolves_after_its_row_is_visible(
     assert RecordRepo(observer).count() == 300
 
 
-async def test_concurrent_records_share_commits(engine: Engine) -> None:
+async def test_concurrent_records_share_commits(engine: Engine, started: Start) -> None:
     commits = count_commits(engine)
-    writer = await started(engine)
+    writer = started()
     futures = [writer.submit(record(f"r{i}")) for i in range(500)]
     assert writer.pending == 500
     await asyncio.gather(*futures)
@@ -107,17 +120,19 @@ async def test_concurrent_records_share_commits(engine: Engine) -> None:
     assert 1 <= len(commits) < 250
 
 
-async def test_a_batch_never_exceeds_max_batch_rows(engine: Engine) -> None:
+async def test_a_batch_never_exceeds_max_batch_rows(engine: Engine, started: Start) -> None:
     commits = count_commits(engine)
-    writer = await started(engine, max_batch_rows=10)
+    writer = started(max_batch_rows=10)
     await asyncio.gather(*(writer.submit(record(f"r{i}")) for i in range(100)))
     await writer.stop()
     assert RecordRepo(engine).count() == 100
     assert len(commits) >= math.ceil(100 / 10)
 
 
-async def test_a_duplicate_row_fails_only_its_own_future(engine: Engine, observer: Engine) -> None:
-    writer = await started(engine)
+async def test_a_duplicate_row_fails_only_its_own_future(
+    engine: Engine, observer: Engine, started: Start
+) -> None:
+    writer = started()
     await writer.submit(record("taken"))
     batch = [writer.submit(record(request_id)) for request_id in ("a", "taken", "b")]
     outcomes = await asyncio.gather(*batch, return_exceptions=True)
@@ -130,8 +145,10 @@ async def test_a_duplicate_row_fails_only_its_own_future(engine: Engine, observe
     assert RecordRepo(observer).count() == 4
 
 
-async def test_a_database_failure_fails_the_batch_and_the_writer_recovers(engine: Engine) -> None:
-    writer = await started(engine)
+async def test_a_database_failure_fails_the_batch_and_the_writer_recovers(
+    engine: Engine, started: Start
+) -> None:
+    writer = started()
     invocations.drop(engine)
     outcomes = await asyncio.gather(
         *(writer.submit(record(f"lost{i}")) for i in range(3)), return_exceptions=True
@@ -143,8 +160,8 @@ async def test_a_database_failure_fails_the_batch_and_the_writer_recovers(engine
     assert [r.request_id for r in RecordRepo(engine).recent(None, 10)] == ["after"]
 
 
-async def test_stop_flushes_everything_submitted(engine: Engine) -> None:
-    writer = await started(engine)
+async def test_stop_flushes_everything_submitted(engine: Engine, started: Start) -> None:
+    writer = started()
     futures = [writer.submit(record(f"r{i}")) for i in range(200)]
     await writer.stop()
     assert all(future.done() and future.exception() is None for future in futures)
@@ -158,16 +175,16 @@ async def test_submit_before_start_is_refused(engine: Engine) -> None:
         RecordWriter(engine).submit(record("r1"))
 
 
-async def test_disabled_writer_resolves_without_writing(engine: Engine) -> None:
-    writer = await started(engine, enabled=False)
+async def test_disabled_writer_resolves_without_writing(engine: Engine, started: Start) -> None:
+    writer = started(enabled=False)
     future = writer.submit(record("r1"))
     assert future.done() and future.exception() is None
     await writer.stop()
     assert RecordRepo(engine).count() == 0
 
 
-async def test_a_cancelled_waiter_does_not_break_the_batch(engine: Engine) -> None:
-    writer = await started(engine)
+async def test_a_cancelled_waiter_does_not_break_the_batch(engine: Engine, started: Start) -> None:
+    writer = started()
     abandoned = writer.submit(record("abandoned"))
     abandoned.cancel()
     await writer.submit(record("kept"))
@@ -175,10 +192,12 @@ async def test_a_cancelled_waiter_does_not_break_the_batch(engine: Engine) -> No
     assert RecordRepo(engine).count() == 2
 
 
-async def test_the_wal_is_checkpointed_on_a_timer(engine: Engine, tmp_path: Path) -> None:
+async def test_the_wal_is_checkpointed_on_a_timer(
+    engine: Engine, tmp_path: Path, started: Start
+) -> None:
     database_file = tmp_path / "faas.db"
     size_before = database_file.stat().st_size
-    writer = await started(engine, checkpoint_interval_s=0.05)
+    writer = started(checkpoint_interval_s=0.05)
     await asyncio.gather(*(writer.submit(record(f"r{i}")) for i in range(3000)))
     deadline = time.monotonic() + 10
     while database_file.stat().st_size == size_before and time.monotonic() < deadline:

@@ -1,0 +1,146 @@
+"""The store against a real PostgreSQL: the same repos and writer as on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from faas.domain import FunctionConfig, InvocationStatus, Record
+from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound, ServiceError
+from faas.store import (
+    FunctionRepo,
+    RecordRepo,
+    RecordWriter,
+    checkpoint,
+    create_schema,
+    make_engine,
+    url_kind,
+)
+
+pytestmark = pytest.mark.postgres
+
+SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="module")
+def schema() -> Iterator[str]:
+    """A fresh schema per run, so nothing is left behind and runs cannot collide."""
+    try:
+        with psycopg.connect(
+            "postgresql://postgres@127.0.0.1:5432/test", connect_timeout=2
+        ) as probe:
+            probe.execute("SELECT 1")
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc}")
+    name = f"faas_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE SCHEMA {name}"))
+        yield name
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(schema: str) -> Iterator[Engine]:
+    # libpq's `options` puts every pooled connection in the test's schema.
+    made = make_engine(f"{SERVER_URL}?options=-csearch_path%3D{schema}")
+    create_schema(made)
+    yield made
+    with made.begin() as connection:
+        connection.execute(text("DELETE FROM invocations"))
+        connection.execute(text("DELETE FROM functions"))
+    made.dispose()
+
+
+def config(name: str = "hello", **changes: object) -> FunctionConfig:
+    base = FunctionConfig(
+        name=name,
+        runtime="python3.11",
+        handler="app.handler",
+        role="arn:aws:iam::000000000000:role/lambda",
+        memory_mb=256,
+        timeout_s=30,
+        ephemeral_storage_mb=1024,
+        environment={"GREETING": "héllo"},
+        description="says hello",
+        code_sha256="ab" * 32,
+        code_size=1234,
+        revision_id="rev-1",
+        last_modified="2024-01-01T00:00:00.000+0000",
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def record(request_id: str, function_name: str = "hello") -> Record:
+    return Record(
+        request_id=request_id,
+        function_name=function_name,
+        function_version="$LATEST",
+        started_at_ms=1_700_000_000_000,
+        duration_ms=12.5,
+        billed_ms=13,
+        memory_mb=128,
+        max_memory_used_mb=40,
+        init_duration_ms=100.5,
+        status=InvocationStatus.UNHANDLED,
+        error_type="E" * 300,
+    )
+
+
+def test_tables_live_in_the_test_schema(engine: Engine, schema: str) -> None:
+    assert url_kind(SERVER_URL) == "postgresql"
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT current_schema()")).scalar_one() == schema
+    checkpoint(engine)  # nothing to do on PostgreSQL, and it must not fail
+
+
+def test_functions_round_trip(engine: Engine) -> None:
+    functions = FunctionRepo(engine)
+    functions.insert(config())
+    with pytest.raises(ResourceConflict):
+        functions.insert(config())
+    assert functions.get("hello") == config()
+    functions.replace(config(revision_id="rev-2", memory_mb=512), expected_revision_id="rev-1")
+    with pytest.raises(PreconditionFailed):
+        functions.replace(config(revision_id="rev-3"), expected_revision_id="rev-1")
+    with pytest.raises(ResourceNotFound):
+        functions.replace(config("absent"), expected_revision_id="rev-1")
+    assert [cfg.memory_mb for cfg in functions.all()] == [512]
+    assert functions.code_in_use("ab" * 32)
+    assert functions.delete("hello") is True
+    assert functions.delete("hello") is False
+    assert not functions.code_in_use("ab" * 32)
+
+
+def test_records_round_trip_newest_first(engine: Engine) -> None:
+    records = RecordRepo(engine)
+    with engine.begin() as connection:
+        records.insert_many([record("r1"), record("r2", "other"), record("r3")], connection)
+    found = records.recent("hello", 10)
+    assert [r.request_id for r in found] == ["r3", "r1"]
+    assert found[0] == dataclasses.replace(record("r3"), error_type="E" * 128)
+    assert (records.count(), records.count("other")) == (3, 1)
+
+
+async def test_writer_commits_and_reports_failures(engine: Engine) -> None:
+    writer = RecordWriter(engine)
+    writer.start(asyncio.get_running_loop())
+    try:
+        await asyncio.gather(*(writer.submit(record(f"r{i}")) for i in range(200)))
+        duplicate = writer.submit(record("r0"))
+        with pytest.raises(ServiceError, match="r0"):
+            await duplicate
+        await writer.submit(record("after"))
+    finally:
+        await writer.stop()
+    assert RecordRepo(engine).count() == 201
