@@ -62,6 +62,9 @@ class PoolSettings:
     init_timeout_s: float = 10.0
     # Bytes of stdout/stderr kept per invocation; the rest is dropped with a marker.
     max_log_bytes: int = 1024 * 1024
+    # Processes per runtime forked ahead of demand, already in their own cgroup: a cold start
+    # takes one and only loads the function (joining a cgroup alone costs ~10 ms).
+    spare_workers: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +85,35 @@ class BillingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConcurrencySettings:
+    # Most invocations running at once across all functions (Lambda's account quota).
+    account_limit: int = 1000
+    # Reservations may never shrink the shared pool below this (Lambda keeps 100 unreserved).
+    unreserved_minimum: int = 100
+    # How long an invocation over the limit may wait for a slot; 0 answers 429 at once.
+    max_wait_ms: int = 0
+    # Most invocations waiting at once (all functions); beyond it, 429 at once.
+    max_waiting: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.account_limit < 1:
+            raise ConfigError("concurrency.account_limit must be at least 1")
+        if not 0 <= self.unreserved_minimum <= self.account_limit:
+            raise ConfigError(
+                "concurrency.unreserved_minimum must be between 0 and concurrency.account_limit"
+            )
+        if self.max_wait_ms < 0 or self.max_waiting < 0:
+            raise ConfigError("concurrency.max_wait_ms and max_waiting must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     pool: PoolSettings = field(default_factory=PoolSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
+    concurrency: ConcurrencySettings = field(default_factory=ConcurrencySettings)
     # Runtime name -> interpreter path. The interpreter faas runs on is always offered as
     # python3.X; entries here add others (e.g. python3.12 = "/usr/bin/python3.12").
     runtimes: Mapping[str, str] = field(default_factory=dict)
@@ -114,6 +140,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "pool": PoolSettings,
     "sandbox": SandboxSettings,
     "billing": BillingSettings,
+    "concurrency": ConcurrencySettings,
 }
 
 

@@ -98,6 +98,9 @@ class FunctionConfig:
     last_modified: str  # AWS's format: 2024-01-01T00:00:00.000+0000
     version: str = LATEST
     network: str = "default"  # faas extension: "none" = own empty network namespace
+    # PutFunctionConcurrency: at most this many run at once, set aside from the shared pool;
+    # None = no reservation (the function shares the unreserved pool), 0 = always throttled.
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The single entry of every invocation: resolve -> check -> acquire -> run -> record -> release.
+"""The single entry of every invocation: resolve -> check -> admit -> acquire -> run -> record.
 
 The record of an answered invocation is committed before the answer leaves: `invoke` returns
 only after the record's group commit, so a server killed right after answering has lost
@@ -12,6 +12,7 @@ import math
 import time
 
 from faas import billing
+from faas.admission import AdmissionController
 from faas.domain import (
     MB,
     FunctionConfig,
@@ -34,19 +35,30 @@ LOG_TAIL_BYTES = 4096
 
 class Invoker:
     def __init__(
-        self, registry: Registry, pool: PoolManager, records: RecordWriter, limits: Limits
+        self,
+        registry: Registry,
+        pool: PoolManager,
+        records: RecordWriter,
+        limits: Limits,
+        admission: AdmissionController,
     ) -> None:
         self._registry = registry
         self._pool = pool
         self._records = records
         self._limits = limits
+        self._admission = admission
 
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
         config = self._registry.resolve(request.function_name, request.qualifier)
         self._check(request)
         if request.invocation_type is InvocationType.DRY_RUN:
             return InvocationResult(request.request_id, b"", None, config.version)
-        result = await self._run(config, request)
+        # Admitted before a worker is acquired, so a throttled call costs no worker.
+        slot = await self._admission.admit(config.name)
+        try:
+            result = await self._run(config, request)
+        finally:
+            slot.release()
         await self._records.submit(self._record(config, request.request_id, result))
         return InvocationResult(
             request_id=request.request_id,

@@ -20,6 +20,7 @@ from aiohttp import web
 from sqlalchemy import Engine
 
 from faas import __version__
+from faas.admission import AdmissionController
 from faas.config import Settings
 from faas.domain import MB, Limits
 from faas.gateway.app import make_app
@@ -28,6 +29,7 @@ from faas.invoker import Invoker
 from faas.pool.launcher import ZygoteLauncher, runtime_dir
 from faas.pool.manager import PoolManager
 from faas.pool.sandbox import SandboxPlanner, isolation_summary, layers, probe_host
+from faas.pool.scratch import isolate_mounts
 from faas.registry.codestore import CodeStore
 from faas.registry.functions import Registry
 from faas.store.engine import create_schema, make_engine, url_kind
@@ -139,6 +141,7 @@ async def start_platform(settings: Settings) -> Platform:
         runtimes=runtimes,
         region=settings.server.region,
         account_id=settings.server.account_id,
+        concurrency=settings.concurrency,
     )
     await asyncio.to_thread(registry.load)
     loop = asyncio.get_running_loop()
@@ -150,7 +153,7 @@ async def start_platform(settings: Settings) -> Platform:
     )
     writer.start(loop)
     planner = await start_sandbox(settings, runtimes)
-    launcher = ZygoteLauncher(runtimes, planner)
+    launcher = ZygoteLauncher(runtimes, planner, spares=settings.pool.spare_workers)
     # The default runtime's zygote starts now, so the first cold start is already a fork.
     await launcher.prestart(next(iter(runtimes)))
     pool = PoolManager(settings.pool, launcher)
@@ -161,7 +164,15 @@ async def start_platform(settings: Settings) -> Platform:
         loop.call_soon_threadsafe(pool.retire, key)
 
     registry.add_retire_listener(retire_on_loop)
-    invoker = Invoker(registry, pool, writer, limits)
+    admission = AdmissionController(settings.concurrency, registry.reservations())
+
+    # Scheduled before the API call that made the change resumes, so its answer never
+    # precedes the new limit.
+    def reserve_on_loop(name: str, reserved: int | None) -> None:
+        loop.call_soon_threadsafe(admission.set_reservation, name, reserved)
+
+    registry.add_concurrency_listener(reserve_on_loop)
+    invoker = Invoker(registry, pool, writer, limits, admission)
     runner = web.AppRunner(
         make_app(
             Services(
@@ -211,4 +222,9 @@ def serve(settings: Settings) -> int:
         stream=sys.stderr,
     )
     os.umask(0o077)  # the database and code store are the platform's alone
+    # Before any thread exists: the /tmp images mounted from now on live in a mount namespace
+    # of the platform's own and vanish with it, even when it is killed with SIGKILL.
+    private_mounts_reason = isolate_mounts()
+    if private_mounts_reason:
+        log.info("mounts are shared with the host: %s", private_mounts_reason)
     return run_event_loop(run_until_signalled(settings))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from faas.gateway import functions_api, invoke_api, platform_api
+from faas.gateway import concurrency_api, functions_api, invoke_api, platform_api
 from faas.gateway.services import Services
 
 SERVICES = web.AppKey("services", Services)
@@ -17,4 +17,5 @@ def make_app(services: Services) -> web.Application:
     invoke_api.add_routes(app, services)
     functions_api.add_routes(app, services)
     platform_api.add_routes(app, services)
+    concurrency_api.add_routes(app, services)
     return app

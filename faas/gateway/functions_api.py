@@ -16,6 +16,7 @@ from faas.gateway.codec import (
     refuse_unsupported,
     zip_from_code,
 )
+from faas.gateway.concurrency_api import concurrency_document
 from faas.gateway.errors import lambda_errors
 from faas.gateway.services import Services
 
@@ -69,13 +70,14 @@ class FunctionsApi:
 
     async def get(self, request: web.Request) -> web.Response:
         cfg = self._resolve(request)
-        return json_response(
-            {
-                "Configuration": self._document(cfg),
-                "Code": {"RepositoryType": "faas", "Location": _code_location(request, cfg)},
-                "Tags": {},
-            }
-        )
+        document: dict[str, object] = {
+            "Configuration": self._document(cfg),
+            "Code": {"RepositoryType": "faas", "Location": _code_location(request, cfg)},
+            "Tags": {},
+        }
+        if cfg.reserved_concurrency is not None:
+            document["Concurrency"] = concurrency_document(cfg.reserved_concurrency)
+        return json_response(document)
 
     async def get_configuration(self, request: web.Request) -> web.Response:
         return json_response(self._document(self._resolve(request)))

@@ -65,23 +65,27 @@ class WorkerCgroup:
 
     def __init__(self, dirs: dict[str, Path]) -> None:
         self.dirs = dirs
-        memory = dirs["memory"]
-        self._peak_fd = os.open(memory / "memory.max_usage_in_bytes", os.O_RDWR)
-        self._oom_fd = os.open(memory / "memory.oom_control", os.O_RDONLY)
+        self._oom_fd = os.open(dirs["memory"] / "memory.oom_control", os.O_RDONLY)
+
+    def limit_memory(self, memory_mb: int) -> None:
+        """Memory limit (no swap) and a CPU share proportional to it, as on Lambda."""
+        limit = str(memory_mb * MB)
+        memory = self.dirs["memory"]
+        # Lowering from "unlimited": limit_in_bytes first, memsw (which must be >=) second.
+        (memory / "memory.limit_in_bytes").write_text(limit)
+        with contextlib.suppress(OSError):  # absent when swap accounting is off
+            (memory / "memory.memsw.limit_in_bytes").write_text(limit)
+        shares = max(2, 1024 * memory_mb // FULL_CPU_MEMORY_MB)
+        (self.dirs["cpu"] / "cpu.shares").write_text(str(shares))
 
     @property
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs.values()]
 
-    def reset_peak(self) -> None:
-        with contextlib.suppress(OSError):
-            os.pwrite(self._peak_fd, b"0", 0)
-
-    def peak_bytes(self) -> int:
-        try:
-            return int(os.pread(self._peak_fd, 32, 0))
-        except (OSError, ValueError):
-            return 0
+    @property
+    def peak_file(self) -> str:
+        """Reset (write 0) and read per invocation by the worker itself, off the loop."""
+        return str(self.dirs["memory"] / "memory.max_usage_in_bytes")
 
     def oom_killed(self) -> bool:
         try:
@@ -113,10 +117,9 @@ class WorkerCgroup:
 
     def remove(self) -> bool:
         """Delete the cgroups; False while processes remain (try again later)."""
-        for fd in (self._peak_fd, self._oom_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._peak_fd = self._oom_fd = -1
+        with contextlib.suppress(OSError):
+            os.close(self._oom_fd)
+        self._oom_fd = -1
         done = True
         for directory in self.dirs.values():
             try:
@@ -144,22 +147,16 @@ class CgroupV1Manager:
         with contextlib.suppress(OSError):
             (memory / "memory.use_hierarchy").write_text("1")
 
-    def create(self, memory_mb: int) -> WorkerCgroup:
+    def create(self) -> WorkerCgroup:
+        """A new worker cgroup with the process limit; memory comes with limit_memory()."""
         self._sweep_leftovers()
         self._next += 1
         dirs = {c: p / f"w{self._next}" for c, p in self._parents.items()}
         for directory in dirs.values():
             directory.mkdir(exist_ok=True)
-        limit = str(memory_mb * MB)
-        memory = dirs["memory"]
-        (memory / "memory.limit_in_bytes").write_text(limit)
-        with contextlib.suppress(OSError):  # absent when swap accounting is off
-            (memory / "memory.memsw.limit_in_bytes").write_text(limit)
         with contextlib.suppress(OSError):
-            (memory / "memory.swappiness").write_text("0")
+            (dirs["memory"] / "memory.swappiness").write_text("0")
         (dirs["pids"] / "pids.max").write_text(str(PIDS_MAX))
-        shares = max(2, 1024 * memory_mb // FULL_CPU_MEMORY_MB)
-        (dirs["cpu"] / "cpu.shares").write_text(str(shares))
         return WorkerCgroup(dirs)
 
     def release(self, cgroup: WorkerCgroup) -> None:

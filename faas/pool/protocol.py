@@ -38,6 +38,11 @@ def encode_invoke(
     return HEADER.pack(len(meta), len(event)) + meta + event
 
 
+def encode_frame(meta: dict[str, Any], body: bytes = b"") -> bytes:
+    encoded = orjson.dumps(meta)
+    return HEADER.pack(len(encoded), len(body)) + encoded + body
+
+
 class FrameDecoder:
     """Incremental decoder: feed bytes as they arrive, get whole frames out."""
 

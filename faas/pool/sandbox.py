@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -219,6 +220,7 @@ class SandboxPlanner:
         use_scratch = not host.scratch_why and host.mount_namespace
         self._scratch = ScratchPool(data_dir / "scratch") if use_scratch else None
         self._uids: dict[str, int] = {}
+        self._runtime_exposure = _runtime_exposure(sys.base_prefix)
 
     def setup(self) -> None:
         """Blocking: cgroup parents, /tmp slots, mount points."""
@@ -239,8 +241,29 @@ class SandboxPlanner:
 
     def prepare(self, spec: WorkerSpec) -> PreparedSandbox:
         """Blocking (may format a /tmp image): call from a thread."""
+        prepared = self.prepare_spare()
+        self.complete(prepared, spec)
+        return prepared
+
+    def prepare_spare(self) -> PreparedSandbox:
+        """The part that does not depend on the function: the cgroup a new worker joins as
+        soon as it is forked (joining costs ~10 ms of kernel time, so spares join early)."""
+        prepared = PreparedSandbox(plan={})
+        if self._cgroups is not None:
+            prepared.cgroup = self._cgroups.create()
+            prepared.plan["cgroup_procs"] = prepared.cgroup.procs_files
+            prepared.plan["memory_peak_file"] = prepared.cgroup.peak_file
+        return prepared
+
+    def completes_quickly(self, spec: WorkerSpec) -> bool:
+        """True when complete() needs no disk work (a formatted /tmp image is waiting), so
+        it may run on the event loop instead of a thread (a cold start saves the hop)."""
+        return self._scratch is None or self._scratch.has_idle(spec.ephemeral_storage_mb)
+
+    def complete(self, prepared: PreparedSandbox, spec: WorkerSpec) -> None:
+        """Blocking: the function's part of the plan. On failure the caller releases."""
         uid = self._uid_for(spec.function_name) if self.host.root else None
-        prepared = PreparedSandbox(plan={"rlimits": _rlimits(self.host), "no_new_privs": True})
+        prepared.plan.update(rlimits=_rlimits(self.host), no_new_privs=True)
         try:
             self._plan_memory(prepared, spec)
             self._plan_namespaces(prepared, spec, uid)
@@ -257,7 +280,6 @@ class SandboxPlanner:
         except BaseException:
             self.release(prepared)
             raise
-        return prepared
 
     def release(self, prepared: PreparedSandbox) -> None:
         """Blocking: kill what is left in the worker's cgroup, wipe and return its /tmp."""
@@ -272,9 +294,8 @@ class SandboxPlanner:
             prepared.tmp_dir = None
 
     def _plan_memory(self, prepared: PreparedSandbox, spec: WorkerSpec) -> None:
-        if self._cgroups is not None:
-            prepared.cgroup = self._cgroups.create(spec.memory_mb)
-            prepared.plan["cgroup_procs"] = prepared.cgroup.procs_files
+        if prepared.cgroup is not None:
+            prepared.cgroup.limit_memory(spec.memory_mb)
             return
         limit = spec.memory_mb * MB
         prepared.memory_limit_bytes = limit
@@ -301,11 +322,10 @@ class SandboxPlanner:
         prepared.plan["namespaces"] = flags
         if self.host.root:
             prepared.plan.update(
-                task_root=TASK_ROOT,
-                code_dir=spec.code_dir,
-                runtime_root=RUNTIME_ROOT,
-                hide=[str(self._data_dir)],
+                task_root=TASK_ROOT, code_dir=spec.code_dir, hide=[str(self._data_dir)]
             )
+            if self._runtime_exposure is not None:
+                prepared.plan["runtime"] = self._runtime_exposure
             prepared.env["LAMBDA_TASK_ROOT"] = TASK_ROOT
 
     def _plan_tmp(self, prepared: PreparedSandbox, spec: WorkerSpec, uid: int | None) -> None:
@@ -326,7 +346,7 @@ class SandboxPlanner:
     def _landlock_rules(self, prepared: PreparedSandbox, spec: WorkerSpec) -> list[list[str]]:
         in_namespace = "task_root" in prepared.plan
         code = TASK_ROOT if in_namespace else spec.code_dir
-        runtime = RUNTIME_ROOT if in_namespace else sys.base_prefix
+        runtime = sys.base_prefix
         tmp = str(prepared.tmp_dir) if prepared.tmp_dir else "/tmp"
         rules = [[p, "rx"] for p in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")]
         rules += [
@@ -357,6 +377,19 @@ def _rlimits(host: HostSandbox) -> dict[str, list[int]]:
         # for root).
         limits["NPROC"] = [1024, 1024]
     return limits
+
+
+def _runtime_exposure(prefix: str) -> dict[str, str] | None:
+    """How a function's uid reaches the interpreter: None when every directory above the
+    prefix is open to others, else the first one that is not (covered in the worker)."""
+    path = Path(prefix)
+    for ancestor in [*reversed(path.parents), path]:
+        try:
+            if not ancestor.stat().st_mode & stat.S_IXOTH:
+                return {"prefix": prefix, "covered": str(ancestor), "staging": RUNTIME_ROOT}
+        except OSError:
+            return None
+    return None
 
 
 def _remove_tree(path: Path) -> None:

@@ -12,6 +12,7 @@ happens at shutdown or when too many slots sit idle.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -23,6 +24,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MAX_IDLE_SLOTS_PER_SIZE = 8
+CLONE_NEWNS = 0x00020000
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
 
 
 @dataclass(eq=False)
@@ -63,6 +67,10 @@ class ScratchPool:
             slot = self._make(size_mb)
             with self._lock:
                 self._idle.setdefault(size_mb, []).append(slot)
+
+    def has_idle(self, size_mb: int) -> bool:
+        with self._lock:
+            return bool(self._idle.get(size_mb))
 
     def acquire(self, size_mb: int, uid: int | None) -> ScratchSlot:
         with self._lock:
@@ -151,6 +159,19 @@ class ScratchPool:
                     leftover.rmdir()
             else:
                 leftover.unlink(missing_ok=True)
+
+
+def isolate_mounts() -> str:
+    """Move this (still single-threaded) process into a mount namespace of its own whose
+    mounts do not propagate to the host. '' on success, else why not."""
+    if os.geteuid() != 0:
+        return "not root"
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNS) != 0:
+        return f"unshare: {os.strerror(ctypes.get_errno())}"
+    if libc.mount(b"none", b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None) != 0:
+        return f"mount --make-rprivate /: {os.strerror(ctypes.get_errno())}"
+    return ""
 
 
 def _wipe(directory: Path) -> None:

@@ -254,8 +254,6 @@ class Worker:
         first_invocation = self.invocations == 0
         self.invocations += 1
         self.state = WorkerState.BUSY
-        if self._cgroup is not None:
-            self._cgroup.reset_peak()
         begin = time.monotonic_ns()
         self._start_watch()
         try:
@@ -294,7 +292,7 @@ class Worker:
             started_at_ms=started_at_ms,
             duration_ns=duration_ns,
             init_duration_ns=self.init_duration_ns if first_invocation else None,
-            max_memory_bytes=self._memory_peak(frame),
+            max_memory_bytes=int(frame.meta.get("mem", 0)),
         )
 
     def _kill_tree(self) -> None:
@@ -310,13 +308,6 @@ class Worker:
         self._mark_dead("killed by the platform")
 
     # -- internals --------------------------------------------------------------------
-
-    def _memory_peak(self, frame: Frame) -> int:
-        # The cgroup's count is the platform's own measurement; the worker's report is the
-        # fallback (VmHWM growth since the fork, measured in the worker).
-        if self._cgroup is not None:
-            return self._cgroup.peak_bytes()
-        return int(frame.meta.get("mem", 0))
 
     def _death_cause(self, request_id: str, reason: str) -> tuple[str, str]:
         prefix = f"RequestId: {request_id} Error:"

@@ -77,9 +77,15 @@ class Zygote:
             raise ServiceUnavailable(f"the {self._interpreter} zygote did not start") from exc
 
     async def spawn(
-        self, env: Mapping[str, str], cwd: str, sandbox: Mapping[str, Any], fds: list[int]
+        self,
+        env: Mapping[str, str],
+        cwd: str,
+        sandbox: Mapping[str, Any],
+        fds: list[int],
+        *,
+        spare: bool = False,
     ) -> tuple[int, asyncio.Future[int]]:
-        """Fork a worker; returns its pid and a future of its exit status."""
+        """Fork a worker (or a spare); returns its pid and a future of its exit status."""
         if self._control is None or self._loop is None:
             raise ZygoteDied("zygote is not running")
         self._next_id += 1
@@ -87,7 +93,14 @@ class Zygote:
         reply = self._loop.create_future()
         self._spawns[request_id] = reply
         message = orjson.dumps(
-            {"t": "spawn", "id": request_id, "env": dict(env), "cwd": cwd, "sandbox": sandbox}
+            {
+                "t": "spawn",
+                "id": request_id,
+                "env": dict(env),
+                "cwd": cwd,
+                "sandbox": sandbox,
+                "spare": spare,
+            }
         )
         try:
             socket.send_fds(self._control, [message], fds)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from faas.config import ConcurrencySettings
 from faas.domain import (
     FUNCTION_NAME_RE,
     LATEST,
@@ -62,6 +63,8 @@ _QUALIFIER_MISMATCH = (
 _CHANGE_FIELDS = tuple(field.name for field in dataclasses.fields(ConfigChange))
 
 RetireListener = Callable[[str], None]
+# (function name, reserved concurrency or None when the reservation went away)
+ConcurrencyListener = Callable[[str, int | None], None]
 _Functions = dict[str, FunctionConfig]
 
 
@@ -77,6 +80,7 @@ class Registry:
         runtimes: Mapping[str, str],
         region: str,
         account_id: str,
+        concurrency: ConcurrencySettings | None = None,
     ) -> None:
         if not runtimes:
             raise ValueError("a registry needs at least one runtime")
@@ -88,7 +92,9 @@ class Registry:
         self._account_id = account_id
         self._functions: _Functions = {}
         self._specs: dict[str, WorkerSpec] = {}  # by revision_id
+        self._concurrency = concurrency or ConcurrencySettings()
         self._listeners: tuple[RetireListener, ...] = ()
+        self._concurrency_listeners: tuple[ConcurrencyListener, ...] = ()
         self._mutation = threading.Lock()
         # Code replaced or deleted while old workers may still run from it: removed by
         # sweep_unused_code() once no function and no live worker uses it.
@@ -115,6 +121,23 @@ class Registry:
         committed; a listener that touches the loop must hop over with call_soon_threadsafe.
         """
         self._listeners = (*self._listeners, listener)
+
+    def add_concurrency_listener(self, listener: ConcurrencyListener) -> None:
+        """Call `listener(name, reserved)` after a function's reserved concurrency changed.
+
+        `reserved` is None when the reservation is gone (DeleteFunctionConcurrency, or the
+        function was deleted). Like retire listeners, these run on the mutating thread after
+        the change is committed.
+        """
+        self._concurrency_listeners = (*self._concurrency_listeners, listener)
+
+    def reservations(self) -> dict[str, int]:
+        """Reserved concurrency by function name, for functions that have one (at startup)."""
+        return {
+            cfg.name: cfg.reserved_concurrency
+            for cfg in self._functions.values()
+            if cfg.reserved_concurrency is not None
+        }
 
     # -- reads (hot path: no lock, no database) ---------------------------------------------
 
@@ -255,7 +278,38 @@ class Registry:
             self._functions = functions
             self._specs.pop(current.revision_id, None)
             self._superseded_code.add(current.code_sha256)
+            if current.reserved_concurrency is not None:
+                # Lambda drops the reservation with the function; a new function of the
+                # same name starts without one.
+                self._announce_concurrency(name, None)
         self._retire(current)
+
+    def put_concurrency(self, name: str, reserved: int) -> FunctionConfig:
+        """Reserve `reserved` concurrent executions for the function (0 = always throttled).
+
+        The reservations of all functions together must leave `unreserved_minimum` of the
+        account limit to the others. Warm workers are kept: only admission changes.
+        """
+        name = self._unqualified(name)
+        if isinstance(reserved, bool) or not isinstance(reserved, int) or reserved < 0:
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{reserved}' at "
+                "'reservedConcurrentExecutions' failed to satisfy constraint: "
+                "Member must have value greater than or equal to 0"
+            )
+        with self._mutation:
+            current = self._current(name, None)
+            self._check_unreserved_minimum(name, reserved)
+            cfg = self._set_reservation(current, reserved)
+        return cfg
+
+    def delete_concurrency(self, name: str) -> None:
+        """Remove the function's reservation: it shares the unreserved pool again."""
+        name = self._unqualified(name)
+        with self._mutation:
+            current = self._current(name, None)
+            if current.reserved_concurrency is not None:
+                self._set_reservation(current, None)
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -288,6 +342,34 @@ class Registry:
         except BaseException:
             self._remove_code_if_unused(sha256)
             raise
+
+    def _check_unreserved_minimum(self, name: str, reserved: int) -> None:
+        # A scan, but on this rare write only: admission never sums reservations.
+        others = sum(
+            cfg.reserved_concurrency or 0 for cfg in self._functions.values() if cfg.name != name
+        )
+        minimum = self._concurrency.unreserved_minimum
+        if self._concurrency.account_limit - others - reserved < minimum:
+            raise InvalidParameterValue(
+                "Specified ReservedConcurrentExecutions for function decreases account's "
+                f"UnreservedConcurrentExecution below its minimum value of [{minimum}]."
+            )
+
+    def _set_reservation(self, current: FunctionConfig, reserved: int | None) -> FunctionConfig:
+        # Same revision: a reservation is not a code or configuration change, so the
+        # function's warm workers (keyed by revision) stay.
+        cfg = dataclasses.replace(current, reserved_concurrency=reserved)
+        self._repo.replace(cfg, current.revision_id)
+        self._publish(cfg)
+        self._announce_concurrency(cfg.name, reserved)
+        return cfg
+
+    def _announce_concurrency(self, name: str, reserved: int | None) -> None:
+        for listener in self._concurrency_listeners:
+            try:
+                listener(name, reserved)
+            except Exception:
+                _log.exception("concurrency listener failed for %s", name)
 
     def _publish(self, cfg: FunctionConfig, replaced: FunctionConfig | None = None) -> None:
         functions = dict(self._functions)

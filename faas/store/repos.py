@@ -125,6 +125,7 @@ def _config_to_row(cfg: FunctionConfig) -> dict[str, Any]:
         "last_modified": cfg.last_modified,
         "version": cfg.version,
         "network": cfg.network,
+        "reserved_concurrency": cfg.reserved_concurrency,
     }
 
 
@@ -145,6 +146,7 @@ def _config_from_row(row: RowMapping) -> FunctionConfig:
         last_modified=row["last_modified"],
         version=row["version"],
         network=row["network"],
+        reserved_concurrency=row["reserved_concurrency"],
     )
 
 

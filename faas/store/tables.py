@@ -41,6 +41,8 @@ functions = Table(
     Column("last_modified", String(32), nullable=False),
     Column("version", String(32), nullable=False, server_default="$LATEST"),
     Column("network", String(16), nullable=False, server_default="default"),
+    # PutFunctionConcurrency; NULL = no reservation (0 is a real value: always throttled).
+    Column("reserved_concurrency", Integer, nullable=True),
 )
 
 # Longest error type kept in a record; repos truncate so one odd exception name cannot fail

@@ -68,7 +68,8 @@ class RecordWriter:
         self._max_batch_rows = max_batch_rows
         self._checkpoint_interval_s = checkpoint_interval_s
         self._enabled = enabled
-        self._queue: queue.SimpleQueue[_Submitted | _Stop] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Submitted] | _Stop] = queue.SimpleQueue()
+        self._outbox: list[_Submitted] = []  # loop thread only
         self._state = _State.NEW
         self._loop: asyncio.AbstractEventLoop | None = None
         self._threads: list[threading.Thread] = []
@@ -108,8 +109,17 @@ class RecordWriter:
             future.set_result(None)
             return future
         self._pending += 1
-        self._queue.put(_Submitted(record, future))
+        # Records of one loop iteration travel together: one queue put (and one wake-up of
+        # the writer thread) per iteration instead of one per request.
+        if not self._outbox:
+            self._loop.call_soon(self._flush_outbox)
+        self._outbox.append(_Submitted(record, future))
         return future
+
+    def _flush_outbox(self) -> None:
+        if self._outbox:
+            self._queue.put(self._outbox)
+            self._outbox = []
 
     async def stop(self) -> None:
         """Commit everything already submitted, then end the threads."""
@@ -117,6 +127,7 @@ class RecordWriter:
             self._state = _State.STOPPED
             return
         self._state = _State.STOPPED
+        self._flush_outbox()
         self._queue.put(_STOP)
         self._stop_checkpoints.set()
         # The writer hands its last batch to the loop before it exits, and that callback is
@@ -128,26 +139,31 @@ class RecordWriter:
             thread.join()
 
     def _write_loop(self) -> None:
+        waiting: list[_Submitted] = []  # queued records beyond the last batch's limit
         stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if isinstance(first, _Stop):
-                return
-            batch, stopping = self._drain([first])
-            outcomes = self._commit(batch)
-            self._hand_back(batch, outcomes)
+        while not (stopping and not waiting):
+            if not waiting and not stopping:
+                first = self._queue.get()
+                if isinstance(first, _Stop):
+                    return
+                waiting = list(first)
+            if not stopping:
+                stopping = self._drain_into(waiting)
+            batch = waiting[: self._max_batch_rows]
+            waiting = waiting[self._max_batch_rows :]
+            self._hand_back(batch, self._commit(batch))
 
-    def _drain(self, batch: list[_Submitted]) -> tuple[list[_Submitted], bool]:
-        """Add what is already queued, up to the batch limit; True once stop was seen."""
-        while len(batch) < self._max_batch_rows:
+    def _drain_into(self, waiting: list[_Submitted]) -> bool:
+        """Add what is already queued, up to one batch; True once stop was seen."""
+        while len(waiting) < self._max_batch_rows:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return batch, False
+                return False
             if isinstance(item, _Stop):
-                return batch, True
-            batch.append(item)
-        return batch, False
+                return True
+            waiting.extend(item)
+        return False
 
     def _commit(self, batch: Sequence[_Submitted]) -> list[_Outcome]:
         try:

@@ -173,15 +173,6 @@ def install_log_format() -> RequestIdFilter:
     return stamp
 
 
-def reset_memory_peak() -> None:
-    # Writing 5 to clear_refs resets VmHWM (and so ru_maxrss) to the current RSS.
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")
-    except OSError:
-        pass
-
-
 def current_rss_bytes() -> int:
     try:
         with open("/proc/self/statm", "rb") as statm:
@@ -190,8 +181,38 @@ def current_rss_bytes() -> int:
         return 0
 
 
-def memory_peak_bytes() -> int:
-    """VmHWM: peak resident memory since the last reset_memory_peak()."""
+class MemoryMeter:
+    """Peak memory of one invocation.
+
+    With a memory cgroup, its max_usage_in_bytes (opened by the sandbox before privileges
+    were dropped; counts only this worker's own pages). Without one, VmHWM reset through
+    /proc/self/clear_refs, minus what the worker had right after its fork.
+    """
+
+    def __init__(self, peak_fd: int | None, baseline: int) -> None:
+        self._peak_fd = peak_fd
+        self._baseline = baseline
+
+    def reset(self) -> None:
+        try:
+            if self._peak_fd is not None:
+                os.pwrite(self._peak_fd, b"0", 0)
+            else:
+                with open("/proc/self/clear_refs", "w") as refs:
+                    refs.write("5")
+        except OSError:
+            pass
+
+    def peak(self) -> int:
+        if self._peak_fd is not None:
+            try:
+                return int(os.pread(self._peak_fd, 32, 0))
+            except (OSError, ValueError):
+                return 0
+        return max(_vm_hwm_bytes() - self._baseline, 0)
+
+
+def _vm_hwm_bytes() -> int:
     try:
         with open("/proc/self/status", "rb") as status:
             for line in status:
@@ -207,15 +228,13 @@ class Runtime:
     """Serves invocations of one handler over a FrameChannel until the platform hangs up."""
 
     def __init__(
-        self, channel: FrameChannel, handler: Callable[[Any, Any], Any], baseline: int
+        self, channel: FrameChannel, handler: Callable[[Any, Any], Any], memory: MemoryMeter
     ) -> None:
         self._channel = channel
         self._handler = handler
         self._log_stamp = install_log_format()
         self.exit_after_reply = False
-        # What the worker had right after its fork (zygote pages included): the fallback
-        # Max Memory Used is growth above this.
-        self._baseline = baseline
+        self._memory = memory
 
     def serve_forever(self) -> None:
         while True:
@@ -223,12 +242,11 @@ class Runtime:
             if frame is None:
                 return
             meta, event = frame
-            reset_memory_peak()
+            self._memory.reset()
             kind, body = self._invoke(meta, event)
             sys.stdout.flush()
             sys.stderr.flush()
-            used = max(memory_peak_bytes() - self._baseline, 0)
-            self._channel.send({"t": kind, "mem": used}, body)
+            self._channel.send({"t": kind, "mem": self._memory.peak()}, body)
             if self.exit_after_reply:
                 return
 
@@ -265,9 +283,9 @@ def die_with_parent() -> None:
         pass
 
 
-def run(sock: socket.socket) -> int:
+def run(sock: socket.socket, peak_fd: int | None = None) -> int:
     """Init the handler named by _HANDLER, then serve invocations; returns the exit code."""
-    baseline = current_rss_bytes()
+    memory = MemoryMeter(peak_fd, current_rss_bytes())
     channel = FrameChannel(sock)
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     sys.path.insert(0, task_root)
@@ -277,7 +295,7 @@ def run(sock: socket.socket) -> int:
         channel.send({"t": "init_error"}, error_document(exc.error_type, str(exc), "", exc.stack))
         return 1
     channel.send({"t": "ready"}, b"")
-    Runtime(channel, handler, baseline).serve_forever()
+    Runtime(channel, handler, memory).serve_forever()
     return 0
 
 

@@ -245,23 +245,18 @@ def bind_read_only(source: str, target: str) -> None:
     mount("none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
 
 
-def relocate_runtime(prefix_mount: str) -> None:
-    """Serve the standard library from `prefix_mount` (a read-only bind of sys.base_prefix):
-    the original prefix may sit below a directory the function's uid cannot enter."""
-    bind_read_only(sys.base_prefix, prefix_mount)
-    old = sys.base_prefix
+def expose_runtime(prefix: str, covered: str, staging: str) -> None:
+    """Make the interpreter's prefix reachable for the function's uid at its own path.
 
-    def moved(path: str) -> str:
-        return prefix_mount + path[len(old) :] if path.startswith(old) else path
-
-    sys.path[:] = [moved(p) for p in sys.path]
-    # Packages the zygote imported (logging, email, ...) look for their submodules in their
-    # own __path__: point those at the new place too, and forget cached finders.
-    for module in list(sys.modules.values()):
-        package_path = getattr(module, "__path__", None)
-        if isinstance(package_path, list):
-            package_path[:] = [moved(p) for p in package_path]
-    sys.path_importer_cache.clear()
+    `covered` is the first ancestor of `prefix` that others may not enter (such as /root):
+    it is covered with an empty read-only tmpfs holding only a read-only bind of the prefix,
+    so paths (and the zygote's imported modules) stay valid and nothing else there shows.
+    """
+    bind_read_only(prefix, staging)
+    mount("tmpfs", covered, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
+    os.makedirs(prefix, mode=0o755, exist_ok=True)
+    bind_read_only(staging, prefix)
+    mount("none", covered, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
 
 
 def mount_tmp(tmp: dict[str, Any]) -> None:
@@ -341,7 +336,7 @@ def _landlock_allow(ruleset: int, path: str, rights: int, numbers: dict[str, int
 
 def seccomp() -> None:
     """Deny the escape-and-spy system calls with EPERM; everything else is allowed."""
-    program = _seccomp_program(machine())
+    program = _SECCOMP_PROGRAM or _seccomp_program(machine())
     filters = (ctypes.c_ubyte * len(program)).from_buffer_copy(program)
     fprog = struct.pack("HxxxxxxQ", len(program) // 8, ctypes.addressof(filters))
     _check(_LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, fprog, 0, 0), "seccomp")
@@ -379,12 +374,22 @@ def _seccomp_program(arch: str) -> bytes:
     return b"".join(program)
 
 
+# Built once when the zygote imports this module, so each worker only loads it.
+_SECCOMP_PROGRAM = _seccomp_program(machine()) if machine() in SYSCALLS else b""
+
+
 # -- the plan ----------------------------------------------------------------------------
 
 
-def apply(plan: dict[str, Any]) -> None:
-    """Apply every layer the plan names, in the order that keeps each step possible."""
+def apply(plan: dict[str, Any]) -> dict[str, int]:
+    """Apply every layer the plan names, in the order that keeps each step possible.
+
+    Returns descriptors opened while still privileged that the runtime keeps using
+    ("peak_fd": the worker's memory cgroup peak, reset and read per invocation)."""
+    opened: dict[str, int] = {}
     join_cgroups(plan.get("cgroup_procs") or [])
+    if plan.get("memory_peak_file"):
+        opened["peak_fd"] = os.open(plan["memory_peak_file"], os.O_RDWR | os.O_CLOEXEC)
     set_rlimits(plan.get("rlimits") or {})
     if plan.get("namespaces"):
         unshare(int(plan["namespaces"]))
@@ -392,8 +397,9 @@ def apply(plan: dict[str, Any]) -> None:
     if plan.get("task_root"):
         bind_read_only(plan["code_dir"], plan["task_root"])
         os.chdir(plan["task_root"])
-    if plan.get("runtime_root"):
-        relocate_runtime(plan["runtime_root"])
+    if plan.get("runtime"):
+        runtime = plan["runtime"]
+        expose_runtime(runtime["prefix"], runtime["covered"], runtime["staging"])
     if plan.get("tmp"):
         mount_tmp(plan["tmp"])
     hide(plan.get("hide") or [])
@@ -405,6 +411,7 @@ def apply(plan: dict[str, Any]) -> None:
         landlock(plan["landlock"]["rules"], int(plan["landlock"]["abi"]))
     if plan.get("seccomp"):
         seccomp()
+    return opened
 
 
 # -- probing (run by the platform as `python -I -S sandbox.py --probe`) ------------------

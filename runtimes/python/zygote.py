@@ -7,7 +7,9 @@ the runtime once; each worker is then a fork (about a millisecond) instead of a 
 
 Control messages are JSON datagrams on a SOCK_SEQPACKET socket:
   platform -> zygote: {"t": "spawn", "id", "env", "cwd", "sandbox"} + 2 fds (worker socket,
-                      log pipe write end)
+                      log pipe write end); or {"t": "spawn", "id", "spare": true, "sandbox"}:
+                      a spare joins its cgroup at once, then waits on the worker socket for a
+                      frame {"env", "cwd", "sandbox"} that makes it a worker
   zygote -> platform: {"t": "ready"} once; {"t": "spawned", "id", "pid"} or
                       {"t": "spawn_failed", "id", "error"}; {"t": "exited", "pid", "status"}
                       (status: exit code, or minus the signal number)
@@ -131,13 +133,22 @@ class Zygote:
         bootstrap.die_with_parent()
         if os.getppid() != zygote_pid:
             return 1  # the zygote died before we could ask to follow it
+        sock = socket.socket(fileno=worker_fd)
+        opened: dict[str, int] = {}
+        if request.get("spare"):
+            # A spare: join the cgroup now (the slow part), then wait to be given a function.
+            opened = sandbox.apply(request.get("sandbox") or {})
+            assignment = bootstrap.FrameChannel(sock).receive()
+            if assignment is None:
+                return 0  # retired before it was used
+            request = assignment[0]
         os.environ.clear()
         os.environ.update(request["env"])
         time.tzset()
         os.chdir(request["cwd"])
-        sandbox.apply(request.get("sandbox") or {})
+        opened.update(sandbox.apply(request.get("sandbox") or {}))
         gc.enable()
-        return int(bootstrap.run(socket.socket(fileno=worker_fd)))
+        return int(bootstrap.run(sock, opened.get("peak_fd")))
 
     def _reap_children(self) -> None:
         try:

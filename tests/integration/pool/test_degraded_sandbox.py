@@ -1,0 +1,326 @@
+"""The unprivileged sandbox really enforces memory, the deadline and the /tmp cap.
+
+Without root there is no memory cgroup, no per-function uid and no ext4 /tmp: memory is an
+address-space limit plus RSS polling, /tmp is a size-capped tmpfs in a user+mount namespace
+(or a TMPDIR directory with RLIMIT_FSIZE and polling). These tests run the real zygote as the
+unprivileged user `nobody` (so they need root to switch to it) and drive the pool directly.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from faas.config import PoolSettings, SandboxSettings
+from faas.domain import WorkerSpec
+from faas.pool.launcher import ZygoteLauncher, runtime_dir
+from faas.pool.manager import PoolManager
+from faas.pool.sandbox import HostSandbox, SandboxPlanner, layers
+from faas.pool.worker import InitFailed
+
+NOBODY = 65534
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+MB = 1024 * 1024
+WORLD_READABLE_DIR = 0o755
+WORLD_READABLE_FILE = 0o644
+# Standard world-writable directories that are not the worker's /tmp.
+OUTSIDE_TMP = ("/var/tmp", "/dev/shm")
+CODE_HIDDEN_UNDER_TMP = (
+    "runtimes/python/sandbox.py mount_tmp() mounts a fresh tmpfs on /tmp in the unprivileged "
+    "namespace mode, and faas/pool/sandbox.py _plan_namespaces() only relocates the code to "
+    "/var/task when root: a code dir under /tmp (a data dir under /tmp) vanishes, so every "
+    "function fails with Runtime.ImportModuleError"
+)
+
+
+def why_skip() -> str:
+    if os.geteuid() != 0:
+        return "needs root to start the zygote as the unprivileged user nobody"
+    if not SYSTEM_PYTHON.exists():
+        return f"{SYSTEM_PYTHON} is missing (nobody cannot run the virtualenv's interpreter)"
+    if shutil.which("setpriv") is None:
+        return "setpriv (util-linux) is not installed"
+    return ""
+
+
+pytestmark = pytest.mark.skipif(bool(why_skip()), reason=why_skip() or "runnable")
+
+
+def world_readable_dir(parent: str | None) -> Path:
+    directory = Path(tempfile.mkdtemp(prefix="faas-degraded-", dir=parent))
+    directory.chmod(WORLD_READABLE_DIR)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def world_dir() -> Iterator[Path]:
+    """A directory nobody can read: the wrapper, the function code and the data dir live here.
+
+    Not under /tmp: the worker mounts its own /tmp, which would hide code kept there (a known
+    bug, see test_code_kept_under_tmp_stays_visible)."""
+    parent = next((p for p in OUTSIDE_TMP if os.access(p, os.W_OK | os.X_OK)), None)
+    if parent is None:
+        pytest.skip(f"none of {OUTSIDE_TMP} is writable")
+    directory = world_readable_dir(parent)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def as_nobody(world_dir: Path) -> str:
+    """An 'interpreter' that is the system Python running as nobody."""
+    wrapper = world_dir / "python-as-nobody"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f"exec setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups "
+        f'{SYSTEM_PYTHON} "$@"\n'
+    )
+    wrapper.chmod(WORLD_READABLE_DIR)
+    return str(wrapper)
+
+
+@pytest.fixture(scope="module")
+def host(as_nobody: str) -> HostSandbox:
+    """What the sandbox can do for nobody, probed as nobody (as `faas serve` would)."""
+    script = runtime_dir() / "python" / "sandbox.py"
+    completed = subprocess.run(
+        [as_nobody, "-I", "-S", str(script), "--probe"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    probe: dict[str, Any] = json.loads(completed.stdout)
+    assert probe["root"] is False
+    return HostSandbox(
+        root=False,
+        cgroup=None,
+        cgroup_why="unprivileged",
+        mount_namespace_why=str(probe["mount_namespace"]),
+        net_namespace_why=str(probe["net_namespace"]),
+        landlock_abi=int(probe["landlock_abi"]),
+        seccomp=bool(probe["seccomp"]),
+        scratch_why="unprivileged",
+    )
+
+
+@pytest.fixture
+async def manager(host: HostSandbox, as_nobody: str, world_dir: Path) -> AsyncIterator[PoolManager]:
+    data_dir = world_dir / f"data-{uuid.uuid4().hex[:8]}"
+    data_dir.mkdir(mode=WORLD_READABLE_DIR)
+    planner = SandboxPlanner(host, SandboxSettings(), data_dir)
+    planner.setup()
+    pool = PoolManager(
+        PoolSettings(idle_ttl_s=60, reap_interval_s=60, init_timeout_s=10, max_log_bytes=4096),
+        ZygoteLauncher({RUNTIME: as_nobody}, planner),
+    )
+    pool.start()
+    try:
+        yield pool
+    finally:
+        await pool.stop()
+        planner.teardown()
+
+
+def make_spec(
+    parent: Path, source: str, *, memory_mb: int = 128, timeout_s: int = 10
+) -> WorkerSpec:
+    """A function whose code nobody can read."""
+    name = f"fn-{uuid.uuid4().hex[:8]}"
+    code_dir = parent / name
+    code_dir.mkdir(mode=WORLD_READABLE_DIR)
+    app = code_dir / "app.py"
+    app.write_text(textwrap.dedent(source))
+    app.chmod(WORLD_READABLE_FILE)
+    return WorkerSpec(
+        key=f"{name}:1",
+        function_name=name,
+        version="$LATEST",
+        runtime=RUNTIME,
+        handler="app.handler",
+        memory_mb=memory_mb,
+        timeout_s=timeout_s,
+        ephemeral_storage_mb=512,
+        environment={},
+        code_dir=str(code_dir),
+        function_arn=f"arn:aws:lambda:us-east-1:000000000000:function:{name}",
+        region="us-east-1",
+    )
+
+
+async def call(manager: PoolManager, spec: WorkerSpec, event: object = None) -> dict[str, Any]:
+    worker = await manager.acquire(spec)
+    try:
+        result = await worker.invoke(
+            uuid.uuid4().hex, json.dumps(event or {}).encode(), spec.function_arn, None
+        )
+    finally:
+        manager.release(worker)
+    return {"error": result.error_type, "body": json.loads(result.payload), "pid": worker.pid}
+
+
+def test_layers_of_the_unprivileged_mode(host: HostSandbox) -> None:
+    table = layers(host)
+    print("\nlayers as nobody:")
+    for layer in table:
+        print(f"  {layer.name:18} {'active' if layer.active else 'INACTIVE':8} {layer.detail}")
+    active = {layer.name: layer.active for layer in table}
+    assert not active["memory"] and not active["processes"] and not active["per-function uid"]
+    assert active["mount namespace"] == host.mount_namespace
+    assert active["landlock"] == (host.landlock_abi > 0)
+    assert active["seccomp"] == host.seccomp
+
+
+WHO_AM_I = """
+    import os
+
+    def handler(event, context):
+        with open("/proc/self/status") as status:
+            seccomp = [line.split()[1] for line in status if line.startswith("Seccomp:")]
+        return {"uid": os.getuid(), "euid": os.geteuid(), "seccomp": seccomp}
+"""
+
+
+async def test_the_worker_runs_as_nobody(
+    manager: PoolManager, world_dir: Path, host: HostSandbox
+) -> None:
+    result = await call(manager, make_spec(world_dir, WHO_AM_I))
+    assert result["error"] is None, result
+    assert (result["body"]["uid"], result["body"]["euid"]) == (NOBODY, NOBODY)
+    if host.seccomp:
+        assert result["body"]["seccomp"] == ["2"]
+
+
+# The RSS poller stops the list (it grows slowly); the single huge allocation exceeds
+# RLIMIT_AS at once and Python raises MemoryError inside the handler.
+HOG = """
+    import os
+
+    def handler(event, context):
+        if event.get("hog") == "list":
+            hog = []
+            while True:
+                hog.append("x" * 1024 + str(len(hog)))
+        if event.get("hog") == "bytearray":
+            return len(bytearray(600 * 1024 * 1024))
+        return os.getpid()
+"""
+STALE_WORKER_AFTER_MEMORY_ERROR = (
+    "runtimes/python/bootstrap.py Runtime._invoke sets exit_after_reply on MemoryError, but "
+    "faas/pool/worker.py Worker.invoke returns the worker as healthy and PoolManager.release "
+    "puts it back in the idle list; the next call goes to the exiting process and fails with "
+    "Runtime.ExitError (connection reset / broken pipe)"
+)
+HOG_KINDS = pytest.mark.parametrize(
+    "kind",
+    [
+        "list",
+        pytest.param(
+            "bytearray",
+            marks=pytest.mark.xfail(strict=True, reason=STALE_WORKER_AFTER_MEMORY_ERROR),
+        ),
+    ],
+)
+
+
+@pytest.mark.parametrize("kind", ["list", "bytearray"])
+async def test_a_memory_hog_runs_out_of_memory(
+    manager: PoolManager, world_dir: Path, kind: str
+) -> None:
+    spec = make_spec(world_dir, HOG, memory_mb=128, timeout_s=30)
+    hog = await call(manager, spec, {"hog": kind})
+    assert hog["error"] == "Runtime.OutOfMemory", hog
+    assert "128 MB" in hog["body"]["errorMessage"]
+
+
+@HOG_KINDS
+async def test_the_call_after_running_out_of_memory_gets_a_new_worker(
+    manager: PoolManager, world_dir: Path, kind: str
+) -> None:
+    spec = make_spec(world_dir, HOG, memory_mb=128, timeout_s=30)
+    first = await call(manager, spec)
+    hog = await call(manager, spec, {"hog": kind})
+    assert hog["error"] == "Runtime.OutOfMemory", hog
+    after = await call(manager, spec)
+    assert after["error"] is None, after
+    assert after["body"] != first["body"]  # a fresh worker, not the one that ran out
+
+
+SLEEPER = """
+    import time
+
+    def handler(event, context):
+        time.sleep(10)
+"""
+
+
+async def test_the_deadline_is_enforced(manager: PoolManager, world_dir: Path) -> None:
+    result = await call(manager, make_spec(world_dir, SLEEPER, timeout_s=1))
+    assert result["error"] == "Sandbox.Timedout", result
+    assert "Task timed out after 1.00 seconds" in result["body"]["errorMessage"]
+
+
+TMP_FILLER = """
+    import os, tempfile
+
+    def handler(event, context):
+        chunk = b"\\xa5" * (1024 * 1024)
+        written = 0
+        path = os.path.join(tempfile.gettempdir(), "fill")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            while True:
+                written += os.write(fd, chunk)
+        except OSError as exc:
+            return {"written": written, "errno": exc.errno, "dir": tempfile.gettempdir()}
+        finally:
+            os.close(fd)
+"""
+
+
+async def test_tmp_is_capped_at_ephemeral_storage(
+    manager: PoolManager, world_dir: Path, host: HostSandbox
+) -> None:
+    result = await call(manager, make_spec(world_dir, TMP_FILLER, memory_mb=256, timeout_s=60))
+    if result["error"] is not None:
+        # Without a mount namespace the platform polls the directory and stops the worker.
+        assert not host.mount_namespace, result
+        assert "/tmp grew past its 512 MB limit" in result["body"]["errorMessage"], result
+        return
+    body = result["body"]
+    assert body["errno"] in (errno.ENOSPC, errno.EFBIG), body
+    assert 400 * MB < body["written"] <= 513 * MB, body
+    if host.mount_namespace:
+        assert body["dir"] == "/tmp"
+
+
+@pytest.mark.xfail(strict=True, raises=InitFailed, reason=CODE_HIDDEN_UNDER_TMP)
+async def test_code_kept_under_tmp_stays_visible(manager: PoolManager, host: HostSandbox) -> None:
+    if not host.mount_namespace:
+        pytest.skip("without a mount namespace the worker shares the host's /tmp")
+    parent = world_readable_dir(None)  # the system temp directory, as a data dir often is
+    if not parent.resolve().is_relative_to("/tmp"):
+        shutil.rmtree(parent, ignore_errors=True)
+        pytest.skip("the system temp directory is not /tmp here")
+    try:
+        result = await call(manager, make_spec(parent, WHO_AM_I))
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+    assert result["error"] is None, result
+    assert result["body"]["uid"] == NOBODY
