@@ -65,6 +65,10 @@ class PoolSettings:
     # Processes per runtime forked ahead of demand, already in their own cgroup: a cold start
     # takes one and only loads the function (joining a cgroup alone costs ~10 ms).
     spare_workers: int = 2
+    # Sum of the MemorySize of all live workers, in MB; 0 means 80% of this host's RAM. To
+    # start a worker beyond it, least recently used idle workers are stopped; if that is not
+    # enough the request gets 429.
+    memory_budget_mb: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,14 @@
 """Pools of warm workers, one pool per function version (WorkerSpec.key).
 
 acquire -> an idle warm worker (most recently used first, so the rest age out) or a new one;
-release -> back to idle, or gone if it died or its version was retired. A reaper stops
-workers idle longer than `idle_ttl_s`.
+release -> back to idle, or gone if it died or its version was retired. Around that:
+- a host memory budget: the MemorySize of every live worker adds up to at most
+  `memory_budget_mb`; to make room, the least recently used idle workers (of any function)
+  are stopped, and when even that cannot make room the caller gets a 429;
+- provisioned concurrency: a pool can be told to keep N workers initialised at all times
+  (filled ahead of requests, refilled when one dies, never reaped or evicted below N);
+- a reaper stops workers idle longer than `idle_ttl_s` (scale to zero).
+Every step is O(1) in the number of functions, except the periodic reaper.
 """
 
 from __future__ import annotations
@@ -10,15 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
+
+import psutil
 
 from faas.config import PoolSettings
 from faas.domain import WorkerSpec
-from faas.errors import ServiceUnavailable
+from faas.errors import ServiceUnavailable, TooManyRequests
 from faas.pool.launcher import Launcher
-from faas.pool.worker import Worker
+from faas.pool.worker import InitFailed, Worker
 
 log = logging.getLogger(__name__)
+
+BUDGET_SHARE_OF_RAM = 0.8
+MB = 1024 * 1024
 
 
 @dataclass(eq=False)
@@ -27,10 +39,18 @@ class Pool:
     idle: list[Worker] = field(default_factory=list)
     busy: set[Worker] = field(default_factory=set)
     retired: bool = False
+    provisioned: int = 0
+    starting: int = 0
+    filling: asyncio.Task[None] | None = None
 
     @property
     def size(self) -> int:
         return len(self.idle) + len(self.busy)
+
+    @property
+    def unused(self) -> bool:
+        """No worker, none starting, none to provision: the pool can be forgotten."""
+        return self.size == 0 and self.starting == 0 and not self.provisioned
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +58,16 @@ class PoolStats:
     pools: int
     idle: int
     busy: int
+    memory_in_use_mb: int
+    memory_budget_mb: int
 
     @property
     def warm(self) -> int:
         return self.idle + self.busy
+
+
+def default_memory_budget_mb() -> int:
+    return int(psutil.virtual_memory().total * BUDGET_SHARE_OF_RAM / MB)
 
 
 class PoolManager:
@@ -50,6 +76,9 @@ class PoolManager:
         self._launcher = launcher
         self._pools: dict[str, Pool] = {}
         self._pool_of: dict[Worker, Pool] = {}
+        self._idle_lru: OrderedDict[Worker, None] = OrderedDict()  # oldest first
+        self._budget_mb = settings.memory_budget_mb or default_memory_budget_mb()
+        self._memory_in_use_mb = 0
         self._stopping = False
         self._reaper: asyncio.Task[None] | None = None
 
@@ -57,18 +86,21 @@ class PoolManager:
         self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
 
     async def acquire(self, spec: WorkerSpec) -> Worker:
-        """An idle worker of this version, or a freshly started one (raises InitFailed)."""
+        """An idle worker of this version, or a freshly started one (raises InitFailed, or
+        TooManyRequests when the memory budget has no room even after evicting idle ones)."""
         if self._stopping:
             raise ServiceUnavailable("The platform is shutting down")
-        pool = self._pools.get(spec.key)
-        if pool is None:
-            pool = self._pools[spec.key] = Pool(spec)
+        pool = self._pool_for(spec)
         while pool.idle:
             worker = pool.idle.pop()
+            self._idle_lru.pop(worker, None)
             if worker.alive:
                 pool.busy.add(worker)
                 return worker
-        return await self._start_worker(pool)
+            self._forget(worker)
+        worker = await self._start_worker(pool)
+        pool.busy.add(worker)
+        return worker
 
     def release(self, worker: Worker) -> None:
         pool = self._pool_of.get(worker)
@@ -76,7 +108,7 @@ class PoolManager:
             return
         pool.busy.discard(worker)
         if worker.alive and not pool.retired and not self._stopping:
-            pool.idle.append(worker)
+            self._make_idle(pool, worker)
             return
         self._forget(worker)
         worker.kill()
@@ -87,33 +119,43 @@ class PoolManager:
         if pool is None:
             return
         pool.retired = True
+        if pool.filling is not None:
+            pool.filling.cancel()
         for worker in pool.idle:
+            self._idle_lru.pop(worker, None)
             self._forget(worker)
             worker.kill()
         pool.idle.clear()
 
+    def set_provisioned(self, spec: WorkerSpec, count: int) -> None:
+        """Keep `count` workers of this version initialised at all times (0: none)."""
+        pool = self._pool_for(spec)
+        pool.provisioned = max(count, 0)
+        self._fill_later(pool)
+
     def stats(self) -> PoolStats:
         idle = sum(len(p.idle) for p in self._pools.values())
         busy = sum(len(p.busy) for p in self._pools.values())
-        return PoolStats(len(self._pools), idle, busy)
+        return PoolStats(len(self._pools), idle, busy, self._memory_in_use_mb, self._budget_mb)
 
     def code_dirs_in_use(self) -> set[str]:
         """Code directories that live workers run from (they must not be deleted yet)."""
         return {worker.spec.code_dir for worker in self._pool_of}
 
     def reap_idle(self, now: float) -> int:
-        """Stop workers idle for longer than idle_ttl_s; returns how many were stopped."""
+        """Stop workers idle for longer than idle_ttl_s (oldest first, provisioned ones
+        excepted); returns how many were stopped."""
         stopped = 0
-        for key, pool in list(self._pools.items()):
-            keep = [w for w in pool.idle if now - w.last_used < self._settings.idle_ttl_s]
-            for worker in pool.idle:
-                if worker not in keep:
-                    self._forget(worker)
-                    worker.kill()
-                    stopped += 1
-            pool.idle = keep
-            if pool.size == 0:
-                del self._pools[key]
+        for worker in list(self._idle_lru):
+            if now - worker.last_used < self._settings.idle_ttl_s:
+                break  # the rest were used more recently
+            pool = self._pool_of.get(worker)
+            if pool is not None and pool.size <= pool.provisioned:
+                continue
+            self._stop_idle(worker)
+            stopped += 1
+        for key in [k for k, p in self._pools.items() if p.unused]:
+            del self._pools[key]
         return stopped
 
     async def stop(self, timeout_s: float = 5.0) -> None:
@@ -123,11 +165,15 @@ class PoolManager:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
+        for pool in self._pools.values():
+            if pool.filling is not None:
+                pool.filling.cancel()
         workers = list(self._pool_of)
         for worker in workers:
             worker.kill()
         self._pools.clear()
         self._pool_of.clear()
+        self._idle_lru.clear()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while not all(w.reaped for w in workers):
@@ -140,8 +186,28 @@ class PoolManager:
 
     # -- internals --------------------------------------------------------------------
 
+    def _pool_for(self, spec: WorkerSpec) -> Pool:
+        pool = self._pools.get(spec.key)
+        if pool is None:
+            pool = self._pools[spec.key] = Pool(spec)
+        return pool
+
+    def _make_idle(self, pool: Pool, worker: Worker) -> None:
+        pool.idle.append(worker)
+        self._idle_lru[worker] = None
+        self._idle_lru.move_to_end(worker)
+
     async def _start_worker(self, pool: Pool) -> Worker:
-        process = await self._launcher.launch(pool.spec)
+        memory_mb = pool.spec.memory_mb
+        self._reserve_memory(memory_mb)
+        pool.starting += 1
+        try:
+            process = await self._launcher.launch(pool.spec)
+        except BaseException:
+            self._memory_in_use_mb -= memory_mb
+            raise
+        finally:
+            pool.starting -= 1
         worker = Worker(
             pool.spec,
             process,
@@ -151,24 +217,81 @@ class PoolManager:
         )
         # Tracked before the first await, so a failed or cancelled start never leaks a process.
         self._pool_of[worker] = pool
-        pool.busy.add(worker)
         try:
             await worker.wait_ready(self._settings.init_timeout_s)
         except BaseException:
-            pool.busy.discard(worker)
             self._forget(worker)
             worker.kill()
             raise
         return worker
 
-    def _on_worker_exit(self, worker: Worker) -> None:
+    def _reserve_memory(self, memory_mb: int) -> None:
+        """Count a new worker's MemorySize against the budget, evicting idle workers (least
+        recently used first) to make room; 429 when that is not enough."""
+        while self._memory_in_use_mb + memory_mb > self._budget_mb:
+            victim = self._eviction_candidate()
+            if victim is None:
+                raise TooManyRequests(
+                    f"Not enough memory on this host for another {memory_mb} MB worker "
+                    f"({self._memory_in_use_mb} of {self._budget_mb} MB in use)",
+                    reason="ConcurrentInvocationLimitExceeded",
+                )
+            self._stop_idle(victim)
+        self._memory_in_use_mb += memory_mb
+
+    def _eviction_candidate(self) -> Worker | None:
+        for worker in self._idle_lru:
+            pool = self._pool_of.get(worker)
+            if pool is None or pool.size > pool.provisioned:
+                return worker
+        return None
+
+    def _stop_idle(self, worker: Worker) -> None:
         pool = self._pool_of.get(worker)
+        self._idle_lru.pop(worker, None)
         if pool is not None and worker in pool.idle:
             pool.idle.remove(worker)
+        self._forget(worker)
+        worker.kill()
+
+    def _fill_later(self, pool: Pool) -> None:
+        if self._stopping or pool.retired or pool.filling is not None:
+            return
+        if pool.size + pool.starting >= pool.provisioned:
+            return
+        pool.filling = asyncio.get_running_loop().create_task(self._fill(pool))
+
+    async def _fill(self, pool: Pool) -> None:
+        try:
+            while not pool.retired and pool.size + pool.starting < pool.provisioned:
+                worker = await self._start_worker(pool)
+                worker.report_init = False
+                if pool.retired:
+                    self._forget(worker)
+                    worker.kill()
+                    return
+                self._make_idle(pool, worker)
+        except (InitFailed, TooManyRequests, ServiceUnavailable) as exc:
+            # Retried on the next reaper tick; a function that cannot init must not spin.
+            log.warning("provisioning %s failed: %s", pool.spec.key, exc)
+        finally:
+            pool.filling = None
+
+    def _on_worker_exit(self, worker: Worker) -> None:
+        pool = self._pool_of.get(worker)
+        if pool is None:
+            return
+        if worker in pool.idle:
+            pool.idle.remove(worker)
+            self._idle_lru.pop(worker, None)
             self._forget(worker)
+        if pool.provisioned and not pool.retired:
+            # Refill once the dead worker has left the pool (release() may still hold it).
+            asyncio.get_running_loop().call_soon(self._fill_later, pool)
 
     def _forget(self, worker: Worker) -> None:
-        self._pool_of.pop(worker, None)
+        if self._pool_of.pop(worker, None) is not None:
+            self._memory_in_use_mb -= worker.spec.memory_mb
 
     async def _reap_forever(self) -> None:
         loop = asyncio.get_running_loop()
@@ -177,3 +300,5 @@ class PoolManager:
             stopped = self.reap_idle(loop.time())
             if stopped:
                 log.info("stopped %d idle worker(s)", stopped)
+            for pool in list(self._pools.values()):
+                self._fill_later(pool)

@@ -330,11 +330,15 @@ class SandboxPlanner:
 
     def _plan_tmp(self, prepared: PreparedSandbox, spec: WorkerSpec, uid: int | None) -> None:
         size = spec.ephemeral_storage_mb
+        # Code that lives under /tmp (a data dir there) must survive /tmp being replaced.
+        keep = (
+            [] if "task_root" in prepared.plan or not _under_tmp(spec.code_dir) else [spec.code_dir]
+        )
         if self._scratch is not None:
             prepared.slot = self._scratch.acquire(size, uid)
-            prepared.plan["tmp"] = {"bind": str(prepared.slot.directory)}
+            prepared.plan["tmp"] = {"bind": str(prepared.slot.directory), "keep": keep}
         elif self.host.mount_namespace:
-            prepared.plan["tmp"] = {"size_mb": size}
+            prepared.plan["tmp"] = {"size_mb": size, "keep": keep}
         else:
             tmp_dir = self._data_dir / "tmp" / f"{os.getpid()}-{id(prepared)}"
             tmp_dir.mkdir(parents=True, mode=0o700)
@@ -390,6 +394,10 @@ def _runtime_exposure(prefix: str) -> dict[str, str] | None:
         except OSError:
             return None
     return None
+
+
+def _under_tmp(path: str) -> bool:
+    return Path(path).resolve().is_relative_to("/tmp")
 
 
 def _remove_tree(path: Path) -> None:

@@ -212,6 +212,9 @@ class Worker:
         self.last_used = loop.time()
         self.invocations = 0
         self.init_duration_ns: int | None = None
+        # False for workers initialised ahead of demand (provisioned): their first request is
+        # not a cold start, so it reports no Init Duration (as on Lambda).
+        self.report_init = True
         self.exit_status: int | None = None
         self._process = process
         self._sock = process.sock
@@ -251,7 +254,7 @@ class Worker:
         timeout_s = self.spec.timeout_s
         started_at_ms = time.time_ns() // 1_000_000
         deadline_ms = started_at_ms + timeout_s * 1000
-        first_invocation = self.invocations == 0
+        first_invocation = self.invocations == 0 and self.report_init
         self.invocations += 1
         self.state = WorkerState.BUSY
         begin = time.monotonic_ns()
@@ -285,6 +288,8 @@ class Worker:
         self.state = WorkerState.IDLE
         self.last_used = self._loop.time()
         self._drain_logs()
+        if frame.meta.get("exiting"):
+            self.kill()  # it said it ends after this reply (out of memory): never reuse it
         return WorkerResult(
             payload=frame.body,
             error_type=None if frame.meta.get("t") == "ok" else _error_type_of(frame.body),

@@ -246,7 +246,10 @@ class Runtime:
             kind, body = self._invoke(meta, event)
             sys.stdout.flush()
             sys.stderr.flush()
-            self._channel.send({"t": kind, "mem": self._memory.peak()}, body)
+            meta = {"t": kind, "mem": self._memory.peak()}
+            if self.exit_after_reply:
+                meta["exiting"] = True  # the platform must not hand this worker out again
+            self._channel.send(meta, body)
             if self.exit_after_reply:
                 return
 

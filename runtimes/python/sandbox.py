@@ -260,11 +260,18 @@ def expose_runtime(prefix: str, covered: str, staging: str) -> None:
 
 
 def mount_tmp(tmp: dict[str, Any]) -> None:
+    """The worker's own /tmp. Paths under the old /tmp that must stay (`keep`: the code, when
+    it lives there) are held open, then bound back at the same place on the new /tmp."""
+    kept = [(path, os.open(path, os.O_PATH | os.O_CLOEXEC)) for path in tmp.get("keep", [])]
     if tmp.get("bind"):
         mount(tmp["bind"], "/tmp", None, MS_BIND, None)
     else:
         size = f"size={int(tmp['size_mb'])}m,mode=1777"
         mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, size)
+    for path, fd in kept:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        bind_read_only(f"/proc/self/fd/{fd}", path)
+        os.close(fd)
 
 
 def hide(paths: list[str]) -> None:
