@@ -139,6 +139,8 @@ class WorkerSpec:
     function_arn: str
     region: str
     network: str = "default"
+    # Snapshot start: workers are forked from a template that already ran the function's init.
+    snap_start: bool = False
 
 
 @dataclass(frozen=True, slots=True)

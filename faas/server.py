@@ -8,6 +8,7 @@ records -> close the database).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -128,10 +129,19 @@ async def start_sandbox(settings: Settings, runtimes: Mapping[str, str]) -> Sand
 
 
 async def start_platform(settings: Settings) -> Platform:
+    """Start everything; if any step fails, what already started is stopped again."""
+    async with contextlib.AsyncExitStack() as undo:
+        platform = await _start_parts(settings, undo)
+        undo.pop_all()  # started: Platform.stop() owns the shutdown from here
+        return platform
+
+
+async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> Platform:
     data_dir = settings.data_dir
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     limits = Limits()
     engine = make_engine(settings.store_url)
+    undo.callback(engine.dispose)
     create_schema(engine)
     runtimes = settings.available_runtimes()
     registry = Registry(
@@ -152,11 +162,19 @@ async def start_platform(settings: Settings) -> Platform:
         enabled=settings.store.write_records,
     )
     writer.start(loop)
+    undo.push_async_callback(writer.stop)
     planner = await start_sandbox(settings, runtimes)
-    launcher = ZygoteLauncher(runtimes, planner, spares=settings.pool.spare_workers)
+    undo.push_async_callback(asyncio.to_thread, planner.teardown)
+    launcher = ZygoteLauncher(
+        runtimes,
+        planner,
+        spares=settings.pool.spare_workers,
+        init_timeout_s=settings.pool.init_timeout_s,
+    )
+    pool = PoolManager(settings.pool, launcher)
+    undo.push_async_callback(pool.stop)
     # The default runtime's zygote starts now, so the first cold start is already a fork.
     await launcher.prestart(next(iter(runtimes)))
-    pool = PoolManager(settings.pool, launcher)
     pool.start()
 
     # The registry mutates in worker threads; retiring workers is the loop's job.
@@ -187,11 +205,11 @@ async def start_platform(settings: Settings) -> Platform:
         access_log=None,
         shutdown_timeout=settings.server.shutdown_grace_s,
     )
-    sweeper = loop.create_task(sweep_code_forever(registry, pool, CODE_SWEEP_INTERVAL_S))
-    platform = Platform(settings, engine, registry, pool, writer, runner, sweeper, planner)
     await runner.setup()
+    undo.push_async_callback(runner.cleanup)
     await web.TCPSite(runner, settings.server.host, settings.server.port).start()
-    return platform
+    sweeper = loop.create_task(sweep_code_forever(registry, pool, CODE_SWEEP_INTERVAL_S))
+    return Platform(settings, engine, registry, pool, writer, runner, sweeper, planner)
 
 
 async def run_until_signalled(settings: Settings) -> int:
@@ -201,8 +219,8 @@ async def run_until_signalled(settings: Settings) -> int:
         loop.add_signal_handler(signum, stop.set)
     try:
         platform = await start_platform(settings)
-    except OSError as exc:
-        log.error("cannot start: %s", exc)
+    except Exception as exc:
+        log.error("cannot start: %s", exc, exc_info=not isinstance(exc, OSError))
         return 1
     print(
         f"faas {__version__} listening on {', '.join(platform.urls)} "

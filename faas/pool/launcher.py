@@ -8,10 +8,8 @@ exit status. `ZygoteLauncher` forks workers from a pre-imported zygote per runti
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import socket
 import time
 from collections.abc import Mapping
@@ -22,8 +20,10 @@ from typing import Any, Protocol
 from faas.domain import WorkerSpec
 from faas.errors import InvalidParameterValue
 from faas.pool.environment import log_stream_name, worker_environment
+from faas.pool.process import LaunchedProcess, kill_process_group
 from faas.pool.protocol import encode_frame
 from faas.pool.sandbox import PreparedSandbox, SandboxPlanner
+from faas.pool.snapshot import Snapshots
 from faas.pool.zygote import Zygote, close_quietly
 
 log = logging.getLogger(__name__)
@@ -36,20 +36,12 @@ def runtime_dir() -> Path:
     return bundled if bundled.is_dir() else package_dir.parent / "runtimes"
 
 
-@dataclass(frozen=True, slots=True)
-class LaunchedProcess:
-    pid: int
-    sock: socket.socket  # the platform's end of the worker's socketpair
-    log_fd: int  # read end of the worker's merged stdout/stderr, non-blocking
-    exited: asyncio.Future[int]  # exit code, or minus the signal that ended it
-    log_stream: str
-    launched_ns: int  # monotonic time the launch began (init duration counts from here)
-    sandbox: PreparedSandbox | None = None
-
-
 class Launcher(Protocol):
     async def launch(self, spec: WorkerSpec) -> LaunchedProcess:
         """Start a worker for `spec`; it will send a ready or init_error frame."""
+
+    def retire(self, key: str) -> None:
+        """A function version is gone: drop what the launcher keeps for it."""
 
     def stop(self) -> None:
         """Release the launcher's own processes."""
@@ -88,6 +80,7 @@ class ZygoteLauncher:
         sandbox: SandboxPlanner | None = None,
         *,
         spares: int = 0,
+        init_timeout_s: float = 10.0,
     ) -> None:
         self._interpreters = dict(interpreters)
         self._runtime_dir = runtime_dir() / "python"
@@ -99,6 +92,12 @@ class ZygoteLauncher:
         self._spares: dict[str, list[_Process]] = {}
         self._refilling: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
+        self._snapshots = Snapshots(
+            lambda spec, launched_ns: self.launch_process(spec, launched_ns, template=True),
+            sandbox,
+            self._release_sandbox,
+            init_timeout_s,
+        )
 
     async def prestart(self, runtime: str) -> None:
         await self._zygote(runtime)
@@ -106,25 +105,44 @@ class ZygoteLauncher:
 
     async def launch(self, spec: WorkerSpec) -> LaunchedProcess:
         launched_ns = time.monotonic_ns()
+        if spec.snap_start:
+            return await self._snapshots.clone(spec, launched_ns)
+        return await self.launch_process(spec, launched_ns)
+
+    def retire(self, key: str) -> None:
+        """A version is gone: its snapshot template (if any) goes too."""
+        self._snapshots.retire(key)
+
+    async def launch_process(
+        self, spec: WorkerSpec, launched_ns: int, *, template: bool = False
+    ) -> LaunchedProcess:
+        """A new worker process (a snapshot template when `template`: it runs init, then
+        forks clones instead of serving)."""
         spares = self._spares.get(spec.runtime)
         spare = spares.pop() if spares else None
         self._refill_later(spec.runtime)
         if spare is not None and not spare.exited.done():
-            return await self._assign(spare, spec, launched_ns)
-        return await self._fork_worker(spec, launched_ns)
+            return await self._assign(spare, spec, launched_ns, template)
+        return await self._fork_worker(spec, launched_ns, template)
 
-    async def _fork_worker(self, spec: WorkerSpec, launched_ns: int) -> LaunchedProcess:
+    async def _fork_worker(
+        self, spec: WorkerSpec, launched_ns: int, template: bool
+    ) -> LaunchedProcess:
         prepared = await self._prepare_sandbox(spec)
         stream = log_stream_name(spec.version)
         env = worker_environment(spec, str(self._runtime_dir), stream)
         env.update(prepared.env if prepared else {})
         plan = prepared.plan if prepared else {}
-        process = await self._fork(spec.runtime, prepared, env=env, cwd=spec.code_dir, plan=plan)
+        process = await self._fork(
+            spec.runtime, prepared, env=env, cwd=spec.code_dir, plan=plan, template=template
+        )
         return LaunchedProcess(
             process.pid, process.sock, process.log_fd, process.exited, stream, launched_ns, prepared
         )
 
-    async def _assign(self, spare: _Process, spec: WorkerSpec, launched_ns: int) -> LaunchedProcess:
+    async def _assign(
+        self, spare: _Process, spec: WorkerSpec, launched_ns: int, template: bool
+    ) -> LaunchedProcess:
         prepared = spare.prepared
         stream = log_stream_name(spec.version)
         try:
@@ -139,7 +157,10 @@ class ZygoteLauncher:
                 k: v for k, v in (prepared.plan if prepared else {}).items() if k not in _SPARE_KEYS
             }
             await asyncio.get_running_loop().sock_sendall(
-                spare.sock, encode_frame({"env": env, "cwd": spec.code_dir, "sandbox": plan})
+                spare.sock,
+                encode_frame(
+                    {"env": env, "cwd": spec.code_dir, "sandbox": plan, "template": template}
+                ),
             )
         except BaseException:
             kill_process_group(spare.pid)
@@ -157,13 +178,14 @@ class ZygoteLauncher:
         cwd: str,
         plan: Mapping[str, Any],
         spare: bool = False,
+        template: bool = False,
     ) -> _Process:
         zygote = await self._zygote(runtime)
         platform_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_read, log_write = os.pipe()
         try:
             pid, exited = await zygote.spawn(
-                env, cwd, plan, [worker_end.fileno(), log_write], spare=spare
+                env, cwd, plan, [worker_end.fileno(), log_write], spare=spare, template=template
             )
         except BaseException:
             platform_end.close()
@@ -213,6 +235,9 @@ class ZygoteLauncher:
     def _release_sandbox(self, prepared: PreparedSandbox | None) -> None:
         if self._sandbox is None or prepared is None:
             return
+        if prepared.cgroup is not None:
+            # The worker reads why it died after this; its cgroup is gone by then.
+            prepared.oom_killed = prepared.cgroup.oom_killed()
         # Wiping /tmp and removing cgroups touches the disk: off the event loop.
         loop = asyncio.get_running_loop()
         task = loop.run_in_executor(None, self._sandbox.release, prepared)
@@ -221,6 +246,7 @@ class ZygoteLauncher:
 
     def stop(self) -> None:
         self._stopping = True
+        self._snapshots.stop()
         for task in self._refilling.values():
             task.cancel()
         for spares in self._spares.values():
@@ -235,8 +261,12 @@ class ZygoteLauncher:
 
     async def drain(self) -> None:
         """Wait for sandbox releases still in flight (shutdown)."""
-        if self._releasing:
-            await asyncio.gather(*self._releasing, return_exceptions=True)
+        # Exit callbacks schedule releases on the next loop turns: let them run first.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        while self._releasing:
+            await asyncio.gather(*list(self._releasing), return_exceptions=True)
+            await asyncio.sleep(0)
 
     async def _zygote(self, runtime: str) -> Zygote:
         zygote = self._zygotes.get(runtime)
@@ -262,13 +292,3 @@ class ZygoteLauncher:
             raise
         finally:
             del self._starting[runtime]
-
-
-def kill_process_group(pid: int) -> None:
-    """SIGKILL the worker and everything in its process group."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        # No group left (or not ours): the worker itself may still be there.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)

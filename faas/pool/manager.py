@@ -119,6 +119,7 @@ class PoolManager:
         if pool is None:
             return
         pool.retired = True
+        self._launcher.retire(key)
         if pool.filling is not None:
             pool.filling.cancel()
         for worker in pool.idle:
@@ -181,8 +182,9 @@ class PoolManager:
                 log.warning("some workers did not exit within %.1f s", timeout_s)
                 break
             await asyncio.sleep(0.01)
-        await self._launcher.drain()
+        # Spares and templates go with the launcher; then wait for every sandbox release.
         self._launcher.stop()
+        await self._launcher.drain()
 
     # -- internals --------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from faas.domain import WorkerResult, WorkerSpec
-from faas.pool.launcher import LaunchedProcess, kill_process_group
+from faas.pool.process import LaunchedProcess, kill_process_group
 from faas.pool.protocol import Frame, FrameDecoder, ProtocolError, encode_invoke
 from faas.pool.sandbox import PreparedSandbox
 
@@ -292,7 +292,7 @@ class Worker:
             self.kill()  # it said it ends after this reply (out of memory): never reuse it
         return WorkerResult(
             payload=frame.body,
-            error_type=None if frame.meta.get("t") == "ok" else _error_type_of(frame.body),
+            error_type=None if frame.meta.get("t") == "ok" else error_type_of(frame.body),
             logs=self._logs.take(),
             started_at_ms=started_at_ms,
             duration_ns=duration_ns,
@@ -316,7 +316,8 @@ class Worker:
 
     def _death_cause(self, request_id: str, reason: str) -> tuple[str, str]:
         prefix = f"RequestId: {request_id} Error:"
-        oom = self._watch.over_memory or (self._cgroup is not None and self._cgroup.oom_killed())
+        sandbox = self._process.sandbox
+        oom = self._watch.over_memory or (sandbox is not None and sandbox.oom_killed)
         if oom:
             return OOM_ERROR, (
                 f"{prefix} Runtime exited with error: {reason}; the function "
@@ -359,7 +360,7 @@ class Worker:
             self.kill()
             raise InitFailed(
                 InitFailure(
-                    _error_type_of(frame.body), frame.body, self.init_duration_ns, self._take_logs()
+                    error_type_of(frame.body), frame.body, self.init_duration_ns, self._take_logs()
                 )
             )
         self.state = WorkerState.IDLE
@@ -513,7 +514,7 @@ class Worker:
         self._sock.close()
 
 
-def _error_type_of(document: bytes) -> str:
+def error_type_of(document: bytes) -> str:
     try:
         parsed: Any = orjson.loads(document)
         return str(parsed.get("errorType") or "Unhandled")

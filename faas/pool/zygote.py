@@ -84,6 +84,7 @@ class Zygote:
         fds: list[int],
         *,
         spare: bool = False,
+        template: bool = False,
     ) -> tuple[int, asyncio.Future[int]]:
         """Fork a worker (or a spare); returns its pid and a future of its exit status."""
         if self._control is None or self._loop is None:
@@ -100,6 +101,7 @@ class Zygote:
                 "cwd": cwd,
                 "sandbox": sandbox,
                 "spare": spare,
+                "template": template,
             }
         )
         try:

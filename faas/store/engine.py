@@ -10,10 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.schema import CreateColumn
 
 from faas.config import ConfigError
 from faas.store.tables import metadata
@@ -52,8 +53,23 @@ def make_engine(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the tables and indexes that do not exist yet; safe to call on every start."""
+    """Create the tables and indexes that do not exist yet, and add columns that newer
+    versions of faas introduced to tables made by older ones; safe on every start."""
     metadata.create_all(engine, checkfirst=True)
+    _add_missing_columns(engine)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    existing = inspect(engine)
+    with engine.begin() as connection:
+        for table in metadata.sorted_tables:
+            present = {column["name"] for column in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present:
+                    # New columns are nullable or carry a server default, so this is legal
+                    # on SQLite and PostgreSQL alike.
+                    ddl = CreateColumn(column).compile(dialect=engine.dialect)
+                    connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
 
 
 def checkpoint(engine: Engine) -> None:

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import resource
+import selectors
 import signal
 import socket
 import struct
@@ -286,8 +287,9 @@ def die_with_parent() -> None:
         pass
 
 
-def run(sock: socket.socket, peak_fd: int | None = None) -> int:
-    """Init the handler named by _HANDLER, then serve invocations; returns the exit code."""
+def run(sock: socket.socket, peak_fd: int | None = None, template: bool = False) -> int:
+    """Init the handler named by _HANDLER, then serve invocations (or, as a snapshot
+    template, fork initialised clones on request); returns the exit code."""
     memory = MemoryMeter(peak_fd, current_rss_bytes())
     channel = FrameChannel(sock)
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
@@ -298,8 +300,101 @@ def run(sock: socket.socket, peak_fd: int | None = None) -> int:
         channel.send({"t": "init_error"}, error_document(exc.error_type, str(exc), "", exc.stack))
         return 1
     channel.send({"t": "ready"}, b"")
+    if template:
+        return CloneServer(sock, handler).serve_forever()
     Runtime(channel, handler, memory).serve_forever()
     return 0
+
+
+class CloneServer:
+    """Snapshot start: this process ran the function's init once; every worker is a fork of
+    it, so it starts with init's state (imports, globals) and no init of its own.
+
+    Requests: one byte with SCM_RIGHTS (the clone's socket, its log pipe and, with a memory
+    cgroup, the fd of its memory-peak file). Replies, as frames: {"t": "cloned", "pid"} and, when a clone ends,
+    {"t": "exited", "pid", "status"}.
+    """
+
+    def __init__(self, sock: socket.socket, handler: Callable[[Any, Any], Any]) -> None:
+        self._sock = sock
+        self._channel = FrameChannel(sock)
+        self._handler = handler
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+
+    def serve_forever(self) -> int:
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(self._wake_write)
+        selector = selectors.DefaultSelector()
+        selector.register(self._sock, selectors.EVENT_READ, "request")
+        selector.register(self._wake_read, selectors.EVENT_READ, "child")
+        while True:
+            for key, _ in selector.select():
+                if key.data == "child":
+                    self._reap()
+                elif not self._clone():
+                    return 0
+
+    def _clone(self) -> bool:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(self._sock, 1, 3)
+        except InterruptedError:
+            return True
+        if not data:
+            return False  # the platform retired this template
+        if len(fds) not in (2, 3):
+            for fd in fds:
+                os.close(fd)
+            return True
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                code = self._become_clone(*fds)
+            except BaseException:
+                traceback.print_exc()
+            os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        self._channel.send({"t": "cloned", "pid": pid}, b"")
+        return True
+
+    def _become_clone(self, worker_fd: int, log_fd: int, peak_fd: int | None = None) -> int:
+        template_pid = os.getppid()
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        for fd in (log_fd, self._sock.fileno(), self._wake_read, self._wake_write):
+            os.close(fd)
+        die_with_parent()
+        if os.getppid() != template_pid:
+            return 1
+        memory = MemoryMeter(peak_fd, current_rss_bytes())
+        channel = FrameChannel(socket.socket(fileno=worker_fd))
+        channel.send({"t": "ready"}, b"")  # init already ran, in the template
+        Runtime(channel, self._handler, memory).serve_forever()
+        return 0
+
+    def _reap(self) -> None:
+        try:
+            while os.read(self._wake_read, 512):
+                pass
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            code = os.waitstatus_to_exitcode(status)
+            self._channel.send({"t": "exited", "pid": pid, "status": code}, b"")
 
 
 def main(argv: list[str]) -> int:

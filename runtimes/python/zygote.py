@@ -148,7 +148,7 @@ class Zygote:
         os.chdir(request["cwd"])
         opened.update(sandbox.apply(request.get("sandbox") or {}))
         gc.enable()
-        return int(bootstrap.run(sock, opened.get("peak_fd")))
+        return int(bootstrap.run(sock, opened.get("peak_fd"), bool(request.get("template"))))
 
     def _reap_children(self) -> None:
         try:

@@ -77,7 +77,11 @@ class FaasServer:
                 cwd=data_dir.parent,
             )
         server = cls(process, f"http://127.0.0.1:{port}", data_dir, log_path)
-        server.wait_healthy()
+        try:
+            server.wait_healthy()
+        except BaseException:
+            server.kill()
+            raise
         return server
 
     def wait_healthy(self) -> None:

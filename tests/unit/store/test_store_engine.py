@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,3 +113,24 @@ def _config(name: str, environment: dict[str, str] | None = None) -> FunctionCon
         revision_id="rev-1",
         last_modified="2024-01-01T00:00:00.000+0000",
     )
+
+
+def test_create_schema_adds_columns_a_newer_version_introduced(tmp_path: Path) -> None:
+    """A data directory made by an older faas gains the new columns, keeping its rows."""
+    path = tmp_path / "old.db"
+    engine = make_engine(f"sqlite:///{path}")
+    create_schema(engine)
+    engine.dispose()
+    with sqlite3.connect(path) as raw:  # what an older schema looked like
+        raw.execute("ALTER TABLE functions DROP COLUMN network")
+        raw.execute("ALTER TABLE functions DROP COLUMN reserved_concurrency")
+        raw.execute(
+            "INSERT INTO functions (name, runtime, handler, role, memory_mb, timeout_s, "
+            "ephemeral_storage_mb, environment, description, code_sha256, code_size, "
+            "revision_id, last_modified, version) VALUES ('old', 'python3.11', 'app.handler', "
+            "'r', 128, 3, 512, '{}', '', 'abc', 1, 'rev', 'now', '$LATEST')"
+        )
+    engine = make_engine(f"sqlite:///{path}")
+    create_schema(engine)
+    (old,) = FunctionRepo(engine).all()
+    assert (old.name, old.network, old.reserved_concurrency) == ("old", "default", None)
