@@ -99,6 +99,10 @@ class ZygoteLauncher:
             init_timeout_s,
         )
 
+    def zygote_pid(self, runtime: str) -> int | None:
+        zygote = self._zygotes.get(runtime)
+        return zygote.pid if zygote is not None and zygote.alive else None
+
     async def prestart(self, runtime: str) -> None:
         await self._zygote(runtime)
         self._refill_later(runtime)
@@ -121,7 +125,11 @@ class ZygoteLauncher:
         spares = self._spares.get(spec.runtime)
         spare = spares.pop() if spares else None
         self._refill_later(spec.runtime)
-        if spare is not None and not spare.exited.done():
+        if spare is not None and spare.exited.done():
+            spare.sock.close()  # died between its exit and the callback that drops it
+            close_quietly(spare.log_fd)
+            spare = None
+        if spare is not None:
             return await self._assign(spare, spec, launched_ns, template)
         return await self._fork_worker(spec, launched_ns, template)
 
@@ -226,6 +234,17 @@ class ZygoteLauncher:
                 log.exception("could not fork a spare worker for %s", runtime)
                 return
             spares.append(spare)
+            spare.exited.add_done_callback(
+                lambda _, dead=spare: self._drop_dead_spare(runtime, dead)
+            )
+
+    def _drop_dead_spare(self, runtime: str, spare: _Process) -> None:
+        """A spare that died before it was handed out (say, with its zygote)."""
+        spares = self._spares.get(runtime, [])
+        if spare in spares:
+            spares.remove(spare)
+            spare.sock.close()
+            close_quietly(spare.log_fd)
 
     async def _prepare_sandbox(self, spec: WorkerSpec) -> PreparedSandbox | None:
         if self._sandbox is None:

@@ -1,0 +1,128 @@
+"""Snapshot start and zygote recovery with real processes and the host's sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from faas.config import PoolSettings, SandboxSettings
+from faas.domain import WorkerSpec
+from faas.pool.launcher import ZygoteLauncher, runtime_dir
+from faas.pool.manager import PoolManager
+from faas.pool.sandbox import HostSandbox, SandboxPlanner, probe_host
+from faas.pool.worker import InitFailed
+from tests.integration.pool.test_pool_manager import make_spec
+
+RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+SNAPSHOT_STATE = """
+    import os, time
+    STATE = {"init_pid": os.getpid(), "calls": 0, "items": []}
+
+    def handler(event, context):
+        STATE["calls"] += 1
+        STATE["items"].append(event.get("item"))
+        time.sleep(event.get("sleep", 0))
+        return {"pid": os.getpid(), **STATE}
+"""
+
+
+@pytest.fixture(scope="module")
+def host() -> HostSandbox:
+    return probe_host(sys.executable, runtime_dir() / "python")
+
+
+@pytest.fixture
+async def pool_and_launcher(
+    host: HostSandbox, tmp_path: Path
+) -> AsyncIterator[tuple[PoolManager, ZygoteLauncher]]:
+    planner = SandboxPlanner(host, SandboxSettings(prepared_tmp_slots=0), tmp_path / "data")
+    await asyncio.to_thread(planner.setup)
+    launcher = ZygoteLauncher({RUNTIME: sys.executable}, planner, spares=1)
+    pool = PoolManager(PoolSettings(), launcher)
+    pool.start()
+    yield pool, launcher
+    await pool.stop()
+    await asyncio.to_thread(planner.teardown)
+
+
+async def call(pool: PoolManager, spec: WorkerSpec, event: dict[str, object]) -> dict:
+    worker = await pool.acquire(spec)
+    try:
+        result = await worker.invoke("r", json.dumps(event).encode(), spec.function_arn, None)
+    finally:
+        pool.release(worker)
+    assert result.error_type is None, result.payload
+    return dict(json.loads(result.payload))
+
+
+async def test_each_snapshot_worker_starts_from_init_and_sees_no_other_workers_changes(
+    pool_and_launcher: tuple[PoolManager, ZygoteLauncher], tmp_path: Path
+) -> None:
+    pool, _ = pool_and_launcher
+    spec = dataclasses.replace(make_spec(tmp_path / "code", SNAPSHOT_STATE), snap_start=True)
+    results = await asyncio.gather(*(call(pool, spec, {"item": i, "sleep": 0.3}) for i in range(3)))
+    pids = {r["pid"] for r in results}
+    assert len(pids) == 3  # three workers, concurrently
+    init_pids = {r["init_pid"] for r in results}
+    assert len(init_pids) == 1  # init ran once, in the template...
+    assert init_pids.isdisjoint(pids)  # ...which serves no invocation itself
+    for i, result in enumerate(results):
+        # Each worker got init's state and only its own later changes.
+        assert result["calls"] == 1
+        assert result["items"] == [i]
+
+
+async def test_a_snapshot_init_failure_is_reported_like_any_init_failure(
+    pool_and_launcher: tuple[PoolManager, ZygoteLauncher], tmp_path: Path
+) -> None:
+    pool, _ = pool_and_launcher
+    spec = dataclasses.replace(
+        make_spec(tmp_path / "code", "raise RuntimeError('no config')\n"), snap_start=True
+    )
+    with pytest.raises(InitFailed) as failed:
+        await pool.acquire(spec)
+    assert failed.value.failure.error_type == "RuntimeError"
+
+
+async def test_retiring_a_snapshot_version_stops_its_template(
+    pool_and_launcher: tuple[PoolManager, ZygoteLauncher], tmp_path: Path
+) -> None:
+    pool, _ = pool_and_launcher
+    spec = dataclasses.replace(make_spec(tmp_path / "code", SNAPSHOT_STATE), snap_start=True)
+    template_pid = (await call(pool, spec, {}))["init_pid"]
+    assert psutil.pid_exists(template_pid)
+    pool.retire(spec.key)
+    for _ in range(50):
+        if not psutil.pid_exists(template_pid):
+            break
+        await asyncio.sleep(0.05)
+    assert not psutil.pid_exists(template_pid)
+
+
+async def test_a_dead_zygote_is_restarted_and_requests_still_succeed(
+    pool_and_launcher: tuple[PoolManager, ZygoteLauncher], tmp_path: Path
+) -> None:
+    pool, launcher = pool_and_launcher
+    spec = make_spec(tmp_path / "code", SNAPSHOT_STATE)
+    await call(pool, spec, {})
+    zygote_pid = launcher.zygote_pid(RUNTIME)
+    assert zygote_pid is not None
+    os.kill(zygote_pid, signal.SIGKILL)
+    await asyncio.sleep(0.2)
+    # The warm worker died with its zygote; the next request gets a new zygote and worker.
+    fresh = make_spec(tmp_path / "other", SNAPSHOT_STATE, key="other:1")
+    result = await call(pool, fresh, {})
+    assert result["calls"] == 1
+    assert launcher.zygote_pid(RUNTIME) not in (None, zygote_pid)
+    again = await call(pool, spec, {})
+    assert again["calls"] == 1
