@@ -234,11 +234,9 @@ class ZygoteLauncher:
                 log.exception("could not fork a spare worker for %s", runtime)
                 return
             spares.append(spare)
-            spare.exited.add_done_callback(
-                lambda _, dead=spare: self._drop_dead_spare(runtime, dead)
-            )
+            spare.exited.add_done_callback(functools.partial(self._drop_dead_spare, runtime, spare))
 
-    def _drop_dead_spare(self, runtime: str, spare: _Process) -> None:
+    def _drop_dead_spare(self, runtime: str, spare: _Process, _: object = None) -> None:
         """A spare that died before it was handed out (say, with its zygote)."""
         spares = self._spares.get(runtime, [])
         if spare in spares:
