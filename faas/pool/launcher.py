@@ -8,6 +8,7 @@ exit status. `ZygoteLauncher` forks workers from a pre-imported zygote per runti
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
