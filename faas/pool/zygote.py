@@ -171,7 +171,11 @@ class Zygote:
             _resolve(future, result=-9)
         self._exits.clear()
         if self._process is not None:
-            self._process.poll()
+            # It closed its socket because it is exiting: reap it (rare; a short wait).
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(1)
 
 
 def _resolve(
