@@ -101,6 +101,11 @@ class FunctionConfig:
     # PutFunctionConcurrency: at most this many run at once, set aside from the shared pool;
     # None = no reservation (the function shares the unreserved pool), 0 = always throttled.
     reserved_concurrency: int | None = None
+    # Snapshot start: workers fork from a template that already ran the function's init.
+    snap_start: bool = False
+    # PutProvisionedConcurrencyConfig: this many workers kept initialised ahead of requests;
+    # None = no provisioned concurrency configured.
+    provisioned_concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +121,7 @@ class ConfigChange:
     environment: Mapping[str, str] | None = None
     description: str | None = None
     network: str | None = None
+    snap_start: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

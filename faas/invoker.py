@@ -24,7 +24,7 @@ from faas.domain import (
     Record,
     WorkerResult,
 )
-from faas.errors import InvalidParameterValue, RequestTooLarge
+from faas.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound
 from faas.pool.manager import PoolManager
 from faas.pool.worker import InitFailed
 from faas.registry.functions import Registry
@@ -67,6 +67,27 @@ class Invoker:
             executed_version=config.version,
             log_tail=_log_tail(request.request_id, config, result) if request.tail_log else b"",
         )
+
+    def provision(self, function_name: str) -> None:
+        """Bring the pool of the function's current version to its provisioned concurrency.
+
+        Called (on the loop) after every change to the function: an update gets its new
+        version's workers started ahead of requests, a removed config stops keeping any.
+        """
+        try:
+            config = self._registry.get(function_name)
+        except ResourceNotFound:
+            return  # deleted: its pool was retired with it
+        spec = self._registry.worker_spec(config)
+        self._pool.set_provisioned(spec, config.provisioned_concurrency or 0)
+
+    def provisioned_status(self, function_name: str) -> tuple[int, int]:
+        """(requested, allocated): provisioned workers asked for, and initialised right now."""
+        config = self._registry.get(function_name)
+        requested = config.provisioned_concurrency or 0
+        ready = self._pool.provisioned_ready(self._registry.worker_spec(config))
+        # On-demand workers beyond the provisioned ones are not part of the allocation.
+        return requested, min(ready, requested)
 
     def _check(self, request: InvocationRequest) -> None:
         if request.invocation_type is InvocationType.EVENT:

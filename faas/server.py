@@ -171,7 +171,7 @@ async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> P
         spares=settings.pool.spare_workers,
         init_timeout_s=settings.pool.init_timeout_s,
     )
-    pool = PoolManager(settings.pool, launcher)
+    pool = PoolManager(settings.pool, launcher, poll_interval_s=settings.sandbox.poll_interval_s)
     undo.push_async_callback(pool.stop)
     # The default runtime's zygote starts now, so the first cold start is already a fork.
     await launcher.prestart(next(iter(runtimes)))
@@ -191,6 +191,16 @@ async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> P
 
     registry.add_concurrency_listener(reserve_on_loop)
     invoker = Invoker(registry, pool, writer, limits, admission)
+
+    # Provisioned workers follow every change: an update starts the new version's workers
+    # (the old pool was retired just before, in the same loop order), a removed config or a
+    # deleted function lets them go.
+    def provision_on_loop(name: str) -> None:
+        loop.call_soon_threadsafe(invoker.provision, name)
+
+    registry.add_change_listener(provision_on_loop)
+    for name in registry.provisioned_functions():
+        invoker.provision(name)
     runner = web.AppRunner(
         make_app(
             Services(

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from faas.gateway import concurrency_api, functions_api, invoke_api, platform_api
+from faas.gateway import (
+    concurrency_api,
+    functions_api,
+    invoke_api,
+    platform_api,
+    provisioned_api,
+)
 from faas.gateway.services import Services
 
 SERVICES = web.AppKey("services", Services)
@@ -18,4 +24,5 @@ def make_app(services: Services) -> web.Application:
     functions_api.add_routes(app, services)
     platform_api.add_routes(app, services)
     concurrency_api.add_routes(app, services)
+    provisioned_api.add_routes(app, services)
     return app

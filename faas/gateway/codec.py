@@ -16,6 +16,9 @@ from faas.domain import ConfigChange, FunctionConfig, Record
 from faas.errors import InvalidParameterValue, InvalidRequestContent
 
 ARCHITECTURE = "arm64" if platform.machine() in {"aarch64", "arm64"} else "x86_64"
+# SnapStart.ApplyOn values: Lambda's only ways to say on and off.
+SNAP_START_ON = "PublishedVersions"
+SNAP_START_OFF = "None"
 
 
 def configuration_document(cfg: FunctionConfig, arn: str) -> dict[str, Any]:
@@ -43,6 +46,15 @@ def configuration_document(cfg: FunctionConfig, arn: str) -> dict[str, Any]:
         "RevisionId": cfg.revision_id,
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{cfg.name}"},
         "FaasNetwork": cfg.network,
+        "SnapStart": snap_start_document(cfg.snap_start),
+    }
+
+
+def snap_start_document(enabled: bool) -> dict[str, str]:
+    """Lambda's SnapStartResponse: what was asked for, and whether it is in effect."""
+    return {
+        "ApplyOn": SNAP_START_ON if enabled else SNAP_START_OFF,
+        "OptimizationStatus": "On" if enabled else "Off",
     }
 
 
@@ -106,6 +118,7 @@ def config_change(document: Mapping[str, Any]) -> ConfigChange:
         environment=environment,
         description=_typed(document, "Description", str),
         network=_typed(document, "FaasNetwork", str),
+        snap_start=_nested(document, "SnapStart", "ApplyOn", _snap_start),
     )
 
 
@@ -148,6 +161,22 @@ def _string_map(value: Any, name: str) -> dict[str, str]:
     ):
         raise InvalidParameterValue(f"{name} must map strings to strings")
     return dict(value)
+
+
+def _snap_start(value: Any, name: str) -> bool:
+    """SnapStart.ApplyOn -> on/off.
+
+    On Lambda, PublishedVersions applies snapshot start to versions published from now on.
+    faas has no published versions yet and serves $LATEST only, so PublishedVersions turns
+    it on for $LATEST itself (its next workers fork from an initialised template).
+    """
+    if value == SNAP_START_ON:
+        return True
+    if value == SNAP_START_OFF:
+        return False
+    raise InvalidParameterValue(
+        f"{name} must be {SNAP_START_ON} or {SNAP_START_OFF}, not {str(value)[:64]!r}"
+    )
 
 
 def _int(value: Any, name: str) -> int:

@@ -50,6 +50,16 @@ class CgroupV1Layout:
         return cls(bases), ""
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _v1_paths(proc_cgroup: str) -> dict[str, str]:
     paths: dict[str, str] = {}
     for line in proc_cgroup.splitlines():
@@ -100,8 +110,11 @@ class WorkerCgroup:
 
     def kill_all(self) -> int:
         """SIGKILL every process in the worker's cgroup (daemons that left its session too)."""
+        return self.kill_procs(self.dirs["pids"] / "cgroup.procs")
+
+    @staticmethod
+    def kill_procs(procs: Path) -> int:
         killed = 0
-        procs = self.dirs["pids"] / "cgroup.procs"
         for _ in range(10):  # a process may fork while we kill: look again
             try:
                 pids = [int(p) for p in procs.read_text().split()]
@@ -140,6 +153,7 @@ class CgroupV1Manager:
         self._leftovers: list[WorkerCgroup] = []
 
     def setup(self) -> None:
+        self._sweep_stale()
         for parent in self._parents.values():
             parent.mkdir(exist_ok=True)
         memory = self._parents["memory"]
@@ -175,6 +189,21 @@ class CgroupV1Manager:
                     child.rmdir()
             with contextlib.suppress(OSError):
                 parent.rmdir()
+
+    def _sweep_stale(self) -> None:
+        """Cgroups of a platform process that is gone (killed with SIGKILL): whatever its
+        functions left running there is killed, then the cgroups are removed."""
+        for parent in self._parents.values():
+            for stale in parent.parent.glob("faas-*"):
+                owner = stale.name.removeprefix("faas-")
+                if not owner.isdigit() or _alive(int(owner)):
+                    continue
+                for child in stale.glob("w*"):
+                    WorkerCgroup.kill_procs(child / "cgroup.procs")
+                    with contextlib.suppress(OSError):
+                        child.rmdir()
+                with contextlib.suppress(OSError):
+                    stale.rmdir()
 
     def _sweep_leftovers(self) -> None:
         self._leftovers = [c for c in self._leftovers if not c.remove()]

@@ -209,6 +209,21 @@ class ZygoteLauncher:
         platform_end.setblocking(False)
         return _Process(pid, exited, platform_end, log_read, prepared)
 
+    def _retire_extras(self) -> list[asyncio.Future[int]]:
+        """Kill the spares and snapshot templates; their exit futures."""
+        self._stopping = True
+        for task in self._refilling.values():
+            task.cancel()
+        dying = self._snapshots.stop()
+        for spares in self._spares.values():
+            for spare in spares:
+                kill_process_group(spare.pid)
+                spare.sock.close()
+                close_quietly(spare.log_fd)
+                dying.append(spare.exited)
+        self._spares.clear()
+        return dying
+
     def _refill_later(self, runtime: str) -> None:
         if self._spare_target <= 0 or self._stopping or runtime in self._refilling:
             return
@@ -263,22 +278,18 @@ class ZygoteLauncher:
         task.add_done_callback(self._releasing.discard)
 
     def stop(self) -> None:
-        self._stopping = True
-        self._snapshots.stop()
-        for task in self._refilling.values():
-            task.cancel()
-        for spares in self._spares.values():
-            for spare in spares:
-                kill_process_group(spare.pid)
-                spare.sock.close()
-                close_quietly(spare.log_fd)
-        self._spares.clear()
+        """Stop everything this launcher runs (drain() first lets the zygotes reap)."""
+        self._retire_extras()
         for zygote in self._zygotes.values():
             zygote.stop()
         self._zygotes.clear()
 
     async def drain(self) -> None:
-        """Wait for sandbox releases still in flight (shutdown)."""
+        """Shutdown: stop spares and templates while their zygote still reaps them, then
+        wait for every sandbox release in flight."""
+        dying = self._retire_extras()
+        if dying:
+            await asyncio.wait(dying, timeout=2.0)
         # Exit callbacks schedule releases on the next loop turns: let them run first.
         for _ in range(3):
             await asyncio.sleep(0)

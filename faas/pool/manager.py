@@ -71,8 +71,11 @@ def default_memory_budget_mb() -> int:
 
 
 class PoolManager:
-    def __init__(self, settings: PoolSettings, launcher: Launcher) -> None:
+    def __init__(
+        self, settings: PoolSettings, launcher: Launcher, *, poll_interval_s: float = 0.05
+    ) -> None:
         self._settings = settings
+        self._poll_interval_s = poll_interval_s
         self._launcher = launcher
         self._pools: dict[str, Pool] = {}
         self._pool_of: dict[Worker, Pool] = {}
@@ -134,6 +137,11 @@ class PoolManager:
         pool.provisioned = max(count, 0)
         self._fill_later(pool)
 
+    def provisioned_ready(self, spec: WorkerSpec) -> int:
+        """How many workers of this version are initialised right now (idle or busy)."""
+        pool = self._pools.get(spec.key)
+        return 0 if pool is None else pool.size
+
     def stats(self) -> PoolStats:
         idle = sum(len(p.idle) for p in self._pools.values())
         busy = sum(len(p.busy) for p in self._pools.values())
@@ -182,7 +190,9 @@ class PoolManager:
                 log.warning("some workers did not exit within %.1f s", timeout_s)
                 break
             await asyncio.sleep(0.01)
-        # Spares and templates go with the launcher; then wait for every sandbox release.
+        # Spares and templates next (reaped by their zygote), then the zygotes, then wait for
+        # the sandbox releases that the last exits started.
+        await self._launcher.drain()
         self._launcher.stop()
         await self._launcher.drain()
 
@@ -215,6 +225,7 @@ class PoolManager:
             process,
             asyncio.get_running_loop(),
             max_log_bytes=self._settings.max_log_bytes,
+            poll_interval_s=self._poll_interval_s,
             on_exit=self._on_worker_exit,
         )
         # Tracked before the first await, so a failed or cancelled start never leaks a process.

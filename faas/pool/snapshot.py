@@ -203,10 +203,13 @@ class Snapshots:
         if template is not None:
             template.stop()
 
-    def stop(self) -> None:
+    def stop(self) -> list[asyncio.Future[int]]:
+        """Stop every template; their exit futures."""
+        exits = [template.process.exited for template in self._templates.values()]
         for template in self._templates.values():
             template.stop()
         self._templates.clear()
+        return exits
 
     async def _template(self, spec: WorkerSpec, launched_ns: int) -> TemplateProcess:
         template = self._templates.get(spec.key)

@@ -63,6 +63,9 @@ class Zygote:
                 stdin=subprocess.DEVNULL,
                 pass_fds=(zygote_end.fileno(),),
                 start_new_session=True,
+                # The platform's own umask (077) is not the functions': files a function makes
+                # get the usual 022, and directories the sandbox creates stay enterable.
+                umask=0o022,
             )
         finally:
             zygote_end.close()

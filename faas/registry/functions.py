@@ -63,9 +63,17 @@ _QUALIFIER_MISMATCH = (
 _CHANGE_FIELDS = tuple(field.name for field in dataclasses.fields(ConfigChange))
 
 RetireListener = Callable[[str], None]
+# Called with the function's name after any committed change to it (or its deletion).
+ChangeListener = Callable[[str], None]
 # (function name, reserved concurrency or None when the reservation went away)
 ConcurrencyListener = Callable[[str, int | None], None]
 _Functions = dict[str, FunctionConfig]
+
+
+class ProvisionedConcurrencyConfigNotFound(ResourceNotFound):
+    """GetProvisionedConcurrencyConfig of a function that has none (Lambda's own 404 code)."""
+
+    code = "ProvisionedConcurrencyConfigNotFoundException"
 
 
 class Registry:
@@ -95,6 +103,7 @@ class Registry:
         self._concurrency = concurrency or ConcurrencySettings()
         self._listeners: tuple[RetireListener, ...] = ()
         self._concurrency_listeners: tuple[ConcurrencyListener, ...] = ()
+        self._change_listeners: tuple[ChangeListener, ...] = ()
         self._mutation = threading.Lock()
         # Code replaced or deleted while old workers may still run from it: removed by
         # sweep_unused_code() once no function and no live worker uses it.
@@ -130,6 +139,20 @@ class Registry:
         the change is committed.
         """
         self._concurrency_listeners = (*self._concurrency_listeners, listener)
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Call `listener(name)` after any committed change to a function: create, code or
+        configuration update, delete, reserved or provisioned concurrency.
+
+        Called after the retire and concurrency listeners of the same change, on the
+        mutating thread; a listener that touches the loop must hop over with
+        call_soon_threadsafe.
+        """
+        self._change_listeners = (*self._change_listeners, listener)
+
+    def provisioned_functions(self) -> list[str]:
+        """Names of the functions with provisioned concurrency configured (at startup)."""
+        return sorted(cfg.name for cfg in self._functions.values() if cfg.provisioned_concurrency)
 
     def reservations(self) -> dict[str, int]:
         """Reserved concurrency by function name, for functions that have one (at startup)."""
@@ -175,6 +198,7 @@ class Registry:
             code_dir=str(self._codes.code_dir(cfg.code_sha256)),
             function_arn=self.function_arn(cfg.name),
             region=self._region,
+            snap_start=cfg.snap_start,
         )
         # A caller holding a configuration that was just replaced gets a spec, but the cache
         # does not keep it alive after the update already evicted that revision.
@@ -235,6 +259,7 @@ class Registry:
             cfg = _revised(_with_code(draft, code))
             self._store(lambda: self._repo.insert(cfg), code.sha256)
             self._publish(cfg)
+        self._announce_change(name)
         return cfg
 
     def update_code(
@@ -251,6 +276,7 @@ class Registry:
             if current.code_sha256 != cfg.code_sha256:
                 self._superseded_code.add(current.code_sha256)
         self._retire(current)
+        self._announce_change(name)
         return cfg
 
     def update_config(
@@ -265,6 +291,7 @@ class Registry:
             self._repo.replace(cfg, current.revision_id)
             self._publish(cfg, replaced=current)
         self._retire(current)
+        self._announce_change(name)
         return cfg
 
     def delete(self, name: str) -> None:
@@ -283,6 +310,7 @@ class Registry:
                 # same name starts without one.
                 self._announce_concurrency(name, None)
         self._retire(current)
+        self._announce_change(name)
 
     def put_concurrency(self, name: str, reserved: int) -> FunctionConfig:
         """Reserve `reserved` concurrent executions for the function (0 = always throttled).
@@ -300,7 +328,9 @@ class Registry:
         with self._mutation:
             current = self._current(name, None)
             self._check_unreserved_minimum(name, reserved)
+            _check_reserved_covers_provisioned(current, reserved)
             cfg = self._set_reservation(current, reserved)
+        self._announce_change(name)
         return cfg
 
     def delete_concurrency(self, name: str) -> None:
@@ -308,8 +338,48 @@ class Registry:
         name = self._unqualified(name)
         with self._mutation:
             current = self._current(name, None)
-            if current.reserved_concurrency is not None:
-                self._set_reservation(current, None)
+            if current.reserved_concurrency is None:
+                return
+            self._set_reservation(current, None)
+        self._announce_change(name)
+
+    def put_provisioned(self, raw_name: str, qualifier: str | None, count: int) -> FunctionConfig:
+        """Keep `count` workers of $LATEST initialised ahead of requests.
+
+        faas has no published versions yet, so the only qualifier is $LATEST (or none).
+        Like a reservation this keeps the revision: the function's warm workers stay, and
+        the change listeners start or stop the difference.
+        """
+        name = self._latest_only(raw_name, qualifier)
+        _check_provisioned_count(count)
+        with self._mutation:
+            current = self._current(name, None)
+            _check_reserved_covers_provisioned(current, current.reserved_concurrency, count)
+            self._check_provisioned_fits_account(current, count)
+            cfg = self._replace_in_place(current, provisioned_concurrency=count)
+        self._announce_change(name)
+        return cfg
+
+    def get_provisioned(self, raw_name: str, qualifier: str | None = None) -> FunctionConfig:
+        """The function, which has provisioned concurrency (else a 404 saying it has none)."""
+        name = self._latest_only(raw_name, qualifier)
+        cfg = self.get(name)
+        if cfg.provisioned_concurrency is None:
+            raise ProvisionedConcurrencyConfigNotFound(
+                f"No Provisioned Concurrency Config found for this function: "
+                f"{self.function_arn(name, LATEST)}"
+            )
+        return cfg
+
+    def delete_provisioned(self, raw_name: str, qualifier: str | None = None) -> None:
+        """Stop keeping workers initialised; a function without a config is left as is."""
+        name = self._latest_only(raw_name, qualifier)
+        with self._mutation:
+            current = self._current(name, None)
+            if current.provisioned_concurrency is None:
+                return
+            self._replace_in_place(current, provisioned_concurrency=None)
+        self._announce_change(name)
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -325,6 +395,12 @@ class Registry:
             raise InvalidParameterValue(
                 f"This operation acts on the function itself; drop the qualifier ':{qualifier}'"
             )
+        return name
+
+    def _latest_only(self, raw_name: str, qualifier: str | None) -> str:
+        name, qualifier = self._split(raw_name, qualifier)
+        if qualifier not in (None, LATEST):
+            raise self._not_found(name, qualifier)
         return name
 
     def _current(self, name: str, revision_id: str | None) -> FunctionConfig:
@@ -355,13 +431,30 @@ class Registry:
                 f"UnreservedConcurrentExecution below its minimum value of [{minimum}]."
             )
 
+    def _check_provisioned_fits_account(self, current: FunctionConfig, count: int) -> None:
+        if current.reserved_concurrency is not None:
+            return  # provisioned workers then come out of the function's own reservation
+        reserved = sum(cfg.reserved_concurrency or 0 for cfg in self._functions.values())
+        unreserved = self._concurrency.account_limit - reserved
+        available = unreserved - self._concurrency.unreserved_minimum
+        if count > available:
+            raise InvalidParameterValue(
+                f"Specified ProvisionedConcurrentExecutions ({count}) for function would "
+                f"decrease account's UnreservedConcurrentExecution below its minimum value of "
+                f"[{self._concurrency.unreserved_minimum}]; at most {max(available, 0)} fit"
+            )
+
     def _set_reservation(self, current: FunctionConfig, reserved: int | None) -> FunctionConfig:
-        # Same revision: a reservation is not a code or configuration change, so the
+        cfg = self._replace_in_place(current, reserved_concurrency=reserved)
+        self._announce_concurrency(cfg.name, reserved)
+        return cfg
+
+    def _replace_in_place(self, current: FunctionConfig, **changes: Any) -> FunctionConfig:
+        # Same revision: concurrency settings are not a code or configuration change, so the
         # function's warm workers (keyed by revision) stay.
-        cfg = dataclasses.replace(current, reserved_concurrency=reserved)
+        cfg = dataclasses.replace(current, **changes)
         self._repo.replace(cfg, current.revision_id)
         self._publish(cfg)
-        self._announce_concurrency(cfg.name, reserved)
         return cfg
 
     def _announce_concurrency(self, name: str, reserved: int | None) -> None:
@@ -386,6 +479,14 @@ class Registry:
         except OSError:
             # The change itself is committed; an orphaned bundle only costs disk space.
             _log.exception("could not remove unused code %s", sha256)
+
+    def _announce_change(self, name: str) -> None:
+        for listener in self._change_listeners:
+            try:
+                listener(name)
+            except Exception:
+                # The change is committed; one broken listener must not undo or hide it.
+                _log.exception("change listener failed for %s", name)
 
     def _retire(self, old: FunctionConfig) -> None:
         key = _worker_key(old)
@@ -416,6 +517,29 @@ class Registry:
     def _not_found(self, name: str, qualifier: str | None) -> ResourceNotFound:
         shown = None if qualifier == LATEST else qualifier
         return ResourceNotFound(f"Function not found: {self.function_arn(name, shown)}")
+
+
+def _check_provisioned_count(count: object) -> None:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{count}' at "
+            "'provisionedConcurrentExecutions' failed to satisfy constraint: "
+            "Member must have value greater than or equal to 1"
+        )
+
+
+def _check_reserved_covers_provisioned(
+    cfg: FunctionConfig, reserved: int | None, provisioned: int | None = None
+) -> None:
+    """Provisioned workers are part of the reservation: never more of them than it allows."""
+    if provisioned is None:
+        provisioned = cfg.provisioned_concurrency
+    if reserved is None or provisioned is None or provisioned <= reserved:
+        return
+    raise InvalidParameterValue(
+        f"Specified ProvisionedConcurrentExecutions ({provisioned}) cannot be larger than "
+        f"ReservedConcurrentExecutions ({reserved}) of function {cfg.name}"
+    )
 
 
 def _worker_key(cfg: FunctionConfig) -> str:

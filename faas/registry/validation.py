@@ -30,6 +30,22 @@ def validate_change(change: ConfigChange, limits: Limits, runtimes: Collection[s
         _check_handler(change.handler)
     if change.runtime is not None:
         _check_runtime(change.runtime, runtimes)
+    _check_sizes(change, limits)
+    if change.environment is not None:
+        _check_environment(change.environment, limits.max_env_bytes)
+    if change.description is not None:
+        _check_text(change.description, "description", MAX_DESCRIPTION_CHARS)
+    if change.network is not None and change.network not in NETWORK_MODES:
+        raise InvalidParameterValue(
+            f"FaasNetwork must be one of {', '.join(NETWORK_MODES)}, not {change.network!r}"
+        )
+    if change.role is not None:
+        _check_text(change.role, "role", MAX_ROLE_CHARS)
+    if change.snap_start is not None and not isinstance(change.snap_start, bool):
+        raise _constraint(change.snap_start, "snapStart", "Member must be a boolean")
+
+
+def _check_sizes(change: ConfigChange, limits: Limits) -> None:
     if change.memory_mb is not None:
         _check_range(change.memory_mb, "memorySize", limits.min_memory_mb, limits.max_memory_mb)
     if change.timeout_s is not None:
@@ -41,16 +57,6 @@ def validate_change(change: ConfigChange, limits: Limits, runtimes: Collection[s
             limits.min_ephemeral_mb,
             limits.max_ephemeral_mb,
         )
-    if change.environment is not None:
-        _check_environment(change.environment, limits.max_env_bytes)
-    if change.description is not None:
-        _check_text(change.description, "description", MAX_DESCRIPTION_CHARS)
-    if change.network is not None and change.network not in NETWORK_MODES:
-        raise InvalidParameterValue(
-            f"FaasNetwork must be one of {', '.join(NETWORK_MODES)}, not {change.network!r}"
-        )
-    if change.role is not None:
-        _check_text(change.role, "role", MAX_ROLE_CHARS)
 
 
 def _check_handler(handler: object) -> None:

@@ -91,6 +91,11 @@ class RecordRepo:
         if records:
             connection.execute(insert(invocations), [_record_to_row(r) for r in records])
 
+    def insert_many_sqlite(self, records: Sequence[Record], dbapi_connection: Any) -> None:
+        """The same rows through a SQLite driver connection (the record writer's fast path);
+        the caller commits."""
+        dbapi_connection.executemany(_SQLITE_INSERT, [_record_to_tuple(r) for r in records])
+
     def recent(self, function_name: str | None, limit: int) -> list[Record]:
         """Newest first; `limit` is clamped to 1..1000."""
         query = select(invocations).order_by(invocations.c.id.desc())
@@ -126,6 +131,8 @@ def _config_to_row(cfg: FunctionConfig) -> dict[str, Any]:
         "version": cfg.version,
         "network": cfg.network,
         "reserved_concurrency": cfg.reserved_concurrency,
+        "snap_start": cfg.snap_start,
+        "provisioned_concurrency": cfg.provisioned_concurrency,
     }
 
 
@@ -147,12 +154,50 @@ def _config_from_row(row: RowMapping) -> FunctionConfig:
         version=row["version"],
         network=row["network"],
         reserved_concurrency=row["reserved_concurrency"],
+        snap_start=bool(row["snap_start"]),
+        provisioned_concurrency=row["provisioned_concurrency"],
     )
 
 
 def _environment_from_json(text: str) -> dict[str, str]:
     loaded: Mapping[str, Any] = json.loads(text)
     return {str(key): str(value) for key, value in loaded.items()}
+
+
+_RECORD_COLUMNS = (
+    "request_id",
+    "function_name",
+    "function_version",
+    "started_at_ms",
+    "duration_ms",
+    "billed_ms",
+    "memory_mb",
+    "max_memory_used_mb",
+    "init_duration_ms",
+    "status",
+    "error_type",
+)
+_SQLITE_INSERT = (
+    f"INSERT INTO {invocations.name} ({', '.join(_RECORD_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _RECORD_COLUMNS)})"
+)
+
+
+def _record_to_tuple(record: Record) -> tuple[Any, ...]:
+    error_type = record.error_type
+    return (
+        record.request_id,
+        record.function_name,
+        record.function_version,
+        record.started_at_ms,
+        record.duration_ms,
+        record.billed_ms,
+        record.memory_mb,
+        record.max_memory_used_mb,
+        record.init_duration_ms,
+        str(record.status),
+        None if error_type is None else error_type[:ERROR_TYPE_MAX],
+    )
 
 
 def _record_to_row(record: Record) -> dict[str, Any]:

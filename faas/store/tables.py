@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     Index,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid alias); BIGINT would not.
@@ -43,6 +45,10 @@ functions = Table(
     Column("network", String(16), nullable=False, server_default="default"),
     # PutFunctionConcurrency; NULL = no reservation (0 is a real value: always throttled).
     Column("reserved_concurrency", Integer, nullable=True),
+    # A server default, so old databases gain the column with every function switched off.
+    Column("snap_start", Boolean, nullable=False, server_default=false()),
+    # PutProvisionedConcurrencyConfig; NULL = none configured.
+    Column("provisioned_concurrency", Integer, nullable=True),
 )
 
 # Longest error type kept in a record; repos truncate so one odd exception name cannot fail

@@ -13,12 +13,14 @@ import asyncio
 import enum
 import logging
 import queue
+import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from faas.domain import Record
 from faas.errors import ServiceError
@@ -70,12 +72,19 @@ class RecordWriter:
         self._enabled = enabled
         self._queue: queue.SimpleQueue[list[_Submitted] | _Stop] = queue.SimpleQueue()
         self._outbox: list[_Submitted] = []  # loop thread only
+        self._commits = 0  # written by the writer thread only
+        self._raw: PoolProxiedConnection | None = None  # writer thread only (SQLite)
         self._state = _State.NEW
         self._loop: asyncio.AbstractEventLoop | None = None
         self._threads: list[threading.Thread] = []
         self._stop_checkpoints = threading.Event()
         # Only touched on the loop thread (submit and _settle), so it needs no lock.
         self._pending = 0
+
+    @property
+    def commits(self) -> int:
+        """Group commits done so far (each holds one or more records)."""
+        return self._commits
 
     @property
     def pending(self) -> int:
@@ -139,6 +148,16 @@ class RecordWriter:
             thread.join()
 
     def _write_loop(self) -> None:
+        if self._engine.dialect.name == "sqlite":
+            self._raw = self._engine.raw_connection()
+        try:
+            self._write_batches()
+        finally:
+            if self._raw is not None:
+                self._raw.close()
+                self._raw = None
+
+    def _write_batches(self) -> None:
         waiting: list[_Submitted] = []  # queued records beyond the last batch's limit
         stopping = False
         while not (stopping and not waiting):
@@ -168,7 +187,7 @@ class RecordWriter:
     def _commit(self, batch: Sequence[_Submitted]) -> list[_Outcome]:
         try:
             self._insert([item.record for item in batch])
-        except (IntegrityError, DataError):
+        except (IntegrityError, DataError, sqlite3.IntegrityError, sqlite3.DataError):
             # One bad row (say a reused request id) must not cost the others their records:
             # retry them one by one so only the offender fails.
             if len(batch) == 1:
@@ -188,8 +207,22 @@ class RecordWriter:
         return [None]
 
     def _insert(self, records: Sequence[Record]) -> None:
-        with self._engine.begin() as connection:
-            self._records.insert_many(records, connection)
+        self._insert_and_commit(records)
+        self._commits += 1
+
+    def _insert_and_commit(self, records: Sequence[Record]) -> None:
+        if self._raw is None:
+            with self._engine.begin() as connection:
+                self._records.insert_many(records, connection)
+            return
+        # SQLite: the writer thread keeps one driver connection and talks to it directly;
+        # SQLAlchemy's execution layer cost more than the insert and commit themselves.
+        try:
+            self._records.insert_many_sqlite(records, self._raw)
+            self._raw.commit()
+        except BaseException:
+            self._raw.rollback()
+            raise
 
     def _hand_back(self, batch: Sequence[_Submitted], outcomes: Sequence[_Outcome]) -> None:
         assert self._loop is not None

@@ -311,8 +311,8 @@ class CloneServer:
     it, so it starts with init's state (imports, globals) and no init of its own.
 
     Requests: one byte with SCM_RIGHTS (the clone's socket, its log pipe and, with a memory
-    cgroup, the fd of its memory-peak file). Replies, as frames: {"t": "cloned", "pid"} and, when a clone ends,
-    {"t": "exited", "pid", "status"}.
+    cgroup, the fd of its memory-peak file). Replies, as frames: {"t": "cloned", "pid"} and,
+    when a clone ends, {"t": "exited", "pid", "status"}.
     """
 
     def __init__(self, sock: socket.socket, handler: Callable[[Any, Any], Any]) -> None:

@@ -86,6 +86,9 @@ SYSCALLS = {
         "fspick": 433,
         "clone": 56,
         "clone3": 435,
+        "io_uring_setup": 425,
+        "io_uring_enter": 426,
+        "io_uring_register": 427,
     },
     "aarch64": {
         "landlock_create_ruleset": 444,
@@ -121,6 +124,9 @@ SYSCALLS = {
         "fspick": 433,
         "clone": 220,
         "clone3": 435,
+        "io_uring_setup": 425,
+        "io_uring_enter": 426,
+        "io_uring_register": 427,
     },
 }
 AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
@@ -153,6 +159,9 @@ DENIED = (
     "fsconfig",
     "fsmount",
     "fspick",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
 )
 
 # Landlock access rights (ABI 1..3 for files).
@@ -160,6 +169,7 @@ LL_EXECUTE, LL_WRITE_FILE, LL_READ_FILE, LL_READ_DIR = 1, 2, 4, 8
 LL_REMOVE_DIR, LL_REMOVE_FILE, LL_MAKE_CHAR, LL_MAKE_DIR = 16, 32, 64, 128
 LL_MAKE_REG, LL_MAKE_SOCK, LL_MAKE_FIFO, LL_MAKE_BLOCK, LL_MAKE_SYM = 256, 512, 1024, 2048, 4096
 LL_REFER, LL_TRUNCATE = 8192, 16384
+LL_SCOPE_ABSTRACT_UNIX_SOCKET, LL_SCOPE_SIGNAL = 1, 2
 LL_READ = LL_READ_FILE | LL_READ_DIR
 LL_READ_EXEC = LL_READ | LL_EXECUTE
 LL_WRITE = (
@@ -255,6 +265,10 @@ def expose_runtime(prefix: str, covered: str, staging: str) -> None:
     bind_read_only(prefix, staging)
     mount("tmpfs", covered, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
     os.makedirs(prefix, mode=0o755, exist_ok=True)
+    path = prefix
+    while path != covered:  # makedirs' mode is filtered by the umask: set it outright
+        os.chmod(path, 0o755)
+        path = os.path.dirname(path)
     bind_read_only(staging, prefix)
     mount("none", covered, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
 
@@ -295,9 +309,13 @@ def landlock(rules: list[list[Any]], abi: int) -> None:
     """Allow only the listed paths (read, read+execute, or read+write) from now on."""
     numbers = SYSCALLS[machine()]
     handled = _landlock_handled(abi)
-    attr = struct.pack("QQ", handled, 0)
+    # ABI 6+: also scope signals and abstract unix sockets to this sandbox, so even a
+    # function sharing the platform's uid (non-root hosts) cannot signal the platform.
+    scoped = LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL if abi >= 6 else 0
+    attr = struct.pack("QQQ", handled, 0, scoped)
+    size = 24 if scoped else 8
     ruleset = _check(
-        _LIBC.syscall(numbers["landlock_create_ruleset"], attr, ctypes.c_size_t(8), 0),
+        _LIBC.syscall(numbers["landlock_create_ruleset"], attr, ctypes.c_size_t(size), 0),
         "landlock_create_ruleset",
     )
     try:

@@ -97,7 +97,8 @@ def test_sigterm_lets_in_flight_invocations_finish_and_stops_every_worker(
     assert status == 200
     assert "pid" in json.loads(body)
     time.sleep(0.1)
-    assert not [pid for pid in worker_pids if psutil.pid_exists(pid)]
+    left = [psutil.Process(p) for p in worker_pids if psutil.pid_exists(p)]
+    assert not left, [(p.pid, p.status(), p.cmdline(), p.ppid()) for p in left]
 
 
 def test_workers_die_with_a_killed_server(tmp_path: Path) -> None:

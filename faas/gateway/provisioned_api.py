@@ -1,0 +1,75 @@
+"""Provisioned concurrency: Put/Get/DeleteProvisionedConcurrencyConfig.
+
+faas serves $LATEST only, so the one qualifier these accept is `$LATEST` (boto3 insists on
+sending one). Allocated and available are the same number here: the workers of the
+function's current version that are initialised right now, up to the requested count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from faas.domain import FunctionConfig
+from faas.errors import InvalidParameterValue
+from faas.gateway.codec import json_body, json_response
+from faas.gateway.errors import lambda_errors
+from faas.gateway.services import Services
+
+PATH = "/2019-09-30/functions/{name}/provisioned-concurrency"
+FIELD = "ProvisionedConcurrentExecutions"
+
+
+def add_routes(app: web.Application, services: Services) -> None:
+    api = ProvisionedApi(services)
+    app.router.add_put(PATH, lambda_errors(api.put))
+    app.router.add_get(PATH, lambda_errors(api.get))
+    app.router.add_delete(PATH, lambda_errors(api.delete))
+
+
+def provisioned_document(cfg: FunctionConfig, requested: int, allocated: int) -> dict[str, object]:
+    """Lambda's provisioned concurrency config; READY once every requested worker is up."""
+    return {
+        "RequestedProvisionedConcurrentExecutions": requested,
+        "AllocatedProvisionedConcurrentExecutions": allocated,
+        "AvailableProvisionedConcurrentExecutions": allocated,
+        "Status": "READY" if allocated >= requested else "IN_PROGRESS",
+        "LastModified": cfg.last_modified,
+    }
+
+
+class ProvisionedApi:
+    def __init__(self, services: Services) -> None:
+        self._registry = services.registry
+        self._invoker = services.invoker
+
+    async def put(self, request: web.Request) -> web.Response:
+        document = await json_body(request)
+        count = document.get(FIELD)
+        if count is None:
+            raise InvalidParameterValue(f"{FIELD} is required")
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise InvalidParameterValue(f"{FIELD} must be an integer")
+        cfg = await asyncio.to_thread(
+            self._registry.put_provisioned, request.match_info["name"], _qualifier(request), count
+        )
+        return self._answer(cfg, status=202)
+
+    async def get(self, request: web.Request) -> web.Response:
+        cfg = self._registry.get_provisioned(request.match_info["name"], _qualifier(request))
+        return self._answer(cfg, status=200)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        await asyncio.to_thread(
+            self._registry.delete_provisioned, request.match_info["name"], _qualifier(request)
+        )
+        return web.Response(status=204)
+
+    def _answer(self, cfg: FunctionConfig, status: int) -> web.Response:
+        requested, allocated = self._invoker.provisioned_status(cfg.name)
+        return json_response(provisioned_document(cfg, requested, allocated), status=status)
+
+
+def _qualifier(request: web.Request) -> str | None:
+    return request.query.get("Qualifier") or None
