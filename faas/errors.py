@@ -34,6 +34,12 @@ class ResourceNotFound(FaasError):
     status = 404
 
 
+class ProvisionedConcurrencyConfigNotFound(ResourceNotFound):
+    """GetProvisionedConcurrencyConfig of a function that has none (Lambda's own 404 code)."""
+
+    code = "ProvisionedConcurrencyConfigNotFoundException"
+
+
 class ResourceConflict(FaasError):
     code = "ResourceConflictException"
     status = 409

@@ -210,16 +210,22 @@ class PoolManager:
         self._idle_lru.move_to_end(worker)
 
     async def _start_worker(self, pool: Pool) -> Worker:
+        # `starting` covers the launch and the init: until the worker is in the pool's lists,
+        # the reaper must not take the pool for unused.
+        pool.starting += 1
+        try:
+            return await self._launch_and_init(pool)
+        finally:
+            pool.starting -= 1
+
+    async def _launch_and_init(self, pool: Pool) -> Worker:
         memory_mb = pool.spec.memory_mb
         self._reserve_memory(memory_mb)
-        pool.starting += 1
         try:
             process = await self._launcher.launch(pool.spec)
         except BaseException:
             self._memory_in_use_mb -= memory_mb
             raise
-        finally:
-            pool.starting -= 1
         worker = Worker(
             pool.spec,
             process,

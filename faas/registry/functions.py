@@ -35,6 +35,7 @@ from faas.domain import (
 from faas.errors import (
     InvalidParameterValue,
     PreconditionFailed,
+    ProvisionedConcurrencyConfigNotFound,
     ResourceConflict,
     ResourceNotFound,
 )
@@ -68,12 +69,6 @@ ChangeListener = Callable[[str], None]
 # (function name, reserved concurrency or None when the reservation went away)
 ConcurrencyListener = Callable[[str, int | None], None]
 _Functions = dict[str, FunctionConfig]
-
-
-class ProvisionedConcurrencyConfigNotFound(ResourceNotFound):
-    """GetProvisionedConcurrencyConfig of a function that has none (Lambda's own 404 code)."""
-
-    code = "ProvisionedConcurrencyConfigNotFoundException"
 
 
 class Registry:

@@ -10,9 +10,13 @@ from sqlalchemy import Engine
 
 from faas.config import ConcurrencySettings
 from faas.domain import ConfigChange, Limits
-from faas.errors import InvalidParameterValue, ResourceNotFound
+from faas.errors import (
+    InvalidParameterValue,
+    ProvisionedConcurrencyConfigNotFound,
+    ResourceNotFound,
+)
 from faas.registry.codestore import CodeStore
-from faas.registry.functions import ProvisionedConcurrencyConfigNotFound, Registry
+from faas.registry.functions import Registry
 from faas.store.engine import create_schema, make_engine
 from faas.store.repos import FunctionRepo
 from tests.unit.registry.test_registry_functions import ACCOUNT, HANDLER, REGION, RUNTIMES, code_zip
