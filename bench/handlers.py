@@ -16,12 +16,9 @@ def handler(event, context):
 """
 
 # Imports a module set a real function might pull in; its cold start shows what imports cost.
-# `logging.handlers` belongs here but cannot be imported in a worker yet: the zygote imports
-# `logging` from the host's stdlib path, which the worker's mount namespace hides
-# (RESULTS.md). `csv` and `statistics` stand in for it until that is fixed.
 HEAVY_MODULES = (
     "asyncio, email.mime.multipart, http.server, xml.dom.minidom, unittest, decimal, "
-    "csv, statistics, argparse, tarfile, zipfile, sqlite3, ssl"
+    "logging.handlers, csv, statistics, argparse, tarfile, zipfile, sqlite3, ssl"
 )
 HEAVY = f"import {HEAVY_MODULES}\n\n" + HELLO
 
