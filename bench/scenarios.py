@@ -202,8 +202,31 @@ async def cold_start(bench: Bench) -> dict[str, Any]:
                 "without_snapshot": await _cold_variant(bench, url, kind, source, False),
                 "with_snapshot": await _cold_variant(bench, url, kind, source, True),
             }
+    # New workers of a function already deployed and used: idle workers are reaped quickly,
+    # so each invoke after a pause starts a new worker (from the snapshot when it is on).
+    async with faas_with(bench, {}, NEW_WORKER_ENV) as server:
+        for kind, source in (("hello", HELLO), ("heavy", HEAVY)):
+            for snapshot in (False, True):
+                variant = "with_snapshot" if snapshot else "without_snapshot"
+                latencies = await _new_workers(bench, server.url, kind, source, snapshot)
+                result[kind][variant]["new_worker"] = _latency_summary(latencies)
     result["heavy_import_ms"] = await asyncio.to_thread(heavy_import_ms)
     return result
+
+
+NEW_WORKER_ENV = {"FAAS_POOL_IDLE_TTL_S": "0.2", "FAAS_POOL_REAP_INTERVAL_S": "0.05"}
+
+
+async def _new_workers(bench: Bench, url: str, kind: str, source: str, snapshot: bool) -> list[int]:
+    name = f"{kind}-new-{'snap' if snapshot else 'plain'}"
+    async with http_client() as http:
+        await deploy(http, url, name, source, SNAPSHOT_START_CONFIG if snapshot else None)
+        await invoke_once(http, url, name)  # with snapshot start: the template's init
+        latencies = []
+        for _ in range(bench.plan.cold_starts):
+            await asyncio.sleep(0.4)  # the last worker is reaped meanwhile
+            latencies.append(await invoke_once(http, url, name))
+    return latencies
 
 
 # -- (e) idle memory -------------------------------------------------------------------------
