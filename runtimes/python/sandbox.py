@@ -7,7 +7,7 @@ applied never runs user code (the zygote child exits and the invocation fails).
 
 Order (each step needs the privileges the next ones drop):
   join cgroups -> rlimits -> new mount/IPC/UTS(/net) namespaces -> private mounts ->
-  code at /var/task (read-only) -> runtime at /var/runtime (read-only) -> /tmp ->
+  code at /var/task (read-only) -> /tmp -> the interpreter's prefix made reachable ->
   hide paths -> drop to the function's uid -> no_new_privs -> Landlock -> seccomp
 """
 
@@ -422,11 +422,13 @@ def apply(plan: dict[str, Any]) -> dict[str, int]:
     if plan.get("task_root"):
         bind_read_only(plan["code_dir"], plan["task_root"])
         os.chdir(plan["task_root"])
+    if plan.get("tmp"):
+        mount_tmp(plan["tmp"])
+    # After every bind whose source is under the data dir: covering a closed directory (say
+    # /root) for the runtime may hide the data dir too, when it lives there.
     if plan.get("runtime"):
         runtime = plan["runtime"]
         expose_runtime(runtime["prefix"], runtime["covered"], runtime["staging"])
-    if plan.get("tmp"):
-        mount_tmp(plan["tmp"])
     hide(plan.get("hide") or [])
     if plan.get("uid") is not None:
         drop_privileges(int(plan["uid"]), int(plan["gid"]))

@@ -81,7 +81,7 @@ def test_put_extracts_a_read_only_tree(store: CodeStore, root: Path) -> None:
     assert mode_of(tree / "app.py") == 0o444
     assert mode_of(tree / "bin" / "tool") == 0o555
     assert store.zip_bytes(info.sha256) == data
-    assert listing(root) == sorted(
+    assert [p for p in listing(root) if "__pycache__" not in p] == sorted(
         [
             f"{info.sha256}.zip",
             info.sha256,
@@ -89,6 +89,11 @@ def test_put_extracts_a_read_only_tree(store: CodeStore, root: Path) -> None:
             *(f"{info.sha256}/{name}" for name in ("bin/tool", "pkg/__init__.py", "pkg/mod.py")),
         ]
     )
+    # Sources are byte-compiled once at deploy, read-only, so no cold start compiles them.
+    compiled = sorted((tree / "pkg" / "__pycache__").iterdir())
+    assert [c.name.split(".")[0] for c in compiled] == ["__init__", "mod"]
+    assert all(mode_of(c) == 0o444 for c in compiled)
+    assert mode_of(tree / "pkg" / "__pycache__") == 0o555
 
 
 def test_put_twice_is_idempotent(store: CodeStore, root: Path) -> None:
