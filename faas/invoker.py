@@ -8,8 +8,11 @@ nothing.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 import time
+
+import orjson
 
 from faas import billing
 from faas.admission import AdmissionController
@@ -26,7 +29,7 @@ from faas.domain import (
 )
 from faas.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound
 from faas.pool.manager import PoolManager
-from faas.pool.worker import InitFailed
+from faas.pool.worker import RESPONSE_TOO_LARGE, RESPONSE_TOO_LARGE_MESSAGE, InitFailed
 from faas.registry.functions import Registry
 from faas.store.writer import RecordWriter
 
@@ -112,6 +115,8 @@ class Invoker:
             )
         finally:
             self._pool.release(worker)
+        if len(result.payload) > self._limits.max_sync_payload_bytes:
+            return _response_too_large(result, request.request_id)
         return result
 
     def _record(self, config: FunctionConfig, request_id: str, result: WorkerResult) -> Record:
@@ -130,6 +135,19 @@ class Invoker:
             status=InvocationStatus.UNHANDLED if result.error_type else InvocationStatus.SUCCESS,
             error_type=result.error_type,
         )
+
+
+def _response_too_large(result: WorkerResult, request_id: str) -> WorkerResult:
+    """Lambda's answer to a result over 6 MB: a function error (the worker stays warm)."""
+    document = orjson.dumps(
+        {
+            "errorMessage": RESPONSE_TOO_LARGE_MESSAGE,
+            "errorType": RESPONSE_TOO_LARGE,
+            "requestId": request_id,
+            "stackTrace": [],
+        }
+    )
+    return dataclasses.replace(result, payload=document, error_type=RESPONSE_TOO_LARGE)
 
 
 def _init_failure_result(failed: InitFailed) -> WorkerResult:

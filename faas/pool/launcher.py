@@ -173,6 +173,8 @@ class ZygoteLauncher:
             )
         except BaseException:
             kill_process_group(spare.pid)
+            spare.sock.close()
+            close_quietly(spare.log_fd)
             raise
         return LaunchedProcess(
             spare.pid, spare.sock, spare.log_fd, spare.exited, stream, launched_ns, prepared

@@ -110,7 +110,8 @@ class PoolManager:
         if pool is None:
             return
         pool.busy.discard(worker)
-        if worker.alive and not pool.retired and not self._stopping:
+        # A worker whose invocation was cancelled is still running it: never hand it out.
+        if worker.idle and not pool.retired and not self._stopping:
             self._make_idle(pool, worker)
             return
         self._forget(worker)
@@ -165,6 +166,7 @@ class PoolManager:
             stopped += 1
         for key in [k for k, p in self._pools.items() if p.unused]:
             del self._pools[key]
+            self._launcher.retire(key)  # a snapshot template scales to zero with its pool
         return stopped
 
     async def stop(self, timeout_s: float = 5.0) -> None:

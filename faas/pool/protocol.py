@@ -29,6 +29,10 @@ class ProtocolError(Exception):
     """The worker sent something that is not a valid frame."""
 
 
+class FrameTooLarge(ProtocolError):
+    """A frame over MAX_FRAME_BYTES: in practice, a function result far over Lambda's 6 MB."""
+
+
 def encode_invoke(
     request_id: str, deadline_ms: int, arn: str, client_context: str | None, event: bytes
 ) -> bytes:
@@ -56,7 +60,7 @@ class FrameDecoder:
             meta_len, body_len = HEADER.unpack_from(self._buffer)
             total = HEADER.size + meta_len + body_len
             if meta_len + body_len > MAX_FRAME_BYTES:
-                raise ProtocolError(f"frame of {total} bytes is over the limit")
+                raise FrameTooLarge(f"frame of {total} bytes is over the limit")
             if len(self._buffer) < total:
                 return
             meta_end = HEADER.size + meta_len

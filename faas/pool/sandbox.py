@@ -16,7 +16,6 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -379,16 +378,17 @@ class SandboxPlanner:
         runtime = sys.base_prefix
         tmp = str(prepared.tmp_dir) if prepared.tmp_dir else "/tmp"
         rules = [[p, "rx"] for p in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")]
-        rules += [
-            [runtime, "rx"],
-            [code, "rx"],
-            ["/etc", "r"],
-            ["/proc/self", "r"],
-            ["/proc/meminfo", "r"],
-            ["/proc/cpuinfo", "r"],
-            ["/proc/stat", "r"],
-            [tmp, "rw"],
-        ]
+        rules += [[runtime, "rx"], [code, "rx"], ["/etc", "r"], [tmp, "rw"]]
+        if self.host.root:
+            # Other processes' private /proc files are guarded by their uid (ptrace checks),
+            # so all of /proc is readable: a function's subprocesses and snapshot clones read
+            # their own /proc/self, whose path differs from the worker's.
+            rules.append(["/proc", "r"])
+        else:
+            # Same uid as the platform: only this process's own entries.
+            rules += [
+                [p, "r"] for p in ("/proc/self", "/proc/meminfo", "/proc/cpuinfo", "/proc/stat")
+            ]
         rules += [[f"/dev/{d}", "rw"] for d in ("null", "zero", "full", "random", "urandom")]
         return rules
 
@@ -428,7 +428,3 @@ def _under_tmp(path: str) -> bool:
 
 def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
-
-
-def summary_for_health(host: HostSandbox) -> Mapping[str, object]:
-    return {layer.name: layer.active for layer in layers(host)}

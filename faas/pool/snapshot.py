@@ -40,8 +40,9 @@ class TemplateDied(Exception):
 class TemplateProcess:
     """The platform's side of one template: ask for clones, learn when they exit."""
 
-    def __init__(self, process: LaunchedProcess) -> None:
+    def __init__(self, process: LaunchedProcess, reply_timeout_s: float) -> None:
         self.process = process
+        self._reply_timeout_s = reply_timeout_s
         self._loop = asyncio.get_running_loop()
         self._decoder = FrameDecoder(self._on_frame)
         self._ready: asyncio.Future[Frame] = self._loop.create_future()
@@ -66,20 +67,26 @@ class TemplateProcess:
             raise
 
     async def clone(self, fds: list[int]) -> tuple[int, asyncio.Future[int]]:
-        """Fork one initialised worker; returns its pid and a future of its exit status."""
+        """Fork one initialised worker; returns its pid and a future of its exit status.
+
+        The template ran user code, so nothing it says is trusted: a reply that does not
+        come in time stops it, and the pid it names must be its own child (else a function
+        could have the platform move and kill any process on the host)."""
         async with self._lock:  # one request at a time: replies come back in order
             if self._dead:
                 raise TemplateDied("the snapshot template is gone")
             reply: asyncio.Future[int] = self._loop.create_future()
             self._cloned.append(reply)
             socket.send_fds(self.process.sock, [b"c"], fds)
-            pid = await reply
-        early = self._exits.pop(pid, None)  # it may have ended before we got here
-        if early is not None:
-            return pid, early
-        future: asyncio.Future[int] = self._loop.create_future()
-        self._exits[pid] = future
-        return pid, future
+            try:
+                pid = await asyncio.wait_for(reply, self._reply_timeout_s)
+            except TimeoutError:
+                self.stop()
+                raise TemplateDied("the snapshot template did not answer") from None
+        if parent_of(pid) != self.process.pid:
+            self.stop()
+            raise TemplateDied(f"the snapshot template named pid {pid}, not its own child")
+        return pid, self._exits[pid]
 
     def stop(self) -> None:
         """Retire the template; its clones keep serving until they are stopped."""
@@ -98,7 +105,7 @@ class TemplateProcess:
             return
         try:
             self._decoder.feed(data)
-        except ProtocolError:
+        except (ProtocolError, KeyError):
             log.warning("snapshot template %s broke the protocol; stopping it", self.process.pid)
             self.stop()
 
@@ -107,13 +114,15 @@ class TemplateProcess:
         if not self._ready.done():
             self._ready.set_result(frame)
         elif kind == "cloned" and self._cloned:
-            _settle(self._cloned.popleft(), int(frame.meta["pid"]))
+            pid = _int_field(frame, "pid")
+            # Registered here, before any later "exited" frame of the same read is handled.
+            self._exits.setdefault(pid, self._loop.create_future())
+            _settle(self._cloned.popleft(), pid)
         elif kind == "exited":
-            pid = int(frame.meta["pid"])
-            future = self._exits.pop(pid, None)
-            if future is None:  # ended before clone() registered it: keep it for clone()
-                future = self._exits[pid] = self._loop.create_future()
-            _settle(future, int(frame.meta["status"]))
+            # Only clones are reported; exits of init's own children are none of ours.
+            future = self._exits.pop(_int_field(frame, "pid"), None)
+            if future is not None:
+                _settle(future, _int_field(frame, "status"))
 
     def _discard_logs(self) -> None:
         with contextlib.suppress(OSError):
@@ -141,6 +150,23 @@ class TemplateProcess:
         self._exits.clear()
 
 
+def parent_of(pid: int) -> int | None:
+    """The parent pid the kernel reports for `pid` (None if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return int(fields[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _int_field(frame: Frame, name: str) -> int:
+    value = frame.meta.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < -255:
+        raise ProtocolError(f"bad {name} in a template frame")
+    return value
+
+
 def _settle(future: asyncio.Future[Any], value: int) -> None:
     if not future.done():
         future.set_result(value)
@@ -162,7 +188,7 @@ class Snapshots:
         self._init_timeout_s = init_timeout_s
         self._templates: dict[str, TemplateProcess] = {}
         self._starting: dict[str, asyncio.Future[TemplateProcess]] = {}
-        self._adopting: set[asyncio.Future[None]] = set()
+        self._retired_while_starting: set[str] = set()
 
     async def clone(self, spec: WorkerSpec, launched_ns: int) -> LaunchedProcess:
         template = await self._template(spec, launched_ns)
@@ -176,16 +202,20 @@ class Snapshots:
             fds.append(os.open(prepared.cgroup.peak_file, os.O_RDWR | os.O_CLOEXEC))
         try:
             pid, exited = await template.clone(fds)
-        except BaseException:
+        except BaseException as exc:
             platform_end.close()
             close_quietly(log_read)
             self._release(prepared)
+            if isinstance(exc, TemplateDied):
+                raise _template_failure(str(exc), launched_ns) from exc
             raise
         finally:
             worker_end.close()
             close_quietly(*fds[1:])
         exited.add_done_callback(lambda _: self._release(prepared))
-        self._adopt_later(prepared, pid)
+        # In its own cgroup before it runs any request: a process it started earlier could
+        # otherwise stay in the template's cgroup, out of reach of this worker's limits.
+        await self._adopt(prepared, pid)
         os.set_blocking(log_read, False)
         platform_end.setblocking(False)
         return LaunchedProcess(
@@ -202,6 +232,8 @@ class Snapshots:
         template = self._templates.pop(key, None)
         if template is not None:
             template.stop()
+        if key in self._starting:
+            self._retired_while_starting.add(key)
 
     def stop(self) -> list[asyncio.Future[int]]:
         """Stop every template; their exit futures."""
@@ -222,6 +254,10 @@ class Snapshots:
         self._starting[spec.key] = future
         try:
             template = await self._start_template(spec, launched_ns)
+            if spec.key in self._retired_while_starting:
+                self._retired_while_starting.discard(spec.key)
+                template.stop()
+                raise _template_failure("the function changed while it started", launched_ns)
             self._templates[spec.key] = template
             future.set_result(template)
             return template
@@ -233,22 +269,14 @@ class Snapshots:
             del self._starting[spec.key]
 
     async def _start_template(self, spec: WorkerSpec, launched_ns: int) -> TemplateProcess:
-        template = TemplateProcess(await self._launch_template(spec, launched_ns))
+        template = TemplateProcess(
+            await self._launch_template(spec, launched_ns), self._init_timeout_s
+        )
         try:
             frame = await template.wait_ready(self._init_timeout_s)
         except (TimeoutError, TemplateDied) as exc:
             template.stop()
-            document = orjson.dumps(
-                {
-                    "errorMessage": f"Snapshot template failed: {exc}",
-                    "errorType": "Runtime.ExitError",
-                    "requestId": "",
-                    "stackTrace": [],
-                }
-            )
-            raise InitFailed(
-                InitFailure("Runtime.ExitError", document, time.monotonic_ns() - launched_ns, b"")
-            ) from exc
+            raise _template_failure(str(exc) or "init timed out", launched_ns) from exc
         if frame.meta.get("t") != "ready":
             template.stop()
             raise InitFailed(
@@ -258,9 +286,21 @@ class Snapshots:
             )
         return template
 
-    def _adopt_later(self, prepared: PreparedSandbox | None, pid: int) -> None:
+    async def _adopt(self, prepared: PreparedSandbox | None, pid: int) -> None:
         if prepared is None or self._sandbox is None or prepared.cgroup is None:
             return
-        task = asyncio.get_running_loop().run_in_executor(None, self._sandbox.adopt, prepared, pid)
-        self._adopting.add(task)
-        task.add_done_callback(self._adopting.discard)
+        await asyncio.to_thread(self._sandbox.adopt, prepared, pid)
+
+
+def _template_failure(reason: str, launched_ns: int) -> InitFailed:
+    document = orjson.dumps(
+        {
+            "errorMessage": f"Snapshot template failed: {reason}",
+            "errorType": "Runtime.ExitError",
+            "requestId": "",
+            "stackTrace": [],
+        }
+    )
+    return InitFailed(
+        InitFailure("Runtime.ExitError", document, time.monotonic_ns() - launched_ns, b"")
+    )

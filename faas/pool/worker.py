@@ -22,7 +22,7 @@ import orjson
 
 from faas.domain import WorkerResult, WorkerSpec
 from faas.pool.process import LaunchedProcess, kill_process_group
-from faas.pool.protocol import Frame, FrameDecoder, ProtocolError, encode_invoke
+from faas.pool.protocol import Frame, FrameDecoder, FrameTooLarge, ProtocolError, encode_invoke
 from faas.pool.sandbox import PreparedSandbox
 
 LOG_READ_CHUNK = 65536
@@ -30,6 +30,10 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 TIMEOUT_ERROR = "Sandbox.Timedout"
 EXIT_ERROR = "Runtime.ExitError"
 OOM_ERROR = "Runtime.OutOfMemory"
+RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
+RESPONSE_TOO_LARGE_MESSAGE = (
+    "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
+)
 # How long a hang-up waits for the exit status before failing the call without it.
 EXIT_REPORT_GRACE_S = 1.0
 
@@ -194,7 +198,7 @@ def _tree_bytes(root: str) -> int:
 
 
 class Worker:
-    """A started worker process; create with `await Worker.start(...)`."""
+    """A started worker process: construct it from a LaunchedProcess, then wait_ready()."""
 
     def __init__(
         self,
@@ -220,6 +224,8 @@ class Worker:
         self._sock = process.sock
         self._log_fd = process.log_fd
         self._released = False
+        self._response_too_large = False
+        self._sending: set[asyncio.Task[None]] = set()
         self._loop = loop
         self._logs = LogBuffer(max_log_bytes)
         self._decoder = FrameDecoder(self._on_frame)
@@ -237,6 +243,11 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self.state is not WorkerState.DEAD
+
+    @property
+    def idle(self) -> bool:
+        """Alive and not in the middle of an invocation."""
+        return self.state is WorkerState.IDLE
 
     @property
     def reaped(self) -> bool:
@@ -297,7 +308,7 @@ class Worker:
             started_at_ms=started_at_ms,
             duration_ns=duration_ns,
             init_duration_ns=self.init_duration_ns if first_invocation else None,
-            max_memory_bytes=int(frame.meta.get("mem", 0)),
+            max_memory_bytes=_reported_memory(frame),
         )
 
     def _kill_tree(self) -> None:
@@ -316,6 +327,8 @@ class Worker:
 
     def _death_cause(self, request_id: str, reason: str) -> tuple[str, str]:
         prefix = f"RequestId: {request_id} Error:"
+        if self._response_too_large:
+            return RESPONSE_TOO_LARGE, RESPONSE_TOO_LARGE_MESSAGE
         sandbox = self._process.sandbox
         oom = self._watch.over_memory or (sandbox is not None and sandbox.oom_killed)
         if oom:
@@ -404,7 +417,9 @@ class Worker:
             raise _Died(f"cannot write to the runtime: {exc.strerror}") from exc
         if sent < len(message):
             # Large events: let the loop finish the write while we wait for the answer.
-            self._loop.create_task(self._send_rest(memoryview(message)[sent:]))
+            task = self._loop.create_task(self._send_rest(memoryview(message)[sent:]))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
     async def _send_rest(self, rest: memoryview) -> None:
         with contextlib.suppress(OSError):
@@ -457,6 +472,9 @@ class Worker:
             return
         try:
             self._decoder.feed(data)
+        except FrameTooLarge as exc:
+            self._response_too_large = True
+            self._fail(f"protocol error: {exc}")
         except ProtocolError as exc:
             self._fail(f"protocol error: {exc}")
 
@@ -520,6 +538,14 @@ def error_type_of(document: bytes) -> str:
         return str(parsed.get("errorType") or "Unhandled")
     except (orjson.JSONDecodeError, AttributeError):
         return "Unhandled"
+
+
+def _reported_memory(frame: Frame) -> int:
+    """The worker's own figure: user code could have forged it, so only a sane int counts."""
+    value = frame.meta.get("mem", 0)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 50:
+        return value
+    return 0
 
 
 def _iso_now() -> str:

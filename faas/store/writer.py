@@ -149,7 +149,10 @@ class RecordWriter:
 
     def _write_loop(self) -> None:
         if self._engine.dialect.name == "sqlite":
-            self._raw = self._engine.raw_connection()
+            try:
+                self._raw = self._engine.raw_connection()
+            except Exception as exc:  # the SQLAlchemy path still works, only slower
+                _log.error("record writer: no direct SQLite connection (%s)", exc)
         try:
             self._write_batches()
         finally:

@@ -25,3 +25,22 @@ def test_the_whole_standard_library_and_a_normal_umask(server: FaasServer) -> No
     response, body = server.invoke(name)
     assert "FunctionError" not in response, body
     assert body == {"mode": "0o644", "echoed": "hi\n", "umask": "0o22"}
+
+
+BIG_RESULT = """
+def handler(event, context):
+    return "x" * event["size"]
+"""
+
+
+def test_a_result_over_6_mb_is_lambdas_response_size_error(server: FaasServer) -> None:
+    name = f"big-{uuid.uuid4().hex[:8]}"
+    server.deploy(name, {"app.py": BIG_RESULT}, Timeout=30, MemorySize=512)
+    response, body = server.invoke(name, {"size": 7 * 1024 * 1024})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Function.ResponseSizeTooLarge"
+    response, body = server.invoke(name, {"size": 20 * 1024 * 1024})
+    assert body["errorType"] == "Function.ResponseSizeTooLarge"
+    response, body = server.invoke(name, {"size": 10})
+    assert "FunctionError" not in response
+    assert body == "x" * 10

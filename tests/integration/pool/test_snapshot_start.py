@@ -126,3 +126,40 @@ async def test_a_dead_zygote_is_restarted_and_requests_still_succeed(
     assert launcher.zygote_pid(RUNTIME) not in (None, zygote_pid)
     again = await call(pool, spec, {})
     assert again["calls"] == 1
+
+
+FORGING_INIT = """
+    import sys
+    _bootstrap = sys.modules["_faas_bootstrap"]
+    _send = _bootstrap.FrameChannel.send
+
+    def forged(self, meta, body):
+        if meta.get("t") == "cloned":
+            meta = {**meta, "pid": VICTIM}
+        return _send(self, meta, body)
+
+    _bootstrap.FrameChannel.send = forged
+
+    def handler(event, context):
+        return "never"
+"""
+
+
+async def test_a_template_cannot_make_the_platform_adopt_or_kill_another_process(
+    pool_and_launcher: tuple[PoolManager, ZygoteLauncher], tmp_path: Path
+) -> None:
+    pool, _ = pool_and_launcher
+    victim = await asyncio.create_subprocess_exec("sleep", "30")
+    try:
+        source = FORGING_INIT.replace("VICTIM", str(victim.pid))
+        spec = dataclasses.replace(make_spec(tmp_path / "code", source), snap_start=True)
+        with pytest.raises(InitFailed) as refused:
+            await pool.acquire(spec)
+        assert "not its own child" in json.loads(refused.value.failure.document)["errorMessage"]
+        await asyncio.sleep(0.2)
+        assert victim.returncode is None  # still running, and still in its own cgroup
+        with open(f"/proc/{victim.pid}/cgroup") as cgroups:
+            assert "faas-" not in cgroups.read()
+    finally:
+        victim.kill()
+        await victim.wait()
