@@ -164,9 +164,10 @@ class PoolManager:
                 continue
             self._stop_idle(worker)
             stopped += 1
+        # A snapshot template is kept while its version exists, like Lambda's snapshot: it
+        # is what makes the next worker start in a fork. retire() stops it.
         for key in [k for k, p in self._pools.items() if p.unused]:
             del self._pools[key]
-            self._launcher.retire(key)  # a snapshot template scales to zero with its pool
         return stopped
 
     async def stop(self, timeout_s: float = 5.0) -> None:
