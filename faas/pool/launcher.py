@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +24,7 @@ from faas.pool.environment import log_stream_name, worker_environment
 from faas.pool.process import LaunchedProcess, kill_process_group
 from faas.pool.protocol import encode_frame
 from faas.pool.sandbox import PreparedSandbox, SandboxPlanner
+from faas.pool.singleflight import single_flight
 from faas.pool.snapshot import Snapshots
 from faas.pool.zygote import Zygote, close_quietly
 
@@ -86,7 +87,7 @@ class ZygoteLauncher:
         self._interpreters = dict(interpreters)
         self._runtime_dir = runtime_dir() / "python"
         self._zygotes: dict[str, Zygote] = {}
-        self._starting: dict[str, asyncio.Future[Zygote]] = {}
+        self._starting: dict[Hashable, asyncio.Future[Zygote]] = {}
         self._sandbox = sandbox
         self._releasing: set[asyncio.Future[None]] = set()
         self._spare_target = spares
@@ -303,23 +304,14 @@ class ZygoteLauncher:
         zygote = self._zygotes.get(runtime)
         if zygote is not None and zygote.alive:
             return zygote
-        pending = self._starting.get(runtime)
-        if pending is not None:  # another request is already starting it: share that
-            return await asyncio.shield(pending)
         interpreter = self._interpreters.get(runtime)
         if interpreter is None:
             raise InvalidParameterValue(f"Runtime {runtime} is not available on this host")
-        future: asyncio.Future[Zygote] = asyncio.get_running_loop().create_future()
-        self._starting[runtime] = future
-        try:
-            zygote = Zygote(interpreter, self._runtime_dir)
-            await zygote.start()
-            self._zygotes[runtime] = zygote
-            future.set_result(zygote)
-            return zygote
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it themselves
-            raise
-        finally:
-            del self._starting[runtime]
+
+        async def start() -> Zygote:
+            started = Zygote(interpreter, self._runtime_dir)
+            await started.start()
+            self._zygotes[runtime] = started
+            return started
+
+        return await single_flight(self._starting, runtime, start)

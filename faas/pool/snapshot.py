@@ -17,7 +17,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 import orjson
@@ -27,6 +27,7 @@ from faas.pool.environment import log_stream_name
 from faas.pool.process import LaunchedProcess, kill_process_group
 from faas.pool.protocol import Frame, FrameDecoder, ProtocolError
 from faas.pool.sandbox import PreparedSandbox, SandboxPlanner
+from faas.pool.singleflight import single_flight
 from faas.pool.worker import InitFailed, InitFailure, error_type_of
 from faas.pool.zygote import close_quietly
 
@@ -187,7 +188,7 @@ class Snapshots:
         self._release = release
         self._init_timeout_s = init_timeout_s
         self._templates: dict[str, TemplateProcess] = {}
-        self._starting: dict[str, asyncio.Future[TemplateProcess]] = {}
+        self._starting: dict[Hashable, asyncio.Future[TemplateProcess]] = {}
         self._retired_while_starting: set[str] = set()
 
     async def clone(self, spec: WorkerSpec, launched_ns: int) -> LaunchedProcess:
@@ -247,26 +248,17 @@ class Snapshots:
         template = self._templates.get(spec.key)
         if template is not None and template.alive:
             return template
-        pending = self._starting.get(spec.key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[TemplateProcess] = asyncio.get_running_loop().create_future()
-        self._starting[spec.key] = future
-        try:
-            template = await self._start_template(spec, launched_ns)
+
+        async def start() -> TemplateProcess:
+            started = await self._start_template(spec, launched_ns)
             if spec.key in self._retired_while_starting:
                 self._retired_while_starting.discard(spec.key)
-                template.stop()
+                started.stop()
                 raise _template_failure("the function changed while it started", launched_ns)
-            self._templates[spec.key] = template
-            future.set_result(template)
-            return template
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it themselves
-            raise
-        finally:
-            del self._starting[spec.key]
+            self._templates[spec.key] = started
+            return started
+
+        return await single_flight(self._starting, spec.key, start)
 
     async def _start_template(self, spec: WorkerSpec, launched_ns: int) -> TemplateProcess:
         template = TemplateProcess(

@@ -381,20 +381,28 @@ class CloneServer:
         return 0
 
     def _reap(self) -> None:
-        try:
-            while os.read(self._wake_read, 512):
-                pass
-        except BlockingIOError:
+        reap_children(
+            self._wake_read,
+            lambda pid, code: self._channel.send({"t": "exited", "pid": pid, "status": code}, b""),
+        )
+
+
+def reap_children(wake_read: int, report: Callable[[int, int], None]) -> None:
+    """After SIGCHLD woke us through `wake_read`: reap every ended child and report
+    (pid, exit code or minus the signal)."""
+    try:
+        while os.read(wake_read, 512):
             pass
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            code = os.waitstatus_to_exitcode(status)
-            self._channel.send({"t": "exited", "pid": pid, "status": code}, b"")
+    except BlockingIOError:
+        pass
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        report(pid, os.waitstatus_to_exitcode(status))
 
 
 def main(argv: list[str]) -> int:

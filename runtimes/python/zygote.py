@@ -151,20 +151,10 @@ class Zygote:
         return int(bootstrap.run(sock, opened.get("peak_fd"), bool(request.get("template"))))
 
     def _reap_children(self) -> None:
-        try:
-            while os.read(self._wake_read, 512):
-                pass
-        except BlockingIOError:
-            pass
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            code = os.waitstatus_to_exitcode(status)
-            send(self._control, {"t": "exited", "pid": pid, "status": code})
+        bootstrap.reap_children(
+            self._wake_read,
+            lambda pid, code: send(self._control, {"t": "exited", "pid": pid, "status": code}),
+        )
 
 
 def redirect_stdio(log_fd: int) -> None:
