@@ -134,6 +134,8 @@ class PoolManager:
 
     def set_provisioned(self, spec: WorkerSpec, count: int) -> None:
         """Keep `count` workers of this version initialised at all times (0: none)."""
+        if count <= 0 and spec.key not in self._pools:
+            return  # nothing provisioned and no pool yet: nothing to keep
         pool = self._pool_for(spec)
         pool.provisioned = max(count, 0)
         self._fill_later(pool)
