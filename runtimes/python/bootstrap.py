@@ -319,22 +319,13 @@ class CloneServer:
         self._sock = sock
         self._channel = FrameChannel(sock)
         self._handler = handler
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self._wake_write, False)
+        self._server = ForkServer(sock, self._report_exit)
 
     def serve_forever(self) -> int:
-        signal.signal(signal.SIGCHLD, lambda *_: None)
-        signal.set_wakeup_fd(self._wake_write)
-        selector = selectors.DefaultSelector()
-        selector.register(self._sock, selectors.EVENT_READ, "request")
-        selector.register(self._wake_read, selectors.EVENT_READ, "child")
-        while True:
-            for key, _ in selector.select():
-                if key.data == "child":
-                    self._reap()
-                elif not self._clone():
-                    return 0
+        return self._server.run(self._clone)
+
+    def _report_exit(self, pid: int, code: int) -> None:
+        self._channel.send({"t": "exited", "pid": pid, "status": code}, b"")
 
     def _clone(self) -> bool:
         try:
@@ -364,12 +355,11 @@ class CloneServer:
 
     def _become_clone(self, worker_fd: int, log_fd: int, peak_fd: int | None = None) -> int:
         template_pid = os.getppid()
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self._server.in_child()
         os.setsid()
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
-        for fd in (log_fd, self._sock.fileno(), self._wake_read, self._wake_write):
+        for fd in (log_fd, self._sock.fileno()):
             os.close(fd)
         die_with_parent()
         if os.getppid() != template_pid:
@@ -380,29 +370,53 @@ class CloneServer:
         Runtime(channel, self._handler, memory).serve_forever()
         return 0
 
+
+class ForkServer:
+    """The loop of a process that forks children on request (the zygote, a snapshot
+    template): wait for a request or a child's end; reap ended children and report them."""
+
+    def __init__(self, requests: socket.socket, report_exit: Callable[[int, int], None]) -> None:
+        self._requests = requests
+        self._report_exit = report_exit
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+
+    def run(self, handle_request: Callable[[], bool]) -> int:
+        """Serve until handle_request() returns False (the platform hung up)."""
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(self._wake_write)
+        selector = selectors.DefaultSelector()
+        selector.register(self._requests, selectors.EVENT_READ, "request")
+        selector.register(self._wake_read, selectors.EVENT_READ, "child")
+        while True:
+            for key, _ in selector.select():
+                if key.data == "child":
+                    self._reap()
+                elif not handle_request():
+                    return 0
+
+    def in_child(self) -> None:
+        """In a forked child: none of this server's signal plumbing or descriptors."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for fd in (self._wake_read, self._wake_write):
+            os.close(fd)
+
     def _reap(self) -> None:
-        reap_children(
-            self._wake_read,
-            lambda pid, code: self._channel.send({"t": "exited", "pid": pid, "status": code}, b""),
-        )
-
-
-def reap_children(wake_read: int, report: Callable[[int, int], None]) -> None:
-    """After SIGCHLD woke us through `wake_read`: reap every ended child and report
-    (pid, exit code or minus the signal)."""
-    try:
-        while os.read(wake_read, 512):
-            pass
-    except BlockingIOError:
-        pass
-    while True:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        report(pid, os.waitstatus_to_exitcode(status))
+            while os.read(self._wake_read, 512):
+                pass
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self._report_exit(pid, os.waitstatus_to_exitcode(status))
 
 
 def main(argv: list[str]) -> int:

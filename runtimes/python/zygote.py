@@ -22,8 +22,6 @@ import gc
 import importlib.util
 import json
 import os
-import selectors
-import signal
 import socket
 import sys
 import time
@@ -69,23 +67,14 @@ def send(sock: socket.socket, message: dict[str, Any]) -> None:
 class Zygote:
     def __init__(self, control: socket.socket) -> None:
         self._control = control
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_write, False)
-        os.set_blocking(self._wake_read, False)
+        self._server = bootstrap.ForkServer(control, self._report_exit)
 
     def serve(self) -> int:
-        signal.signal(signal.SIGCHLD, lambda *_: None)
-        signal.set_wakeup_fd(self._wake_write)
-        selector = selectors.DefaultSelector()
-        selector.register(self._control, selectors.EVENT_READ, "control")
-        selector.register(self._wake_read, selectors.EVENT_READ, "child")
         send(self._control, {"t": "ready"})
-        while True:
-            for key, _ in selector.select():
-                if key.data == "child":
-                    self._reap_children()
-                elif not self._handle_request():
-                    return 0
+        return int(self._server.run(self._handle_request))
+
+    def _report_exit(self, pid: int, code: int) -> None:
+        send(self._control, {"t": "exited", "pid": pid, "status": code})
 
     def _handle_request(self) -> bool:
         try:
@@ -126,8 +115,7 @@ class Zygote:
     def _become_worker(self, request: dict[str, Any], worker_fd: int, log_fd: int) -> int:
         zygote_pid = os.getppid()
         os.setsid()  # own process group: the platform kills a worker with its children
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self._server.in_child()
         redirect_stdio(log_fd)
         close_other_fds(keep=worker_fd)
         bootstrap.die_with_parent()
@@ -149,12 +137,6 @@ class Zygote:
         opened.update(sandbox.apply(request.get("sandbox") or {}))
         gc.enable()
         return int(bootstrap.run(sock, opened.get("peak_fd"), bool(request.get("template"))))
-
-    def _reap_children(self) -> None:
-        bootstrap.reap_children(
-            self._wake_read,
-            lambda pid, code: send(self._control, {"t": "exited", "pid": pid, "status": code}),
-        )
 
 
 def redirect_stdio(log_fd: int) -> None:
