@@ -63,6 +63,9 @@ class _Process:
     prepared: PreparedSandbox | None
 
 
+# How long after a spare is taken its replacement is started (see _refill).
+REFILL_DELAY_S = 0.02
+
 # Plan keys a spare carried out when it was forked; its assignment must not repeat them.
 _SPARE_KEYS = ("cgroup_procs", "memory_peak_file")
 
@@ -235,6 +238,9 @@ class ZygoteLauncher:
         task.add_done_callback(lambda _: self._refilling.pop(runtime, None))
 
     async def _refill(self, runtime: str) -> None:
+        # Let the cold start that took a spare finish first: forking and joining a cgroup
+        # next to it (threads, the zygote, a kernel lock) would slow exactly that request.
+        await asyncio.sleep(REFILL_DELAY_S)
         spares = self._spares.setdefault(runtime, [])
         while len(spares) < self._spare_target and not self._stopping:
             try:
