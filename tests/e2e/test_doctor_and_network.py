@@ -6,19 +6,9 @@ import json
 import uuid
 from pathlib import Path
 
-from tests.helpers.server import FaasServer, free_port, run_cli
+from tests.helpers.server import SANDBOX_LAYERS, FaasServer, free_port, run_cli
 
-LAYERS = {
-    "memory",
-    "processes",
-    "/tmp",
-    "mount namespace",
-    "per-function uid",
-    "landlock",
-    "seccomp",
-    "no_new_privs",
-    "network namespace",
-}
+LAYERS = SANDBOX_LAYERS
 
 
 def test_doctor_prints_the_servers_layers(server: FaasServer) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.helpers.server import FaasServer, lambda_client, make_zip
+from tests.helpers.server import SANDBOX_LAYERS, FaasServer, lambda_client, make_zip
 
 MB = 1024 * 1024
 CANARY_NAME = "canary"
@@ -588,17 +588,7 @@ def test_a_dying_worker_is_reported_and_replaced(
 
 # -- what the platform says about itself ---------------------------------------------------
 
-EVERY_LAYER = {
-    "memory",
-    "processes",
-    "/tmp",
-    "mount namespace",
-    "per-function uid",
-    "landlock",
-    "seccomp",
-    "no_new_privs",
-    "network namespace",
-}
+EVERY_LAYER = SANDBOX_LAYERS
 
 
 def test_health_reports_every_sandbox_layer_active(server: FaasServer) -> None:

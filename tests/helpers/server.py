@@ -23,6 +23,20 @@ from botocore.config import Config
 
 FAAS = [sys.executable, "-m", "faas.cli"]
 START_TIMEOUT_S = 20.0
+# The sandbox layers /health and `faas doctor` report, by name.
+SANDBOX_LAYERS = frozenset(
+    {
+        "memory",
+        "processes",
+        "/tmp",
+        "mount namespace",
+        "per-function uid",
+        "landlock",
+        "seccomp",
+        "no_new_privs",
+        "network namespace",
+    }
+)
 
 
 def free_port() -> int:

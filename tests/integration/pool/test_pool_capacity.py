@@ -52,6 +52,15 @@ def spec_for(tmp_path: Path, name: str, memory_mb: int = 128) -> WorkerSpec:
     return dataclasses.replace(spec, memory_mb=memory_mb, function_name=name)
 
 
+async def wait_for(pool: PoolManager, **expected: int) -> None:
+    """Poll the pool's stats (bounded, ~5 s) until they show `expected`."""
+    for _ in range(100):
+        stats = pool.stats()
+        if all(getattr(stats, name) == value for name, value in expected.items()):
+            return
+        await asyncio.sleep(0.05)
+
+
 async def warm_up(pool: PoolManager, spec: WorkerSpec) -> int:
     worker = await pool.acquire(spec)
     pid = worker.pid
@@ -94,10 +103,7 @@ async def test_provisioned_workers_exist_before_the_first_request(
     pool = make_pool()
     spec = spec_for(tmp_path, "ready")
     pool.set_provisioned(spec, 2)
-    for _ in range(100):
-        if pool.stats().idle == 2:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for(pool, idle=2)
     assert pool.stats().idle == 2
     worker = await pool.acquire(spec)
     result = await worker.invoke("r", b"{}", spec.function_arn, None)
@@ -111,18 +117,12 @@ async def test_a_provisioned_worker_that_dies_is_replaced(
     pool = make_pool()
     spec = spec_for(tmp_path, "refill")
     pool.set_provisioned(spec, 1)
-    for _ in range(100):
-        if pool.stats().idle == 1:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for(pool, idle=1)
     worker = await pool.acquire(spec)
     first_pid = worker.pid
     worker.kill()
     pool.release(worker)
-    for _ in range(100):
-        if pool.stats().idle == 1:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for(pool, idle=1)
     assert pool.stats().idle == 1
     again = await pool.acquire(spec)
     assert again.pid != first_pid
@@ -135,10 +135,7 @@ async def test_provisioned_workers_are_neither_reaped_nor_evicted(
     pool = make_pool(memory_budget_mb=256, idle_ttl_s=1)
     kept = spec_for(tmp_path, "kept")
     pool.set_provisioned(kept, 1)
-    for _ in range(100):
-        if pool.stats().idle == 1:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for(pool, idle=1)
     other = spec_for(tmp_path, "other")
     await warm_up(pool, other)
     loop = asyncio.get_running_loop()
@@ -153,9 +150,6 @@ async def test_provisioned_workers_are_neither_reaped_nor_evicted(
 async def test_idle_workers_scale_to_zero(make_pool: Factory, tmp_path: Path) -> None:
     pool = make_pool(idle_ttl_s=0.2, reap_interval_s=0.1)
     await warm_up(pool, spec_for(tmp_path, "zero"))
-    for _ in range(50):
-        if pool.stats().warm == 0:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for(pool, warm=0)
     assert pool.stats().warm == 0
     assert pool.stats().memory_in_use_mb == 0
