@@ -1,56 +1,124 @@
-"""Per-worker control groups (cgroup v1, as on hybrid hosts): memory limit and peak, process
-limit, CPU share, and killing a worker's whole tree.
+"""Per-worker control groups: the interface the sandbox uses, whichever cgroup version is
+active, and what both versions share.
 
-Layout: under the platform's own cgroup in each controller, `faas-<pid>/w<n>` per worker.
-The worker joins them itself (it writes its pid to each `cgroup.procs` right after the fork,
-before any user code runs), so every process it starts is inside too.
+Two implementations sit behind it: `cgroups_v1` (separate memory, pids and cpu hierarchies,
+as on hybrid hosts) and `cgroups_v2` (the one unified hierarchy of pure-v2 hosts). Both lay
+out `faas-<pid>/w<n>` per worker under the platform's own cgroup, and in both the worker
+joins its cgroup itself (it writes its pid to each `cgroup.procs` right after the fork,
+before any user code runs), so every process it starts is inside too. Which one is used is
+decided once at startup (`faas.pool.sandbox.detect_cgroups`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-
-log = logging.getLogger(__name__)
+from typing import Protocol
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("memory", "pids", "cpu")
 MB = 1024 * 1024
-# Lambda gives one full vCPU at 1769 MB; cpu.shares default (1024) stands for one CPU.
+# Lambda gives one full vCPU at 1769 MB; a CPU share is scaled from that.
 FULL_CPU_MEMORY_MB = 1769
 PIDS_MAX = 1024  # Lambda's limit on processes/threads per execution environment
 
 
-@dataclass(frozen=True, slots=True)
-class CgroupV1Layout:
-    """Where this platform may create child cgroups, per controller."""
+class WorkerCgroup(Protocol):
+    """One worker's cgroup(s), owned by the platform; the worker joins them itself."""
 
-    bases: dict[str, Path]  # controller -> the platform's own cgroup directory
+    @property
+    def procs_files(self) -> list[str]:
+        """The `cgroup.procs` files the worker writes its pid to, right after the fork."""
+        ...
+
+    @property
+    def peak_file(self) -> str | None:
+        """The memory-peak file the worker opens read-write before dropping privileges, then
+        resets (writes to it) and reads per invocation; None: the worker measures VmHWM."""
+        ...
+
+    def limit_memory(self, memory_mb: int) -> None:
+        """Memory limit (no swap) and a CPU share proportional to it, as on Lambda."""
+        ...
+
+    def oom_killed(self) -> bool:
+        """Whether the kernel's OOM killer has killed anything in it."""
+        ...
+
+    def kill_all(self) -> int:
+        """SIGKILL every process in it (daemons that left the worker's session too)."""
+        ...
+
+    def remove(self) -> bool:
+        """Delete it; False while processes remain (try again later)."""
+        ...
+
+
+class CgroupManager(Protocol):
+    """Creates and removes the per-worker cgroups of one platform process."""
+
+    def setup(self) -> None:
+        """Blocking, once at startup. Raises CgroupSetupFailed (or OSError) when cgroups
+        cannot be used after all; the caller then runs without them."""
+        ...
+
+    def create(self) -> WorkerCgroup:
+        """A new worker cgroup with the process limit; memory comes with limit_memory()."""
+        ...
+
+    def release(self, cgroup: WorkerCgroup) -> None:
+        """Kill what is left in it and remove it (now, or on a later call)."""
+        ...
+
+    def teardown(self) -> None: ...
+
+
+class CgroupLayout(Protocol):
+    """Where this platform may create cgroups, as found by a read-only probe."""
+
+    @property
+    def version(self) -> int: ...
+
+    def manager(self) -> CgroupManager: ...
+
+
+class CgroupSetupFailed(Exception):
+    """The probe found usable cgroups but setting them up failed; `reason` is one phrase
+    for `faas doctor` and /health. Never leaves the pool: the planner falls back to running
+    without cgroups, so it is not a FaasError."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ProcCgroup:
+    """A process's /proc/<pid>/cgroup: its v1 path per controller and its v2 path."""
+
+    v1: dict[str, str]  # controller -> path in that controller's hierarchy
+    v2: str | None  # the `0::` line's path, when the unified hierarchy exists
 
     @classmethod
-    def detect(
-        cls, proc_cgroup: str, root: Path = CGROUP_ROOT
-    ) -> tuple[CgroupV1Layout | None, str]:
-        """(layout, "") when memory, pids and cpu v1 controllers are writable, else (None, why)."""
-        own = _v1_paths(proc_cgroup)
-        bases: dict[str, Path] = {}
-        for controller in CONTROLLERS:
-            if controller not in own:
-                return None, f"no cgroup v1 '{controller}' controller"
-            base = root / controller / own[controller].lstrip("/")
-            if not (base / "cgroup.procs").exists():
-                return None, f"{base} is not a cgroup directory"
-            if not os.access(base, os.W_OK):
-                return None, f"{base} is not writable (not root, or no delegation)"
-            bases[controller] = base
-        return cls(bases), ""
+    def parse(cls, text: str) -> ProcCgroup:
+        v1: dict[str, str] = {}
+        v2: str | None = None
+        for line in text.splitlines():
+            parts = line.split(":", 2)
+            if len(parts) != 3:
+                continue
+            if parts[0] == "0" and not parts[1]:
+                v2 = parts[2]
+            elif parts[1]:
+                for controller in parts[1].split(","):
+                    v1[controller] = parts[2]
+        return cls(v1, v2)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -60,150 +128,51 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _v1_paths(proc_cgroup: str) -> dict[str, str]:
-    paths: dict[str, str] = {}
-    for line in proc_cgroup.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) == 3 and parts[1]:
-            for controller in parts[1].split(","):
-                paths[controller] = parts[2]
-    return paths
-
-
-class WorkerCgroup:
-    """One worker's cgroups. Memory readings keep their files open: they run per invocation."""
-
-    def __init__(self, dirs: dict[str, Path]) -> None:
-        self.dirs = dirs
-        self._oom_fd = os.open(dirs["memory"] / "memory.oom_control", os.O_RDONLY)
-
-    def limit_memory(self, memory_mb: int) -> None:
-        """Memory limit (no swap) and a CPU share proportional to it, as on Lambda."""
-        limit = str(memory_mb * MB)
-        memory = self.dirs["memory"]
-        # Lowering from "unlimited": limit_in_bytes first, memsw (which must be >=) second.
-        (memory / "memory.limit_in_bytes").write_text(limit)
-        with contextlib.suppress(OSError):  # absent when swap accounting is off
-            (memory / "memory.memsw.limit_in_bytes").write_text(limit)
-        shares = max(2, 1024 * memory_mb // FULL_CPU_MEMORY_MB)
-        (self.dirs["cpu"] / "cpu.shares").write_text(str(shares))
-
-    @property
-    def procs_files(self) -> list[str]:
-        return [str(d / "cgroup.procs") for d in self.dirs.values()]
-
-    @property
-    def peak_file(self) -> str:
-        """Reset (write 0) and read per invocation by the worker itself, off the loop."""
-        return str(self.dirs["memory"] / "memory.max_usage_in_bytes")
-
-    def oom_killed(self) -> bool:
+def kill_listed(procs: Path) -> int:
+    """SIGKILL every pid a `cgroup.procs` lists, until it lists none (the fallback where a
+    kernel has no atomic `cgroup.kill`); the number of signals sent."""
+    killed = 0
+    for _ in range(10):  # a process may fork while we kill: look again
         try:
-            text = os.pread(self._oom_fd, 256, 0).decode()
+            pids = [int(p) for p in procs.read_text().split()]
         except OSError:
-            return False
-        for line in text.splitlines():
-            name, _, value = line.partition(" ")
-            if name == "oom_kill":
-                return int(value) > 0
-        return False
-
-    def kill_all(self) -> int:
-        """SIGKILL every process in the worker's cgroup (daemons that left its session too)."""
-        return self.kill_procs(self.dirs["pids"] / "cgroup.procs")
-
-    @staticmethod
-    def kill_procs(procs: Path) -> int:
-        killed = 0
-        for _ in range(10):  # a process may fork while we kill: look again
-            try:
-                pids = [int(p) for p in procs.read_text().split()]
-            except OSError:
-                return killed
-            if not pids:
-                return killed
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-        return killed
-
-    def remove(self) -> bool:
-        """Delete the cgroups; False while processes remain (try again later)."""
-        with contextlib.suppress(OSError):
-            os.close(self._oom_fd)
-        self._oom_fd = -1
-        done = True
-        for directory in self.dirs.values():
-            try:
-                directory.rmdir()
-            except FileNotFoundError:
-                continue
-            except OSError:
-                done = False
-        return done
+            return killed
+        if not pids:
+            return killed
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+    return killed
 
 
-class CgroupV1Manager:
-    """Creates and removes the per-worker cgroups of one platform process."""
+def write_interface(path: Path, value: str) -> None:
+    """Write one value to a cgroup interface file: one write(2), which the kernel parses on
+    its own, and no O_CREAT, so a file the kernel does not offer is an error (ENOENT), never
+    a new file."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
 
-    def __init__(self, layout: CgroupV1Layout) -> None:
-        self._parents = {c: b / f"faas-{os.getpid()}" for c, b in layout.bases.items()}
-        self._next = 0
-        self._leftovers: list[WorkerCgroup] = []
 
-    def setup(self) -> None:
-        self._sweep_stale()
-        for parent in self._parents.values():
-            parent.mkdir(exist_ok=True)
-        memory = self._parents["memory"]
-        # Children must count toward their own limits (v1: hierarchy must be on).
-        with contextlib.suppress(OSError):
-            (memory / "memory.use_hierarchy").write_text("1")
+def keyed_value(text: str, key: str) -> int:
+    """The number after `key` in a flat keyed file (`memory.events`, `memory.oom_control`)."""
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == key:
+            return int(value)
+    return 0
 
-    def create(self) -> WorkerCgroup:
-        """A new worker cgroup with the process limit; memory comes with limit_memory()."""
-        self._sweep_leftovers()
-        self._next += 1
-        dirs = {c: p / f"w{self._next}" for c, p in self._parents.items()}
-        for directory in dirs.values():
-            directory.mkdir(exist_ok=True)
-        with contextlib.suppress(OSError):
-            (dirs["memory"] / "memory.swappiness").write_text("0")
-        (dirs["pids"] / "pids.max").write_text(str(PIDS_MAX))
-        return WorkerCgroup(dirs)
 
-    def release(self, cgroup: WorkerCgroup) -> None:
-        cgroup.kill_all()
-        if not cgroup.remove():
-            self._leftovers.append(cgroup)
-
-    def teardown(self) -> None:
-        for cgroup in self._leftovers:
-            cgroup.kill_all()
-            cgroup.remove()
-        self._leftovers.clear()
-        for parent in self._parents.values():
-            for child in parent.glob("w*"):
-                with contextlib.suppress(OSError):
-                    child.rmdir()
-            with contextlib.suppress(OSError):
-                parent.rmdir()
-
-    def _sweep_stale(self) -> None:
-        """Cgroups of a platform process that is gone (killed with SIGKILL): whatever its
-        functions left running there is killed, then the cgroups are removed."""
-        for parent in self._parents.values():
-            for stale in parent.parent.glob("faas-*"):
-                owner = stale.name.removeprefix("faas-")
-                if not owner.isdigit() or _alive(int(owner)):
-                    continue
-                for child in stale.glob("w*"):
-                    WorkerCgroup.kill_procs(child / "cgroup.procs")
-                    with contextlib.suppress(OSError):
-                        child.rmdir()
-                with contextlib.suppress(OSError):
-                    stale.rmdir()
-
-    def _sweep_leftovers(self) -> None:
-        self._leftovers = [c for c in self._leftovers if not c.remove()]
+def stale_owner(name: str, suffix: str = "") -> int | None:
+    """The pid in `faas-<pid><suffix>` when that platform process is gone, else None."""
+    owner = name.removeprefix("faas-")
+    if suffix:
+        if not owner.endswith(suffix):
+            return None
+        owner = owner.removesuffix(suffix)
+    if not owner.isdigit() or process_alive(int(owner)):
+        return None
+    return int(owner)

@@ -9,6 +9,8 @@ per-worker resources (cgroups, /tmp slot) the platform owns and releases.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -23,7 +25,17 @@ from typing import Any
 from faas.config import SandboxSettings
 from faas.domain import MB, WorkerSpec
 from faas.errors import ServiceError
-from faas.pool.cgroups import CgroupV1Layout, CgroupV1Manager, WorkerCgroup
+from faas.pool.cgroups import (
+    CGROUP_ROOT,
+    CONTROLLERS,
+    CgroupLayout,
+    CgroupManager,
+    CgroupSetupFailed,
+    ProcCgroup,
+    WorkerCgroup,
+)
+from faas.pool.cgroups_v1 import CgroupV1Layout
+from faas.pool.cgroups_v2 import CgroupV2Layout
 from faas.pool.scratch import ScratchPool, ScratchSlot, scratch_supported
 
 log = logging.getLogger(__name__)
@@ -40,7 +52,7 @@ class HostSandbox:
     """What this host supports; an empty `*_why` means the layer works."""
 
     root: bool
-    cgroup: CgroupV1Layout | None
+    cgroup: CgroupLayout | None
     cgroup_why: str
     mount_namespace_why: str
     net_namespace_why: str
@@ -51,6 +63,11 @@ class HostSandbox:
     @property
     def mount_namespace(self) -> bool:
         return not self.mount_namespace_why
+
+    @property
+    def cgroup_version(self) -> int:
+        """1 or 2: the cgroup version faas drives; 0 without cgroups."""
+        return self.cgroup.version if self.cgroup is not None else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +103,7 @@ class PreparedSandbox:
 def probe_host(interpreter: str, runtime_dir: Path) -> HostSandbox:
     """Probe once at startup (about 30 ms: one short-lived interpreter)."""
     probe = _probe_runtime(interpreter, runtime_dir)
-    try:
-        proc_cgroup = Path("/proc/self/cgroup").read_text()
-    except OSError:
-        proc_cgroup = ""
-    layout, cgroup_why = CgroupV1Layout.detect(proc_cgroup)
+    layout, cgroup_why = detect_cgroups(_read("/proc/self/cgroup"), _read("/proc/self/mountinfo"))
     return HostSandbox(
         root=os.geteuid() == 0,
         cgroup=layout,
@@ -101,6 +114,30 @@ def probe_host(interpreter: str, runtime_dir: Path) -> HostSandbox:
         seccomp=bool(probe.get("seccomp", False)),
         scratch_why=scratch_supported(),
     )
+
+
+def detect_cgroups(
+    proc_cgroup: str, mountinfo: str, v1_root: Path = CGROUP_ROOT
+) -> tuple[CgroupLayout | None, str]:
+    """v1 when its memory, pids and cpu hierarchies are writable (hybrid hosts), else v2 when
+    the platform's own unified cgroup offers them, else (None, why). The reason given is
+    v1's on hosts that bind any of those controllers to v1, else v2's. Read-only: setup,
+    which may still fail, is SandboxPlanner.setup()."""
+    v1, v1_why = CgroupV1Layout.detect(proc_cgroup, v1_root)
+    if v1 is not None:
+        return v1, ""
+    v2, v2_why = CgroupV2Layout.detect(proc_cgroup, mountinfo)
+    if v2 is not None:
+        return v2, ""
+    uses_v1 = any(c in ProcCgroup.parse(proc_cgroup).v1 for c in CONTROLLERS)
+    return None, v1_why if uses_v1 else v2_why
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
 
 
 def _probe_runtime(interpreter: str, runtime_dir: Path) -> dict[str, Any]:
@@ -121,11 +158,14 @@ def _probe_runtime(interpreter: str, runtime_dir: Path) -> dict[str, Any]:
 
 def layers(host: HostSandbox) -> list[Layer]:
     """The table of protections, active or not, and what each means for security."""
-    memory = (
-        "cgroup v1 memory limit (OOM kill at MemorySize)"
-        if host.cgroup
-        else (f"RLIMIT_AS + RSS polling ({host.cgroup_why})")
-    )
+    memory = {
+        1: "cgroup v1 memory limit (OOM kill at MemorySize)",
+        2: "cgroup v2 memory.max (OOM kill of the whole worker at MemorySize)",
+    }.get(host.cgroup_version, f"RLIMIT_AS + RSS polling ({host.cgroup_why})")
+    processes = {
+        1: "cgroup v1 pids.max + tree kill",
+        2: "cgroup v2 pids.max + tree kill",
+    }.get(host.cgroup_version, "process group kill only")
     tmp = (
         "ext4 image per worker, bound on /tmp (exact cap, disk not memory)"
         if not host.scratch_why and host.mount_namespace
@@ -150,7 +190,7 @@ def layers(host: HostSandbox) -> list[Layer]:
         Layer(
             "processes",
             host.cgroup is not None,
-            "cgroup pids.max + tree kill" if host.cgroup else "process group kill only",
+            processes,
             "fork bombs and daemons are contained and die with the worker"
             if host.cgroup
             else "a daemon that calls setsid() can outlive its worker",
@@ -226,7 +266,7 @@ class SandboxPlanner:
         self.host = host
         self._settings = settings
         self._data_dir = data_dir
-        self._cgroups = CgroupV1Manager(host.cgroup) if host.cgroup else None
+        self._cgroups: CgroupManager | None = host.cgroup.manager() if host.cgroup else None
         use_scratch = not host.scratch_why and host.mount_namespace
         self._scratch = ScratchPool(data_dir / "scratch") if use_scratch else None
         self._uids: dict[str, int] = {}
@@ -234,14 +274,37 @@ class SandboxPlanner:
 
     def setup(self) -> None:
         """Blocking: cgroup parents, /tmp slots, mount points."""
-        if self._cgroups is not None:
-            self._cgroups.setup()
+        self._setup_cgroups()
         if self._scratch is not None:
             self._scratch.setup()
             self._scratch.prepare(512, self._settings.prepared_tmp_slots)
         if self.host.mount_namespace and self.host.root:
             for mount_point in (TASK_ROOT, RUNTIME_ROOT):
                 Path(mount_point).mkdir(mode=0o755, parents=True, exist_ok=True)
+
+    def _setup_cgroups(self) -> None:
+        """Cgroups that fail to set up never stop the platform: it runs without them (memory
+        by RLIMIT_AS + RSS polling), and `host` changes to say so, so /health and `faas
+        doctor` show what is really active. Only the startup log's table, written before
+        this, is corrected by the warning below."""
+        if self._cgroups is None or self.host.cgroup is None:
+            return
+        version = self.host.cgroup.version
+        try:
+            self._cgroups.setup()
+        except (CgroupSetupFailed, OSError) as exc:
+            why = (
+                exc.reason
+                if isinstance(exc, CgroupSetupFailed)
+                else f"cgroup v{version} setup failed: {exc}"
+            )
+            log.warning(
+                "sandbox cgroups unavailable, memory falls back to RLIMIT_AS + RSS polling: %s", why
+            )
+            with contextlib.suppress(OSError):
+                self._cgroups.teardown()  # whatever part of the setup was done
+            self._cgroups = None
+            self.host = dataclasses.replace(self.host, cgroup=None, cgroup_why=why)
 
     def teardown(self) -> None:
         if self._scratch is not None:
@@ -262,7 +325,8 @@ class SandboxPlanner:
         if self._cgroups is not None:
             prepared.cgroup = self._cgroups.create()
             prepared.plan["cgroup_procs"] = prepared.cgroup.procs_files
-            prepared.plan["memory_peak_file"] = prepared.cgroup.peak_file
+            if prepared.cgroup.peak_file is not None:
+                prepared.plan["memory_peak_file"] = prepared.cgroup.peak_file
         return prepared
 
     def completes_quickly(self, spec: WorkerSpec) -> bool:

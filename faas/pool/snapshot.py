@@ -199,8 +199,9 @@ class Snapshots:
         platform_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_read, log_write = os.pipe()
         fds = [worker_end.fileno(), log_write]
-        if prepared is not None and prepared.cgroup is not None:
-            fds.append(os.open(prepared.cgroup.peak_file, os.O_RDWR | os.O_CLOEXEC))
+        peak_file = prepared.cgroup.peak_file if prepared and prepared.cgroup else None
+        if peak_file is not None:  # none: the clone measures its own VmHWM
+            fds.append(os.open(peak_file, os.O_RDWR | os.O_CLOEXEC))
         try:
             pid, exited = await template.clone(fds)
         except BaseException as exc:

@@ -185,9 +185,13 @@ def current_rss_bytes() -> int:
 class MemoryMeter:
     """Peak memory of one invocation.
 
-    With a memory cgroup, its max_usage_in_bytes (opened by the sandbox before privileges
-    were dropped; counts only this worker's own pages). Without one, VmHWM reset through
-    /proc/self/clear_refs, minus what the worker had right after its fork.
+    With a memory cgroup, its peak file, opened by the sandbox before privileges were
+    dropped; it counts only this worker's own pages. cgroup v1: max_usage_in_bytes, reset by
+    writing 0. cgroup v2: memory.peak, which kernels >= 6.12 reset for this descriptor on
+    any write (the platform offers it only where it can be reset). A reset the kernel
+    refuses is ignored: the peak then runs from the worker's start. Without a peak file,
+    VmHWM reset through /proc/self/clear_refs, minus what the worker had right after its
+    fork.
     """
 
     def __init__(self, peak_fd: int | None, baseline: int) -> None:

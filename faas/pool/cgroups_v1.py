@@ -1,0 +1,177 @@
+"""Per-worker control groups on cgroup v1 (as on hybrid hosts): memory limit and peak,
+process limit, CPU share, and killing a worker's whole tree.
+
+Layout: under the platform's own cgroup in each of the memory, pids and cpu hierarchies
+(`/sys/fs/cgroup/<controller>/<own path>/`), `faas-<pid>/w<n>` per worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from faas.pool.cgroups import (
+    CGROUP_ROOT,
+    CONTROLLERS,
+    FULL_CPU_MEMORY_MB,
+    MB,
+    PIDS_MAX,
+    ProcCgroup,
+    WorkerCgroup,
+    keyed_value,
+    kill_listed,
+    stale_owner,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CgroupV1Layout:
+    """Where this platform may create child cgroups, per controller."""
+
+    bases: dict[str, Path]  # controller -> the platform's own cgroup directory
+
+    @property
+    def version(self) -> int:
+        return 1
+
+    def manager(self) -> CgroupV1Manager:
+        return CgroupV1Manager(self)
+
+    @classmethod
+    def detect(
+        cls, proc_cgroup: str, root: Path = CGROUP_ROOT
+    ) -> tuple[CgroupV1Layout | None, str]:
+        """(layout, "") when memory, pids and cpu v1 controllers are writable, else (None, why)."""
+        own = ProcCgroup.parse(proc_cgroup).v1
+        bases: dict[str, Path] = {}
+        for controller in CONTROLLERS:
+            if controller not in own:
+                return None, f"no cgroup v1 '{controller}' controller"
+            base = root / controller / own[controller].lstrip("/")
+            if not (base / "cgroup.procs").exists():
+                return None, f"{base} is not a cgroup directory"
+            if not os.access(base, os.W_OK):
+                return None, f"{base} is not writable (not root, or no delegation)"
+            bases[controller] = base
+        return cls(bases), ""
+
+
+class WorkerCgroupV1:
+    """One worker's cgroups. Memory readings keep their files open: they run per invocation."""
+
+    def __init__(self, dirs: dict[str, Path]) -> None:
+        self.dirs = dirs
+        self._oom_fd = os.open(dirs["memory"] / "memory.oom_control", os.O_RDONLY)
+
+    def limit_memory(self, memory_mb: int) -> None:
+        """Memory limit (no swap) and a CPU share proportional to it, as on Lambda."""
+        limit = str(memory_mb * MB)
+        memory = self.dirs["memory"]
+        # Lowering from "unlimited": limit_in_bytes first, memsw (which must be >=) second.
+        (memory / "memory.limit_in_bytes").write_text(limit)
+        with contextlib.suppress(OSError):  # absent when swap accounting is off
+            (memory / "memory.memsw.limit_in_bytes").write_text(limit)
+        # cpu.shares' default, 1024, stands for one CPU.
+        shares = max(2, 1024 * memory_mb // FULL_CPU_MEMORY_MB)
+        (self.dirs["cpu"] / "cpu.shares").write_text(str(shares))
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs.values()]
+
+    @property
+    def peak_file(self) -> str | None:
+        """Reset (write 0) and read per invocation by the worker itself, off the loop."""
+        return str(self.dirs["memory"] / "memory.max_usage_in_bytes")
+
+    def oom_killed(self) -> bool:
+        try:
+            text = os.pread(self._oom_fd, 256, 0).decode()
+        except OSError:
+            return False
+        return keyed_value(text, "oom_kill") > 0
+
+    def kill_all(self) -> int:
+        """SIGKILL every process in the worker's cgroup (daemons that left its session too)."""
+        return kill_listed(self.dirs["pids"] / "cgroup.procs")
+
+    def remove(self) -> bool:
+        """Delete the cgroups; False while processes remain (try again later)."""
+        with contextlib.suppress(OSError):
+            os.close(self._oom_fd)
+        self._oom_fd = -1
+        done = True
+        for directory in self.dirs.values():
+            try:
+                directory.rmdir()
+            except FileNotFoundError:
+                continue
+            except OSError:
+                done = False
+        return done
+
+
+class CgroupV1Manager:
+    """Creates and removes the per-worker cgroups of one platform process."""
+
+    def __init__(self, layout: CgroupV1Layout) -> None:
+        self._parents = {c: b / f"faas-{os.getpid()}" for c, b in layout.bases.items()}
+        self._next = 0
+        self._leftovers: list[WorkerCgroup] = []
+
+    def setup(self) -> None:
+        self._sweep_stale()
+        for parent in self._parents.values():
+            parent.mkdir(exist_ok=True)
+        memory = self._parents["memory"]
+        # Children must count toward their own limits (v1: hierarchy must be on).
+        with contextlib.suppress(OSError):
+            (memory / "memory.use_hierarchy").write_text("1")
+
+    def create(self) -> WorkerCgroupV1:
+        """A new worker cgroup with the process limit; memory comes with limit_memory()."""
+        self._sweep_leftovers()
+        self._next += 1
+        dirs = {c: p / f"w{self._next}" for c, p in self._parents.items()}
+        for directory in dirs.values():
+            directory.mkdir(exist_ok=True)
+        with contextlib.suppress(OSError):
+            (dirs["memory"] / "memory.swappiness").write_text("0")
+        (dirs["pids"] / "pids.max").write_text(str(PIDS_MAX))
+        return WorkerCgroupV1(dirs)
+
+    def release(self, cgroup: WorkerCgroup) -> None:
+        cgroup.kill_all()
+        if not cgroup.remove():
+            self._leftovers.append(cgroup)
+
+    def teardown(self) -> None:
+        for cgroup in self._leftovers:
+            cgroup.kill_all()
+            cgroup.remove()
+        self._leftovers.clear()
+        for parent in self._parents.values():
+            for child in parent.glob("w*"):
+                with contextlib.suppress(OSError):
+                    child.rmdir()
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+
+    def _sweep_stale(self) -> None:
+        """Cgroups of a platform process that is gone (killed with SIGKILL): whatever its
+        functions left running there is killed, then the cgroups are removed."""
+        for parent in self._parents.values():
+            for stale in parent.parent.glob("faas-*"):
+                if stale_owner(stale.name) is None:
+                    continue
+                for child in stale.glob("w*"):
+                    kill_listed(child / "cgroup.procs")
+                    with contextlib.suppress(OSError):
+                        child.rmdir()
+                with contextlib.suppress(OSError):
+                    stale.rmdir()
+
+    def _sweep_leftovers(self) -> None:
+        self._leftovers = [c for c in self._leftovers if not c.remove()]
