@@ -67,7 +67,7 @@ class _Process:
 REFILL_DELAY_S = 0.02
 
 # Plan keys a spare carried out when it was forked; its assignment must not repeat them.
-_SPARE_KEYS = ("cgroup_procs", "memory_peak_file")
+_SPARE_KEYS = ("cgroup_procs", "memory_peak_file", "landlock_base")
 
 
 class ZygoteLauncher:

@@ -327,6 +327,12 @@ class SandboxPlanner:
             prepared.plan["cgroup_procs"] = prepared.cgroup.procs_files
             if prepared.cgroup.peak_file is not None:
                 prepared.plan["memory_peak_file"] = prepared.cgroup.peak_file
+        if self.host.landlock_abi > 0:
+            # The same for every function: a spare builds this part of its ruleset ahead.
+            prepared.plan["landlock_base"] = {
+                "abi": self.host.landlock_abi,
+                "rules": self._landlock_system_rules(),
+            }
         return prepared
 
     def completes_quickly(self, spec: WorkerSpec) -> bool:
@@ -364,7 +370,7 @@ class SandboxPlanner:
             if self.host.landlock_abi > 0:
                 prepared.plan["landlock"] = {
                     "abi": self.host.landlock_abi,
-                    "rules": self._landlock_rules(prepared, spec),
+                    "rules": self._landlock_function_rules(prepared, spec),
                 }
             if self.host.seccomp:
                 prepared.plan["seccomp"] = True
@@ -436,13 +442,20 @@ class SandboxPlanner:
             # Per file only: the polling in the worker watch enforces the total.
             prepared.plan["rlimits"]["FSIZE"] = [size * MB, size * MB]
 
-    def _landlock_rules(self, prepared: PreparedSandbox, spec: WorkerSpec) -> list[list[str]]:
+    def _landlock_function_rules(
+        self, prepared: PreparedSandbox, spec: WorkerSpec
+    ) -> list[list[str]]:
+        """The function's code and its /tmp: added once they are mounted in its namespace."""
         in_namespace = "task_root" in prepared.plan
         code = TASK_ROOT if in_namespace else spec.code_dir
-        runtime = sys.base_prefix
         tmp = str(prepared.tmp_dir) if prepared.tmp_dir else "/tmp"
+        return [[code, "rx"], [tmp, "rw"]]
+
+    def _landlock_system_rules(self) -> list[list[str]]:
+        """What every function may use: system libraries and tools, the interpreter, /etc,
+        /proc and the harmless devices."""
         rules = [[p, "rx"] for p in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")]
-        rules += [[runtime, "rx"], [code, "rx"], ["/etc", "r"], [tmp, "rw"]]
+        rules += [[sys.base_prefix, "rx"], ["/etc", "r"]]
         if self.host.root:
             # Other processes' private /proc files are guarded by their uid (ptrace checks),
             # so all of /proc is readable: a function's subprocesses and snapshot clones read

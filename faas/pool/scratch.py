@@ -18,12 +18,15 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 MAX_IDLE_SLOTS_PER_SIZE = 8
+# How long after a slot is taken its replacement is started (as for spare workers).
+REFILL_DELAY_S = 0.02
 # No journal, no reserved blocks, one inode per 64 KB: the filesystem's own overhead is then
 # ~2.5% of the image, which image_bytes() adds so that the function gets its full size.
 MKFS = (
@@ -110,6 +113,9 @@ class ScratchPool:
     def _refill_forever(self) -> None:
         while not self._stopping:
             self._wanted.wait()
+            # Let the cold start that took a slot finish first: mkfs and mount next to it
+            # (two subprocesses, the GIL, a core) would slow exactly that request down.
+            time.sleep(REFILL_DELAY_S)
             self._wanted.clear()
             try:
                 self._top_up()

@@ -6,9 +6,12 @@ module carries it out in a fixed order and fails loudly: a worker whose sandbox 
 applied never runs user code (the zygote child exits and the invocation fails).
 
 Order (each step needs the privileges the next ones drop):
-  join cgroups -> rlimits -> new mount/IPC/UTS(/net) namespaces -> private mounts ->
-  code at /var/task (read-only) -> /tmp -> the interpreter's prefix made reachable ->
-  hide paths -> drop to the function's uid -> no_new_privs -> Landlock -> seccomp
+  join cgroups -> Landlock rules for the system paths -> rlimits -> new mount/IPC/UTS(/net)
+  namespaces -> private mounts -> code at /var/task (read-only) -> /tmp -> the interpreter's
+  prefix made reachable -> hide paths -> drop to the function's uid -> no_new_privs ->
+  Landlock rules for code and /tmp, enforced -> seccomp
+A spare carries out the first two steps when it is forked (they do not depend on the
+function), the rest when it is given a function.
 """
 
 from __future__ import annotations
@@ -305,8 +308,12 @@ def set_no_new_privs() -> None:
     _check(_LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
 
 
-def landlock(rules: list[list[Any]], abi: int) -> None:
-    """Allow only the listed paths (read, read+execute, or read+write) from now on."""
+def landlock_ruleset(rules: list[list[Any]], abi: int) -> int:
+    """A Landlock ruleset allowing the listed paths (read, read+execute, or read+write);
+    more rules may be added until landlock_restrict() enforces it.
+
+    Rules attach to the files themselves, not to paths: a ruleset built before the worker's
+    mounts change still means the same system directories afterwards."""
     numbers = SYSCALLS[machine()]
     handled = _landlock_handled(abi)
     # ABI 6+: also scope signals and abstract unix sockets to this sandbox, so even a
@@ -319,10 +326,26 @@ def landlock(rules: list[list[Any]], abi: int) -> None:
         "landlock_create_ruleset",
     )
     try:
-        for path, mode in rules:
-            _landlock_allow(ruleset, path, _landlock_rights(mode) & handled, numbers)
+        landlock_allow(ruleset, rules, abi)
+    except BaseException:
+        os.close(ruleset)
+        raise
+    return ruleset
+
+
+def landlock_allow(ruleset: int, rules: list[list[Any]], abi: int) -> None:
+    numbers = SYSCALLS[machine()]
+    handled = _landlock_handled(abi)
+    for path, mode in rules:
+        _landlock_allow(ruleset, path, _landlock_rights(mode) & handled, numbers)
+
+
+def landlock_restrict(ruleset: int) -> None:
+    """Enforce the ruleset on this process (and everything it starts) from now on."""
+    try:
         _check(
-            _LIBC.syscall(numbers["landlock_restrict_self"], ruleset, 0), "landlock_restrict_self"
+            _LIBC.syscall(SYSCALLS[machine()]["landlock_restrict_self"], ruleset, 0),
+            "landlock_restrict_self",
         )
     finally:
         os.close(ruleset)
@@ -406,16 +429,36 @@ _SECCOMP_PROGRAM = _seccomp_program(machine()) if machine() in SYSCALLS else b""
 # -- the plan ----------------------------------------------------------------------------
 
 
-def apply(plan: dict[str, Any]) -> dict[str, int]:
+def apply(plan: dict[str, Any], opened: dict[str, int] | None = None) -> dict[str, int]:
     """Apply every layer the plan names, in the order that keeps each step possible.
 
-    Returns descriptors opened while still privileged that the runtime keeps using
-    ("peak_fd": the worker's memory cgroup peak, reset and read per invocation)."""
-    opened: dict[str, int] = {}
+    A spare applies the part that does not depend on the function when it is forked, and the
+    rest when it is given one: `opened` carries what the first part left open. Returns the
+    descriptors the runtime keeps using ("peak_fd": the worker's memory cgroup peak, reset
+    and read per invocation) or a later part needs ("landlock_fd": a ruleset being built)."""
+    opened = dict(opened or {})
     join_cgroups(plan.get("cgroup_procs") or [])
     if plan.get("memory_peak_file"):
         opened["peak_fd"] = os.open(plan["memory_peak_file"], os.O_RDWR | os.O_CLOEXEC)
+    if plan.get("landlock_base"):
+        base = plan["landlock_base"]
+        opened["landlock_fd"] = landlock_ruleset(base["rules"], int(base["abi"]))
     set_rlimits(plan.get("rlimits") or {})
+    _isolate_mounts(plan)
+    if plan.get("uid") is not None:
+        drop_privileges(int(plan["uid"]), int(plan["gid"]))
+    if plan.get("no_new_privs"):
+        set_no_new_privs()
+    if plan.get("landlock"):
+        _enforce_landlock(plan["landlock"], opened.pop("landlock_fd", None))
+    if plan.get("no_new_privs") and "landlock_fd" in opened:
+        os.close(opened.pop("landlock_fd"))  # the last part: user code gets no leftovers
+    if plan.get("seccomp"):
+        seccomp()
+    return opened
+
+
+def _isolate_mounts(plan: dict[str, Any]) -> None:
     if plan.get("namespaces"):
         unshare(int(plan["namespaces"]))
         mount("none", "/", None, MS_REC | MS_PRIVATE, None)
@@ -430,15 +473,16 @@ def apply(plan: dict[str, Any]) -> dict[str, int]:
         runtime = plan["runtime"]
         expose_runtime(runtime["prefix"], runtime["covered"], runtime["staging"])
     hide(plan.get("hide") or [])
-    if plan.get("uid") is not None:
-        drop_privileges(int(plan["uid"]), int(plan["gid"]))
-    if plan.get("no_new_privs"):
-        set_no_new_privs()
-    if plan.get("landlock"):
-        landlock(plan["landlock"]["rules"], int(plan["landlock"]["abi"]))
-    if plan.get("seccomp"):
-        seccomp()
-    return opened
+
+
+def _enforce_landlock(part: dict[str, Any], ruleset: int | None) -> None:
+    """Add the function's rules to the ruleset built ahead (or build it now), enforce it."""
+    rules, abi = part["rules"], int(part["abi"])
+    if ruleset is None:
+        ruleset = landlock_ruleset(rules, abi)
+    else:
+        landlock_allow(ruleset, rules, abi)
+    landlock_restrict(ruleset)
 
 
 # -- probing (run by the platform as `python -I -S sandbox.py --probe`) ------------------

@@ -18,7 +18,9 @@ Control messages are JSON datagrams on a SOCK_SEQPACKET socket:
 from __future__ import annotations
 
 import array
+import contextlib
 import gc
+import importlib
 import importlib.util
 import json
 import os
@@ -124,8 +126,10 @@ class Zygote:
         sock = socket.socket(fileno=worker_fd)
         opened: dict[str, int] = {}
         if request.get("spare"):
-            # A spare: join the cgroup now (the slow part), then wait to be given a function.
+            # A spare: join the cgroup now (the slow part) and do what does not depend on the
+            # function, then wait to be given one.
             opened = sandbox.apply(request.get("sandbox") or {})
+            rehearse()
             assignment = bootstrap.FrameChannel(sock).receive()
             if assignment is None:
                 return 0  # retired before it was used
@@ -134,9 +138,53 @@ class Zygote:
         os.environ.update(request["env"])
         time.tzset()
         os.chdir(request["cwd"])
-        opened.update(sandbox.apply(request.get("sandbox") or {}))
+        opened = sandbox.apply(request.get("sandbox") or {}, opened)
         gc.enable()
         return int(bootstrap.run(sock, opened.get("peak_fd"), bool(request.get("template"))))
+
+
+# The shape of a worker's environment (values do not matter): see rehearse().
+_REHEARSAL_ENV = {
+    name: "-"
+    for name in (
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_EXECUTION_ENV",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+        "_HANDLER",
+        "TZ",
+        "LANG",
+        "PATH",
+    )
+}
+_REHEARSAL_FRAME = {"env": _REHEARSAL_ENV, "cwd": "/", "sandbox": {"rlimits": {}}}
+
+
+def rehearse() -> None:
+    """Walk the Python paths of becoming a worker once, without their effects, while the
+    spare waits for a function.
+
+    Each page of the zygote's heap that a child writes (a reference count is enough) is
+    copied on the first write, at a few microseconds per page on our VMs. Going through the
+    environment, JSON and import machinery here copies most of those pages before the cold
+    start instead of during it (measured: 227 page faults after the assignment arrives down
+    to about 120). They would be copied at the assignment anyway, so a worker's unique
+    memory does not grow."""
+    os.environ.clear()
+    os.environ.update(_REHEARSAL_ENV)
+    os.environ["TZ"] = ":UTC"
+    time.tzset()
+    json.loads(json.dumps(_REHEARSAL_FRAME))
+    os.environ.clear()
+    with contextlib.suppress(ImportError):
+        importlib.import_module("_faas_rehearsal_not_a_module")
 
 
 def redirect_stdio(log_fd: int) -> None:
