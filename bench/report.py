@@ -178,11 +178,12 @@ def _cold_row(results: Results, kind: str, variant: str) -> list[str]:
     data = dig(results, "d", kind, variant)
     label = [kind, variant.replace("_", " ")]
     if not isinstance(data, Mapping):
-        return [*label, fmt(data), "", "", "", "", ""]
+        return [*label, fmt(data), "", "", "", "", "", ""]
     return [
         *label,
         fmt(dig(data, "cold", "p50_ms")),
         fmt(dig(data, "cold", "p99_ms")),
+        fmt(dig(data, "cold_back_to_back", "p50_ms")),
         fmt(dig(data, "new_worker", "p50_ms")),
         fmt(dig(data, "new_worker", "p99_ms")),
         fmt(dig(data, "scale_out", "p50_ms")),
@@ -196,6 +197,7 @@ def cold_lines(results: Results) -> list[str]:
         "snapshot start",
         "cold p50 ms",
         "cold p99 ms",
+        "back-to-back cold p50 ms",
         "new worker p50 ms",
         "new worker p99 ms",
         "scale-out p50 ms",
@@ -212,7 +214,9 @@ def cold_lines(results: Results) -> list[str]:
     import_ms = dig(results, "d", "heavy_import_ms")
     lines.append("")
     lines.append(
-        f"Cold: first invoke of {fmt(n)} freshly deployed functions each; new worker: an invoke "
+        f"Cold: first invoke of {fmt(n)} freshly deployed functions each, one at a time, "
+        f"{fmt(dig(results, 'd', 'cold_gap_ms'))} ms apart (back-to-back: no pause, so the "
+        "background refill of spare processes and /tmp images falls behind); new worker: an invoke "
         "of a function already used, after its idle worker was reaped (with snapshot start: "
         f"forked from the template); scale-out: {fmt(burst)} "
         "invokes fired in concurrent bursts at a function with one warm worker. "
