@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from faas.domain import WorkerSpec
 from faas.errors import InvalidParameterValue
 from faas.pool.environment import log_stream_name, worker_environment
-from faas.pool.process import LaunchedProcess, kill_process_group
+from faas.pool.process import REFILL_DELAY_S, LaunchedProcess, kill_process_group
 from faas.pool.protocol import encode_frame
 from faas.pool.sandbox import PreparedSandbox, SandboxPlanner
 from faas.pool.singleflight import single_flight
@@ -62,9 +62,6 @@ class _Process:
     log_fd: int
     prepared: PreparedSandbox | None
 
-
-# How long after a spare is taken its replacement is started (see _refill).
-REFILL_DELAY_S = 0.02
 
 # Plan keys a spare carried out when it was forked; its assignment must not repeat them.
 _SPARE_KEYS = ("cgroup_procs", "memory_peak_file", "landlock_base")
@@ -238,9 +235,7 @@ class ZygoteLauncher:
         task.add_done_callback(lambda _: self._refilling.pop(runtime, None))
 
     async def _refill(self, runtime: str) -> None:
-        # Let the cold start that took a spare finish first: forking and joining a cgroup
-        # next to it (threads, the zygote, a kernel lock) would slow exactly that request.
-        await asyncio.sleep(REFILL_DELAY_S)
+        await asyncio.sleep(REFILL_DELAY_S)  # after the cold start that took a spare
         spares = self._spares.setdefault(runtime, [])
         while len(spares) < self._spare_target and not self._stopping:
             try:

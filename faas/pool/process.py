@@ -11,6 +11,11 @@ from dataclasses import dataclass
 
 from faas.pool.sandbox import PreparedSandbox
 
+# How long after a process kept ready (a spare, a snapshot clone) is taken its replacement is
+# started: forking it next to the cold start that took the last one (threads, the zygote or
+# template, a kernel lock for the cgroup move) would slow exactly that request down.
+REFILL_DELAY_S = 0.02
+
 
 @dataclass(frozen=True, slots=True)
 class LaunchedProcess:

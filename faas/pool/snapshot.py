@@ -5,7 +5,12 @@ A clone is a fork of an initialised process: it starts with init's imports and g
 runs no init of its own, so a function with heavy imports scales out in about the time of a
 fork. The template was sandboxed like any worker before init ran, and its clones inherit
 that sandbox (uid, namespaces, Landlock, seccomp, and its /tmp). Each clone is moved into
-its own memory cgroup right after the fork, off the request path.
+its own memory cgroup right after the fork.
+
+That move waits for the kernel (an RCU grace period per cgroup hierarchy: 5-20 ms on our
+VMs, more than the fork), so one clone per template is kept ready, forked and moved ahead
+of demand; a new worker takes it and the next one is made in the background. A ready clone
+has run nothing but the template's init, like any clone.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from faas.domain import WorkerSpec
 from faas.pool.environment import log_stream_name
-from faas.pool.process import LaunchedProcess, kill_process_group
+from faas.pool.process import REFILL_DELAY_S, LaunchedProcess, kill_process_group
 from faas.pool.protocol import Frame, FrameDecoder, ProtocolError
 from faas.pool.sandbox import PreparedSandbox, SandboxPlanner
 from faas.pool.singleflight import single_flight
@@ -151,6 +157,34 @@ class TemplateProcess:
         self._exits.clear()
 
 
+@dataclass(eq=False)
+class _Clone:
+    """A forked clone, in its cgroup, that has not been handed a request yet."""
+
+    pid: int
+    sock: socket.socket
+    log_fd: int
+    exited: asyncio.Future[int]
+    prepared: PreparedSandbox | None
+
+    def launched(self, spec: WorkerSpec, launched_ns: int) -> LaunchedProcess:
+        return LaunchedProcess(
+            self.pid,
+            self.sock,
+            self.log_fd,
+            self.exited,
+            log_stream_name(spec.version),
+            launched_ns,
+            self.prepared,
+        )
+
+    def close(self) -> None:
+        """Kill it; its sandbox is released when its exit is reported."""
+        kill_process_group(self.pid)
+        self.sock.close()
+        close_quietly(self.log_fd)
+
+
 def parent_of(pid: int) -> int | None:
     """The parent pid the kernel reports for `pid` (None if it is gone)."""
     try:
@@ -190,9 +224,25 @@ class Snapshots:
         self._templates: dict[str, TemplateProcess] = {}
         self._starting: dict[Hashable, asyncio.Future[TemplateProcess]] = {}
         self._retired_while_starting: set[str] = set()
+        self._ready: dict[str, _Clone] = {}  # version key -> a clone kept ready
+        self._refilling: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
 
     async def clone(self, spec: WorkerSpec, launched_ns: int) -> LaunchedProcess:
         template = await self._template(spec, launched_ns)
+        ready = self._ready.pop(spec.key, None)
+        self._refill_later(spec, template)
+        if ready is not None and not ready.exited.done():
+            return ready.launched(spec, launched_ns)
+        if ready is not None:
+            ready.close()
+        made = await self._make_clone(template, spec, launched_ns)
+        return made.launched(spec, launched_ns)
+
+    async def _make_clone(
+        self, template: TemplateProcess, spec: WorkerSpec, launched_ns: int
+    ) -> _Clone:
+        """Fork a clone and move it into its own cgroup (blocking in a thread: kernel time)."""
         prepared = (
             await asyncio.to_thread(self._sandbox.prepare_clone, spec) if self._sandbox else None
         )
@@ -215,20 +265,39 @@ class Snapshots:
             worker_end.close()
             close_quietly(*fds[1:])
         exited.add_done_callback(lambda _: self._release(prepared))
+        clone = _Clone(pid, platform_end, log_read, exited, prepared)
         # In its own cgroup before it runs any request: a process it started earlier could
         # otherwise stay in the template's cgroup, out of reach of this worker's limits.
-        await self._adopt(prepared, pid)
+        try:
+            await self._adopt(prepared, pid)
+        except BaseException:
+            clone.close()
+            raise
         os.set_blocking(log_read, False)
         platform_end.setblocking(False)
-        return LaunchedProcess(
-            pid,
-            platform_end,
-            log_read,
-            exited,
-            log_stream_name(spec.version),
-            launched_ns,
-            prepared,
-        )
+        return clone
+
+    def _refill_later(self, spec: WorkerSpec, template: TemplateProcess) -> None:
+        key = spec.key
+        if self._stopping or key in self._refilling or key in self._ready:
+            return
+        task = asyncio.get_running_loop().create_task(self._refill(spec, template))
+        self._refilling[key] = task
+        task.add_done_callback(lambda _: self._refilling.pop(key, None))
+
+    async def _refill(self, spec: WorkerSpec, template: TemplateProcess) -> None:
+        await asyncio.sleep(REFILL_DELAY_S)  # after the cold start that took the last one
+        if not template.alive or self._templates.get(spec.key) is not template:
+            return
+        try:
+            clone = await self._make_clone(template, spec, time.monotonic_ns())
+        except Exception as exc:  # the next new worker makes its clone itself
+            log.warning("could not make a ready snapshot clone of %s: %s", spec.key, exc)
+            return
+        if self._stopping or self._templates.get(spec.key) is not template:
+            clone.close()  # retired meanwhile
+            return
+        self._ready[spec.key] = clone
 
     def retire(self, key: str) -> None:
         template = self._templates.pop(key, None)
@@ -236,13 +305,23 @@ class Snapshots:
             template.stop()
         if key in self._starting:
             self._retired_while_starting.add(key)
+        ready = self._ready.pop(key, None)
+        if ready is not None:
+            ready.close()
 
     def stop(self) -> list[asyncio.Future[int]]:
-        """Stop every template; their exit futures."""
+        """Stop every template and ready clone; their exit futures."""
+        self._stopping = True
+        for task in self._refilling.values():
+            task.cancel()
         exits = [template.process.exited for template in self._templates.values()]
+        exits += [clone.exited for clone in self._ready.values()]
         for template in self._templates.values():
             template.stop()
+        for clone in self._ready.values():
+            clone.close()
         self._templates.clear()
+        self._ready.clear()
         return exits
 
     async def _template(self, spec: WorkerSpec, launched_ns: int) -> TemplateProcess:

@@ -109,6 +109,46 @@ async def test_retiring_a_snapshot_version_stops_its_template(
     assert not psutil.pid_exists(template_pid)
 
 
+async def eventually_children(parent: int, besides: set[int]) -> list[int]:
+    for _ in range(100):
+        found = [c.pid for c in psutil.Process(parent).children() if c.pid not in besides]
+        if found:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no new child of {parent} appeared")
+
+
+def memory_cgroup(pid: int) -> str:
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    return next((line for line in lines if ":memory:" in line or line.startswith("0::")), "")
+
+
+async def test_a_ready_clone_serves_the_next_new_worker_and_goes_with_its_version(
+    pool_and_launcher: tuple[PoolManager, ZygoteLauncher], host: HostSandbox, tmp_path: Path
+) -> None:
+    pool, _ = pool_and_launcher
+    spec = dataclasses.replace(make_spec(tmp_path / "code", SNAPSHOT_STATE), snap_start=True)
+    first = await pool.acquire(spec)  # starts the template; held, so the next needs a new one
+    template_pid = psutil.Process(first.pid).ppid()
+    ready = await eventually_children(template_pid, besides={first.pid})
+    assert len(ready) == 1  # one clone kept ready, forked before any request asked for it
+    second = await pool.acquire(spec)
+    assert second.pid == ready[0]
+    if host.cgroup is not None:  # moved into a cgroup of its own before it was handed out
+        assert memory_cgroup(second.pid) not in {memory_cgroup(template_pid), ""}
+    result = await second.invoke("r", b'{"item": 7}', spec.function_arn, None)
+    assert json.loads(result.payload)["items"] == [7]  # init's state, nothing else
+    pool.release(first)
+    pool.release(second)
+    replacement = await eventually_children(template_pid, besides={first.pid, second.pid})
+    pool.retire(spec.key)
+    for _ in range(100):
+        if not any(psutil.pid_exists(pid) for pid in (template_pid, *replacement)):
+            break
+        await asyncio.sleep(0.05)
+    assert not any(psutil.pid_exists(pid) for pid in (template_pid, *replacement))
+
+
 async def test_a_dead_zygote_is_restarted_and_requests_still_succeed(
     pool_and_launcher: tuple[PoolManager, ZygoteLauncher], tmp_path: Path
 ) -> None:
