@@ -19,13 +19,10 @@ from sqlalchemy.schema import CreateColumn
 from faas.config import ConfigError
 from faas.store.tables import metadata
 
-# How long a connection waits for another one's write lock before failing.
-BUSY_TIMEOUT_MS = 5000
-
 _SQLITE_PRAGMAS = (
     # First, so the journal_mode switch below waits instead of failing when another
     # connection holds the file.
-    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+    "PRAGMA busy_timeout=5000",
     "PRAGMA journal_mode=WAL",
     # In WAL mode NORMAL loses nothing when the process is killed (only on power loss),
     # and saves an fsync per commit.

@@ -25,7 +25,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from faas.domain import Record
 from faas.errors import ServiceError
-from faas.store.engine import BUSY_TIMEOUT_MS, checkpoint
+from faas.store.engine import checkpoint
 from faas.store.repos import RecordRepo
 
 _log = logging.getLogger(__name__)
@@ -143,23 +143,9 @@ class RecordWriter:
         if not self._raw_lock.acquire(blocking=False):
             return False
         try:
-            raw = self._raw
-            if raw is None:
+            if self._raw is None:
                 return False  # not opened yet, or not SQLite
-            # The loop must never sleep on SQLite's lock (another connection writing, say a
-            # deploy): without a busy timeout a locked database fails at once, and the record
-            # goes to the writer thread, which may wait.
-            raw.execute("PRAGMA busy_timeout=0")
-            try:
-                self._insert([submitted.record])
-                outcome: _Outcome = None
-            except sqlite3.OperationalError:
-                return False
-            except Exception as exc:  # a bad row: its own request fails, as in a batch
-                _log.error("invocation record %s not stored: %s", submitted.record.request_id, exc)
-                outcome = exc
-            finally:
-                raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            outcome = self._commit([submitted])[0]
         finally:
             self._raw_lock.release()
         _settle(submitted, outcome)

@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import math
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -18,7 +17,6 @@ from sqlalchemy import Engine, text
 from faas.domain import InvocationStatus, Record
 from faas.errors import ServiceError
 from faas.store import RecordRepo, RecordWriter, create_schema, make_engine
-from faas.store.engine import BUSY_TIMEOUT_MS
 from faas.store.tables import invocations
 
 
@@ -208,26 +206,6 @@ async def test_a_duplicate_row_alone_fails_its_future(engine: Engine, started: S
     await writer.submit(record("after"), alone=True)
     await writer.stop()
     assert {r.request_id for r in RecordRepo(engine).recent(None, 500)} >= {taken, "after"}
-
-
-async def test_alone_never_waits_on_the_loop_for_a_locked_database(
-    db_url: str, engine: Engine, started: Start
-) -> None:
-    writer = started()
-    await submit_alone_once_ready(writer, "warm")
-    blocker = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock
-    try:
-        began = time.monotonic()
-        future = writer.submit(record("while-locked"), alone=True)
-        assert time.monotonic() - began < BUSY_TIMEOUT_MS / 1000 / 2  # did not wait for it
-        assert not future.done()  # handed to the writer thread, which waits for the lock
-    finally:
-        blocker.execute("COMMIT")
-        blocker.close()
-    await future
-    await writer.stop()
-    assert "while-locked" in {r.request_id for r in RecordRepo(engine).recent(None, 500)}
 
 
 async def test_submit_before_start_is_refused(engine: Engine) -> None:
