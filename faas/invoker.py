@@ -50,7 +50,6 @@ class Invoker:
         self._records = records
         self._limits = limits
         self._admission = admission
-        self._running = 0  # invocations between admission and their record's commit
 
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
         config = self._registry.resolve(request.function_name, request.qualifier)
@@ -59,16 +58,11 @@ class Invoker:
             return InvocationResult(request.request_id, b"", None, config.version)
         # Admitted before a worker is acquired, so a throttled call costs no worker.
         slot = await self._admission.admit(config.name)
-        self._running += 1
         try:
-            try:
-                result = await self._run(config, request)
-            finally:
-                slot.release()
-            record = self._record(config, request.request_id, result)
-            await self._records.submit(record, alone=self._running == 1)
+            result = await self._run(config, request)
         finally:
-            self._running -= 1
+            slot.release()
+        await self._records.submit(self._record(config, request.request_id, result))
         return InvocationResult(
             request_id=request.request_id,
             payload=result.payload,

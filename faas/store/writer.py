@@ -4,8 +4,7 @@ The promise: an answered invocation is always on the books. Each request awaits 
 of the batch holding its row before its response leaves, yet requests do not pay one commit
 each: a single writer thread takes whatever has queued up while the previous commit ran and
 commits it all at once. SQLite releases the GIL while it commits, so the event loop keeps
-serving meanwhile. A record with nothing to share a commit with (one invocation in flight)
-is committed on the loop thread instead, which saves two thread wake-ups.
+serving meanwhile.
 """
 
 from __future__ import annotations
@@ -73,10 +72,8 @@ class RecordWriter:
         self._enabled = enabled
         self._queue: queue.SimpleQueue[list[_Submitted] | _Stop] = queue.SimpleQueue()
         self._outbox: list[_Submitted] = []  # loop thread only
-        self._commits = 0  # written under self._raw_lock (or by the writer thread alone)
+        self._commits = 0  # written by the writer thread only
         self._raw: PoolProxiedConnection | None = None  # writer thread only (SQLite)
-        # Held while self._raw is used: by the writer thread, or by the loop (_commit_here).
-        self._raw_lock = threading.Lock()
         self._state = _State.NEW
         self._loop: asyncio.AbstractEventLoop | None = None
         self._threads: list[threading.Thread] = []
@@ -109,11 +106,10 @@ class RecordWriter:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, record: Record, *, alone: bool = False) -> asyncio.Future[None]:
+    def submit(self, record: Record) -> asyncio.Future[None]:
         """Queue `record`; the future resolves once it is committed (ServiceError if not).
 
-        `alone`: the caller knows no other invocation is in flight, so the record may be
-        committed right here instead of by the writer thread. Call on the event loop thread.
+        Call on the event loop thread.
         """
         if self._state is not _State.RUNNING or self._loop is None:
             raise ServiceError("the invocation record writer is not running")
@@ -121,35 +117,13 @@ class RecordWriter:
         if not self._enabled:
             future.set_result(None)
             return future
-        submitted = _Submitted(record, future)
-        if alone and not self._outbox and self._pending == 0 and self._commit_here(submitted):
-            return future
         self._pending += 1
         # Records of one loop iteration travel together: one queue put (and one wake-up of
         # the writer thread) per iteration instead of one per request.
         if not self._outbox:
             self._loop.call_soon(self._flush_outbox)
-        self._outbox.append(submitted)
+        self._outbox.append(_Submitted(record, future))
         return future
-
-    def _commit_here(self, submitted: _Submitted) -> bool:
-        """Commit a record on the calling (loop) thread when the writer thread is idle.
-
-        With one invocation in flight there is nothing to group it with, and the two thread
-        hand-offs (queue to the writer, result back to the loop) cost more than the commit
-        itself (~40 us): each is a wake-up of another thread, often on the other core. The
-        writer's connection is shared under a lock that is never waited for here: if the
-        writer holds it, the record takes the queue like any other."""
-        if not self._raw_lock.acquire(blocking=False):
-            return False
-        try:
-            if self._raw is None:
-                return False  # not opened yet, or not SQLite
-            outcome = self._commit([submitted])[0]
-        finally:
-            self._raw_lock.release()
-        _settle(submitted, outcome)
-        return True
 
     def _flush_outbox(self) -> None:
         if self._outbox:
@@ -182,10 +156,9 @@ class RecordWriter:
         try:
             self._write_batches()
         finally:
-            with self._raw_lock:
-                if self._raw is not None:
-                    self._raw.close()
-                    self._raw = None
+            if self._raw is not None:
+                self._raw.close()
+                self._raw = None
 
     def _write_batches(self) -> None:
         waiting: list[_Submitted] = []  # queued records beyond the last batch's limit
@@ -200,9 +173,7 @@ class RecordWriter:
                 stopping = self._drain_into(waiting)
             batch = waiting[: self._max_batch_rows]
             waiting = waiting[self._max_batch_rows :]
-            with self._raw_lock:
-                outcomes = self._commit(batch)
-            self._hand_back(batch, outcomes)
+            self._hand_back(batch, self._commit(batch))
 
     def _drain_into(self, waiting: list[_Submitted]) -> bool:
         """Add what is already queued, up to one batch; True once stop was seen."""

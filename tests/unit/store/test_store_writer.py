@@ -158,56 +158,6 @@ async def test_stop_flushes_everything_submitted(engine: Engine, started: Start)
         writer.submit(record("too-late"))
 
 
-async def submit_alone_once_ready(writer: RecordWriter, request_id: str) -> asyncio.Future[None]:
-    """Submit with alone=True until the writer's connection is open (the thread opens it
-    after start); earlier attempts take the queue and are awaited."""
-    for attempt in range(200):
-        future = writer.submit(record(f"{request_id}-{attempt}"), alone=True)
-        if future.done():
-            return future
-        await future
-        await asyncio.sleep(0.01)
-    raise AssertionError("a record submitted alone never committed on the loop")
-
-
-async def test_a_record_alone_is_committed_before_submit_returns(
-    observer: Engine, started: Start
-) -> None:
-    writer = started()
-    future = await submit_alone_once_ready(writer, "alone")
-    assert future.exception() is None
-    committed = [r.request_id for r in RecordRepo(observer).recent(None, 500)]
-    assert committed[0].startswith("alone-")
-    assert writer.pending == 0
-
-
-async def test_alone_takes_the_queue_while_other_records_are_pending(
-    engine: Engine, started: Start
-) -> None:
-    writer = started()
-    await submit_alone_once_ready(writer, "warm")
-    others = [writer.submit(record(f"r{i}")) for i in range(20)]
-    late = writer.submit(record("late"), alone=True)
-    assert not late.done()  # it waits for its group commit like the others
-    await asyncio.gather(*others, late)
-    await writer.stop()
-    assert RecordRepo(engine).count() >= 22
-
-
-async def test_a_duplicate_row_alone_fails_its_future(engine: Engine, started: Start) -> None:
-    writer = started()
-    first = await submit_alone_once_ready(writer, "dup")
-    taken = RecordRepo(engine).recent(None, 1)[0].request_id
-    assert first.exception() is None
-    again = writer.submit(record(taken), alone=True)
-    assert again.done()
-    with pytest.raises(ServiceError, match=taken):
-        again.result()
-    await writer.submit(record("after"), alone=True)
-    await writer.stop()
-    assert {r.request_id for r in RecordRepo(engine).recent(None, 500)} >= {taken, "after"}
-
-
 async def test_submit_before_start_is_refused(engine: Engine) -> None:
     with pytest.raises(ServiceError):
         RecordWriter(engine).submit(record("r1"))
