@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import uuid
 
 import orjson
 from aiohttp import web
@@ -17,6 +16,7 @@ from faas.domain import InvocationRequest, InvocationType
 from faas.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge
 from faas.gateway.errors import error_response, lambda_errors
 from faas.gateway.services import Services
+from faas.request_ids import RequestIds
 
 _TYPES = {t.value: t for t in InvocationType}
 
@@ -30,9 +30,10 @@ class InvokeApi:
     def __init__(self, services: Services) -> None:
         self._invoker = services.invoker
         self._max_payload = services.limits.max_sync_payload_bytes
+        self._request_ids = RequestIds()
 
     async def invoke(self, request: web.Request) -> web.Response:
-        request_id = str(uuid.uuid4())
+        request_id = self._request_ids.new()
         try:
             invocation = await self._parse(request, request_id)
             result = await self._invoker.invoke(invocation)

@@ -1,0 +1,44 @@
+"""Request ids: time-ordered UUIDs (version 7, RFC 9562) instead of random ones (version 4).
+
+Lambda's request ids are random UUIDs, and clients treat them as opaque strings, so any UUID
+will do. Ours start with the millisecond they were made: the unique index on
+`invocations.request_id` then grows at its right edge, where random ids would land on a random
+leaf of an ever larger index. Measured with SQLite on our machines, in batches of 8 rows:
+8 us of CPU and ~22 KB of WAL per row batch against 13-17 us and ~51-58 KB with random ids
+(the WAL also sets how much the checkpoint writes).
+
+Layout: 48 bits of Unix time in ms, the version (7), 12 bits of a counter that orders ids made
+in the same millisecond by this process, the variant (0b10), and 62 random bits.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+_COUNTER_MASK = 0xFFF
+_RANDOM_MASK = (1 << 62) - 1
+
+
+@dataclass
+class RequestIds:
+    """Makes request ids; one per process (the counter keeps its ids of one ms in order)."""
+
+    _last_ms: int = 0
+    _counter: int = 0
+
+    def new(self) -> str:
+        now_ms = time.time_ns() // 1_000_000
+        if now_ms > self._last_ms:
+            self._last_ms, self._counter = now_ms, 0
+        else:
+            # Same millisecond (or the clock stepped back): keep counting on the last one, so
+            # ids stay unique and ordered; past 4096 in one ms the next millisecond is borrowed.
+            self._counter += 1
+            if self._counter > _COUNTER_MASK:
+                self._last_ms, self._counter = self._last_ms + 1, 0
+        random = int.from_bytes(os.urandom(8), "big") & _RANDOM_MASK
+        value = (self._last_ms << 80) | (0x7 << 76) | (self._counter << 64) | (0b10 << 62) | random
+        text = f"{value:032x}"
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
