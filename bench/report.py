@@ -251,12 +251,12 @@ def functions_lines(results: Results) -> list[str]:
             fmt(data.get("p99_ms")),
             fmt(ratio(data.get("rps"), one), "x"),
             fmt(data.get("deploy_s")),
+            ", ".join(fmt(rps) for rps in data.get("rps_runs", [])),
         ]
         for count, data in counts.items()
     ]
-    return table(
-        ["deployed functions", "hello req/s c=32", "p99 ms", "vs 1 function", "deploy s"], rows
-    )
+    header = ["deployed functions", "hello req/s c=32 (median)", "p99 ms", "vs 1 function"]
+    return table([*header, "deploy s", "req/s of each run"], rows)
 
 
 def records_lines(results: Results) -> list[str]:
