@@ -45,11 +45,20 @@ class StoreSettings:
     url: str = ""
     # The WAL is checkpointed on this timer from a side connection, never inside a request.
     checkpoint_interval_s: float = 1.0
+    # Past this size the WAL is started over (under steady load it would otherwise keep
+    # growing).
+    wal_limit_mb: int = 64
     # Upper bound on rows per group commit.
     max_batch_rows: int = 512
     # Benchmark-only switch: false skips invocation records entirely, to measure their cost.
     # Never turn it off in production: unrecorded invocations are unbilled and untraceable.
     write_records: bool = True
+
+    def __post_init__(self) -> None:
+        if self.checkpoint_interval_s <= 0:
+            raise ConfigError("store.checkpoint_interval_s must be more than 0")
+        if self.wal_limit_mb < 1:
+            raise ConfigError("store.wal_limit_mb must be at least 1")
 
 
 @dataclass(frozen=True, slots=True)

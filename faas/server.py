@@ -159,6 +159,7 @@ async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> P
         engine,
         max_batch_rows=settings.store.max_batch_rows,
         checkpoint_interval_s=settings.store.checkpoint_interval_s,
+        wal_limit_bytes=settings.store.wal_limit_mb * 1024 * 1024,
         enabled=settings.store.write_records,
     )
     writer.start(loop)

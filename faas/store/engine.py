@@ -72,12 +72,31 @@ def _add_missing_columns(engine: Engine) -> None:
                     connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
 
 
-def checkpoint(engine: Engine) -> None:
-    """Fold SQLite's WAL back into the database file without blocking readers or writers."""
+# SQLite's WAL frame header, on top of each page.
+_WAL_FRAME_HEADER = 24
+
+
+def checkpoint(engine: Engine, *, restart_above_bytes: int | None = None) -> None:
+    """Fold SQLite's WAL back into the database file without blocking readers or writers;
+    and, once the WAL holds more than `restart_above_bytes`, start it over.
+
+    A passive checkpoint copies the pages but never restarts the WAL while commits keep
+    arriving (SQLite starts the log over only once a checkpoint has caught up with the last
+    commit), so under steady load the file grows without bound: ~23 MB/s at concurrency 1
+    here. Past the limit a RESTART checkpoint waits for the commit in progress, holds the
+    next ones while it finishes (the passive pass did the copying) and makes the next commit
+    write from the start of the file again, which so stays about that size. Measured at c=1:
+    p99 and p99.9 as with passive checkpoints alone; a TRUNCATE checkpoint instead (which
+    also shrinks the file) held commits for ~50 ms each time."""
     if engine.dialect.name != "sqlite":
         return
     with engine.connect() as connection:
-        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        _, wal_frames, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        if restart_above_bytes is None or wal_frames <= 0:
+            return
+        page_size = connection.exec_driver_sql("PRAGMA page_size").scalar_one()
+        if wal_frames * (page_size + _WAL_FRAME_HEADER) > restart_above_bytes:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)")
 
 
 def _make_sqlite_engine(url: str) -> Engine:

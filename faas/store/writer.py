@@ -61,6 +61,7 @@ class RecordWriter:
         *,
         max_batch_rows: int = 512,
         checkpoint_interval_s: float = 1.0,
+        wal_limit_bytes: int = 64 * 1024 * 1024,
         enabled: bool = True,
     ) -> None:
         if max_batch_rows < 1:
@@ -69,6 +70,7 @@ class RecordWriter:
         self._records = RecordRepo(engine)
         self._max_batch_rows = max_batch_rows
         self._checkpoint_interval_s = checkpoint_interval_s
+        self._wal_limit_bytes = wal_limit_bytes
         self._enabled = enabled
         self._queue: queue.SimpleQueue[list[_Submitted] | _Stop] = queue.SimpleQueue()
         self._outbox: list[_Submitted] = []  # loop thread only
@@ -243,7 +245,7 @@ class RecordWriter:
     def _checkpoint_loop(self) -> None:
         while not self._stop_checkpoints.wait(self._checkpoint_interval_s):
             try:
-                checkpoint(self._engine)
+                checkpoint(self._engine, restart_above_bytes=self._wal_limit_bytes)
             except Exception as exc:  # a missed checkpoint is retried on the next tick
                 _log.warning("WAL checkpoint failed: %s", exc)
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +78,34 @@ def test_writes_stay_in_the_wal_until_checkpoint(engine: Engine, db_path: Path) 
     assert db_path.stat().st_size == size_before, "no automatic checkpoint may run"
     checkpoint(engine)
     assert db_path.stat().st_size > size_before + 5_000_000
+
+
+def test_the_wal_stays_bounded_under_steady_commits(engine: Engine, db_path: Path) -> None:
+    """A passive checkpoint alone never starts the WAL over while commits keep coming."""
+    create_schema(engine)
+    wal = db_path.with_name(db_path.name + "-wal")
+    stop = threading.Event()
+    environment = {f"KEY_{i}": "x" * 100 for i in range(50)}  # ~5 KB per row
+
+    def commit_until_stopped() -> None:
+        repo, index = FunctionRepo(engine), 0
+        while not stop.is_set():
+            repo.insert(_config(f"fn{index}", environment=environment))
+            index += 1
+
+    committer = threading.Thread(target=commit_until_stopped)
+    committer.start()
+    largest = 0
+    try:
+        for _ in range(100):  # ~2 s of steady commits, checkpointed every 20 ms
+            checkpoint(engine, restart_above_bytes=1_000_000)
+            largest = max(largest, wal.stat().st_size)
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        committer.join()
+    assert largest < 8_000_000, f"the WAL grew to {largest} bytes"
+    assert FunctionRepo(engine).get("fn0") is not None
 
 
 @pytest.mark.parametrize(
