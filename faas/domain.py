@@ -201,6 +201,9 @@ class Record:
     init_duration_ms: float | None
     status: InvocationStatus
     error_type: str | None
+    # The sandbox layers active for it, e.g. "cgroup-v1 mountns tmp-ext4 uid landlock-7
+    # seccomp nnp" (see faas.pool.sandbox.isolation_tag); None in rows older than the field.
+    isolation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 
 import orjson
 
@@ -44,12 +45,18 @@ class Invoker:
         records: RecordWriter,
         limits: Limits,
         admission: AdmissionController,
+        *,
+        isolation: Callable[[str], str] | None = None,
     ) -> None:
         self._registry = registry
         self._pool = pool
         self._records = records
         self._limits = limits
         self._admission = admission
+        # FaasNetwork -> the sandbox layers recorded with each invocation (fixed once the
+        # sandbox is set up, so looked up once per network setting).
+        self._isolation = isolation
+        self._isolation_of: dict[str, str | None] = {}
 
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
         config = self._registry.resolve(request.function_name, request.qualifier)
@@ -134,7 +141,14 @@ class Invoker:
             init_duration_ms=None if init_ms is None else round(init_ms / 1_000_000, 3),
             status=InvocationStatus.UNHANDLED if result.error_type else InvocationStatus.SUCCESS,
             error_type=result.error_type,
+            isolation=self._isolation_for(config.network),
         )
+
+    def _isolation_for(self, network: str) -> str | None:
+        tag = self._isolation_of.get(network)
+        if tag is None and self._isolation is not None:
+            tag = self._isolation_of[network] = self._isolation(network)
+        return tag
 
 
 def _response_too_large(result: WorkerResult, request_id: str) -> WorkerResult:

@@ -191,7 +191,7 @@ async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> P
         loop.call_soon_threadsafe(admission.set_reservation, name, reserved)
 
     registry.add_concurrency_listener(reserve_on_loop)
-    invoker = Invoker(registry, pool, writer, limits, admission)
+    invoker = Invoker(registry, pool, writer, limits, admission, isolation=planner.isolation)
 
     # Provisioned workers follow every change: an update starts the new version's workers
     # (the old pool was retired just before, in the same loop order), a removed config or a

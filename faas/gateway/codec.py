@@ -71,6 +71,7 @@ def record_document(record: Record) -> dict[str, Any]:
         "InitDurationMs": record.init_duration_ms,
         "Status": str(record.status),
         "ErrorType": record.error_type,
+        "Isolation": record.isolation,
     }
 
 

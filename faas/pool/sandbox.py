@@ -249,6 +249,28 @@ def layers(host: HostSandbox) -> list[Layer]:
     ]
 
 
+def isolation_tag(host: HostSandbox, network: str) -> str:
+    """The layers a worker of this host gets, in a few words, for every invocation record:
+    e.g. "cgroup-v1 mountns tmp-ext4 uid landlock-7 seccomp nnp" (+ "netns" with
+    FaasNetwork=none). The same facts as layers(), which explains each."""
+    words = [f"cgroup-v{host.cgroup_version}" if host.cgroup is not None else "rlimit-memory"]
+    if host.mount_namespace:
+        words.append("mountns")
+        words.append("tmp-ext4" if not host.scratch_why else "tmp-tmpfs")
+    else:
+        words.append("tmp-dir")
+    if host.root:
+        words.append("uid")
+    if host.landlock_abi > 0:
+        words.append(f"landlock-{host.landlock_abi}")
+    if host.seccomp:
+        words.append("seccomp")
+    words.append("nnp")
+    if network == "none" and not host.net_namespace_why:
+        words.append("netns")
+    return " ".join(words)
+
+
 def isolation_summary(host: HostSandbox) -> str:
     """'' when untrusted code is contained; else a loud warning for `faas serve`."""
     if host.landlock_abi == 0 and not host.root:
@@ -334,6 +356,10 @@ class SandboxPlanner:
                 "rules": self._landlock_system_rules(),
             }
         return prepared
+
+    def isolation(self, network: str) -> str:
+        """The isolation_tag of a worker with this FaasNetwork (the host's layers as set up)."""
+        return isolation_tag(self.host, network)
 
     def completes_quickly(self, spec: WorkerSpec) -> bool:
         """True when complete() needs no disk work (a formatted /tmp image is waiting), so

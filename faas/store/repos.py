@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from faas.domain import FunctionConfig, InvocationStatus, Record
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
-from faas.store.tables import ERROR_TYPE_MAX, functions, invocations
+from faas.store.tables import ERROR_TYPE_MAX, ISOLATION_MAX, functions, invocations
 
 MAX_RECENT = 1000
 
@@ -176,6 +176,7 @@ _RECORD_COLUMNS = (
     "init_duration_ms",
     "status",
     "error_type",
+    "isolation",
 )
 _SQLITE_INSERT = (
     f"INSERT INTO {invocations.name} ({', '.join(_RECORD_COLUMNS)}) "
@@ -197,6 +198,7 @@ def _record_to_tuple(record: Record) -> tuple[Any, ...]:
         record.init_duration_ms,
         str(record.status),
         None if error_type is None else error_type[:ERROR_TYPE_MAX],
+        _isolation(record),
     )
 
 
@@ -214,7 +216,12 @@ def _record_to_row(record: Record) -> dict[str, Any]:
         "init_duration_ms": record.init_duration_ms,
         "status": str(record.status),
         "error_type": None if error_type is None else error_type[:ERROR_TYPE_MAX],
+        "isolation": _isolation(record),
     }
+
+
+def _isolation(record: Record) -> str | None:
+    return None if record.isolation is None else record.isolation[:ISOLATION_MAX]
 
 
 def _record_from_row(row: RowMapping) -> Record:
@@ -230,4 +237,5 @@ def _record_from_row(row: RowMapping) -> Record:
         init_duration_ms=row["init_duration_ms"],
         status=InvocationStatus(row["status"]),
         error_type=row["error_type"],
+        isolation=row["isolation"],
     )

@@ -54,6 +54,7 @@ functions = Table(
 # Longest error type kept in a record; repos truncate so one odd exception name cannot fail
 # the group commit it rides in.
 ERROR_TYPE_MAX = 128
+ISOLATION_MAX = 128
 
 invocations = Table(
     "invocations",
@@ -70,6 +71,8 @@ invocations = Table(
     Column("init_duration_ms", Float, nullable=True),
     Column("status", String(16), nullable=False),
     Column("error_type", String(ERROR_TYPE_MAX), nullable=True),
+    # Added after the first release: create_schema adds it to older databases (NULL there).
+    Column("isolation", String(ISOLATION_MAX), nullable=True),
     Index("ix_invocations_request_id", "request_id", unique=True),
     # "Newest first for one function" walks this index backwards.
     Index("ix_invocations_function_name_id", "function_name", "id"),

@@ -391,6 +391,19 @@ def test_records_describe_each_invocation_newest_first(server: FaasServer, lambd
     oldest, *warm = rows[::-1]
     assert oldest["InitDurationMs"] is not None and oldest["InitDurationMs"] > 0
     assert [row["InitDurationMs"] for row in warm] == [None] * len(warm)
+    # Each record names the sandbox layers it ran under, as /health lists them.
+    active = {layer["layer"] for layer in server.health()["sandbox"] if layer["active"]}
+    expected = {
+        "mountns": "mount namespace" in active,
+        "uid": "per-function uid" in active,
+        "seccomp": "seccomp" in active,
+        "nnp": True,
+    }
+    for row in rows:
+        words = row["Isolation"].split()
+        assert {word: word in words for word in expected} == expected
+        assert any(w.startswith("cgroup-v") for w in words) == ("memory" in active)
+        assert any(w.startswith("landlock-") for w in words) == ("landlock" in active)
     statuses = [(row["Status"], row["ErrorType"]) for row in rows[::-1]]
     assert statuses == [
         ("Success", None),

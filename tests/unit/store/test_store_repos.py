@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,10 +138,22 @@ def test_records_round_trip_newest_first(engine: Engine, records: RecordRepo) ->
         status=InvocationStatus.UNHANDLED,
         error_type="ZeroDivisionError",
         init_duration_ms=150.25,
+        isolation="cgroup-v1 mountns tmp-ext4 uid landlock-7 seccomp nnp",
     )
     add_records(engine, records, [record("r1"), failed])
     add_records(engine, records, [record("r3")])
     assert records.recent(None, 10) == [record("r3"), failed, record("r1")]
+
+
+def test_the_sqlite_fast_path_stores_the_same_row(engine: Engine, records: RecordRepo) -> None:
+    stored = record("fast", isolation="rlimit-memory tmp-dir landlock-4 nnp", error_type="E" * 300)
+    raw = engine.raw_connection()
+    try:
+        records.insert_many_sqlite([stored], raw)
+        raw.commit()
+    finally:
+        raw.close()
+    assert records.recent(None, 1) == [dataclasses.replace(stored, error_type="E" * 128)]
 
 
 def test_recent_and_count_filter_by_function(engine: Engine, records: RecordRepo) -> None:
@@ -173,3 +186,24 @@ def test_an_overlong_error_type_is_truncated_not_refused(
     long_name = "E" * 300
     add_records(engine, records, [record("r1", error_type=long_name)])
     assert records.recent(None, 1)[0].error_type == long_name[:128]
+
+
+def test_an_old_database_gains_the_isolation_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    engine = make_engine(f"sqlite:///{path}")
+    create_schema(engine)
+    engine.dispose()
+    with sqlite3.connect(path) as raw:  # the invocations table before the column existed
+        raw.execute("ALTER TABLE invocations DROP COLUMN isolation")
+        raw.execute(
+            "INSERT INTO invocations (request_id, function_name, function_version, "
+            "started_at_ms, duration_ms, billed_ms, memory_mb, max_memory_used_mb, status) "
+            "VALUES ('old', 'hello', '$LATEST', 1, 1.0, 1, 128, 10, 'Success')"
+        )
+    engine = make_engine(f"sqlite:///{path}")
+    create_schema(engine)
+    repo = RecordRepo(engine)
+    assert [r.isolation for r in repo.recent(None, 10)] == [None]
+    add_records(engine, repo, [record("new", isolation="nnp")])
+    assert [r.isolation for r in repo.recent(None, 10)] == ["nnp", None]
+    engine.dispose()
