@@ -19,10 +19,15 @@ from sqlalchemy.schema import CreateColumn
 from faas.config import ConfigError
 from faas.store.tables import metadata
 
+# How long a connection waits for another one's lock before failing.
+BUSY_TIMEOUT_MS = 5000
+# How long a RESTART checkpoint may hold commits back while it waits for readers to finish.
+RESTART_WAIT_MS = 10
+
 _SQLITE_PRAGMAS = (
     # First, so the journal_mode switch below waits instead of failing when another
     # connection holds the file.
-    "PRAGMA busy_timeout=5000",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
     "PRAGMA journal_mode=WAL",
     # In WAL mode NORMAL loses nothing when the process is killed (only on power loss),
     # and saves an fsync per commit.
@@ -76,7 +81,7 @@ def _add_missing_columns(engine: Engine) -> None:
 _WAL_FRAME_HEADER = 24
 
 
-def checkpoint(engine: Engine, *, restart_above_bytes: int | None = None) -> None:
+def checkpoint(engine: Engine, *, restart_above_bytes: int | None = None) -> bool:
     """Fold SQLite's WAL back into the database file without blocking readers or writers;
     and, once the WAL holds more than `restart_above_bytes`, start it over.
 
@@ -87,16 +92,27 @@ def checkpoint(engine: Engine, *, restart_above_bytes: int | None = None) -> Non
     next ones while it finishes (the passive pass did the copying) and makes the next commit
     write from the start of the file again, which so stays about that size. Measured at c=1:
     p99 and p99.9 as with passive checkpoints alone; a TRUNCATE checkpoint instead (which
-    also shrinks the file) held commits for ~50 ms each time."""
+    also shrinks the file) held commits for ~50 ms each time.
+
+    A RESTART also waits for every reader (a backup, a shell, a long listing) and blocks
+    commits meanwhile, so it may wait only RESTART_WAIT_MS: if a reader is still there, the
+    WAL is started over on a later tick. Returns False when such a restart was due but could
+    not happen."""
     if engine.dialect.name != "sqlite":
-        return
+        return True
     with engine.connect() as connection:
         _, wal_frames, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
         if restart_above_bytes is None or wal_frames <= 0:
-            return
+            return True
         page_size = connection.exec_driver_sql("PRAGMA page_size").scalar_one()
-        if wal_frames * (page_size + _WAL_FRAME_HEADER) > restart_above_bytes:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)")
+        if wal_frames * (page_size + _WAL_FRAME_HEADER) <= restart_above_bytes:
+            return True
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+        try:
+            busy, _, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)").one()
+        finally:  # a pooled connection: the next user expects the usual timeout
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return not busy
 
 
 def _make_sqlite_engine(url: str) -> Engine:

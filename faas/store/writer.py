@@ -29,6 +29,10 @@ from faas.store.repos import RecordRepo
 
 _log = logging.getLogger(__name__)
 
+# Warn once this many checkpoints in a row found the WAL over its limit and could not start it
+# over because a reader was in the way.
+WAL_STUCK_WARN_TICKS = 30
+
 
 @dataclass(frozen=True, slots=True)
 class _Submitted:
@@ -153,6 +157,9 @@ class RecordWriter:
         if self._engine.dialect.name == "sqlite":
             try:
                 self._raw = self._engine.raw_connection()
+                # When this connection starts the WAL over, it also cuts the file back to the
+                # limit (a burst or an old file may have left it larger).
+                self._raw.execute(f"PRAGMA journal_size_limit={self._wal_limit_bytes}")
             except Exception as exc:  # the SQLAlchemy path still works, only slower
                 _log.error("record writer: no direct SQLite connection (%s)", exc)
         try:
@@ -243,11 +250,20 @@ class RecordWriter:
         self._pending -= len(batch)
 
     def _checkpoint_loop(self) -> None:
+        missed = 0  # ticks in a row on which the WAL was over its limit and readers in the way
         while not self._stop_checkpoints.wait(self._checkpoint_interval_s):
             try:
-                checkpoint(self._engine, restart_above_bytes=self._wal_limit_bytes)
+                restarted = checkpoint(self._engine, restart_above_bytes=self._wal_limit_bytes)
             except Exception as exc:  # a missed checkpoint is retried on the next tick
                 _log.warning("WAL checkpoint failed: %s", exc)
+                continue
+            missed = 0 if restarted else missed + 1
+            if missed and missed % WAL_STUCK_WARN_TICKS == 0:
+                _log.warning(
+                    "the WAL is over store.wal_limit_mb and could not be started over for %d "
+                    "checkpoints: a reader keeps the database open (a backup, a shell?)",
+                    missed,
+                )
 
 
 def _settle(item: _Submitted, outcome: _Outcome) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, inspect
 from faas.config import ConfigError
 from faas.domain import FunctionConfig
 from faas.store import FunctionRepo, checkpoint, create_schema, make_engine, url_kind
+from faas.store.engine import BUSY_TIMEOUT_MS
 
 
 @pytest.fixture
@@ -106,6 +107,30 @@ def test_the_wal_stays_bounded_under_steady_commits(engine: Engine, db_path: Pat
         committer.join()
     assert largest < 8_000_000, f"the WAL grew to {largest} bytes"
     assert FunctionRepo(engine).get("fn0") is not None
+
+
+def test_a_reader_in_the_way_delays_the_wal_restart_not_the_commits(
+    engine: Engine, db_path: Path
+) -> None:
+    create_schema(engine)
+    environment = {f"KEY_{i}": "x" * 200 for i in range(500)}  # ~100 KB per row
+    repo = FunctionRepo(engine)
+    for index in range(20):  # ~2 MB of WAL
+        repo.insert(_config(f"fn{index}", environment=environment))
+    reader = sqlite3.connect(db_path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM functions").fetchone()  # holds its snapshot
+    try:
+        began = time.monotonic()
+        assert checkpoint(engine, restart_above_bytes=1_000_000) is False
+        assert time.monotonic() - began < BUSY_TIMEOUT_MS / 1000 / 2  # gave up, did not wait
+    finally:
+        reader.rollback()
+        reader.close()
+    assert checkpoint(engine, restart_above_bytes=1_000_000) is True
+    with engine.connect() as connection:  # the pooled connection got its usual timeout back
+        timeouts = {connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()}
+    assert timeouts == {BUSY_TIMEOUT_MS}
 
 
 @pytest.mark.parametrize(
