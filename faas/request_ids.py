@@ -8,7 +8,10 @@ leaf of an ever larger index. Measured with SQLite on our machines, in batches o
 (the WAL also sets how much the checkpoint writes).
 
 Layout: 48 bits of Unix time in ms, the version (7), 12 bits of a counter that orders ids made
-in the same millisecond by this process, the variant (0b10), and 62 random bits.
+in the same millisecond by this process, the variant (0b10), and 62 random bits. The counter
+starts each millisecond at a random value and moves by a random step (RFC 9562's monotonic
+random method), so an id does not tell how many requests the gateway took in its
+millisecond.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import time
 from dataclasses import dataclass
 
 _COUNTER_MASK = 0xFFF
+_START_MASK = 0x3FF  # a millisecond's counter starts below 1024: >= 3072 left for its ids
+_STEP_MASK = 0xF  # then moves by 1-16
 _RANDOM_MASK = (1 << 62) - 1
 
 
@@ -30,15 +35,22 @@ class RequestIds:
 
     def new(self) -> str:
         now_ms = time.time_ns() // 1_000_000
+        bits = int.from_bytes(os.urandom(10), "big")  # 62 for the tail, 10 + 4 for the counter
         if now_ms > self._last_ms:
-            self._last_ms, self._counter = now_ms, 0
+            self._last_ms, self._counter = now_ms, (bits >> 62) & _START_MASK
         else:
             # Same millisecond (or the clock stepped back): keep counting on the last one, so
-            # ids stay unique and ordered; past 4096 in one ms the next millisecond is borrowed.
-            self._counter += 1
+            # ids stay unique and ordered; when the counter runs out, the next millisecond is
+            # borrowed.
+            self._counter += 1 + ((bits >> 72) & _STEP_MASK)
             if self._counter > _COUNTER_MASK:
                 self._last_ms, self._counter = self._last_ms + 1, 0
-        random = int.from_bytes(os.urandom(8), "big") & _RANDOM_MASK
-        value = (self._last_ms << 80) | (0x7 << 76) | (self._counter << 64) | (0b10 << 62) | random
+        value = (
+            (self._last_ms << 80)
+            | (0x7 << 76)
+            | (self._counter << 64)
+            | (0b10 << 62)
+            | (bits & _RANDOM_MASK)
+        )
         text = f"{value:032x}"
         return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,9 @@ class CgroupV1Manager:
         self._parents = {c: b / f"faas-{os.getpid()}" for c, b in layout.bases.items()}
         self._next = 0
         self._leftovers: list[WorkerCgroup] = []
+        # create() and release() run in worker threads at once (spares, clones, cold starts):
+        # two workers must never get the same number, nor a leftover be lost.
+        self._lock = threading.Lock()
 
     def setup(self) -> None:
         self._sweep_stale()
@@ -132,9 +136,11 @@ class CgroupV1Manager:
 
     def create(self) -> WorkerCgroupV1:
         """A new worker cgroup with the process limit; memory comes with limit_memory()."""
-        self._sweep_leftovers()
-        self._next += 1
-        dirs = {c: p / f"w{self._next}" for c, p in self._parents.items()}
+        with self._lock:
+            self._sweep_leftovers()
+            self._next += 1
+            number = self._next
+        dirs = {c: p / f"w{number}" for c, p in self._parents.items()}
         for directory in dirs.values():
             directory.mkdir(exist_ok=True)
         with contextlib.suppress(OSError):
@@ -145,7 +151,8 @@ class CgroupV1Manager:
     def release(self, cgroup: WorkerCgroup) -> None:
         cgroup.kill_all()
         if not cgroup.remove():
-            self._leftovers.append(cgroup)
+            with self._lock:
+                self._leftovers.append(cgroup)
 
     def teardown(self) -> None:
         for cgroup in self._leftovers:

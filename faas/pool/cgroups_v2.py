@@ -28,6 +28,7 @@ import errno
 import os
 import re
 import stat
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -370,6 +371,9 @@ class CgroupV2Manager:
         self._parent = layout.own / f"faas-{self._pid}"
         self._next = 0
         self._leftovers: list[WorkerCgroup] = []
+        # create() and release() run in worker threads at once (spares, clones, cold starts):
+        # two workers must never get the same number, nor a leftover be lost.
+        self._lock = threading.Lock()
 
     @property
     def parent(self) -> Path:
@@ -394,9 +398,11 @@ class CgroupV2Manager:
 
     def create(self) -> WorkerCgroupV2:
         """A new worker cgroup with the process limit; memory comes with limit_memory()."""
-        self._sweep_leftovers()
-        self._next += 1
-        directory = self._parent / f"w{self._next}"
+        with self._lock:
+            self._sweep_leftovers()
+            self._next += 1
+            number = self._next
+        directory = self._parent / f"w{number}"
         directory.mkdir(exist_ok=True)
         try:
             set_worker_limits(directory)
@@ -408,7 +414,8 @@ class CgroupV2Manager:
     def release(self, cgroup: WorkerCgroup) -> None:
         cgroup.kill_all()
         if not cgroup.remove():
-            self._leftovers.append(cgroup)
+            with self._lock:
+                self._leftovers.append(cgroup)
 
     def teardown(self) -> None:
         """Kill whatever is left below faas-<pid> and remove it. The platform's own leaf

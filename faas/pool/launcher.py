@@ -21,7 +21,13 @@ from typing import Any, Protocol
 from faas.domain import WorkerSpec
 from faas.errors import InvalidParameterValue
 from faas.pool.environment import log_stream_name, worker_environment
-from faas.pool.process import REFILL_DELAY_S, LaunchedProcess, kill_process_group
+from faas.pool.process import (
+    REFILL_DELAY_S,
+    LaunchedProcess,
+    forget_task,
+    kill_process_group,
+    track_task,
+)
 from faas.pool.protocol import encode_frame
 from faas.pool.sandbox import PreparedSandbox, SandboxPlanner
 from faas.pool.singleflight import single_flight
@@ -114,6 +120,10 @@ class ZygoteLauncher:
         if spec.snap_start:
             return await self._snapshots.clone(spec, launched_ns)
         return await self.launch_process(spec, launched_ns)
+
+    def ready_snapshot_clone(self, key: str) -> int | None:
+        """The pid of the snapshot clone kept ready for this version, if one is."""
+        return self._snapshots.ready_clone(key)
 
     def retire(self, key: str) -> None:
         """A version is gone: its snapshot template (if any) goes too."""
@@ -231,8 +241,7 @@ class ZygoteLauncher:
         if self._spare_target <= 0 or self._stopping or runtime in self._refilling:
             return
         task = asyncio.get_running_loop().create_task(self._refill(runtime))
-        self._refilling[runtime] = task
-        task.add_done_callback(lambda _: self._refilling.pop(runtime, None))
+        track_task(self._refilling, runtime, task)
 
     async def _refill(self, runtime: str) -> None:
         await asyncio.sleep(REFILL_DELAY_S)  # after the cold start that took a spare
@@ -255,6 +264,10 @@ class ZygoteLauncher:
                 return
             spares.append(spare)
             spare.exited.add_done_callback(functools.partial(self._drop_dead_spare, runtime, spare))
+        # Done as of now: a launch in this very loop turn may take a spare and ask for more.
+        current = asyncio.current_task()
+        if current is not None:
+            forget_task(self._refilling, runtime, current)
 
     def _drop_dead_spare(self, runtime: str, spare: _Process, _: object = None) -> None:
         """A spare that died before it was handed out (say, with its zygote)."""

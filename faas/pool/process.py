@@ -7,9 +7,13 @@ import contextlib
 import os
 import signal
 import socket
+from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from faas.pool.sandbox import PreparedSandbox
+
+K = TypeVar("K", bound=Hashable)
 
 # How long after a process kept ready (a spare, a snapshot clone) is taken its replacement is
 # started: forking it next to the cold start that took the last one (threads, the zygote or
@@ -26,6 +30,19 @@ class LaunchedProcess:
     log_stream: str
     launched_ns: int  # monotonic time the launch began (init duration counts from here)
     sandbox: PreparedSandbox | None = None
+
+
+def track_task(tasks: dict[K, asyncio.Task[None]], key: K, task: asyncio.Task[None]) -> None:
+    """Keep `task` under `key` until it ends. A task that ended is dropped only if it is still
+    the one under its key: its done-callback runs a loop turn after its last step, when a
+    newer task may already stand there."""
+    tasks[key] = task
+    task.add_done_callback(lambda _: forget_task(tasks, key, task))
+
+
+def forget_task(tasks: dict[K, asyncio.Task[None]], key: K, task: asyncio.Task[None]) -> None:
+    if tasks.get(key) is task:
+        del tasks[key]
 
 
 def kill_process_group(pid: int) -> None:

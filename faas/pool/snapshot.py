@@ -30,7 +30,13 @@ import orjson
 
 from faas.domain import WorkerSpec
 from faas.pool.environment import log_stream_name
-from faas.pool.process import REFILL_DELAY_S, LaunchedProcess, kill_process_group
+from faas.pool.process import (
+    REFILL_DELAY_S,
+    LaunchedProcess,
+    forget_task,
+    kill_process_group,
+    track_task,
+)
 from faas.pool.protocol import Frame, FrameDecoder, ProtocolError
 from faas.pool.sandbox import PreparedSandbox, SandboxPlanner
 from faas.pool.singleflight import single_flight
@@ -97,7 +103,8 @@ class TemplateProcess:
 
     def stop(self) -> None:
         """Retire the template; its clones keep serving until they are stopped."""
-        kill_process_group(self.process.pid)
+        if not self.process.exited.done():  # once reaped, its pid may be someone else's
+            kill_process_group(self.process.pid)
         self._on_death()
 
     def _on_readable(self) -> None:
@@ -180,7 +187,8 @@ class _Clone:
 
     def close(self) -> None:
         """Kill it; its sandbox is released when its exit is reported."""
-        kill_process_group(self.pid)
+        if not self.exited.done():  # once reaped, its pid may be someone else's
+            kill_process_group(self.pid)
         self.sock.close()
         close_quietly(self.log_fd)
 
@@ -282,8 +290,7 @@ class Snapshots:
         if self._stopping or key in self._refilling or key in self._ready:
             return
         task = asyncio.get_running_loop().create_task(self._refill(spec, template))
-        self._refilling[key] = task
-        task.add_done_callback(lambda _: self._refilling.pop(key, None))
+        track_task(self._refilling, key, task)
 
     async def _refill(self, spec: WorkerSpec, template: TemplateProcess) -> None:
         await asyncio.sleep(REFILL_DELAY_S)  # after the cold start that took the last one
@@ -298,6 +305,15 @@ class Snapshots:
             clone.close()  # retired meanwhile
             return
         self._ready[spec.key] = clone
+        # Done as of now: a clone() in this very loop turn may take it and ask for the next.
+        current = asyncio.current_task()
+        if current is not None:
+            forget_task(self._refilling, spec.key, current)
+
+    def ready_clone(self, key: str) -> int | None:
+        """The pid of the clone kept ready for this version, if one is."""
+        ready = self._ready.get(key)
+        return None if ready is None or ready.exited.done() else ready.pid
 
     def retire(self, key: str) -> None:
         template = self._templates.pop(key, None)

@@ -66,6 +66,9 @@ def create_schema(engine: Engine) -> None:
 
 def _add_missing_columns(engine: Engine) -> None:
     existing = inspect(engine)
+    # Cluster nodes sharing one PostgreSQL may start at once: the second one's ALTER must not
+    # fail on the column the first just added. (SQLite has one platform process per file.)
+    add = "ADD COLUMN IF NOT EXISTS" if engine.dialect.name == "postgresql" else "ADD COLUMN"
     with engine.begin() as connection:
         for table in metadata.sorted_tables:
             present = {column["name"] for column in existing.get_columns(table.name)}
@@ -74,7 +77,7 @@ def _add_missing_columns(engine: Engine) -> None:
                     # New columns are nullable or carry a server default, so this is legal
                     # on SQLite and PostgreSQL alike.
                     ddl = CreateColumn(column).compile(dialect=engine.dialect)
-                    connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
+                    connection.execute(text(f"ALTER TABLE {table.name} {add} {ddl}"))
 
 
 # SQLite's WAL frame header, on top of each page.

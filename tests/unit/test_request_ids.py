@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 
@@ -43,3 +44,19 @@ def test_a_clock_stepping_back_does_not_reorder_ids(monkeypatch: pytest.MonkeyPa
     first = ids.new()
     now[0] -= 400 * 1_000_000  # NTP steps the clock back
     assert ids.new() > first
+
+
+def test_the_counter_does_not_count_requests_from_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither the first id of a millisecond nor the gap between two ids tells how many
+    requests the gateway took in it."""
+    now = [1_700_000_000_000 * 1_000_000]
+    monkeypatch.setattr(time, "time_ns", lambda: now[0])
+    ids = RequestIds()
+    starts = []
+    for _ in range(50):
+        now[0] += 1_000_000  # the next millisecond
+        starts.append((uuid.UUID(ids.new()).int >> 64) & 0xFFF)
+    assert len(set(starts)) > 10
+    counters = [(uuid.UUID(ids.new()).int >> 64) & 0xFFF for _ in range(50)]
+    gaps = {later - earlier for earlier, later in itertools.pairwise(counters)}
+    assert len(gaps) > 3

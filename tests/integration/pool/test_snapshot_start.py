@@ -7,6 +7,8 @@ import dataclasses
 import json
 import os
 import signal
+import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +20,9 @@ from faas.config import PoolSettings, SandboxSettings
 from faas.domain import WorkerSpec
 from faas.pool.launcher import ZygoteLauncher, runtime_dir
 from faas.pool.manager import PoolManager
+from faas.pool.process import LaunchedProcess
 from faas.pool.sandbox import HostSandbox, SandboxPlanner, probe_host
+from faas.pool.snapshot import TemplateDied, TemplateProcess, _Clone
 from faas.pool.worker import InitFailed
 from tests.integration.pool.test_pool_manager import make_spec
 
@@ -109,13 +113,13 @@ async def test_retiring_a_snapshot_version_stops_its_template(
     assert not psutil.pid_exists(template_pid)
 
 
-async def eventually_children(parent: int, besides: set[int]) -> list[int]:
-    for _ in range(100):
-        found = [c.pid for c in psutil.Process(parent).children() if c.pid not in besides]
-        if found:
-            return found
+async def ready_clone_of(launcher: ZygoteLauncher, key: str, besides: set[int]) -> int:
+    for _ in range(250):
+        pid = launcher.ready_snapshot_clone(key)
+        if pid is not None and pid not in besides:
+            return pid
         await asyncio.sleep(0.02)
-    raise AssertionError(f"no new child of {parent} appeared")
+    raise AssertionError("no snapshot clone was made ready")
 
 
 def memory_cgroup(pid: int) -> str:
@@ -126,27 +130,28 @@ def memory_cgroup(pid: int) -> str:
 async def test_a_ready_clone_serves_the_next_new_worker_and_goes_with_its_version(
     pool_and_launcher: tuple[PoolManager, ZygoteLauncher], host: HostSandbox, tmp_path: Path
 ) -> None:
-    pool, _ = pool_and_launcher
+    pool, launcher = pool_and_launcher
     spec = dataclasses.replace(make_spec(tmp_path / "code", SNAPSHOT_STATE), snap_start=True)
     first = await pool.acquire(spec)  # starts the template; held, so the next needs a new one
     template_pid = psutil.Process(first.pid).ppid()
-    ready = await eventually_children(template_pid, besides={first.pid})
-    assert len(ready) == 1  # one clone kept ready, forked before any request asked for it
+    ready = await ready_clone_of(launcher, spec.key, besides={first.pid})
+    assert psutil.Process(ready).ppid() == template_pid  # forked before any request needed it
     second = await pool.acquire(spec)
-    assert second.pid == ready[0]
+    assert second.pid == ready
     if host.cgroup is not None:  # moved into a cgroup of its own before it was handed out
         assert memory_cgroup(second.pid) not in {memory_cgroup(template_pid), ""}
     result = await second.invoke("r", b'{"item": 7}', spec.function_arn, None)
     assert json.loads(result.payload)["items"] == [7]  # init's state, nothing else
     pool.release(first)
     pool.release(second)
-    replacement = await eventually_children(template_pid, besides={first.pid, second.pid})
+    replacement = await ready_clone_of(launcher, spec.key, besides={first.pid, second.pid})
     pool.retire(spec.key)
+    assert launcher.ready_snapshot_clone(spec.key) is None
     for _ in range(100):
-        if not any(psutil.pid_exists(pid) for pid in (template_pid, *replacement)):
+        if not any(psutil.pid_exists(pid) for pid in (template_pid, replacement)):
             break
         await asyncio.sleep(0.05)
-    assert not any(psutil.pid_exists(pid) for pid in (template_pid, *replacement))
+    assert not any(psutil.pid_exists(pid) for pid in (template_pid, replacement))
 
 
 async def test_a_dead_zygote_is_restarted_and_requests_still_succeed(
@@ -203,3 +208,31 @@ async def test_a_template_cannot_make_the_platform_adopt_or_kill_another_process
     finally:
         victim.kill()
         await victim.wait()
+
+
+async def test_a_clone_or_template_already_reaped_is_never_signalled_by_pid() -> None:
+    """Once its exit was reported its pid may belong to another process: a stand-in here."""
+    loop = asyncio.get_running_loop()
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        exited: asyncio.Future[int] = loop.create_future()
+        exited.set_result(0)
+        ours, theirs = socket.socketpair()
+        read_end, write_end = os.pipe()
+        os.close(write_end)
+        _Clone(stranger.pid, ours, read_end, exited, None).close()
+        ours2, theirs2 = socket.socketpair()
+        read_end2, write_end2 = os.pipe()
+        os.close(write_end2)
+        launched = LaunchedProcess(stranger.pid, ours2, read_end2, exited, "stream", 0)
+        template = TemplateProcess(launched, reply_timeout_s=1.0)
+        template.stop()
+        with pytest.raises(TemplateDied):
+            await template.wait_ready(1.0)
+        await asyncio.sleep(0.1)
+        assert stranger.poll() is None  # still running
+        theirs.close()
+        theirs2.close()
+    finally:
+        stranger.kill()
+        stranger.wait()
