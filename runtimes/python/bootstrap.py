@@ -305,7 +305,7 @@ def run(sock: socket.socket, peak_fd: int | None = None, template: bool = False)
         return 1
     channel.send({"t": "ready"}, b"")
     if template:
-        return CloneServer(sock, handler).serve_forever()
+        return CloneServer(sock, handler, peak_fd).serve_forever()
     Runtime(channel, handler, memory).serve_forever()
     return 0
 
@@ -319,8 +319,12 @@ class CloneServer:
     when a clone ends, {"t": "exited", "pid", "status"}.
     """
 
-    def __init__(self, sock: socket.socket, handler: Callable[[Any, Any], Any]) -> None:
+    def __init__(
+        self, sock: socket.socket, handler: Callable[[Any, Any], Any], peak_fd: int | None = None
+    ) -> None:
         self._sock = sock
+        # The template's own memory-peak descriptor: a clone must not read or reset it.
+        self._template_peak_fd = peak_fd
         self._channel = FrameChannel(sock)
         self._handler = handler
         self._server = ForkServer(sock, self._report_exit)
@@ -363,8 +367,9 @@ class CloneServer:
         os.setsid()
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
-        for fd in (log_fd, self._sock.fileno()):
-            os.close(fd)
+        for fd in (log_fd, self._sock.fileno(), self._template_peak_fd):
+            if fd is not None:
+                os.close(fd)
         die_with_parent()
         if os.getppid() != template_pid:
             return 1

@@ -236,3 +236,35 @@ async def test_a_clone_or_template_already_reaped_is_never_signalled_by_pid() ->
     finally:
         stranger.kill()
         stranger.wait()
+
+
+OPEN_FILES = """
+import os
+
+def handler(event, context):
+    links = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            links.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            pass
+    return {"links": links}
+"""
+
+
+async def test_a_snapshot_clone_holds_only_its_own_memory_peak_file(
+    pool_and_launcher: tuple[PoolManager, ZygoteLauncher], host: HostSandbox, tmp_path: Path
+) -> None:
+    if host.cgroup is None:
+        pytest.skip(f"no memory cgroups on this host: {host.cgroup_why}")
+    pool, _ = pool_and_launcher
+    spec = dataclasses.replace(make_spec(tmp_path / "code", OPEN_FILES), snap_start=True)
+    worker = await pool.acquire(spec)
+    try:
+        result = await worker.invoke("r", b"{}", spec.function_arn, None)
+        own = memory_cgroup(worker.pid).rsplit(":", 1)[1]
+    finally:
+        pool.release(worker)
+    peaks = [link for link in json.loads(result.payload)["links"] if "memory" in link]
+    assert len(peaks) == 1, peaks  # not the template's too
+    assert f"{own}/" in peaks[0]
