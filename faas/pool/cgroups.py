@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -83,6 +84,35 @@ class CgroupLayout(Protocol):
     def version(self) -> int: ...
 
     def manager(self) -> CgroupManager: ...
+
+
+class WorkerNumbers:
+    """The numbers of new worker cgroups (w<n>) and the cgroups that could not be removed
+    yet, for one manager. Thread-safe: create() and release() run in worker threads at once
+    (spares, snapshot clones, cold starts), and two workers must never get the same number
+    (releasing one would kill the other), nor a leftover be lost."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+        self._leftovers: list[WorkerCgroup] = []
+
+    def next(self) -> int:
+        """A number never handed out before; leftovers that can go now are removed first."""
+        with self._lock:
+            self._leftovers = [c for c in self._leftovers if not c.remove()]
+            self._last += 1
+            return self._last
+
+    def keep(self, cgroup: WorkerCgroup) -> None:
+        """A released cgroup whose processes have not all exited: removed later."""
+        with self._lock:
+            self._leftovers.append(cgroup)
+
+    def take_leftovers(self) -> list[WorkerCgroup]:
+        with self._lock:
+            leftovers, self._leftovers = self._leftovers, []
+            return leftovers
 
 
 class CgroupSetupFailed(Exception):

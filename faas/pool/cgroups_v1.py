@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from faas.pool.cgroups import (
     PIDS_MAX,
     ProcCgroup,
     WorkerCgroup,
+    WorkerNumbers,
     keyed_value,
     kill_listed,
     stale_owner,
@@ -119,11 +119,7 @@ class CgroupV1Manager:
 
     def __init__(self, layout: CgroupV1Layout) -> None:
         self._parents = {c: b / f"faas-{os.getpid()}" for c, b in layout.bases.items()}
-        self._next = 0
-        self._leftovers: list[WorkerCgroup] = []
-        # create() and release() run in worker threads at once (spares, clones, cold starts):
-        # two workers must never get the same number, nor a leftover be lost.
-        self._lock = threading.Lock()
+        self._numbers = WorkerNumbers()
 
     def setup(self) -> None:
         self._sweep_stale()
@@ -136,10 +132,7 @@ class CgroupV1Manager:
 
     def create(self) -> WorkerCgroupV1:
         """A new worker cgroup with the process limit; memory comes with limit_memory()."""
-        with self._lock:
-            self._sweep_leftovers()
-            self._next += 1
-            number = self._next
+        number = self._numbers.next()
         dirs = {c: p / f"w{number}" for c, p in self._parents.items()}
         for directory in dirs.values():
             directory.mkdir(exist_ok=True)
@@ -151,14 +144,12 @@ class CgroupV1Manager:
     def release(self, cgroup: WorkerCgroup) -> None:
         cgroup.kill_all()
         if not cgroup.remove():
-            with self._lock:
-                self._leftovers.append(cgroup)
+            self._numbers.keep(cgroup)
 
     def teardown(self) -> None:
-        for cgroup in self._leftovers:
+        for cgroup in self._numbers.take_leftovers():
             cgroup.kill_all()
             cgroup.remove()
-        self._leftovers.clear()
         for parent in self._parents.values():
             for child in parent.glob("w*"):
                 with contextlib.suppress(OSError):
@@ -179,6 +170,3 @@ class CgroupV1Manager:
                         child.rmdir()
                 with contextlib.suppress(OSError):
                     stale.rmdir()
-
-    def _sweep_leftovers(self) -> None:
-        self._leftovers = [c for c in self._leftovers if not c.remove()]

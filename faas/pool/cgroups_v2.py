@@ -28,7 +28,6 @@ import errno
 import os
 import re
 import stat
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from faas.pool.cgroups import (
     CgroupSetupFailed,
     ProcCgroup,
     WorkerCgroup,
+    WorkerNumbers,
     keyed_value,
     kill_listed,
     stale_owner,
@@ -369,11 +369,7 @@ class CgroupV2Manager:
         self._layout = layout
         self._pid = os.getpid()
         self._parent = layout.own / f"faas-{self._pid}"
-        self._next = 0
-        self._leftovers: list[WorkerCgroup] = []
-        # create() and release() run in worker threads at once (spares, clones, cold starts):
-        # two workers must never get the same number, nor a leftover be lost.
-        self._lock = threading.Lock()
+        self._numbers = WorkerNumbers()
 
     @property
     def parent(self) -> Path:
@@ -398,11 +394,7 @@ class CgroupV2Manager:
 
     def create(self) -> WorkerCgroupV2:
         """A new worker cgroup with the process limit; memory comes with limit_memory()."""
-        with self._lock:
-            self._sweep_leftovers()
-            self._next += 1
-            number = self._next
-        directory = self._parent / f"w{number}"
+        directory = self._parent / f"w{self._numbers.next()}"
         directory.mkdir(exist_ok=True)
         try:
             set_worker_limits(directory)
@@ -414,19 +406,14 @@ class CgroupV2Manager:
     def release(self, cgroup: WorkerCgroup) -> None:
         cgroup.kill_all()
         if not cgroup.remove():
-            with self._lock:
-                self._leftovers.append(cgroup)
+            self._numbers.keep(cgroup)
 
     def teardown(self) -> None:
         """Kill whatever is left below faas-<pid> and remove it. The platform's own leaf
         stays: the platform is still in it (the next start's sweep removes it)."""
-        for cgroup in self._leftovers:
+        for cgroup in self._numbers.take_leftovers():
             cgroup.remove()  # closes its descriptor; the directory goes with the tree
-        self._leftovers.clear()
         remove_tree(self._parent)
-
-    def _sweep_leftovers(self) -> None:
-        self._leftovers = [c for c in self._leftovers if not c.remove()]
 
 
 def _enable_or_fail(directory: Path) -> None:
