@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -23,7 +24,9 @@ from sqlalchemy import Engine
 from faas import __version__
 from faas.admission import AdmissionController
 from faas.config import Settings
+from faas.datadir import DataDirLock, lock_data_dir
 from faas.domain import MB, Limits
+from faas.errors import FaasError
 from faas.gateway.app import make_app
 from faas.gateway.services import Services
 from faas.invoker import Invoker
@@ -47,6 +50,10 @@ log = logging.getLogger("faas")
 CODE_SWEEP_INTERVAL_S = 30.0
 
 
+class PortInUse(FaasError):
+    """Another process listens on the configured address."""
+
+
 @dataclass
 class Platform:
     """Everything running, for an orderly stop."""
@@ -59,6 +66,7 @@ class Platform:
     runner: web.AppRunner
     sweeper: asyncio.Task[None]
     sandbox: SandboxPlanner
+    data_dir_lock: DataDirLock
 
     @property
     def urls(self) -> list[str]:
@@ -72,6 +80,7 @@ class Platform:
         await asyncio.to_thread(self.sandbox.teardown)
         await self.writer.stop()
         self.engine.dispose()
+        self.data_dir_lock.release()
         log.info("stopped")
 
 
@@ -138,7 +147,10 @@ async def start_platform(settings: Settings) -> Platform:
 
 async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> Platform:
     data_dir = settings.data_dir
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Before anything in the directory is touched: a second server must not start cleaning
+    # up or migrating what a running one uses.
+    data_dir_lock = lock_data_dir(data_dir)
+    undo.callback(data_dir_lock.release)
     limits = Limits()
     engine = make_engine(settings.store_url)
     undo.callback(engine.dispose)
@@ -218,9 +230,25 @@ async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> P
     )
     await runner.setup()
     undo.push_async_callback(runner.cleanup)
-    await web.TCPSite(runner, settings.server.host, settings.server.port).start()
+    await listen(runner, settings.server.host, settings.server.port)
     sweeper = loop.create_task(sweep_code_forever(registry, pool, CODE_SWEEP_INTERVAL_S))
-    return Platform(settings, engine, registry, pool, writer, runner, sweeper, planner)
+    return Platform(
+        settings, engine, registry, pool, writer, runner, sweeper, planner, data_dir_lock
+    )
+
+
+async def listen(runner: web.AppRunner, host: str, port: int) -> None:
+    """Start listening; a port already taken is a user's problem with a named way out."""
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise PortInUse(
+            f"{host}:{port} is already in use; choose another port with --port "
+            f"(or FAAS_SERVER_PORT), e.g. faas serve --port {port + 1}, "
+            f"or make serve ARGS='--port {port + 1}'"
+        ) from None
 
 
 async def run_until_signalled(settings: Settings) -> int:
@@ -231,7 +259,9 @@ async def run_until_signalled(settings: Settings) -> int:
     try:
         platform = await start_platform(settings)
     except Exception as exc:
-        log.error("cannot start: %s", exc, exc_info=not isinstance(exc, OSError))
+        # A problem of the host or the configuration is one line; a bug keeps its traceback.
+        expected = isinstance(exc, OSError | FaasError)
+        log.error("cannot start: %s", exc, exc_info=not expected)
         return 1
     print(
         f"faas {__version__} listening on {', '.join(platform.urls)} "

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from faas.pool.cgroups import process_alive
+
 log = logging.getLogger(__name__)
 
 MAX_IDLE_SLOTS_PER_SIZE = 8
@@ -195,20 +197,38 @@ class ScratchPool:
         slot.image.unlink(missing_ok=True)
 
     def _unmount_stale(self) -> None:
-        """Slots left mounted by a platform process that was killed."""
+        """Slots left behind by a platform process that is gone (killed, crashed), and at
+        teardown this process's own. A slot of a live process is never touched: its worker
+        may be using it (`slot-<pid>-<n>` names the process that made it)."""
         root = str(self._root) + "/"
         with contextlib.suppress(OSError), open("/proc/self/mounts") as mounts:
             for line in mounts:
                 target = line.split()[1]
-                if target.startswith(root):
+                if target.startswith(root) and self._is_leftover(Path(target).name):
                     with contextlib.suppress(subprocess.CalledProcessError):
                         _run("umount", "-l", target)
         for leftover in self._root.glob("slot-*"):
+            if not self._is_leftover(leftover.name.removesuffix(".img")):
+                continue
             if leftover.is_dir():
                 with contextlib.suppress(OSError):
                     leftover.rmdir()
             else:
                 leftover.unlink(missing_ok=True)
+
+    def _is_leftover(self, slot_name: str) -> bool:
+        owner = slot_owner(slot_name)
+        if owner is None:
+            return False
+        return owner == os.getpid() or not process_alive(owner)
+
+
+def slot_owner(slot_name: str) -> int | None:
+    """The pid in `slot-<pid>-<n>`, or None for a name that is not a slot's."""
+    parts = slot_name.split("-")
+    if len(parts) != 3 or parts[0] != "slot" or not (parts[1].isdigit() and parts[2].isdigit()):
+        return None
+    return int(parts[1])
 
 
 def isolate_mounts() -> str:
