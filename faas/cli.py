@@ -13,11 +13,11 @@ import os
 import stat
 import sys
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
-from urllib.parse import urlencode
+from typing import IO, Any, NoReturn
+from urllib.parse import quote, urlencode
 
 import click
 
@@ -94,16 +94,45 @@ class ConfigOptions:
         return {key: value for key, value in fields.items() if value is not None}
 
 
+class OneLineUsageError(click.UsageError):
+    """click's usage error, shown as the CLI's one `error: ...` line (exit 2)."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        command = self.ctx.command_path if self.ctx is not None else "faas"
+        message = f"{one_line(self.format_message())} (see '{command} --help')"
+        click.echo(f"error: {message}", err=True, file=file)
+
+
 class FaasGroup(click.Group):
     """Maps faas errors to one stderr line and an exit code, here at the edge only."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # `faas --bogus`
+            raise _one_line_usage(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a subcommand's arguments, or no such command
+            raise _one_line_usage(exc) from None
         except UsageProblem as exc:
             _fail(ctx, exc.message, 2)
         except FaasError as exc:
             _fail(ctx, exc.message, 1)
+
+
+def _one_line_usage(exc: click.UsageError) -> OneLineUsageError:
+    if isinstance(exc, OneLineUsageError):
+        return exc
+    return OneLineUsageError(exc.format_message(), exc.ctx)
 
 
 def _fail(ctx: click.Context, message: str, exit_code: int) -> NoReturn:
@@ -128,15 +157,35 @@ def main(ctx: click.Context, url: str, json_output: bool) -> None:
     ctx.obj = GlobalOptions(url, json_output)
 
 
+JSON_AFTER_COMMAND = "faas.json_output"
+
+
+def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta[JSON_AFTER_COMMAND] = True
+
+
+def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--json` after the command name too (`faas records NAME --json`), as well as before."""
+    return click.option(
+        "--json",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_json,
+        help="Print the server's JSON, for scripts.",
+    )(command)
+
+
 def _cli_context() -> CliContext:
-    options = click.get_current_context().find_object(GlobalOptions)
+    ctx = click.get_current_context()
+    options = ctx.find_object(GlobalOptions)
     if options is None:  # only when a command is called without the `faas` group
         options = GlobalOptions(DEFAULT_URL, json_output=False)
     try:
         client = GatewayClient.for_url(options.url)
     except FaasError as exc:
         raise UsageProblem(exc.message) from exc
-    return CliContext(client, options.json_output)
+    return CliContext(client, options.json_output or bool(ctx.meta.get(JSON_AFTER_COMMAND)))
 
 
 def _print_json(document: Any) -> None:
@@ -251,6 +300,7 @@ def _zip_mode(source: Path) -> int:
 
 
 @main.command()
+@json_option
 @click.argument("code", type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="Function name.")
 @click.option("--handler", default=None, help="module.function (required when creating).")
@@ -292,7 +342,8 @@ def deploy(
     network: str | None,
     snap_start: bool,
 ) -> None:
-    """Create the function NAME from CODE (a zip or a directory), or update it if it exists."""
+    """Deploy CODE (a zip file or a directory) as the function --name: create it, or update
+    its code and the given options if it exists."""
     options = ConfigOptions(
         handler=handler,
         runtime=runtime,
@@ -360,7 +411,7 @@ def _update_function(
 
 
 def _deploy_summary(name: str, outcome: str, configuration: Mapping[str, Any]) -> str:
-    sha = str(configuration.get("CodeSha256", ""))[:12]
+    sha = _hex_sha256(str(configuration.get("CodeSha256", "")))[:12]
     return (
         f"deployed {name} ({outcome}) sha256={sha} size={configuration.get('CodeSize')} "
         f"runtime={configuration.get('Runtime')} handler={configuration.get('Handler')} "
@@ -390,6 +441,7 @@ def read_payload(spec: str) -> bytes:
 
 
 @main.command()
+@json_option
 @click.argument("name")
 @click.option("--payload", "payload_spec", default="{}", help="JSON, @file or - for stdin.")
 @click.option("--tail", is_flag=True, help="Print the end of the function's log to stderr.")
@@ -464,6 +516,7 @@ def _function_failure(response: HttpResponse, function_error: str) -> str:
 
 
 @main.command()
+@json_option
 @click.option("--local", is_flag=True, help="Probe this host instead of asking the server.")
 def doctor(local: bool) -> None:
     """Which sandbox protections are active, why not, and what that means for security."""
@@ -500,6 +553,7 @@ def _probe_locally() -> list[dict[str, Any]]:
 
 
 @main.command("ls")
+@json_option
 def list_functions() -> None:
     """List the functions."""
     context = _cli_context()
@@ -553,7 +607,112 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+@main.command("get")
+@json_option
+@click.argument("name")
+@click.option(
+    "--last",
+    type=click.IntRange(min=0, max=100),
+    default=5,
+    show_default=True,
+    help="How many of the newest invocations to show.",
+)
+def get_function(name: str, last: int) -> None:
+    """Show the function NAME: configuration, code, concurrency and last invocations."""
+    context = _cli_context()
+    client = context.client
+    function = client.request_json("GET", function_path(name), read_timeout_s=MANAGEMENT_TIMEOUT_S)
+    configuration = function.get("Configuration", {})
+    function_name = str(configuration.get("FunctionName", name))
+    described: dict[str, Any] = {
+        **function,
+        "ProvisionedConcurrency": _provisioned_config(client, function_name),
+        "Invocations": _recent_invocations(client, function_name, last) if last else [],
+    }
+    if context.json_output:
+        _print_json(described)
+    else:
+        click.echo(describe_function(described))
+
+
+def _provisioned_config(client: GatewayClient, name: str) -> Any:
+    path = f"/2019-09-30/functions/{quote(name, safe='')}/provisioned-concurrency"
+    try:
+        return client.request_json(
+            "GET", f"{path}?Qualifier=%24LATEST", read_timeout_s=MANAGEMENT_TIMEOUT_S
+        )
+    except GatewayError as exc:
+        if exc.code == "ProvisionedConcurrencyConfigNotFoundException":
+            return None
+        raise
+
+
+def _recent_invocations(client: GatewayClient, name: str, limit: int) -> list[Any]:
+    query = urlencode({"function": name, "limit": limit})
+    document = client.request_json(
+        "GET", f"/faas/v1/invocations?{query}", read_timeout_s=MANAGEMENT_TIMEOUT_S
+    )
+    return list(document.get("Invocations", []))
+
+
+def describe_function(described: Mapping[str, Any]) -> str:
+    """`faas get`'s text: one `key: value` line per fact, then the newest invocations."""
+    cfg = described.get("Configuration", {})
+    lines = [f"{key + ':':<14}{value}" for key, value in _facts(described, cfg)]
+    invocations = described.get("Invocations") or []
+    if invocations:
+        rows = [_record_row(item) for item in invocations]
+        lines += ["", "last invocations:", format_table(RECORD_COLUMNS, rows)]
+    else:
+        lines += ["", "last invocations: none"]
+    return "\n".join(lines)
+
+
+def _facts(described: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[tuple[str, str]]:
+    variables = (cfg.get("Environment") or {}).get("Variables") or {}
+    reserved = (described.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
+    provisioned = described.get("ProvisionedConcurrency")
+    return [
+        ("name", str(cfg.get("FunctionName", ""))),
+        ("arn", str(cfg.get("FunctionArn", ""))),
+        ("runtime", str(cfg.get("Runtime", ""))),
+        ("handler", str(cfg.get("Handler", ""))),
+        ("memory", f"{cfg.get('MemorySize', '')} MB"),
+        ("timeout", f"{cfg.get('Timeout', '')} s"),
+        ("/tmp", f"{(cfg.get('EphemeralStorage') or {}).get('Size', '')} MB"),
+        ("network", str(cfg.get("FaasNetwork", "default"))),
+        ("snap start", str((cfg.get("SnapStart") or {}).get("OptimizationStatus", "Off"))),
+        # Names only: values may be secrets, and --json has them for whoever needs them.
+        ("environment", ", ".join(sorted(variables)) or "-"),
+        ("code sha256", _hex_sha256(str(cfg.get("CodeSha256", "")))),
+        ("code size", f"{cfg.get('CodeSize', '')} bytes"),
+        ("modified", str(cfg.get("LastModified", ""))),
+        ("revision", str(cfg.get("RevisionId", ""))),
+        ("reserved", "-" if reserved is None else str(reserved)),
+        ("provisioned", _provisioned_text(provisioned)),
+    ]
+
+
+def _provisioned_text(provisioned: Mapping[str, Any] | None) -> str:
+    if not provisioned:
+        return "-"
+    return (
+        f"{provisioned.get('AllocatedProvisionedConcurrentExecutions', 0)} of "
+        f"{provisioned.get('RequestedProvisionedConcurrentExecutions', 0)} ready "
+        f"({provisioned.get('Status', '')})"
+    )
+
+
+def _hex_sha256(encoded: str) -> str:
+    """CodeSha256 is base64 on the wire; hex is what `sha256sum fn.zip` prints."""
+    try:
+        return base64.b64decode(encoded, validate=True).hex()
+    except (binascii.Error, ValueError):
+        return encoded
+
+
 @main.command("rm")
+@json_option
 @click.argument("name")
 def remove_function(name: str) -> None:
     """Delete the function NAME."""
@@ -583,6 +742,7 @@ RECORD_COLUMNS = (
 
 
 @main.command()
+@json_option
 @click.argument("name", required=False)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 def records(name: str | None, limit: int) -> None:

@@ -36,6 +36,9 @@ class PlatformApi:
             function, _ = split_function_name(function)
         limit = _limit(request.query.get("limit"))
         records = await asyncio.to_thread(self._services.records.recent, function, limit)
+        if function is not None and not records:
+            # No records and no such function: a misspelt name, not an idle function.
+            self._services.registry.get(function)
         return json_response({"Invocations": [record_document(r) for r in records]})
 
     async def code(self, request: web.Request) -> web.Response:

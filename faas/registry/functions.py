@@ -511,7 +511,14 @@ class Registry:
 
     def _not_found(self, name: str, qualifier: str | None) -> ResourceNotFound:
         shown = None if qualifier == LATEST else qualifier
-        return ResourceNotFound(f"Function not found: {self.function_arn(name, shown)}")
+        message = f"Function not found: {self.function_arn(name, shown)}"
+        if shown is not None and name in self._functions:
+            # Lambda's code, with the reason a Lambda user would not guess.
+            message += (
+                f" (faas serves {LATEST} only: published versions and aliases are not "
+                "supported yet)"
+            )
+        return ResourceNotFound(message)
 
 
 def _check_provisioned_count(count: object) -> None:

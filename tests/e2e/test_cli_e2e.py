@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import uuid
@@ -155,3 +156,95 @@ def test_unreachable_server_is_one_error_line() -> None:
     completed = run_cli(url, "ls")
     assert completed.returncode == 1
     assert only_error_line(completed).startswith(f"error: cannot reach faas at {url}")
+
+
+def test_json_works_after_the_command_too(server: FaasServer, tmp_path: Path) -> None:
+    name = unique("cli-json-after")
+    ok(deploy(server, code_dir(tmp_path, APP_V1), name, "--json"))
+    ok(server.cli("invoke", name, "--json"))
+    after = json.loads(ok(server.cli("records", name, "--json")))
+    before = json.loads(ok(server.cli("--json", "records", name)))
+    assert [r["RequestId"] for r in after["Invocations"]] == [
+        r["RequestId"] for r in before["Invocations"]
+    ]
+    assert len(after["Invocations"]) == 1
+    assert name in [cfg["FunctionName"] for cfg in json.loads(ok(server.cli("ls", "--json")))]
+
+
+def test_usage_errors_are_one_line_with_exit_2(server: FaasServer) -> None:
+    for argv, expected in (
+        (("records", "x", "--jsn"), "error: No such option '--jsn'"),
+        (("--bogus", "ls"), "error: No such option '--bogus'"),
+        (("nosuch",), "error: No such command 'nosuch'"),
+        (("records", "--limit", "x"), "error: Invalid value for '--limit'"),
+        (("deploy",), "error: Missing argument 'CODE'"),
+    ):
+        completed = server.cli(*argv)
+        assert completed.returncode == 2, argv
+        assert only_error_line(completed).startswith(expected), completed.stderr
+        assert "--help" in completed.stderr
+
+
+def test_records_of_a_function_that_does_not_exist_is_an_error(server: FaasServer) -> None:
+    missing = server.cli("records", unique("never-deployed"))
+    assert missing.returncode == 1
+    assert only_error_line(missing).startswith("error: ResourceNotFoundException: Function not")
+
+
+def test_records_of_a_deleted_function_are_still_shown(server: FaasServer, tmp_path: Path) -> None:
+    name = unique("cli-deleted")
+    ok(deploy(server, code_dir(tmp_path, APP_V1), name))
+    ok(server.cli("invoke", name))
+    ok(server.cli("rm", name))
+    lines = ok(server.cli("records", name)).splitlines()
+    assert lines[0].startswith("REQUEST ID") and len(lines) == 2
+
+
+def test_get_shows_configuration_code_concurrency_and_last_invocations(
+    server: FaasServer, tmp_path: Path
+) -> None:
+    name = unique("cli-get")
+    directory = code_dir(tmp_path, APP_V1)
+    ok(deploy(server, directory, name, "--memory", "256", "--env", "A=secret-value"))
+    ok(server.cli("invoke", name, "--payload", '{"n": 1}'))
+    ok(server.cli("invoke", name, "--payload", '{"n": 2}'))
+    described = json.loads(ok(server.cli("get", name, "--json")))
+    zip_sha = described["Configuration"]["CodeSha256"]
+
+    text = ok(server.cli("get", name))
+
+    facts = dict(line.split(":", 1) for line in text.split("\n\n")[0].splitlines())
+    facts = {key: value.strip() for key, value in facts.items()}
+    assert facts["name"] == name
+    assert facts["memory"] == "256 MB"
+    assert facts["handler"] == "app.handler"
+    assert facts["environment"] == "A"  # names only: values stay out of the terminal
+    assert "secret-value" not in text
+    assert bytes.fromhex(facts["code sha256"]) == base64.b64decode(zip_sha)
+    assert facts["reserved"] == "-" and facts["provisioned"] == "-"
+    assert text.count(name) >= 2 + 2  # name, arn and one row per invocation
+    assert len(described["Invocations"]) == 2
+    assert described["ProvisionedConcurrency"] is None
+
+    ok(server.cli("--json", "get", name))  # both places for --json
+    missing = server.cli("get", unique("never-deployed"))
+    assert missing.returncode == 1
+    assert only_error_line(missing).startswith("error: ResourceNotFoundException")
+
+
+def test_deploy_help_says_name_is_an_option(server: FaasServer) -> None:
+    help_text = ok(server.cli("deploy", "--help"))
+    assert "the function --name" in " ".join(help_text.split())
+    assert "function NAME" not in help_text
+
+
+def test_a_version_qualifier_says_versions_are_not_supported(
+    server: FaasServer, tmp_path: Path
+) -> None:
+    name = unique("cli-qualifier")
+    ok(deploy(server, code_dir(tmp_path, APP_V1), name))
+    completed = server.cli("invoke", name, "--qualifier", "1")
+    assert completed.returncode == 1
+    line = only_error_line(completed)
+    assert f"function:{name}:1" in line
+    assert "versions and aliases are not supported" in line

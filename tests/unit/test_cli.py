@@ -286,8 +286,9 @@ def test_deploy_creates_a_missing_function(url: str, fake: FakeLambda, code_dir:
         "Environment": {"Variables": {"A": "1", "URL": "http://x/?a=b"}},
     }
     cfg = fake.functions["fn"]
+    hex_sha = base64.b64decode(cfg["CodeSha256"]).hex()  # what `sha256sum fn.zip` prints
     assert result.stdout == (
-        f"deployed fn (created) sha256={cfg['CodeSha256'][:12]} size={cfg['CodeSize']} "
+        f"deployed fn (created) sha256={hex_sha[:12]} size={cfg['CodeSize']} "
         "runtime=python3.11 handler=app.handler memory=256MB timeout=3s\n"
     )
 
