@@ -363,6 +363,8 @@ def deploy(
     else:
         configuration = _create_function(context.client, name, zip_bytes, options)
         outcome = "created"
+    for warning in configuration.get("FaasWarnings", []):
+        click.echo(f"warning: {one_line(str(warning))}", err=True)
     if context.json_output:
         _print_json(configuration)
     else:

@@ -21,6 +21,7 @@ from faas.gateway.errors import lambda_errors
 from faas.gateway.services import Services
 
 PREFIX = "/2015-03-31/functions"
+WARNINGS_FIELD = "FaasWarnings"
 
 
 def add_routes(app: web.Application, services: Services) -> None:
@@ -42,6 +43,15 @@ class FunctionsApi:
     def _document(self, cfg: FunctionConfig) -> dict[str, object]:
         return configuration_document(cfg, self._registry.function_arn(cfg.name))
 
+    async def _deployed_document(self, cfg: FunctionConfig) -> dict[str, object]:
+        """The configuration, plus `FaasWarnings` when the code will probably not run as
+        deployed (a field boto3 ignores and the faas CLI prints)."""
+        document = self._document(cfg)
+        warnings = await asyncio.to_thread(self._registry.deploy_warnings, cfg)
+        if warnings:
+            document[WARNINGS_FIELD] = list(warnings)
+        return document
+
     async def create(self, request: web.Request) -> web.Response:
         document = await json_body(request)
         name = document.get("FunctionName")
@@ -54,7 +64,7 @@ class FunctionsApi:
         zip_bytes = zip_from_code(code, "Code")
         change = config_change(document)
         cfg = await asyncio.to_thread(self._registry.create, name, zip_bytes, change)
-        return json_response(self._document(cfg), status=201)
+        return json_response(await self._deployed_document(cfg), status=201)
 
     async def list(self, request: web.Request) -> web.Response:
         max_items_text = request.query.get("MaxItems")
@@ -89,7 +99,7 @@ class FunctionsApi:
         name = self._resolve(request).name
         revision = _revision(document)
         cfg = await asyncio.to_thread(self._registry.update_code, name, zip_bytes, revision)
-        return json_response(self._document(cfg))
+        return json_response(await self._deployed_document(cfg))
 
     async def update_configuration(self, request: web.Request) -> web.Response:
         document = await json_body(request)
@@ -98,7 +108,7 @@ class FunctionsApi:
         change = config_change(document)
         revision = _revision(document)
         cfg = await asyncio.to_thread(self._registry.update_config, name, change, revision)
-        return json_response(self._document(cfg))
+        return json_response(await self._deployed_document(cfg))
 
     async def delete(self, request: web.Request) -> web.Response:
         qualifier = request.query.get("Qualifier")

@@ -385,7 +385,7 @@ class Worker:
                 error_type,
                 error_document(error_type, message, ""),
                 time.monotonic_ns() - self._started_ns,
-                self._take_logs(),
+                self._take_logs() + _platform_error_lines(error_type, message),
             )
         )
 
@@ -439,7 +439,7 @@ class Worker:
         return WorkerResult(
             payload=error_document(error_type, message, request_id),
             error_type=error_type,
-            logs=self._take_logs(),
+            logs=self._take_logs() + _platform_error_lines(error_type, message),
             started_at_ms=started_at_ms,
             duration_ns=duration_ns,
             init_duration_ns=self.init_duration_ns if first else None,
@@ -530,6 +530,15 @@ class Worker:
             os.close(self._log_fd)
             self._log_fd = -1
         self._sock.close()
+
+
+def _platform_error_lines(error_type: str, message: str) -> bytes:
+    """What Lambda adds to the log when the platform ends an invocation: the timeout line
+    (`<time> <request id> Task timed out after 3.00 seconds`), or the runtime's death
+    (`RequestId: ... Error: Runtime exited with error: signal: killed`) and the error type."""
+    if error_type == TIMEOUT_ERROR:
+        return f"{message}\n".encode()
+    return f"{message}\n{error_type}\n".encode()
 
 
 def error_type_of(document: bytes) -> str:

@@ -99,6 +99,11 @@ class CodeStore:
         except FileNotFoundError:
             raise ResourceNotFound(f"Code not found: {sha256}") from None
 
+    def file_names(self, sha256: str) -> tuple[str, ...]:
+        """The files (not directories) in the stored zip, from its central directory."""
+        with _open_zip(self.zip_bytes(sha256)) as archive:
+            return tuple(sorted(str(m.path) for m in self._plan(archive) if m.kind != "dir"))
+
     def contains(self, sha256: str) -> bool:
         return _SHA256_RE.fullmatch(sha256) is not None and self._zip(sha256).is_file()
 

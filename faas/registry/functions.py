@@ -40,6 +40,7 @@ from faas.errors import (
     ResourceNotFound,
 )
 from faas.registry.codestore import CodeStore
+from faas.registry.hints import deploy_warnings
 from faas.registry.names import function_arn, split_function_name
 from faas.registry.validation import validate_change
 from faas.store.repos import FunctionRepo
@@ -213,6 +214,10 @@ class Registry:
             functions=tuple(functions[name] for name in page),
             next_marker=_encode_marker(page[-1]) if more and page else None,
         )
+
+    def deploy_warnings(self, cfg: FunctionConfig) -> tuple[str, ...]:
+        """What looks wrong with the function's code and handler (blocking: reads the zip)."""
+        return deploy_warnings(cfg.handler, self._codes.file_names(cfg.code_sha256))
 
     def code_zip(self, sha256: str) -> bytes:
         """The stored zip of a code bundle (GetFunction's Code.Location serves it)."""

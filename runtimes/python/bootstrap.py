@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import io
 import json
 import logging
 import os
@@ -109,9 +110,10 @@ def load_handler(handler: str) -> Callable[[Any, Any], Any]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise HandlerLoadError(
-            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
-        ) from exc
+        message = f"Unable to import module '{module_name}': {exc}"
+        if exc.name == module_name.partition(".")[0]:
+            message += _misplaced_hint(module_name)
+        raise HandlerLoadError("Runtime.ImportModuleError", message) from exc
     except SyntaxError as exc:
         raise HandlerLoadError(
             "Runtime.UserCodeSyntaxError",
@@ -129,11 +131,78 @@ def load_handler(handler: str) -> Callable[[Any, Any], Any]:
     return function  # type: ignore[no-any-return]
 
 
+# How far below the code's root a misplaced handler module is looked for, and how many
+# directory entries at most: the hint must stay cheap on a large bundle.
+HINT_MAX_DEPTH = 3
+HINT_MAX_ENTRIES = 5000
+
+
+def _misplaced_hint(module_name: str) -> str:
+    """' (found sub/app.py: ...)' when the module sits in a subfolder of the code, else ''."""
+    wanted = module_name.replace(".", "/") + ".py"
+    root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
+    found = _find_below(root, wanted)
+    if found is None:
+        return ""
+    return (
+        f" (found {found}: the handler's module must be at the root of the zip; zip the "
+        "folder's contents, not the folder)"
+    )
+
+
+def _find_below(root: str, wanted: str) -> str | None:
+    """The shallowest `<dir>/.../<wanted>` under root, breadth first, bounded."""
+    level = [""]
+    seen = 0
+    for _depth in range(HINT_MAX_DEPTH):
+        deeper: list[str] = []
+        for relative in level:
+            try:
+                entries = sorted(os.scandir(os.path.join(root, relative)), key=lambda e: e.name)
+            except OSError:
+                continue
+            for entry in entries:
+                seen += 1
+                if seen > HINT_MAX_ENTRIES:
+                    return None
+                if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                    child = os.path.join(relative, entry.name)
+                    if os.path.isfile(os.path.join(root, child, wanted)):
+                        return os.path.join(child, wanted)
+                    deeper.append(child)
+        level = deeper
+    return None
+
+
 def _stack_of(exc: BaseException) -> list[str]:
     frames = traceback.extract_tb(exc.__traceback__)
     # Drop this file's frames: the user wants their own code's stack, as on Lambda.
     user_frames = [f for f in frames if f.filename != __file__]
     return [line for line in traceback.format_list(user_frames)]
+
+
+def log_error(error_type: str, message: str, stack: list[str]) -> None:
+    """The error line and traceback Lambda's Python runtime writes to the function's log."""
+    lines = [f"[ERROR] {error_type}: {message}", "Traceback (most recent call last):"]
+    lines += [entry.rstrip("\n") for entry in stack]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def unbuffered_stdio() -> None:
+    """Every write of the function reaches the log pipe at once, as on Lambda: output
+    printed just before a timeout or a crash is kept (a kill loses nothing but what was
+    never written). The same as `python -u`: an unbuffered binary layer under a
+    write-through text layer."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        current = getattr(sys, name)
+        raw = io.FileIO(fd, "w", closefd=False)
+        stream = io.TextIOWrapper(
+            raw,
+            encoding=current.encoding,
+            errors=current.errors,
+            write_through=True,
+        )
+        setattr(sys, name, stream)
 
 
 def error_document(error_type: str, message: str, request_id: str, stack: list[str]) -> bytes:
@@ -272,14 +341,19 @@ class Runtime:
             self.exit_after_reply = True
             limit = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "?")
             message = f"The function ran out of its {limit} MB of memory"
-            return "error", error_document("Runtime.OutOfMemory", message, request_id, [])
+            return _failed("Runtime.OutOfMemory", message, request_id, [])
         except Exception as exc:
-            return "error", error_document(type(exc).__name__, str(exc), request_id, _stack_of(exc))
+            return _failed(type(exc).__name__, str(exc), request_id, _stack_of(exc))
         try:
             return "ok", json.dumps(result).encode()
         except (TypeError, ValueError) as exc:
             message = f"Unable to marshal response: {exc}"
-            return "error", error_document("Runtime.MarshalError", message, request_id, [])
+            return _failed("Runtime.MarshalError", message, request_id, [])
+
+
+def _failed(error_type: str, message: str, request_id: str, stack: list[str]) -> tuple[str, bytes]:
+    log_error(error_type, message, stack)
+    return "error", error_document(error_type, message, request_id, stack)
 
 
 def die_with_parent() -> None:
@@ -296,11 +370,13 @@ def run(sock: socket.socket, peak_fd: int | None = None, template: bool = False)
     template, fork initialised clones on request); returns the exit code."""
     memory = MemoryMeter(peak_fd, current_rss_bytes())
     channel = FrameChannel(sock)
+    unbuffered_stdio()
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     sys.path.insert(0, task_root)
     try:
         handler = load_handler(os.environ["_HANDLER"])
     except HandlerLoadError as exc:
+        log_error(exc.error_type, str(exc), exc.stack)
         channel.send({"t": "init_error"}, error_document(exc.error_type, str(exc), "", exc.stack))
         return 1
     channel.send({"t": "ready"}, b"")
