@@ -34,6 +34,13 @@ class ResourceNotFound(FaasError):
     status = 404
 
 
+class UnknownOperation(FaasError):
+    """A Lambda API operation (or a path and method) the gateway does not serve."""
+
+    code = "UnknownOperationException"
+    status = 404
+
+
 class ProvisionedConcurrencyConfigNotFound(ResourceNotFound):
     """GetProvisionedConcurrencyConfig of a function that has none (Lambda's own 404 code)."""
 

@@ -10,6 +10,7 @@ from faas.gateway import (
     invoke_api,
     platform_api,
     provisioned_api,
+    unknown_api,
 )
 from faas.gateway.services import Services
 
@@ -25,4 +26,6 @@ def make_app(services: Services) -> web.Application:
     platform_api.add_routes(app, services)
     concurrency_api.add_routes(app, services)
     provisioned_api.add_routes(app, services)
+    # Last: the catch-all answers only what no route above serves.
+    unknown_api.add_routes(app)
     return app

@@ -16,6 +16,7 @@ from faas.errors import InvalidParameterValue
 from faas.gateway.codec import json_body, json_response
 from faas.gateway.errors import lambda_errors
 from faas.gateway.services import Services
+from faas.gateway.unknown_api import unknown_operation
 
 PATH = "/2019-09-30/functions/{name}/provisioned-concurrency"
 FIELD = "ProvisionedConcurrentExecutions"
@@ -57,6 +58,10 @@ class ProvisionedApi:
         return self._answer(cfg, status=202)
 
     async def get(self, request: web.Request) -> web.Response:
+        if request.query.get("List") == "ALL":
+            # ListProvisionedConcurrencyConfigs shares this method and path; only ?List=ALL
+            # tells it apart, and faas does not serve it.
+            raise unknown_operation(request)
         cfg = self._registry.get_provisioned(request.match_info["name"], _qualifier(request))
         return self._answer(cfg, status=200)
 
