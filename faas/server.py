@@ -24,6 +24,7 @@ from faas import __version__
 from faas.admission import AdmissionController
 from faas.config import Settings
 from faas.domain import MB, Limits
+from faas.errors import FaasError
 from faas.gateway.app import make_app
 from faas.gateway.services import Services
 from faas.invoker import Invoker
@@ -33,8 +34,9 @@ from faas.pool.sandbox import SandboxPlanner, isolation_summary, layers, probe_h
 from faas.pool.scratch import isolate_mounts
 from faas.registry.codestore import CodeStore
 from faas.registry.functions import Registry
-from faas.store.engine import create_schema, make_engine, url_kind
+from faas.store.engine import make_engine, url_kind
 from faas.store.repos import FunctionRepo, RecordRepo
+from faas.store.schema import migrate
 from faas.store.writer import RecordWriter
 
 try:  # uvloop: ~25% more throughput on the invoke path; asyncio's own loop works too
@@ -142,7 +144,8 @@ async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> P
     limits = Limits()
     engine = make_engine(settings.store_url)
     undo.callback(engine.dispose)
-    create_schema(engine)
+    # Before anything reads a table: the schema this code expects, or a refusal.
+    await asyncio.to_thread(migrate, engine)
     runtimes = settings.available_runtimes()
     registry = Registry(
         FunctionRepo(engine),
@@ -231,7 +234,8 @@ async def run_until_signalled(settings: Settings) -> int:
     try:
         platform = await start_platform(settings)
     except Exception as exc:
-        log.error("cannot start: %s", exc, exc_info=not isinstance(exc, OSError))
+        # A faas error or an OS error explains itself in one line; anything else is a bug.
+        log.error("cannot start: %s", exc, exc_info=not isinstance(exc, OSError | FaasError))
         return 1
     print(
         f"faas {__version__} listening on {', '.join(platform.urls)} "
@@ -250,6 +254,9 @@ def serve(settings: Settings) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # alembic narrates every start at INFO ("Context impl SQLiteImpl."); faas logs the
+    # revisions it applied itself.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     os.umask(0o077)  # the database and code store are the platform's alone
     # Before any thread exists: the /tmp images mounted from now on live in a mount namespace
     # of the platform's own and vanish with it, even when it is killed with SIGKILL.
