@@ -36,8 +36,9 @@ from faas.pool.sandbox import SandboxPlanner, isolation_summary, layers, probe_h
 from faas.pool.scratch import isolate_mounts
 from faas.registry.codestore import CodeStore
 from faas.registry.functions import Registry
-from faas.store.engine import create_schema, make_engine, url_kind
+from faas.store.engine import make_engine, url_kind
 from faas.store.repos import FunctionRepo, RecordRepo
+from faas.store.schema import migrate
 from faas.store.writer import RecordWriter
 
 try:  # uvloop: ~25% more throughput on the invoke path; asyncio's own loop works too
@@ -154,7 +155,8 @@ async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> P
     limits = Limits()
     engine = make_engine(settings.store_url)
     undo.callback(engine.dispose)
-    create_schema(engine)
+    # Before anything reads a table: the schema this code expects, or a refusal.
+    await asyncio.to_thread(migrate, engine)
     runtimes = settings.available_runtimes()
     registry = Registry(
         FunctionRepo(engine),
@@ -280,6 +282,9 @@ def serve(settings: Settings) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # alembic narrates every start at INFO ("Context impl SQLiteImpl."); faas logs the
+    # revisions it applied itself.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     os.umask(0o077)  # the database and code store are the platform's alone
     # Before any thread exists: the /tmp images mounted from now on live in a mount namespace
     # of the platform's own and vanish with it, even when it is killed with SIGKILL.

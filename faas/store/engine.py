@@ -10,14 +10,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool
-from sqlalchemy.schema import CreateColumn
 
 from faas.config import ConfigError
-from faas.store.tables import metadata
 
 # How long a connection waits for another one's lock before failing.
 BUSY_TIMEOUT_MS = 5000
@@ -57,27 +55,23 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def create_schema(engine: Engine) -> None:
-    """Create the tables and indexes that do not exist yet, and add columns that newer
-    versions of faas introduced to tables made by older ones; safe on every start."""
-    metadata.create_all(engine, checkfirst=True)
-    _add_missing_columns(engine)
+# PostgreSQL advisory locks are keyed by one bigint per database; "faas" in ASCII.
+_SCHEMA_LOCK_KEY = 0x66616173
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    existing = inspect(engine)
-    # Cluster nodes sharing one PostgreSQL may start at once: the second one's ALTER must not
-    # fail on the column the first just added. (SQLite has one platform process per file.)
-    add = "ADD COLUMN IF NOT EXISTS" if engine.dialect.name == "postgresql" else "ADD COLUMN"
-    with engine.begin() as connection:
-        for table in metadata.sorted_tables:
-            present = {column["name"] for column in existing.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present:
-                    # New columns are nullable or carry a server default, so this is legal
-                    # on SQLite and PostgreSQL alike.
-                    ddl = CreateColumn(column).compile(dialect=engine.dialect)
-                    connection.execute(text(f"ALTER TABLE {table.name} {add} {ddl}"))
+def lock_schema(connection: Connection) -> None:
+    """Hold the database's schema lock until `connection`'s transaction ends; call it first
+    in that transaction. Servers starting at once then migrate one after the other, and the
+    later ones find nothing left to do."""
+    if connection.dialect.name == "postgresql":
+        # Transaction-scoped: the commit or rollback releases it, and so does the server
+        # ending the session of a node that died holding it.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+    else:
+        # pysqlite opens a transaction only before DML, so DDL would otherwise commit
+        # statement by statement; IMMEDIATE also takes the write lock now, before reading
+        # the schema revision, as PostgreSQL's advisory lock does.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 # SQLite's WAL frame header, on top of each page.

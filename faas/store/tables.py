@@ -1,6 +1,8 @@
-"""The schema, private to `faas.store`: only repos and the engine module use these tables.
+"""The schema, private to `faas.store`: only repos and the migrations use these tables.
 
-Portable SQLAlchemy Core: the same definitions create the schema on SQLite and PostgreSQL.
+Portable SQLAlchemy Core, for SQLite and PostgreSQL alike. These definitions describe the
+schema at the newest revision; the revisions in `migrations/versions/` create it, and a test
+fails while the two disagree, so a change here comes with a new revision.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ invocations = Table(
     Column("init_duration_ms", Float, nullable=True),
     Column("status", String(16), nullable=False),
     Column("error_type", String(ERROR_TYPE_MAX), nullable=True),
-    # Added after the first release: create_schema adds it to older databases (NULL there).
+    # Added after the first release: NULL in records from before it.
     Column("isolation", String(ISOLATION_MAX), nullable=True),
     Index("ix_invocations_request_id", "request_id", unique=True),
     # "Newest first for one function" walks this index backwards.

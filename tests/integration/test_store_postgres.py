@@ -18,8 +18,8 @@ from faas.store import (
     RecordRepo,
     RecordWriter,
     checkpoint,
-    create_schema,
     make_engine,
+    migrate,
     url_kind,
 )
 
@@ -54,7 +54,7 @@ def schema() -> Iterator[str]:
 def engine(schema: str) -> Iterator[Engine]:
     # libpq's `options` puts every pooled connection in the test's schema.
     made = make_engine(f"{SERVER_URL}?options=-csearch_path%3D{schema}")
-    create_schema(made)
+    migrate(made)
     yield made
     with made.begin() as connection:
         connection.execute(text("DELETE FROM invocations"))

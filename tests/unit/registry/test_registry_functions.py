@@ -21,8 +21,9 @@ from faas.errors import (
 )
 from faas.registry.codestore import CodeStore
 from faas.registry.functions import Registry
-from faas.store.engine import create_schema, make_engine
+from faas.store.engine import make_engine
 from faas.store.repos import FunctionRepo
+from faas.store.schema import migrate
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -48,7 +49,7 @@ def stored(root: Path) -> list[str]:
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{tmp_path}/faas.db")
-    create_schema(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 

@@ -17,8 +17,9 @@ from faas.errors import (
 )
 from faas.registry.codestore import CodeStore
 from faas.registry.functions import Registry
-from faas.store.engine import create_schema, make_engine
+from faas.store.engine import make_engine
 from faas.store.repos import FunctionRepo
+from faas.store.schema import migrate
 from tests.unit.registry.test_registry_functions import ACCOUNT, HANDLER, REGION, RUNTIMES, code_zip
 
 SNAPPY = ConfigChange(handler="app.handler", snap_start=True)
@@ -27,7 +28,7 @@ SNAPPY = ConfigChange(handler="app.handler", snap_start=True)
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{tmp_path}/faas.db")
-    create_schema(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 

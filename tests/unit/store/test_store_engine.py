@@ -12,7 +12,7 @@ from sqlalchemy import Engine, inspect
 
 from faas.config import ConfigError
 from faas.domain import FunctionConfig
-from faas.store import FunctionRepo, checkpoint, create_schema, make_engine, url_kind
+from faas.store import FunctionRepo, checkpoint, make_engine, migrate, url_kind
 from faas.store.engine import BUSY_TIMEOUT_MS
 
 
@@ -29,7 +29,7 @@ def engine(db_path: Path) -> Iterator[Engine]:
 
 
 def test_sqlite_parent_directory_and_file_are_private(engine: Engine, db_path: Path) -> None:
-    create_schema(engine)
+    migrate(engine)
     assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
     # SQLite gives its side files the database file's mode.
@@ -60,16 +60,16 @@ def test_every_sqlite_connection_is_tuned(engine: Engine, pragma: str, expected:
             assert connection.exec_driver_sql(f"PRAGMA {pragma}").scalar_one() == expected
 
 
-def test_create_schema_is_idempotent_and_keeps_data(engine: Engine) -> None:
-    create_schema(engine)
+def test_migrating_again_keeps_data(engine: Engine) -> None:
+    migrate(engine)
     FunctionRepo(engine).insert(_config("kept"))
-    create_schema(engine)
+    migrate(engine)
     assert {"functions", "invocations"} <= set(inspect(engine).get_table_names())
     assert FunctionRepo(engine).get("kept") is not None
 
 
 def test_writes_stay_in_the_wal_until_checkpoint(engine: Engine, db_path: Path) -> None:
-    create_schema(engine)
+    migrate(engine)
     checkpoint(engine)
     size_before = db_path.stat().st_size
     big_environment = {f"KEY_{i}": "x" * 200 for i in range(500)}  # ~100 KB per row
@@ -83,7 +83,7 @@ def test_writes_stay_in_the_wal_until_checkpoint(engine: Engine, db_path: Path) 
 
 def test_the_wal_stays_bounded_under_steady_commits(engine: Engine, db_path: Path) -> None:
     """A passive checkpoint alone never starts the WAL over while commits keep coming."""
-    create_schema(engine)
+    migrate(engine)
     wal = db_path.with_name(db_path.name + "-wal")
     stop = threading.Event()
     environment = {f"KEY_{i}": "x" * 100 for i in range(50)}  # ~5 KB per row
@@ -112,7 +112,7 @@ def test_the_wal_stays_bounded_under_steady_commits(engine: Engine, db_path: Pat
 def test_a_reader_in_the_way_delays_the_wal_restart_not_the_commits(
     engine: Engine, db_path: Path
 ) -> None:
-    create_schema(engine)
+    migrate(engine)
     environment = {f"KEY_{i}": "x" * 200 for i in range(500)}  # ~100 KB per row
     repo = FunctionRepo(engine)
     for index in range(20):  # ~2 MB of WAL
@@ -168,24 +168,3 @@ def _config(name: str, environment: dict[str, str] | None = None) -> FunctionCon
         revision_id="rev-1",
         last_modified="2024-01-01T00:00:00.000+0000",
     )
-
-
-def test_create_schema_adds_columns_a_newer_version_introduced(tmp_path: Path) -> None:
-    """A data directory made by an older faas gains the new columns, keeping its rows."""
-    path = tmp_path / "old.db"
-    engine = make_engine(f"sqlite:///{path}")
-    create_schema(engine)
-    engine.dispose()
-    with sqlite3.connect(path) as raw:  # what an older schema looked like
-        raw.execute("ALTER TABLE functions DROP COLUMN network")
-        raw.execute("ALTER TABLE functions DROP COLUMN reserved_concurrency")
-        raw.execute(
-            "INSERT INTO functions (name, runtime, handler, role, memory_mb, timeout_s, "
-            "ephemeral_storage_mb, environment, description, code_sha256, code_size, "
-            "revision_id, last_modified, version) VALUES ('old', 'python3.11', 'app.handler', "
-            "'r', 128, 3, 512, '{}', '', 'abc', 1, 'rev', 'now', '$LATEST')"
-        )
-    engine = make_engine(f"sqlite:///{path}")
-    create_schema(engine)
-    (old,) = FunctionRepo(engine).all()
-    assert (old.name, old.network, old.reserved_concurrency) == ("old", "default", None)

@@ -10,13 +10,13 @@ from sqlalchemy import Engine
 
 from faas.domain import FunctionConfig, InvocationStatus, Record
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
-from faas.store import FunctionRepo, RecordRepo, create_schema, make_engine
+from faas.store import FunctionRepo, RecordRepo, make_engine, migrate
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     made = make_engine(f"sqlite:///{tmp_path / 'faas.db'}")
-    create_schema(made)
+    migrate(made)
     yield made
     made.dispose()
 
@@ -191,9 +191,10 @@ def test_an_overlong_error_type_is_truncated_not_refused(
 def test_an_old_database_gains_the_isolation_column(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     engine = make_engine(f"sqlite:///{path}")
-    create_schema(engine)
+    migrate(engine)
     engine.dispose()
-    with sqlite3.connect(path) as raw:  # the invocations table before the column existed
+    with sqlite3.connect(path) as raw:  # a release before migrations and this column
+        raw.execute("DROP TABLE alembic_version")
         raw.execute("ALTER TABLE invocations DROP COLUMN isolation")
         raw.execute(
             "INSERT INTO invocations (request_id, function_name, function_version, "
@@ -201,7 +202,7 @@ def test_an_old_database_gains_the_isolation_column(tmp_path: Path) -> None:
             "VALUES ('old', 'hello', '$LATEST', 1, 1.0, 1, 128, 10, 'Success')"
         )
     engine = make_engine(f"sqlite:///{path}")
-    create_schema(engine)
+    migrate(engine)
     repo = RecordRepo(engine)
     assert [r.isolation for r in repo.recent(None, 10)] == [None]
     add_records(engine, repo, [record("new", isolation="nnp")])

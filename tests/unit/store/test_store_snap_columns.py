@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from faas.domain import FunctionConfig
-from faas.store import FunctionRepo, create_schema, make_engine
+from faas.store import FunctionRepo, make_engine, migrate
 
 
 def config(name: str) -> FunctionConfig:
@@ -30,7 +30,7 @@ def config(name: str) -> FunctionConfig:
 
 def test_snap_start_and_provisioned_concurrency_round_trip(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/faas.db")
-    create_schema(engine)
+    migrate(engine)
     repo = FunctionRepo(engine)
     on = dataclasses.replace(config("on"), snap_start=True, provisioned_concurrency=3)
     repo.insert(on)
@@ -51,9 +51,10 @@ def test_snap_start_and_provisioned_concurrency_round_trip(tmp_path: Path) -> No
 def test_an_old_database_gains_the_columns_with_everything_off(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     engine = make_engine(f"sqlite:///{path}")
-    create_schema(engine)
+    migrate(engine)
     engine.dispose()
-    with sqlite3.connect(path) as raw:  # the schema before snapshot start existed
+    with sqlite3.connect(path) as raw:  # a release before migrations and snapshot start
+        raw.execute("DROP TABLE alembic_version")
         raw.execute("ALTER TABLE functions DROP COLUMN snap_start")
         raw.execute("ALTER TABLE functions DROP COLUMN provisioned_concurrency")
         raw.execute(
@@ -64,7 +65,7 @@ def test_an_old_database_gains_the_columns_with_everything_off(tmp_path: Path) -
         )
 
     engine = make_engine(f"sqlite:///{path}")
-    create_schema(engine)
+    migrate(engine)
     (old,) = FunctionRepo(engine).all()
     engine.dispose()
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 
 from faas.domain import InvocationStatus, Record
 from faas.errors import ServiceError
-from faas.store import RecordRepo, RecordWriter, create_schema, make_engine
+from faas.store import RecordRepo, RecordWriter, make_engine, migrate
 from faas.store.tables import invocations
 
 
@@ -28,7 +28,7 @@ def db_url(tmp_path: Path) -> str:
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     made = make_engine(db_url)
-    create_schema(made)
+    migrate(made)
     yield made
     made.dispose()
 
@@ -142,7 +142,7 @@ async def test_a_database_failure_fails_the_batch_and_the_writer_recovers(
         *(writer.submit(record(f"lost{i}")) for i in range(3)), return_exceptions=True
     )
     assert all(isinstance(outcome, ServiceError) for outcome in outcomes)
-    create_schema(engine)
+    invocations.create(engine)
     await writer.submit(record("after"))
     await writer.stop()
     assert [r.request_id for r in RecordRepo(engine).recent(None, 10)] == ["after"]
@@ -198,11 +198,11 @@ _KILLED_WRITER = textwrap.dedent(
     """
     import asyncio, sys
     from faas.domain import InvocationStatus, Record
-    from faas.store import RecordWriter, create_schema, make_engine
+    from faas.store import RecordWriter, migrate, make_engine
 
     async def main(url: str, count: int) -> None:
         engine = make_engine(url)
-        create_schema(engine)
+        migrate(engine)
         writer = RecordWriter(engine, checkpoint_interval_s=3600)
         writer.start(asyncio.get_running_loop())
         records = [
