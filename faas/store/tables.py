@@ -14,6 +14,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -78,4 +79,18 @@ invocations = Table(
     Index("ix_invocations_request_id", "request_id", unique=True),
     # "Newest first for one function" walks this index backwards.
     Index("ix_invocations_function_name_id", "function_name", "id"),
+)
+
+# API access keys. The secret is needed to verify SigV4 (an HMAC keyed by it), so it cannot be
+# hashed: it is stored encrypted under the master key, which never enters the database.
+access_keys = Table(
+    "access_keys",
+    metadata,
+    # The principal's name (one key per name; rotating replaces the key in place).
+    Column("name", String(64), primary_key=True),
+    Column("access_key_id", String(32), nullable=False, unique=True),
+    Column("secret_encrypted", LargeBinary, nullable=False),
+    # The IAM-style policy document, as JSON text.
+    Column("policy", Text, nullable=False),
+    Column("created", String(32), nullable=False),
 )
