@@ -35,12 +35,6 @@ class WorkerCgroup(Protocol):
         """The `cgroup.procs` files the worker writes its pid to, right after the fork."""
         ...
 
-    @property
-    def peak_file(self) -> str | None:
-        """The memory-peak file the worker opens read-write before dropping privileges, then
-        resets (writes to it) and reads per invocation; None: the worker measures VmHWM."""
-        ...
-
     def limit_memory(self, memory_mb: int) -> None:
         """Memory limit (no swap) and a CPU share proportional to it, as on Lambda."""
         ...

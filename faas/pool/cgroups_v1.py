@@ -1,5 +1,5 @@
-"""Per-worker control groups on cgroup v1 (as on hybrid hosts): memory limit and peak,
-process limit, CPU share, and killing a worker's whole tree.
+"""Per-worker control groups on cgroup v1 (as on hybrid hosts): memory limit, process
+limit, CPU share, and killing a worker's whole tree.
 
 Layout: under the platform's own cgroup in each of the memory, pids and cpu hierarchies
 (`/sys/fs/cgroup/<controller>/<own path>/`), `faas-<pid>/w<n>` per worker.
@@ -81,11 +81,6 @@ class WorkerCgroupV1:
     @property
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs.values()]
-
-    @property
-    def peak_file(self) -> str | None:
-        """Reset (write 0) and read per invocation by the worker itself, off the loop."""
-        return str(self.dirs["memory"] / "memory.max_usage_in_bytes")
 
     def oom_killed(self) -> bool:
         try:

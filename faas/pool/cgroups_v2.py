@@ -27,7 +27,6 @@ import contextlib
 import errno
 import os
 import re
-import stat
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -312,26 +311,12 @@ def set_worker_limits(directory: Path) -> None:
         write_interface(directory / "memory.swap.max", "0")
 
 
-def resettable_peak(directory: Path) -> str | None:
-    """`memory.peak` when the worker can reset it per invocation, else None (VmHWM then).
-
-    Kernels 5.19 to 6.11 offer it read-only (mode 0444: resetting came with 6.12, per
-    descriptor), and kernfs refuses to open such a file for writing even to root; the
-    worker opens its peak file read-write, so those kernels get no peak file."""
-    try:
-        mode = (directory / "memory.peak").stat().st_mode
-    except OSError:
-        return None  # before 5.19
-    return str(directory / "memory.peak") if mode & stat.S_IWUSR else None
-
-
 class WorkerCgroupV2:
     """One worker's cgroup. `memory.events` stays open: it is read as every worker ends."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._events_fd = os.open(directory / "memory.events", os.O_RDONLY)
-        self._peak_file = resettable_peak(directory)
 
     def limit_memory(self, memory_mb: int) -> None:
         write_interface(self.directory / "memory.max", str(memory_mb * MB))
@@ -340,10 +325,6 @@ class WorkerCgroupV2:
     @property
     def procs_files(self) -> list[str]:
         return [str(self.directory / "cgroup.procs")]
-
-    @property
-    def peak_file(self) -> str | None:
-        return self._peak_file
 
     def oom_killed(self) -> bool:
         try:

@@ -70,7 +70,7 @@ class _Process:
 
 
 # Plan keys a spare carried out when it was forked; its assignment must not repeat them.
-_SPARE_KEYS = ("cgroup_procs", "memory_peak_file", "landlock_base")
+_SPARE_KEYS = ("cgroup_procs", "landlock_base")
 
 
 class ZygoteLauncher:

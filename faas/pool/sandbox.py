@@ -347,8 +347,6 @@ class SandboxPlanner:
         if self._cgroups is not None:
             prepared.cgroup = self._cgroups.create()
             prepared.plan["cgroup_procs"] = prepared.cgroup.procs_files
-            if prepared.cgroup.peak_file is not None:
-                prepared.plan["memory_peak_file"] = prepared.cgroup.peak_file
         if self.host.landlock_abi > 0:
             # The same for every function: a spare builds this part of its ruleset ahead.
             prepared.plan["landlock_base"] = {

@@ -193,14 +193,45 @@ class _Clone:
         close_quietly(self.log_fd)
 
 
-def parent_of(pid: int) -> int | None:
-    """The parent pid the kernel reports for `pid` (None if it is gone)."""
+def parent_of(pid: int, proc_dir: int | None = None) -> int | None:
+    """The parent pid the kernel reports for `pid` (None if it is gone). With `proc_dir`,
+    an open /proc/<pid> that pins the process: a reused pid then reads as gone."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
+        descriptor = os.open(
+            "stat" if proc_dir is not None else f"/proc/{pid}/stat",
+            os.O_RDONLY | os.O_CLOEXEC,
+            dir_fd=proc_dir,
+        )
+        with open(descriptor, "rb") as stat:
             fields = stat.read().rsplit(b")", 1)[1].split()
         return int(fields[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def send_clear_refs(sock: socket.socket, pid: int, template_pid: int) -> None:
+    """Give a new clone its /proc/<pid>/clear_refs, through which it resets its memory
+    high-water mark before each invocation: the sandbox it inherits (the function's uid,
+    Landlock) lets it open no such file for writing. The clone waits for this byte before it
+    reports ready. The file is opened through /proc/<pid> after checking, through the same
+    directory, that the process is the template's child, so a pid reused meanwhile never
+    gets another process's file; the byte then carries no descriptor (nor when a kernel has
+    no such file), and the clone's peak runs from its fork."""
+    descriptors: list[int] = []
+    with contextlib.suppress(OSError):
+        proc_dir = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            if parent_of(pid, proc_dir) == template_pid:
+                clear_refs = os.open("clear_refs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=proc_dir)
+                descriptors.append(clear_refs)
+        finally:
+            os.close(proc_dir)
+    try:
+        socket.send_fds(sock, [b"m"], descriptors)
+    except OSError:
+        pass  # the clone is gone: its exit is reported
+    finally:
+        close_quietly(*descriptors)
 
 
 def _int_field(frame: Frame, name: str) -> int:
@@ -256,12 +287,8 @@ class Snapshots:
         )
         platform_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_read, log_write = os.pipe()
-        fds = [worker_end.fileno(), log_write]
-        peak_file = prepared.cgroup.peak_file if prepared and prepared.cgroup else None
-        if peak_file is not None:  # none: the clone measures its own VmHWM
-            fds.append(os.open(peak_file, os.O_RDWR | os.O_CLOEXEC))
         try:
-            pid, exited = await template.clone(fds)
+            pid, exited = await template.clone([worker_end.fileno(), log_write])
         except BaseException as exc:
             platform_end.close()
             close_quietly(log_read)
@@ -271,7 +298,7 @@ class Snapshots:
             raise
         finally:
             worker_end.close()
-            close_quietly(*fds[1:])
+            close_quietly(log_write)
         exited.add_done_callback(lambda _: self._release(prepared))
         clone = _Clone(pid, platform_end, log_read, exited, prepared)
         # In its own cgroup before it runs any request: a process it started earlier could
@@ -281,6 +308,7 @@ class Snapshots:
         except BaseException:
             clone.close()
             raise
+        send_clear_refs(platform_end, pid, template.process.pid)
         os.set_blocking(log_read, False)
         platform_end.setblocking(False)
         return clone

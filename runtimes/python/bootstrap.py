@@ -243,59 +243,106 @@ def install_log_format() -> RequestIdFilter:
     return stamp
 
 
-def current_rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 class MemoryMeter:
-    """Peak memory of one invocation.
+    """Peak resident memory of one invocation (RSS, shared pages included), for the worker and
+    its descendants: what Lambda's Max Memory Used counts for the whole environment.
 
-    With a memory cgroup, its peak file, opened by the sandbox before privileges were
-    dropped; it counts only this worker's own pages. cgroup v1: max_usage_in_bytes, reset by
-    writing 0. cgroup v2: memory.peak, which kernels >= 6.12 reset for this descriptor on
-    any write (the platform offers it only where it can be reset). A reset the kernel
-    refuses is ignored: the peak then runs from the worker's start. Without a peak file,
-    VmHWM reset through /proc/self/clear_refs, minus what the worker had right after its
-    fork.
+    The sum of:
+    - the worker's own high-water mark (VmHWM). Before each invocation it is reset to the
+      current RSS by writing 5 to /proc/self/clear_refs, through a descriptor opened before
+      the sandbox dropped privileges. It is read with getrusage(RUSAGE_SELF): ru_maxrss is
+      VmHWM for a process that has not called exec since its fork (the kernel folds an old
+      address space into it only at exec and at exit), at a fraction of the cost of
+      /proc/self/status. Without the descriptor the mark runs from the worker's start.
+    - when the worker waited for a descendant during the invocation, the largest peak among
+      the descendants it has waited for in its life that was above the worker's own peak
+      (see _waited_descendants);
+    - the VmHWM of every descendant still running (or not waited for yet) when the
+      invocation ends, each over its own life. Checking for them costs one system call when
+      there are none.
     """
 
-    def __init__(self, peak_fd: int | None, baseline: int) -> None:
-        self._peak_fd = peak_fd
-        self._baseline = baseline
+    def __init__(self, clear_refs_fd: int | None) -> None:
+        self._clear_refs_fd = clear_refs_fd
+        self._children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._largest_child = 0
 
     def reset(self) -> None:
-        try:
-            if self._peak_fd is not None:
-                os.pwrite(self._peak_fd, b"0", 0)
-            else:
-                with open("/proc/self/clear_refs", "w") as refs:
-                    refs.write("5")
-        except OSError:
-            pass
+        if self._clear_refs_fd is not None:
+            try:
+                os.write(self._clear_refs_fd, b"5")
+            except OSError:
+                self._clear_refs_fd = None  # refused: the peak runs from here on
+        self._children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
 
     def peak(self) -> int:
-        if self._peak_fd is not None:
-            try:
-                return int(os.pread(self._peak_fd, 32, 0))
-            except (OSError, ValueError):
-                return 0
-        return max(_vm_hwm_bytes() - self._baseline, 0)
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return own + self._waited_descendants(own) + _running_descendants_peak()
+
+    def _waited_descendants(self, own: int) -> int:
+        """The kernel keeps one figure for the descendants a process waited for: the largest
+        peak among them, over its whole life (RUSAGE_CHILDREN ru_maxrss); its other totals
+        show whether any was waited for since the reset. A figure is taken as a descendant's
+        own only above the worker's own peak: a process started by fork or vfork carries the
+        worker's resident pages of that moment into it, so a smaller one cannot be told
+        apart from the worker's memory. When the figure did not grow, this invocation's
+        descendants were no larger than an earlier one, and count at that one's size."""
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if children == self._children_before:
+            return 0
+        largest = children.ru_maxrss * 1024
+        if largest > max(self._children_before.ru_maxrss * 1024, own):
+            self._largest_child = largest
+        return self._largest_child
 
 
-def _vm_hwm_bytes() -> int:
+MAX_DESCENDANTS = 1024  # the worker's pids.max: a walk of /proc never goes further
+
+
+def _running_descendants_peak() -> int:
     try:
-        with open("/proc/self/status", "rb") as status:
+        # WNOWAIT: a child that has ended stays for the function's own wait().
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return 0  # no child at all: the usual case
+    total = 0
+    seen: set[int] = set()
+    pending = _children_of("self")
+    while pending and len(seen) < MAX_DESCENDANTS:
+        pid = pending.pop()
+        if pid not in seen:
+            seen.add(pid)
+            total += _vm_hwm_bytes(pid)
+            pending += _children_of(str(pid))
+    return total
+
+
+def _children_of(pid: str) -> list[int]:
+    """The children of every thread of a process (empty where /proc cannot be read)."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    children: list[int] = []
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children", "rb") as listing:
+                children += [int(child) for child in listing.read().split()]
+        except (OSError, ValueError):
+            continue
+    return children
+
+
+def _vm_hwm_bytes(pid: int) -> int:
+    """A process's VmHWM; 0 for one that has ended or whose /proc cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
             for line in status:
                 if line.startswith(b"VmHWM:"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    # ru_maxrss cannot be reset and, after exec, still remembers the parent's peak.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return 0
 
 
 class Runtime:
@@ -365,10 +412,10 @@ def die_with_parent() -> None:
         pass
 
 
-def run(sock: socket.socket, peak_fd: int | None = None, template: bool = False) -> int:
+def run(sock: socket.socket, clear_refs_fd: int | None = None, template: bool = False) -> int:
     """Init the handler named by _HANDLER, then serve invocations (or, as a snapshot
-    template, fork initialised clones on request); returns the exit code."""
-    memory = MemoryMeter(peak_fd, current_rss_bytes())
+    template, fork initialised clones on request); returns the exit code. `clear_refs_fd`:
+    this process's /proc/self/clear_refs, opened for writing by the sandbox (MemoryMeter)."""
     channel = FrameChannel(sock)
     unbuffered_stdio()
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
@@ -381,8 +428,10 @@ def run(sock: socket.socket, peak_fd: int | None = None, template: bool = False)
         return 1
     channel.send({"t": "ready"}, b"")
     if template:
-        return CloneServer(sock, handler, peak_fd).serve_forever()
-    Runtime(channel, handler, memory).serve_forever()
+        if clear_refs_fd is not None:
+            os.close(clear_refs_fd)  # the template's own: every clone gets one of its own
+        return CloneServer(sock, handler).serve_forever()
+    Runtime(channel, handler, MemoryMeter(clear_refs_fd)).serve_forever()
     return 0
 
 
@@ -390,17 +439,15 @@ class CloneServer:
     """Snapshot start: this process ran the function's init once; every worker is a fork of
     it, so it starts with init's state (imports, globals) and no init of its own.
 
-    Requests: one byte with SCM_RIGHTS (the clone's socket, its log pipe and, with a memory
-    cgroup, the fd of its memory-peak file). Replies, as frames: {"t": "cloned", "pid"} and,
-    when a clone ends, {"t": "exited", "pid", "status"}.
+    Requests: one byte with SCM_RIGHTS (the clone's socket and its log pipe). Replies, as
+    frames: {"t": "cloned", "pid"} and, when a clone ends, {"t": "exited", "pid", "status"}.
+    A clone first waits for one byte from the platform on its own socket, carrying its
+    /proc/<pid>/clear_refs (see MemoryMeter): the template's sandbox lets no clone open
+    that file for writing, so the platform opens it once the clone exists.
     """
 
-    def __init__(
-        self, sock: socket.socket, handler: Callable[[Any, Any], Any], peak_fd: int | None = None
-    ) -> None:
+    def __init__(self, sock: socket.socket, handler: Callable[[Any, Any], Any]) -> None:
         self._sock = sock
-        # The template's own memory-peak descriptor: a clone must not read or reset it.
-        self._template_peak_fd = peak_fd
         self._channel = FrameChannel(sock)
         self._handler = handler
         self._server = ForkServer(sock, self._report_exit)
@@ -418,7 +465,7 @@ class CloneServer:
             return True
         if not data:
             return False  # the platform retired this template
-        if len(fds) not in (2, 3):
+        if len(fds) != 2:
             for fd in fds:
                 os.close(fd)
             return True
@@ -437,20 +484,23 @@ class CloneServer:
         self._channel.send({"t": "cloned", "pid": pid}, b"")
         return True
 
-    def _become_clone(self, worker_fd: int, log_fd: int, peak_fd: int | None = None) -> int:
+    def _become_clone(self, worker_fd: int, log_fd: int) -> int:
         template_pid = os.getppid()
         self._server.in_child()
         os.setsid()
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
-        for fd in (log_fd, self._sock.fileno(), self._template_peak_fd):
-            if fd is not None:
-                os.close(fd)
+        os.close(log_fd)
+        os.close(self._sock.fileno())
         die_with_parent()
         if os.getppid() != template_pid:
             return 1
-        memory = MemoryMeter(peak_fd, current_rss_bytes())
-        channel = FrameChannel(socket.socket(fileno=worker_fd))
+        sock = socket.socket(fileno=worker_fd)
+        data, fds, _flags, _addr = socket.recv_fds(sock, 1, 1)
+        if not data:
+            return 0  # the platform let this clone go before it was used
+        memory = MemoryMeter(fds[0] if fds else None)
+        channel = FrameChannel(sock)
         channel.send({"t": "ready"}, b"")  # init already ran, in the template
         Runtime(channel, self._handler, memory).serve_forever()
         return 0

@@ -6,11 +6,11 @@ module carries it out in a fixed order and fails loudly: a worker whose sandbox 
 applied never runs user code (the zygote child exits and the invocation fails).
 
 Order (each step needs the privileges the next ones drop):
-  join cgroups -> Landlock rules for the system paths -> rlimits -> new mount/IPC/UTS(/net)
-  namespaces -> private mounts -> code at /var/task (read-only) -> /tmp -> the interpreter's
-  prefix made reachable -> hide paths -> drop to the function's uid -> no_new_privs ->
-  Landlock rules for code and /tmp, enforced -> seccomp
-A spare carries out the first two steps when it is forked (they do not depend on the
+  join cgroups -> open /proc/self/clear_refs -> Landlock rules for the system paths ->
+  rlimits -> new mount/IPC/UTS(/net) namespaces -> private mounts -> code at /var/task
+  (read-only) -> /tmp -> the interpreter's prefix made reachable -> hide paths -> drop to the
+  function's uid -> no_new_privs -> Landlock rules for code and /tmp, enforced -> seccomp
+A spare carries out the first three steps when it is forked (they do not depend on the
 function), the rest when it is given a function.
 """
 
@@ -215,6 +215,18 @@ def join_cgroups(procs_files: list[str]) -> None:
     for path in procs_files:
         with open(path, "w") as procs:
             procs.write(pid)
+
+
+def open_clear_refs() -> int | None:
+    """This process's /proc/self/clear_refs, open for writing: the runtime resets its memory
+    high-water mark through it before each invocation. It must be opened now: once the uid
+    changes the process is no longer dumpable, so its /proc files belong to root, and Landlock
+    leaves /proc read-only. A descriptor opened before keeps working. None on a kernel
+    without the file."""
+    try:
+        return os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
 
 
 def set_rlimits(limits: dict[str, list[int]]) -> None:
@@ -434,12 +446,14 @@ def apply(plan: dict[str, Any], opened: dict[str, int] | None = None) -> dict[st
 
     A spare applies the part that does not depend on the function when it is forked, and the
     rest when it is given one: `opened` carries what the first part left open. Returns the
-    descriptors the runtime keeps using ("peak_fd": the worker's memory cgroup peak, reset
-    and read per invocation) or a later part needs ("landlock_fd": a ruleset being built)."""
+    descriptors the runtime keeps using ("clear_refs_fd": see open_clear_refs) or a later
+    part needs ("landlock_fd": a ruleset being built)."""
     opened = dict(opened or {})
     join_cgroups(plan.get("cgroup_procs") or [])
-    if plan.get("memory_peak_file"):
-        opened["peak_fd"] = os.open(plan["memory_peak_file"], os.O_RDWR | os.O_CLOEXEC)
+    if "clear_refs_fd" not in opened:
+        clear_refs = open_clear_refs()
+        if clear_refs is not None:
+            opened["clear_refs_fd"] = clear_refs
     if plan.get("landlock_base"):
         base = plan["landlock_base"]
         opened["landlock_fd"] = landlock_ruleset(base["rules"], int(base["abi"]))

@@ -140,7 +140,7 @@ class Zygote:
         os.chdir(request["cwd"])
         opened = sandbox.apply(request.get("sandbox") or {}, opened)
         gc.enable()
-        return int(bootstrap.run(sock, opened.get("peak_fd"), bool(request.get("template"))))
+        return int(bootstrap.run(sock, opened.get("clear_refs_fd"), bool(request.get("template"))))
 
 
 # The shape of a worker's environment (values do not matter): see rehearse().

@@ -170,7 +170,12 @@ async def call(manager: PoolManager, spec: WorkerSpec, event: object = None) -> 
         )
     finally:
         manager.release(worker)
-    return {"error": result.error_type, "body": json.loads(result.payload), "pid": worker.pid}
+    return {
+        "error": result.error_type,
+        "body": json.loads(result.payload),
+        "pid": worker.pid,
+        "max_memory_mb": result.max_memory_bytes / MB,
+    }
 
 
 def test_layers_of_the_unprivileged_mode(host: HostSandbox) -> None:
@@ -268,6 +273,60 @@ async def test_the_call_after_running_out_of_memory_gets_a_new_worker(
     after = await call(manager, spec)
     assert after["error"] is None, after
     assert after["body"] != first["body"]  # a fresh worker, not the one that ran out
+
+
+MEASURED = """
+    import os, subprocess, sys
+
+    def resident_mb():
+        with open("/proc/self/status") as status:
+            line = next(line for line in status if line.startswith("VmRSS:"))
+        return int(line.split()[1]) / 1024
+
+    def handler(event, context):
+        if event.get("allocate_mb"):
+            block = b"\\xa5" * (event["allocate_mb"] << 20)
+            del block
+        if event.get("child_mb"):
+            python = os.path.join(sys.base_prefix, "bin", "python3")
+            touch = f"block = b'x' * ({event['child_mb']} << 20)"
+            subprocess.run([python, "-c", touch], check=True)
+        return {"resident_mb": resident_mb()}
+"""
+
+
+async def test_max_memory_used_is_the_workers_resident_memory(
+    manager: PoolManager, world_dir: Path
+) -> None:
+    result = await call(manager, make_spec(world_dir, MEASURED))
+    assert result["error"] is None, result
+    resident = result["body"]["resident_mb"]
+    assert result["max_memory_mb"] >= 8
+    assert resident - 1 <= result["max_memory_mb"] <= resident + 8
+
+
+async def test_max_memory_used_starts_over_with_each_invocation(
+    manager: PoolManager, world_dir: Path
+) -> None:
+    # Landlock leaves /proc read-only: the worker resets its peak through a descriptor
+    # opened before the sandbox closed in.
+    spec = make_spec(world_dir, MEASURED, memory_mb=256)
+    quiet = await call(manager, spec)
+    busy = await call(manager, spec, {"allocate_mb": 60})
+    quiet_again = await call(manager, spec)
+    assert quiet["pid"] == busy["pid"] == quiet_again["pid"]
+    assert busy["max_memory_mb"] >= quiet["max_memory_mb"] + 58
+    assert quiet_again["max_memory_mb"] <= quiet["max_memory_mb"] + 2
+
+
+async def test_max_memory_used_counts_a_child_process(
+    manager: PoolManager, world_dir: Path
+) -> None:
+    spec = make_spec(world_dir, MEASURED, memory_mb=256)
+    alone = await call(manager, spec)
+    with_child = await call(manager, spec, {"child_mb": 40})
+    assert with_child["error"] is None, with_child
+    assert with_child["max_memory_mb"] >= alone["max_memory_mb"] + 40
 
 
 SLEEPER = """

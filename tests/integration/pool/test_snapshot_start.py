@@ -22,7 +22,7 @@ from faas.pool.launcher import ZygoteLauncher, runtime_dir
 from faas.pool.manager import PoolManager
 from faas.pool.process import LaunchedProcess
 from faas.pool.sandbox import HostSandbox, SandboxPlanner, probe_host
-from faas.pool.snapshot import TemplateDied, TemplateProcess, _Clone
+from faas.pool.snapshot import TemplateDied, TemplateProcess, _Clone, send_clear_refs
 from faas.pool.worker import InitFailed
 from tests.integration.pool.test_pool_manager import make_spec
 
@@ -252,19 +252,48 @@ def handler(event, context):
 """
 
 
-async def test_a_snapshot_clone_holds_only_its_own_memory_peak_file(
-    pool_and_launcher: tuple[PoolManager, ZygoteLauncher], host: HostSandbox, tmp_path: Path
+def needs_clear_refs() -> None:
+    if not os.path.exists("/proc/self/clear_refs"):
+        pytest.skip("this kernel has no /proc/<pid>/clear_refs")
+
+
+async def test_a_snapshot_clone_holds_its_own_clear_refs_not_the_templates(
+    pool_and_launcher: tuple[PoolManager, ZygoteLauncher], tmp_path: Path
 ) -> None:
-    if host.cgroup is None:
-        pytest.skip(f"no memory cgroups on this host: {host.cgroup_why}")
+    # The clone resets its memory high-water mark through it before each invocation; the
+    # template's own, opened by its sandbox, must not reach the clone.
+    needs_clear_refs()
     pool, _ = pool_and_launcher
     spec = dataclasses.replace(make_spec(tmp_path / "code", OPEN_FILES), snap_start=True)
     worker = await pool.acquire(spec)
     try:
         result = await worker.invoke("r", b"{}", spec.function_arn, None)
-        own = memory_cgroup(worker.pid).rsplit(":", 1)[1]
     finally:
         pool.release(worker)
-    peaks = [link for link in json.loads(result.payload)["links"] if "memory" in link]
-    assert len(peaks) == 1, peaks  # not the template's too
-    assert f"{own}/" in peaks[0]
+    links = json.loads(result.payload)["links"]
+    assert [link for link in links if link.endswith("/clear_refs")] == [
+        f"/proc/{worker.pid}/clear_refs"
+    ]
+
+
+def test_a_clone_gets_no_clear_refs_of_a_process_that_is_not_the_templates_child() -> None:
+    needs_clear_refs()
+    stranger = subprocess.Popen(["sleep", "30"])
+    ours, theirs = socket.socketpair()
+    try:
+        send_clear_refs(ours, stranger.pid, template_pid=os.getpid() + 1)
+        data, fds, _flags, _addr = socket.recv_fds(theirs, 1, 1)
+        assert (data, fds) == (b"m", [])
+        send_clear_refs(ours, stranger.pid, template_pid=os.getpid())  # its real parent
+        data, fds, _flags, _addr = socket.recv_fds(theirs, 1, 1)
+        assert data == b"m"
+        assert [os.readlink(f"/proc/self/fd/{fd}") for fd in fds] == [
+            f"/proc/{stranger.pid}/clear_refs"
+        ]
+        for fd in fds:
+            os.close(fd)
+    finally:
+        ours.close()
+        theirs.close()
+        stranger.kill()
+        stranger.wait()

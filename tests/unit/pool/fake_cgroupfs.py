@@ -39,12 +39,10 @@ class FakeCgroupFs:
         *,
         controllers: Iterable[str] = ROOT_CONTROLLERS,
         swap: bool = True,
-        peak_resettable: bool = True,
         cgroup_kill: bool = True,
     ) -> None:
         self.mount = mount
         self.swap = swap
-        self.peak_resettable = peak_resettable
         self.cgroup_kill = cgroup_kill
         self.unprivileged = False
         self.moves: list[tuple[int, Path]] = []  # (pid, cgroup) per write to cgroup.procs
@@ -139,8 +137,6 @@ class FakeCgroupFs:
             if self.swap:
                 files["memory.swap.max"] = "max\n"
             self._files(cgroup, files)
-            # memory.peak is writable (per-fd reset) from kernel 6.12 on; read-only before.
-            self._files(cgroup, {"memory.peak": "0\n"}, 0o644 if self.peak_resettable else 0o444)
         if "pids" in controllers:
             self._files(cgroup, {"pids.max": "max\n", "pids.current": "0\n"})
         if "cpu" in controllers:

@@ -15,7 +15,7 @@ import pytest
 from faas.config import SandboxSettings
 from faas.domain import MB
 from faas.pool.cgroups import CgroupSetupFailed, process_alive
-from faas.pool.cgroups_v2 import CgroupV2Layout, CgroupV2Manager, WorkerCgroupV2, cpu_weight
+from faas.pool.cgroups_v2 import CgroupV2Layout, CgroupV2Manager, cpu_weight
 from faas.pool.sandbox import HostSandbox, SandboxPlanner, detect_cgroups, layers
 from tests.unit.pool.fake_cgroupfs import FakeCgroupFs
 
@@ -279,10 +279,7 @@ def test_planner_uses_v2_and_says_so(fake: FakeCgroupFs, tmp_path: Path) -> None
     assert table["processes"].detail == "cgroup v2 pids.max + tree kill"
     prepared = planner.prepare_spare()
     worker = fake.mount / "svc" / f"faas-{PID}" / "w1"
-    assert prepared.plan == {
-        "cgroup_procs": [str(worker / "cgroup.procs")],
-        "memory_peak_file": str(worker / "memory.peak"),
-    }
+    assert prepared.plan == {"cgroup_procs": [str(worker / "cgroup.procs")]}
     planner.release(prepared)
     planner.teardown()
     assert not (fake.mount / "svc" / f"faas-{PID}").exists()
@@ -333,22 +330,6 @@ def test_without_swap_accounting_swap_is_skipped(
     manager.create().limit_memory(128)
     assert not (manager.parent / "w1" / "memory.swap.max").exists()
     assert (manager.parent / "w1" / "memory.max").read_text() == str(128 * MB)
-
-
-def test_a_read_only_memory_peak_is_not_offered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Kernels before 6.12: memory.peak cannot be reset, and cannot be opened read-write.
-    fake = FakeCgroupFs(tmp_path / "cgroup", monkeypatch, peak_resettable=False)
-    assert set_up(fake).create().peak_file is None
-
-
-def test_no_memory_peak_at_all_is_not_offered(fake: FakeCgroupFs) -> None:
-    manager = set_up(fake)
-    cgroup = manager.create()
-    assert cgroup.peak_file == str(manager.parent / "w1" / "memory.peak")
-    (manager.parent / "w1" / "memory.peak").unlink()  # kernels before 5.19
-    assert WorkerCgroupV2(manager.parent / "w1").peak_file is None
 
 
 def test_oom_killed_reads_memory_events(fake: FakeCgroupFs) -> None:
