@@ -13,20 +13,21 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
 import aiohttp
 
-from bench.servers import EVENT, invoke_url
+from bench.servers import EVENT, Target, invoke_url
 
 WRK_SLACK_S = 30.0
 
 WRK_SCRIPT = """\
 wrk.method = "POST"
 wrk.body = '%(body)s'
-wrk.headers["Content-Type"] = "application/json"
+%(headers)s
 
 function done(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write
@@ -57,7 +58,9 @@ class LoadResult:
 class LoadGenerator(Protocol):
     name: str
 
-    async def run(self, url: str, connections: int, duration_s: float) -> LoadResult: ...
+    async def run(
+        self, url: str, connections: int, duration_s: float, headers: Mapping[str, str]
+    ) -> LoadResult: ...
 
 
 def percentile(sorted_values: list[int], fraction: float) -> int:
@@ -88,7 +91,9 @@ class BuiltinClient:
 
     name = "built-in asyncio/aiohttp client"
 
-    async def run(self, url: str, connections: int, duration_s: float) -> LoadResult:
+    async def run(
+        self, url: str, connections: int, duration_s: float, headers: Mapping[str, str]
+    ) -> LoadResult:
         latencies: list[int] = []
         errors = [0]
         connector = aiohttp.TCPConnector(limit=connections, force_close=False)
@@ -96,7 +101,12 @@ class BuiltinClient:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
             start = time.perf_counter()
             deadline = start + duration_s
-            loops = [self._loop(http, url, deadline, latencies, errors) for _ in range(connections)]
+            loops = [
+                self._loop(
+                    http, url, headers, deadline=deadline, latencies=latencies, errors=errors
+                )
+                for _ in range(connections)
+            ]
             await asyncio.gather(*loops)
             elapsed = time.perf_counter() - start
         return summarize(latencies, errors[0], connections, elapsed)
@@ -105,11 +115,12 @@ class BuiltinClient:
     async def _loop(
         http: aiohttp.ClientSession,
         url: str,
+        headers: Mapping[str, str],
+        *,
         deadline: float,
         latencies: list[int],
         errors: list[int],
     ) -> None:
-        headers = {"Content-Type": "application/json"}
         while time.perf_counter() < deadline:
             start = time.perf_counter_ns()
             async with http.post(url, data=EVENT, headers=headers) as response:
@@ -129,16 +140,21 @@ class WrkClient:
     def __init__(self, wrk_path: str) -> None:
         self._wrk = wrk_path
 
-    async def run(self, url: str, connections: int, duration_s: float) -> LoadResult:
+    async def run(
+        self, url: str, connections: int, duration_s: float, headers: Mapping[str, str]
+    ) -> LoadResult:
         if duration_s < 1:
             # wrk counts whole seconds; sub-second runs are only the quick mode's warm-ups.
-            return await BuiltinClient().run(url, connections, duration_s)
-        return await asyncio.to_thread(self._run_blocking, url, connections, duration_s)
+            return await BuiltinClient().run(url, connections, duration_s, headers)
+        return await asyncio.to_thread(self._run_blocking, url, connections, duration_s, headers)
 
-    def _run_blocking(self, url: str, connections: int, duration_s: float) -> LoadResult:
+    def _run_blocking(
+        self, url: str, connections: int, duration_s: float, headers: Mapping[str, str]
+    ) -> LoadResult:
+        lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
         with tempfile.TemporaryDirectory(prefix="faas-bench-wrk-") as folder:
             script = Path(folder) / "post.lua"
-            script.write_text(WRK_SCRIPT % {"body": EVENT.decode()})
+            script.write_text(WRK_SCRIPT % {"body": EVENT.decode(), "headers": lines})
             argv = [self._wrk, "-t1", f"-c{connections}", f"-d{round(duration_s)}s"]
             argv += ["--timeout", "10s", "-s", str(script), url]
             completed = subprocess.run(
@@ -175,13 +191,17 @@ def pick_generator(preference: str) -> LoadGenerator:
 
 
 async def measure(
-    generator: LoadGenerator, base_url: str, name: str, connections: int, durations: Durations
+    generator: LoadGenerator, target: Target, name: str, connections: int, durations: Durations
 ) -> LoadResult:
-    """Warm up (workers started, connections open), then measure."""
-    url = invoke_url(base_url, name)
-    if durations.warmup_s > 0:
-        await generator.run(url, connections, durations.warmup_s)
-    return await generator.run(url, connections, durations.measure_s)
+    """Warm up (workers started, connections open), then measure; each run signs its request
+    once (as a client replaying a signed request within its 5 minutes)."""
+    url = invoke_url(target.url, name)
+    for duration_s in (durations.warmup_s, durations.measure_s):
+        if duration_s <= 0:
+            continue
+        headers = target.signed("POST", url, EVENT, {"Content-Type": "application/json"})
+        result = await generator.run(url, connections, duration_s, headers)
+    return result
 
 
 @dataclass(frozen=True, slots=True)

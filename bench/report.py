@@ -274,6 +274,25 @@ def records_lines(results: Results) -> list[str]:
     return table(["durable records", "hello req/s c=32", "p50 ms", "p99 ms"], rows)
 
 
+def auth_lines(results: Results) -> list[str]:
+    rows = []
+    for label, shown in (("signed", "signed, verified (default)"), ("auth_off", "auth off")):
+        data = dig(results, "h", label) or {}
+        rows.append(
+            [
+                shown,
+                fmt(dig(data, "c1", "p50_ms")),
+                fmt(dig(data, "c1", "p99_ms")),
+                fmt(dig(data, "c32", "rps")),
+                fmt(dig(data, "c32", "p99_ms")),
+            ]
+        )
+    signed = dig(results, "h", "signed", "c32", "rps")
+    off = dig(results, "h", "auth_off", "c32", "rps")
+    header = ["requests", "p50 ms c=1", "p99 ms c=1", "hello req/s c=32", "p99 ms c=32"]
+    return [*table(header, rows), "", f"Signed / auth off at c=32: {fmt(ratio(signed, off), 'x')}"]
+
+
 def target_lines(verdicts: list[dict[str, Any]]) -> list[str]:
     rows = []
     for verdict in verdicts:
@@ -294,6 +313,7 @@ def render(results: Results) -> str:
         ("(e) Idle warm worker memory", memory_lines(results)),
         ("(f) Throughput vs deployed functions", functions_lines(results)),
         ("(g) Cost of durable records", records_lines(results)),
+        ("(h) Cost of authentication", auth_lines(results)),
         ("Targets", target_lines(results["targets"])),
     ]
     lines = [f"Mode: {results['mode']}; run took {results['elapsed_s']} s.", ""]

@@ -1,4 +1,4 @@
-"""The measurements of one run, (a) to (g); each starts and stops its own servers.
+"""The measurements of one run, (a) to (h); each starts and stops its own servers.
 
 Every scenario is `async def scenario(bench) -> dict` of plain JSON values, so any subset can
 run (`--only`) and the report reads one document.
@@ -22,6 +22,7 @@ from bench.handlers import HEAVY, HEAVY_MODULES, HELLO, cpu_source
 from bench.loadgen import Durations, LoadGenerator, LoadResult, measure, percentile
 from bench.servers import (
     ServerProcess,
+    Target,
     deploy,
     deploy_many,
     http_client,
@@ -82,21 +83,21 @@ async def faas_with(
     try:
         async with http_client() as http:
             for name, source in functions.items():
-                await deploy(http, server.url, name, source)
+                await deploy(http, server.target, name, source)
         yield server
     finally:
         await asyncio.to_thread(server.stop)
 
 
-async def _load(bench: Bench, url: str, name: str, connections: int) -> dict[str, Any]:
+async def _load(bench: Bench, target: Target, name: str, connections: int) -> dict[str, Any]:
     result: LoadResult = await measure(
-        bench.generator, url, name, connections, bench.plan.durations
+        bench.generator, target, name, connections, bench.plan.durations
     )
     return result.as_dict()
 
 
-async def _levels(bench: Bench, url: str) -> dict[str, Any]:
-    return {f"c{c}": await _load(bench, url, "hello", c) for c in THROUGHPUT_LEVELS}
+async def _levels(bench: Bench, target: Target) -> dict[str, Any]:
+    return {f"c{c}": await _load(bench, target, "hello", c) for c in THROUGHPUT_LEVELS}
 
 
 # -- (a) baseline --------------------------------------------------------------------------
@@ -105,8 +106,8 @@ async def _levels(bench: Bench, url: str) -> dict[str, Any]:
 async def baseline(bench: Bench) -> dict[str, Any]:
     server = await asyncio.to_thread(start_baseline, bench.workdir, bench.cpu_iterations)
     try:
-        hello = await _levels(bench, server.url)
-        cpu = await _load(bench, server.url, "cpu", CPU_CONNECTIONS)
+        hello = await _levels(bench, server.target)
+        cpu = await _load(bench, server.target, "cpu", CPU_CONNECTIONS)
     finally:
         await asyncio.to_thread(server.stop)
     return {"hello": hello, f"cpu_c{CPU_CONNECTIONS}": cpu}
@@ -117,7 +118,7 @@ async def baseline(bench: Bench) -> dict[str, Any]:
 
 async def warm_invoke(bench: Bench) -> dict[str, Any]:
     async with faas_with(bench, {"hello": HELLO}) as server:
-        return {"hello": await _levels(bench, server.url)}
+        return {"hello": await _levels(bench, server.target)}
 
 
 # A CPU-bound function is deployed the way one would be on Lambda: at 1,769 MB, the memory size
@@ -129,9 +130,9 @@ async def cpu_bound(bench: Bench) -> dict[str, Any]:
     async with faas_with(bench, {}) as server:
         async with http_client() as http:
             await deploy(
-                http, server.url, "cpu", cpu_source(bench.cpu_iterations), CPU_FUNCTION_CONFIG
+                http, server.target, "cpu", cpu_source(bench.cpu_iterations), CPU_FUNCTION_CONFIG
             )
-        cpu = await _load(bench, server.url, "cpu", CPU_CONNECTIONS)
+        cpu = await _load(bench, server.target, "cpu", CPU_CONNECTIONS)
         workers = len(server.worker_processes())
     return {f"cpu_c{CPU_CONNECTIONS}": cpu, "workers": workers}
 
@@ -156,7 +157,7 @@ COLD_GAP_S = 0.1
 
 async def _first_invokes(
     bench: Bench,
-    url: str,
+    target: Target,
     prefix: str,
     source: str,
     config: FunctionConfigExtra,
@@ -168,38 +169,38 @@ async def _first_invokes(
     names = [f"{prefix}-cold-{i}" for i in range(bench.plan.cold_starts)]
     latencies = []
     async with http_client() as http:
-        await deploy_many(http, url, names, source, config)
+        await deploy_many(http, target, names, source, config)
         for name in names:
             await asyncio.sleep(gap_s)
-            latencies.append(await invoke_once(http, url, name))
+            latencies.append(await invoke_once(http, target, name))
     return latencies
 
 
 async def _scale_out(
-    bench: Bench, url: str, prefix: str, source: str, config: FunctionConfigExtra
+    bench: Bench, target: Target, prefix: str, source: str, config: FunctionConfigExtra
 ) -> list[int]:
     """With one warm worker, a burst of K concurrent invokes: K-1 new workers must start."""
     latencies: list[int] = []
     async with http_client(bench.plan.scale_out_burst) as http:
         for round_index in range(bench.plan.scale_out_rounds):
             name = f"{prefix}-scale-{round_index}"
-            await deploy(http, url, name, source, config)
-            await invoke_once(http, url, name)
-            burst = [invoke_once(http, url, name) for _ in range(bench.plan.scale_out_burst)]
+            await deploy(http, target, name, source, config)
+            await invoke_once(http, target, name)
+            burst = [invoke_once(http, target, name) for _ in range(bench.plan.scale_out_burst)]
             latencies += await asyncio.gather(*burst)
     return latencies
 
 
 async def _cold_variant(
-    bench: Bench, url: str, prefix: str, source: str, snapshot: bool
+    bench: Bench, target: Target, prefix: str, source: str, snapshot: bool
 ) -> dict[str, Any] | str:
     if snapshot and SNAPSHOT_START_CONFIG is None:
         return NOT_IMPLEMENTED
     config = SNAPSHOT_START_CONFIG if snapshot else None
     prefix = f"{prefix}-snap" if snapshot else prefix
-    first = await _first_invokes(bench, url, prefix, source, config, gap_s=COLD_GAP_S)
-    back_to_back = await _first_invokes(bench, url, f"{prefix}-b2b", source, config, gap_s=0.0)
-    scale = await _scale_out(bench, url, prefix, source, config)
+    first = await _first_invokes(bench, target, prefix, source, config, gap_s=COLD_GAP_S)
+    back_to_back = await _first_invokes(bench, target, f"{prefix}-b2b", source, config, gap_s=0.0)
+    scale = await _scale_out(bench, target, prefix, source, config)
     return {
         "cold": _latency_summary(first),
         "cold_back_to_back": _latency_summary(back_to_back),
@@ -229,11 +230,11 @@ def heavy_import_ms() -> float:
 async def cold_start(bench: Bench) -> dict[str, Any]:
     result: dict[str, Any] = {}
     async with faas_with(bench, {}) as server:
-        url = server.url
+        target = server.target
         for kind, source in (("hello", HELLO), ("heavy", HEAVY)):
             result[kind] = {
-                "without_snapshot": await _cold_variant(bench, url, kind, source, False),
-                "with_snapshot": await _cold_variant(bench, url, kind, source, True),
+                "without_snapshot": await _cold_variant(bench, target, kind, source, False),
+                "with_snapshot": await _cold_variant(bench, target, kind, source, True),
             }
     # New workers of a function already deployed and used: idle workers are reaped quickly,
     # so each invoke after a pause starts a new worker (from the snapshot when it is on).
@@ -241,7 +242,7 @@ async def cold_start(bench: Bench) -> dict[str, Any]:
         for kind, source in (("hello", HELLO), ("heavy", HEAVY)):
             for snapshot in (False, True):
                 variant = "with_snapshot" if snapshot else "without_snapshot"
-                latencies = await _new_workers(bench, server.url, kind, source, snapshot)
+                latencies = await _new_workers(bench, server.target, kind, source, snapshot)
                 result[kind][variant]["new_worker"] = _latency_summary(latencies)
     result["heavy_import_ms"] = await asyncio.to_thread(heavy_import_ms)
     result["cold_gap_ms"] = round(COLD_GAP_S * 1000)
@@ -251,15 +252,17 @@ async def cold_start(bench: Bench) -> dict[str, Any]:
 NEW_WORKER_ENV = {"FAAS_POOL_IDLE_TTL_S": "0.2", "FAAS_POOL_REAP_INTERVAL_S": "0.05"}
 
 
-async def _new_workers(bench: Bench, url: str, kind: str, source: str, snapshot: bool) -> list[int]:
+async def _new_workers(
+    bench: Bench, target: Target, kind: str, source: str, snapshot: bool
+) -> list[int]:
     name = f"{kind}-new-{'snap' if snapshot else 'plain'}"
     async with http_client() as http:
-        await deploy(http, url, name, source, SNAPSHOT_START_CONFIG if snapshot else None)
-        await invoke_once(http, url, name)  # with snapshot start: the template's init
+        await deploy(http, target, name, source, SNAPSHOT_START_CONFIG if snapshot else None)
+        await invoke_once(http, target, name)  # with snapshot start: the template's init
         latencies = []
         for _ in range(bench.plan.cold_starts):
             await asyncio.sleep(0.4)  # the last worker is reaped meanwhile
-            latencies.append(await invoke_once(http, url, name))
+            latencies.append(await invoke_once(http, target, name))
     return latencies
 
 
@@ -279,10 +282,10 @@ async def idle_memory(bench: Bench) -> dict[str, Any]:
     async with faas_with(bench, {"hello": HELLO}) as server:
         async with http_client() as http:
             for _ in range(10):
-                await invoke_once(http, server.url, "hello")
+                await invoke_once(http, server.target, "hello")
         # A short concurrent burst gives a few warm workers to average over.
         short = Durations(0.0, bench.plan.durations.warmup_s)
-        await measure(bench.generator, server.url, "hello", MEMORY_WORKERS, short)
+        await measure(bench.generator, server.target, "hello", MEMORY_WORKERS, short)
         await asyncio.sleep(MEMORY_SETTLE_S)
         memory = _worker_memory(server.worker_processes())
     if not memory:
@@ -324,9 +327,9 @@ async def _with_functions(bench: Bench, count: int) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         started = loop.time()
         async with http_client() as http:
-            await deploy_many(http, server.url, names, HELLO)
+            await deploy_many(http, server.target, names, HELLO)
         deploy_s = round(loop.time() - started, 2)
-        load = await _load(bench, server.url, "hello", DENSITY_CONNECTIONS)
+        load = await _load(bench, server.target, "hello", DENSITY_CONNECTIONS)
         load["deployed_now"] = len(names)
         load["deploy_s"] = deploy_s
         return load
@@ -340,7 +343,24 @@ async def record_cost(bench: Bench) -> dict[str, Any]:
     for label, flag in (("records_on", "true"), ("records_off", "false")):
         env = {"FAAS_STORE_WRITE_RECORDS": flag}
         async with faas_with(bench, {"hello": HELLO}, env) as server:
-            result[label] = await _load(bench, server.url, "hello", DENSITY_CONNECTIONS)
+            result[label] = await _load(bench, server.target, "hello", DENSITY_CONNECTIONS)
+    return result
+
+
+# -- (h) authentication ---------------------------------------------------------------------
+
+
+async def auth_cost(bench: Bench) -> dict[str, Any]:
+    """The same warm hello, signed and verified (the default) and with authentication off
+    (the requests then carry no signature at all), at c=1 and c=32."""
+    result: dict[str, Any] = {}
+    for label, flag in (("signed", "true"), ("auth_off", "false")):
+        env = {"FAAS_AUTH_ENABLED": flag}
+        async with faas_with(bench, {"hello": HELLO}, env) as server:
+            target = server.target if flag == "true" else Target(server.url)
+            result[label] = {
+                f"c{c}": await _load(bench, target, "hello", c) for c in (1, DENSITY_CONNECTIONS)
+            }
     return result
 
 
@@ -352,4 +372,5 @@ SCENARIOS: Mapping[str, Scenario] = {
     "e": idle_memory,
     "f": many_functions,
     "g": record_cost,
+    "h": auth_cost,
 }

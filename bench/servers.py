@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import io
+import json
 import os
 import signal
 import socket
@@ -16,10 +17,15 @@ import time
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import psutil
+
+from faas.auth.sigv4 import sign_headers
+from faas.cli_credentials import Credentials, find_credentials
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
@@ -28,6 +34,7 @@ RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 ROLE = "arn:aws:iam::000000000000:role/bench"
 FUNCTIONS_PATH = "/2015-03-31/functions"
 EVENT = b'{"hello":"world"}'
+REGION = "us-east-1"
 
 
 def free_port() -> int:
@@ -40,6 +47,41 @@ def invoke_url(base_url: str, name: str) -> str:
     return f"{base_url}{FUNCTIONS_PATH}/{name}/invocations"
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where requests go, and the access key that signs them (None: unsigned, the baseline)."""
+
+    url: str
+    key: Credentials | None = None
+
+    def signed(
+        self, method: str, url: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """`headers` plus the SigV4 headers for one request to `url` (faas's own signer, which
+        the test suite holds against botocore's). A signature stays valid for 5 minutes, so a
+        load generator signs once and replays it."""
+        sent = dict(headers or {})
+        if self.key is None:
+            return sent
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        sent.update(
+            sign_headers(
+                method,
+                target,
+                parts.netloc,
+                body,
+                sent,
+                access_key_id=self.key.access_key_id,
+                secret=self.key.secret_access_key,
+                region=REGION,
+                service="lambda",
+                now=datetime.now(UTC),
+            )
+        )
+        return sent
+
+
 @dataclass
 class ServerProcess:
     """One server under test; `stop` takes its whole process tree down."""
@@ -47,6 +89,14 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     url: str
     log_path: Path
+    data_dir: Path | None = None  # faas only: where its credentials file is
+
+    @property
+    def target(self) -> Target:
+        if self.data_dir is None:
+            return Target(self.url)
+        key = find_credentials({}, None, self.data_dir, self.data_dir)
+        return Target(self.url, key)
 
     @property
     def pid(self) -> int:
@@ -114,7 +164,9 @@ def start_faas(workdir: Path, env: Mapping[str, str] | None = None) -> ServerPro
     argv = [sys.executable, "-m", "faas.cli", "serve", "--port", str(port)]
     argv += ["--data-dir", str(data_dir)]
     settings = {"FAAS_SERVER_LOG_LEVEL": "WARNING", **(env or {})}
-    return _spawn(argv, settings, workdir, port)
+    server = _spawn(argv, settings, workdir, port)
+    server.data_dir = data_dir
+    return server
 
 
 def start_baseline(workdir: Path, cpu_iterations: int) -> ServerProcess:
@@ -154,7 +206,7 @@ def http_client(connections: int = 16) -> aiohttp.ClientSession:
 
 async def deploy(
     http: aiohttp.ClientSession,
-    base_url: str,
+    target: Target,
     name: str,
     source: str,
     extra_config: Mapping[str, object] | None = None,
@@ -167,14 +219,17 @@ async def deploy(
         "Code": {"ZipFile": base64.b64encode(make_zip(source)).decode()},
         **(extra_config or {}),
     }
-    async with http.post(base_url + FUNCTIONS_PATH, json=document) as response:
+    body = json.dumps(document).encode()
+    url = target.url + FUNCTIONS_PATH
+    headers = target.signed("POST", url, body, {"Content-Type": "application/json"})
+    async with http.post(url, data=body, headers=headers) as response:
         if response.status != 201:
             raise RuntimeError(f"deploy {name}: HTTP {response.status} {await response.text()}")
 
 
 async def deploy_many(
     http: aiohttp.ClientSession,
-    base_url: str,
+    target: Target,
     names: list[str],
     source: str,
     extra_config: Mapping[str, object] | None = None,
@@ -186,15 +241,17 @@ async def deploy_many(
 
     async def one(name: str) -> None:
         async with gate:
-            await deploy(http, base_url, name, source, extra_config)
+            await deploy(http, target, name, source, extra_config)
 
     await asyncio.gather(*(one(name) for name in names))
 
 
-async def invoke_once(http: aiohttp.ClientSession, base_url: str, name: str) -> int:
+async def invoke_once(http: aiohttp.ClientSession, target: Target, name: str) -> int:
     """One invoke; returns its latency in ns, measured at the client (request in to response)."""
+    url = invoke_url(target.url, name)
+    headers = target.signed("POST", url, EVENT)
     start = time.perf_counter_ns()
-    async with http.post(invoke_url(base_url, name), data=EVENT) as response:
+    async with http.post(url, data=EVENT, headers=headers) as response:
         await response.read()
         elapsed = time.perf_counter_ns() - start
         if response.status != 200 or response.headers.get("X-Amz-Function-Error"):

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 
 import click
 
+from faas.cli_credentials import find_credentials
 from faas.cli_http import (
     GatewayClient,
     GatewayError,
@@ -53,6 +54,7 @@ class GlobalOptions:
 
     url: str
     json_output: bool
+    profile: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +151,18 @@ def _fail(ctx: click.Context, message: str, exit_code: int) -> NoReturn:
     help="Where the faas gateway listens (env FAAS_URL).",
 )
 @click.option("--json", "json_output", is_flag=True, help="Print the server's JSON, for scripts.")
+@click.option(
+    "--profile",
+    default=None,
+    help="Sign with this profile of the AWS credentials file (default: the server's own "
+    "credentials file on this host, or FAAS_ACCESS_KEY_ID / FAAS_SECRET_ACCESS_KEY).",
+)
 @click.version_option(package_name="faas")
 @click.pass_context
-def main(ctx: click.Context, url: str, json_output: bool) -> None:
+def main(ctx: click.Context, url: str, json_output: bool, profile: str | None) -> None:
     """faas: deploy and invoke Lambda-compatible functions on a faas server."""
     # The URL is checked only by the commands that use it: `faas serve` must not fail on it.
-    ctx.obj = GlobalOptions(url, json_output)
+    ctx.obj = GlobalOptions(url, json_output, profile)
 
 
 JSON_AFTER_COMMAND = "faas.json_output"
@@ -185,7 +193,22 @@ def _cli_context() -> CliContext:
         client = GatewayClient.for_url(options.url)
     except FaasError as exc:
         raise UsageProblem(exc.message) from exc
+    client = _signing(client, options.profile)
     return CliContext(client, options.json_output or bool(ctx.meta.get(JSON_AFTER_COMMAND)))
+
+
+def _signing(client: GatewayClient, profile: str | None) -> GatewayClient:
+    """The client, signing with the credentials found as faas.cli_credentials describes, in
+    the region of this host's configuration (the server's, when it runs here)."""
+    try:
+        settings = load(default_config_file(os.environ, Path.cwd()), os.environ)
+    except ConfigError as exc:
+        raise UsageProblem(str(exc)) from exc
+    try:
+        credentials = find_credentials(os.environ, profile, settings.data_dir, Path.home())
+    except FaasError as exc:
+        raise UsageProblem(exc.message) from exc
+    return client.signed_by(credentials, settings.server.region)
 
 
 def _print_json(document: Any) -> None:
@@ -726,6 +749,130 @@ def remove_function(name: str) -> None:
         _print_json(response.json())
     else:
         click.echo(f"deleted {name}")
+
+
+# --- keys ----------------------------------------------------------------------------------
+
+KEYS_PATH = "/faas/v1/keys"
+# Without --policy a new key may invoke any function, and nothing else.
+INVOKE_ONLY_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}],
+}
+
+
+@main.group()
+def keys() -> None:
+    """Access keys: who may call this server, and what each may do (an IAM-style policy)."""
+
+
+def read_policy(path: Path | None) -> Any:
+    if path is None:
+        return INVOKE_ONLY_POLICY
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise UsageProblem(f"cannot read the policy file {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise UsageProblem(f"the policy file {path} is not JSON: {exc}") from exc
+
+
+@keys.command("create")
+@json_option
+@click.argument("name")
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="IAM-style policy document (JSON file). Default: may invoke any function, nothing else.",
+)
+def create_key(name: str, policy_file: Path | None) -> None:
+    """Create the access key NAME; its secret is shown this once."""
+    policy = read_policy(policy_file)
+    context = _cli_context()
+    document = context.client.request_json(
+        "POST", KEYS_PATH, {"Name": name, "Policy": policy}, read_timeout_s=MANAGEMENT_TIMEOUT_S
+    )
+    _print_new_key(document, context.json_output, "created")
+
+
+@keys.command("ls")
+@json_option
+def list_keys() -> None:
+    """List the access keys (never their secrets)."""
+    context = _cli_context()
+    document = context.client.request_json("GET", KEYS_PATH, read_timeout_s=MANAGEMENT_TIMEOUT_S)
+    if context.json_output:
+        _print_json(document)
+        return
+    rows = [
+        (
+            str(key.get("Name", "")),
+            str(key.get("AccessKeyId", "")),
+            str(key.get("CreateDate", "")),
+            _policy_summary(key.get("Policy")),
+        )
+        for key in document.get("AccessKeys", [])
+    ]
+    click.echo(format_table(("NAME", "ACCESS KEY ID", "CREATED", "POLICY"), rows))
+
+
+@keys.command("rm")
+@json_option
+@click.argument("name")
+def remove_key(name: str) -> None:
+    """Delete the access key NAME: requests signed with it are refused from now on."""
+    context = _cli_context()
+    path = f"{KEYS_PATH}/{quote(name, safe='')}"
+    context.client.request("DELETE", path, read_timeout_s=MANAGEMENT_TIMEOUT_S)
+    if context.json_output:
+        _print_json({"Name": name, "Deleted": True})
+    else:
+        click.echo(f"deleted key {name}")
+
+
+@keys.command("rotate")
+@json_option
+@click.argument("name")
+def rotate_key(name: str) -> None:
+    """Give the key NAME a new id and secret (same policy); the old pair stops working now."""
+    context = _cli_context()
+    path = f"{KEYS_PATH}/{quote(name, safe='')}/rotate"
+    document = context.client.request_json("POST", path, read_timeout_s=MANAGEMENT_TIMEOUT_S)
+    _print_new_key(document, context.json_output, "rotated")
+
+
+def _print_new_key(document: Mapping[str, Any], json_output: bool, outcome: str) -> None:
+    key = document.get("AccessKey", {})
+    if json_output:
+        _print_json(document)
+        return
+    click.echo(
+        f"{outcome} key {key.get('Name')}\n"
+        f"aws_access_key_id = {key.get('AccessKeyId')}\n"
+        f"aws_secret_access_key = {key.get('SecretAccessKey')}\n"
+        "(the secret is shown this once: store it now)"
+    )
+
+
+def _policy_summary(policy: Any) -> str:
+    """`Allow lambda:InvokeFunction on *; Deny ...`, one statement after another."""
+    statements = policy.get("Statement", []) if isinstance(policy, Mapping) else []
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    parts = []
+    for statement in statements:
+        if not isinstance(statement, Mapping):
+            continue
+        actions = statement.get("Action") or ["not " + str(statement.get("NotAction"))]
+        resources = statement.get("Resource") or ["not " + str(statement.get("NotResource"))]
+        parts.append(f"{statement.get('Effect')} {_joined(actions)} on {_joined(resources)}")
+    return "; ".join(parts) or "-"
+
+
+def _joined(value: Any) -> str:
+    return ",".join(value) if isinstance(value, list) else str(value)
 
 
 RECORD_COLUMNS = (

@@ -7,6 +7,8 @@ socket timeout to both phases.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import http.client
 import json
 from collections.abc import Mapping
@@ -15,10 +17,18 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from faas import __version__
+from faas.auth.sigv4 import sign_headers
+from faas.cli_credentials import Credentials
 from faas.errors import FaasError
 
 CONNECT_TIMEOUT_S = 10.0
 USER_AGENT = f"faas-cli/{__version__}"
+SERVICE = "lambda"
+NO_CREDENTIALS_HINT = (
+    "no credentials found: run the CLI on the server's host (it reads the data directory's "
+    "credentials file), or set FAAS_ACCESS_KEY_ID and FAAS_SECRET_ACCESS_KEY, or pass "
+    "--profile"
+)
 
 
 class GatewayError(FaasError):
@@ -66,6 +76,12 @@ class GatewayClient:
     host: str
     port: int
     base_path: str
+    # Requests are SigV4-signed with these; None sends them unsigned.
+    credentials: Credentials | None = None
+    region: str = "us-east-1"
+
+    def signed_by(self, credentials: Credentials | None, region: str) -> GatewayClient:
+        return dataclasses.replace(self, credentials=credentials, region=region)
 
     @classmethod
     def for_url(cls, url: str) -> GatewayClient:
@@ -88,16 +104,46 @@ class GatewayClient:
         read_timeout_s: float | None,
     ) -> HttpResponse:
         """Send one request; any status >= 400 raises `GatewayError`."""
-        sent_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        target = self.base_path + path
+        sent_headers = {"Accept": "application/json", "Host": self._host_header()}
         sent_headers.update(headers or {})
+        if self.credentials is not None:
+            sent_headers.update(self._signature(method, target, body or b"", sent_headers))
+        sent_headers["User-Agent"] = USER_AGENT  # never signed: proxies may rewrite it
         connection = self._connect(read_timeout_s)
         try:
-            response = self._exchange(connection, method, self.base_path + path, body, sent_headers)
+            response = self._exchange(connection, method, target, body, sent_headers)
         finally:
             connection.close()
         if response.status >= 400:
-            raise error_from_response(response)
+            error = error_from_response(response)
+            if self.credentials is None and error.code == "MissingAuthenticationTokenException":
+                raise GatewayError(error.status, error.code, NO_CREDENTIALS_HINT)
+            raise error
         return response
+
+    def _host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
+
+    def _signature(
+        self, method: str, target: str, body: bytes, headers: Mapping[str, str]
+    ) -> dict[str, str]:
+        assert self.credentials is not None
+        return sign_headers(
+            method,
+            target,
+            headers["Host"],
+            body,
+            {k: v for k, v in headers.items() if k.lower() != "host"},
+            access_key_id=self.credentials.access_key_id,
+            secret=self.credentials.secret_access_key,
+            region=self.region,
+            service=SERVICE,
+            now=dt.datetime.now(dt.UTC),
+            security_token=self.credentials.session_token,
+        )
 
     def request_json(
         self, method: str, path: str, document: Any = None, *, read_timeout_s: float | None

@@ -120,6 +120,25 @@ class ConcurrencySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthSettings:
+    # Every API call must be signed (SigV4) by a key whose policy allows it. false is for
+    # throwaway local use only: allowed on a loopback address alone, and loudly reported.
+    enabled: bool = True
+    # The key that encrypts secrets at rest; empty: <data_dir>/master.key, made at first start.
+    master_key_file: str = ""
+    # Where the first start writes the admin key; empty: <data_dir>/credentials.
+    credentials_file: str = ""
+    # A signed request's time may differ from the server's by this much (Lambda: 5 minutes).
+    max_skew_s: int = 300
+    # How long GetFunction's Code.Location (a presigned download URL) stays valid.
+    code_url_expiry_s: int = 600
+
+    def __post_init__(self) -> None:
+        if self.max_skew_s < 1 or self.code_url_expiry_s < 1:
+            raise ConfigError("auth.max_skew_s and auth.code_url_expiry_s must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
@@ -127,6 +146,7 @@ class Settings:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
     concurrency: ConcurrencySettings = field(default_factory=ConcurrencySettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
     # Runtime name -> interpreter path. The interpreter faas runs on is always offered as
     # python3.X; entries here add others (e.g. python3.12 = "/usr/bin/python3.12").
     runtimes: Mapping[str, str] = field(default_factory=dict)
@@ -134,6 +154,14 @@ class Settings:
     @property
     def data_dir(self) -> Path:
         return Path(self.server.data_dir).resolve()
+
+    @property
+    def master_key_path(self) -> Path:
+        return Path(self.auth.master_key_file or self.data_dir / "master.key").resolve()
+
+    @property
+    def credentials_path(self) -> Path:
+        return Path(self.auth.credentials_file or self.data_dir / "credentials").resolve()
 
     @property
     def store_url(self) -> str:
@@ -154,6 +182,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "sandbox": SandboxSettings,
     "billing": BillingSettings,
     "concurrency": ConcurrencySettings,
+    "auth": AuthSettings,
 }
 
 

@@ -222,3 +222,14 @@ class CodeInfo:
     size: int
     code_dir: str
     files: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """An API access key as the database keeps it: the secret sealed under the master key."""
+
+    name: str
+    access_key_id: str
+    secret_encrypted: bytes
+    policy: str  # the IAM-style policy document, JSON
+    created: str  # ISO 8601, UTC

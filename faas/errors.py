@@ -47,6 +47,34 @@ class ProvisionedConcurrencyConfigNotFound(ResourceNotFound):
     code = "ProvisionedConcurrencyConfigNotFoundException"
 
 
+class MissingAuthenticationToken(FaasError):
+    """No signature, or one too malformed to read."""
+
+    code = "MissingAuthenticationTokenException"
+    status = 403
+
+
+class UnrecognizedClient(FaasError):
+    """The access key id is not one faas knows (never made, deleted or rotated away)."""
+
+    code = "UnrecognizedClientException"
+    status = 403
+
+
+class InvalidSignature(FaasError):
+    """The signature does not verify: wrong secret, changed request, or a clock too far off."""
+
+    code = "InvalidSignatureException"
+    status = 403
+
+
+class AccessDenied(FaasError):
+    """A verified caller whose policy does not allow the action on the resource."""
+
+    code = "AccessDeniedException"
+    status = 403
+
+
 class ResourceConflict(FaasError):
     code = "ResourceConflictException"
     status = 409

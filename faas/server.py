@@ -23,11 +23,13 @@ from sqlalchemy import Engine
 
 from faas import __version__
 from faas.admission import AdmissionController
-from faas.config import Settings
+from faas.auth.setup import check_exposure, start_auth
+from faas.config import ConfigError, Settings
 from faas.datadir import DataDirLock, lock_data_dir
 from faas.domain import MB, Limits
 from faas.errors import FaasError
 from faas.gateway.app import make_app
+from faas.gateway.auth import GatewayAuth
 from faas.gateway.services import Services
 from faas.invoker import Invoker
 from faas.pool.launcher import ZygoteLauncher, runtime_dir
@@ -147,6 +149,7 @@ async def start_platform(settings: Settings) -> Platform:
 
 
 async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> Platform:
+    check_exposure(settings)
     data_dir = settings.data_dir
     # Before anything in the directory is touched: a second server must not start cleaning
     # up or migrating what a running one uses.
@@ -157,6 +160,7 @@ async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> P
     undo.callback(engine.dispose)
     # Before anything reads a table: the schema this code expects, or a refusal.
     await asyncio.to_thread(migrate, engine)
+    auth = await asyncio.to_thread(start_auth, settings, engine)
     runtimes = settings.available_runtimes()
     registry = Registry(
         FunctionRepo(engine),
@@ -225,6 +229,14 @@ async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> P
                 health=functools.partial(health_report, settings, registry, pool, planner),
                 limits=limits,
                 max_request_bytes=settings.server.max_request_mb * MB,
+                auth=GatewayAuth(
+                    auth.authenticator,
+                    region=settings.server.region,
+                    account_id=settings.server.account_id,
+                ),
+                keys=auth.keys,
+                account_id=settings.server.account_id,
+                code_url_expiry_s=settings.auth.code_url_expiry_s,
             )
         ),
         access_log=None,
@@ -262,7 +274,7 @@ async def run_until_signalled(settings: Settings) -> int:
         platform = await start_platform(settings)
     except Exception as exc:
         # A problem of the host or the configuration is one line; a bug keeps its traceback.
-        expected = isinstance(exc, OSError | FaasError)
+        expected = isinstance(exc, OSError | FaasError | ConfigError)
         log.error("cannot start: %s", exc, exc_info=not expected)
         return 1
     print(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.server import FaasServer, lambda_client
+from tests.helpers.server import FaasServer
 
 
 @pytest.fixture(scope="module")
@@ -32,4 +32,4 @@ def fresh_server(tmp_path: Path) -> Iterator[FaasServer]:
 
 @pytest.fixture(scope="module")
 def lambda_api(server: FaasServer):  # type: ignore[no-untyped-def]
-    return lambda_client(server.url)
+    return server.client()

@@ -22,6 +22,7 @@ import hmac
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import quote, unquote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -73,14 +74,22 @@ class SignedRequest:
     expires_s: int | None = None  # presigned URLs only
 
 
+class Headers(Protocol):
+    """Every value received for a (lower-case) header name, or None."""
+
+    def get(self, name: str, /) -> Sequence[str] | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class WireRequest:
     """A request as it arrived: method, raw target (path?query), headers, body."""
 
     method: str
     raw_target: str
-    headers: Mapping[str, Sequence[str]]  # lower-cased names -> every value received
+    headers: Headers | Mapping[str, Sequence[str]]
     body: bytes
+    # The body's SHA-256 when the caller already has it (hashed off the event loop).
+    body_sha256: str | None = None
 
     def header(self, name: str) -> str | None:
         values = self.headers.get(name)
@@ -351,7 +360,9 @@ def _canonical_headers(request: WireRequest, names: Sequence[str]) -> str:
 
 
 def _payload_hash(request: WireRequest, signed: SignedRequest) -> str:
-    actual = hashlib.sha256(request.body).hexdigest() if request.body else EMPTY_SHA256
+    actual = request.body_sha256 or (
+        hashlib.sha256(request.body).hexdigest() if request.body else EMPTY_SHA256
+    )
     claimed = request.header("x-amz-content-sha256")
     if claimed is not None and not signed.presigned:
         if claimed != actual:

@@ -8,6 +8,7 @@ from faas.gateway import (
     concurrency_api,
     functions_api,
     invoke_api,
+    keys_api,
     platform_api,
     provisioned_api,
     unknown_api,
@@ -26,6 +27,7 @@ def make_app(services: Services) -> web.Application:
     platform_api.add_routes(app, services)
     concurrency_api.add_routes(app, services)
     provisioned_api.add_routes(app, services)
+    keys_api.add_routes(app, services.keys, services.auth, services.account_id)
     # Last: the catch-all answers only what no route above serves.
-    unknown_api.add_routes(app)
+    unknown_api.add_routes(app, services.auth)
     return app

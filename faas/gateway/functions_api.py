@@ -8,6 +8,7 @@ from aiohttp import web
 
 from faas.domain import LATEST, FunctionConfig
 from faas.errors import InvalidParameterValue, ResourceNotFound
+from faas.gateway.auth import guarded
 from faas.gateway.codec import (
     config_change,
     configuration_document,
@@ -17,7 +18,6 @@ from faas.gateway.codec import (
     zip_from_code,
 )
 from faas.gateway.concurrency_api import concurrency_document
-from faas.gateway.errors import lambda_errors
 from faas.gateway.services import Services
 
 PREFIX = "/2015-03-31/functions"
@@ -26,19 +26,25 @@ WARNINGS_FIELD = "FaasWarnings"
 
 def add_routes(app: web.Application, services: Services) -> None:
     api = FunctionsApi(services)
-    app.router.add_post(PREFIX, lambda_errors(api.create))
-    app.router.add_get(PREFIX, lambda_errors(api.list))
-    app.router.add_get(PREFIX + "/", lambda_errors(api.list))
-    app.router.add_get(PREFIX + "/{name}", lambda_errors(api.get))
-    app.router.add_get(PREFIX + "/{name}/configuration", lambda_errors(api.get_configuration))
-    app.router.add_put(PREFIX + "/{name}/code", lambda_errors(api.update_code))
-    app.router.add_put(PREFIX + "/{name}/configuration", lambda_errors(api.update_configuration))
-    app.router.add_delete(PREFIX + "/{name}", lambda_errors(api.delete))
+    app.router.add_post(PREFIX, guarded(api.create, services.auth))
+    app.router.add_get(PREFIX, guarded(api.list, services.auth))
+    app.router.add_get(PREFIX + "/", guarded(api.list, services.auth))
+    app.router.add_get(PREFIX + "/{name}", guarded(api.get, services.auth))
+    app.router.add_get(
+        PREFIX + "/{name}/configuration", guarded(api.get_configuration, services.auth)
+    )
+    app.router.add_put(PREFIX + "/{name}/code", guarded(api.update_code, services.auth))
+    app.router.add_put(
+        PREFIX + "/{name}/configuration", guarded(api.update_configuration, services.auth)
+    )
+    app.router.add_delete(PREFIX + "/{name}", guarded(api.delete, services.auth))
 
 
 class FunctionsApi:
     def __init__(self, services: Services) -> None:
         self._registry = services.registry
+        self._auth = services.auth
+        self._code_url_expiry_s = services.code_url_expiry_s
 
     def _document(self, cfg: FunctionConfig) -> dict[str, object]:
         return configuration_document(cfg, self._registry.function_arn(cfg.name))
@@ -57,6 +63,7 @@ class FunctionsApi:
         name = document.get("FunctionName")
         if not isinstance(name, str) or not name:
             raise InvalidParameterValue("FunctionName is required")
+        self._auth.require_on_function(request, "lambda:CreateFunction", name)
         refuse_unsupported(document)
         code = document.get("Code")
         if not isinstance(code, dict):
@@ -67,22 +74,33 @@ class FunctionsApi:
         return json_response(await self._deployed_document(cfg), status=201)
 
     async def list(self, request: web.Request) -> web.Response:
+        caller = self._auth.require(request, "lambda:ListFunctions", "*")
         max_items_text = request.query.get("MaxItems")
         try:
             max_items = int(max_items_text) if max_items_text else None
         except ValueError as exc:
             raise InvalidParameterValue("MaxItems must be an integer") from exc
         page = self._registry.list(request.query.get("Marker"), max_items)
-        body: dict[str, object] = {"Functions": [self._document(cfg) for cfg in page.functions]}
+        listed = []
+        for cfg in page.functions:
+            document = self._document(cfg)
+            # As on Lambda: environment values only for whoever may read the configuration.
+            if not caller.allows("lambda:GetFunctionConfiguration", str(document["FunctionArn"])):
+                del document["Environment"]
+            listed.append(document)
+        body: dict[str, object] = {"Functions": listed}
         if page.next_marker:
             body["NextMarker"] = page.next_marker
         return json_response(body)
 
     async def get(self, request: web.Request) -> web.Response:
-        cfg = self._resolve(request)
+        cfg = self._resolve(request, "lambda:GetFunction")
+        location = self._auth.presign_code_url(
+            request, f"/faas/v1/code/{cfg.code_sha256}", self._code_url_expiry_s
+        )
         document: dict[str, object] = {
             "Configuration": self._document(cfg),
-            "Code": {"RepositoryType": "faas", "Location": _code_location(request, cfg)},
+            "Code": {"RepositoryType": "faas", "Location": location},
             "Tags": {},
         }
         if cfg.reserved_concurrency is not None:
@@ -90,21 +108,23 @@ class FunctionsApi:
         return json_response(document)
 
     async def get_configuration(self, request: web.Request) -> web.Response:
-        return json_response(self._document(self._resolve(request)))
+        return json_response(
+            self._document(self._resolve(request, "lambda:GetFunctionConfiguration"))
+        )
 
     async def update_code(self, request: web.Request) -> web.Response:
+        name = self._resolve(request, "lambda:UpdateFunctionCode").name
         document = await json_body(request)
         refuse_unsupported(document)
         zip_bytes = zip_from_code(document, "UpdateFunctionCode")
-        name = self._resolve(request).name
         revision = _revision(document)
         cfg = await asyncio.to_thread(self._registry.update_code, name, zip_bytes, revision)
         return json_response(await self._deployed_document(cfg))
 
     async def update_configuration(self, request: web.Request) -> web.Response:
+        name = self._resolve(request, "lambda:UpdateFunctionConfiguration").name
         document = await json_body(request)
         refuse_unsupported(document)
-        name = self._resolve(request).name
         change = config_change(document)
         revision = _revision(document)
         cfg = await asyncio.to_thread(self._registry.update_config, name, change, revision)
@@ -112,14 +132,20 @@ class FunctionsApi:
 
     async def delete(self, request: web.Request) -> web.Response:
         qualifier = request.query.get("Qualifier")
+        self._auth.require_on_function(
+            request, "lambda:DeleteFunction", request.match_info["name"], qualifier
+        )
         if qualifier not in (None, LATEST):
             raise ResourceNotFound(f"Function not found: {request.match_info['name']}:{qualifier}")
-        name = self._resolve(request).name
+        name = self._registry.resolve(request.match_info["name"], None).name
         await asyncio.to_thread(self._registry.delete, name)
         return web.Response(status=204)
 
-    def _resolve(self, request: web.Request) -> FunctionConfig:
-        return self._registry.resolve(request.match_info["name"], request.query.get("Qualifier"))
+    def _resolve(self, request: web.Request, action: str) -> FunctionConfig:
+        """The function the path names, once the caller may perform `action` on it."""
+        raw_name, qualifier = request.match_info["name"], request.query.get("Qualifier")
+        self._auth.require_on_function(request, action, raw_name, qualifier)
+        return self._registry.resolve(raw_name, qualifier)
 
 
 def _revision(document: dict[str, object]) -> str | None:
@@ -127,7 +153,3 @@ def _revision(document: dict[str, object]) -> str | None:
     if revision is not None and not isinstance(revision, str):
         raise InvalidParameterValue("RevisionId must be a string")
     return revision
-
-
-def _code_location(request: web.Request, cfg: FunctionConfig) -> str:
-    return f"{request.scheme}://{request.host}/faas/v1/code/{cfg.code_sha256}"

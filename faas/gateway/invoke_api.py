@@ -14,7 +14,8 @@ from aiohttp import web
 
 from faas.domain import InvocationRequest, InvocationType
 from faas.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge
-from faas.gateway.errors import error_response, lambda_errors
+from faas.gateway.auth import guarded
+from faas.gateway.errors import error_response
 from faas.gateway.services import Services
 from faas.request_ids import RequestIds
 
@@ -23,19 +24,25 @@ _TYPES = {t.value: t for t in InvocationType}
 
 def add_routes(app: web.Application, services: Services) -> None:
     api = InvokeApi(services)
-    app.router.add_post("/2015-03-31/functions/{name}/invocations", lambda_errors(api.invoke))
+    app.router.add_post(
+        "/2015-03-31/functions/{name}/invocations", guarded(api.invoke, services.auth)
+    )
 
 
 class InvokeApi:
     def __init__(self, services: Services) -> None:
         self._invoker = services.invoker
+        self._auth = services.auth
         self._max_payload = services.limits.max_sync_payload_bytes
         self._request_ids = RequestIds()
 
     async def invoke(self, request: web.Request) -> web.Response:
+        qualifier = request.query.get("Qualifier") if request.query_string else None
+        name = request.match_info["name"]
+        self._auth.require_on_function(request, "lambda:InvokeFunction", name, qualifier)
         request_id = self._request_ids.new()
         try:
-            invocation = await self._parse(request, request_id)
+            invocation = await self._parse(request, request_id, name, qualifier)
             result = await self._invoker.invoke(invocation)
         except RequestTooLarge as too_large:
             return error_response(too_large, request_id)
@@ -51,7 +58,9 @@ class InvokeApi:
             headers["X-Amz-Log-Result"] = result.log_tail.decode()
         return web.Response(body=result.payload, headers=headers, content_type="application/json")
 
-    async def _parse(self, request: web.Request, request_id: str) -> InvocationRequest:
+    async def _parse(
+        self, request: web.Request, request_id: str, name: str, qualifier: str | None
+    ) -> InvocationRequest:
         if request.content_length is not None and request.content_length > self._max_payload:
             raise RequestTooLarge(_too_large(self._max_payload))
         payload = await request.read()
@@ -68,8 +77,8 @@ class InvokeApi:
             )
         return InvocationRequest(
             request_id=request_id,
-            function_name=request.match_info["name"],
-            qualifier=request.query.get("Qualifier") if request.query_string else None,
+            function_name=name,
+            qualifier=qualifier,
             payload=payload,
             invocation_type=invocation_type,
             tail_log=headers.get("X-Amz-Log-Type") == "Tail",

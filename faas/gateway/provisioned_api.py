@@ -13,8 +13,8 @@ from aiohttp import web
 
 from faas.domain import FunctionConfig
 from faas.errors import InvalidParameterValue
+from faas.gateway.auth import guarded
 from faas.gateway.codec import json_body, json_response
-from faas.gateway.errors import lambda_errors
 from faas.gateway.services import Services
 from faas.gateway.unknown_api import unknown_operation
 
@@ -24,9 +24,9 @@ FIELD = "ProvisionedConcurrentExecutions"
 
 def add_routes(app: web.Application, services: Services) -> None:
     api = ProvisionedApi(services)
-    app.router.add_put(PATH, lambda_errors(api.put))
-    app.router.add_get(PATH, lambda_errors(api.get))
-    app.router.add_delete(PATH, lambda_errors(api.delete))
+    app.router.add_put(PATH, guarded(api.put, services.auth))
+    app.router.add_get(PATH, guarded(api.get, services.auth))
+    app.router.add_delete(PATH, guarded(api.delete, services.auth))
 
 
 def provisioned_document(cfg: FunctionConfig, requested: int, allocated: int) -> dict[str, object]:
@@ -44,8 +44,14 @@ class ProvisionedApi:
     def __init__(self, services: Services) -> None:
         self._registry = services.registry
         self._invoker = services.invoker
+        self._auth = services.auth
+
+    def _require(self, request: web.Request, action: str) -> None:
+        name = request.match_info["name"]
+        self._auth.require_on_function(request, action, name, _qualifier(request))
 
     async def put(self, request: web.Request) -> web.Response:
+        self._require(request, "lambda:PutProvisionedConcurrencyConfig")
         document = await json_body(request)
         count = document.get(FIELD)
         if count is None:
@@ -61,11 +67,14 @@ class ProvisionedApi:
         if request.query.get("List") == "ALL":
             # ListProvisionedConcurrencyConfigs shares this method and path; only ?List=ALL
             # tells it apart, and faas does not serve it.
+            self._auth.no_action(request)
             raise unknown_operation(request)
+        self._require(request, "lambda:GetProvisionedConcurrencyConfig")
         cfg = self._registry.get_provisioned(request.match_info["name"], _qualifier(request))
         return self._answer(cfg, status=200)
 
     async def delete(self, request: web.Request) -> web.Response:
+        self._require(request, "lambda:DeleteProvisionedConcurrencyConfig")
         await asyncio.to_thread(
             self._registry.delete_provisioned, request.match_info["name"], _qualifier(request)
         )

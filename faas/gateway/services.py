@@ -6,7 +6,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from faas.auth.keys import KeyRing
 from faas.domain import Limits, Record
+from faas.gateway.auth import GatewayAuth
 from faas.invoker import Invoker
 from faas.registry.functions import Registry
 
@@ -25,3 +27,8 @@ class Services:
     health: Callable[[], Mapping[str, object]]
     limits: Limits
     max_request_bytes: int
+    auth: GatewayAuth
+    keys: KeyRing
+    account_id: str
+    # How long GetFunction's Code.Location stays valid.
+    code_url_expiry_s: int = 600

@@ -14,10 +14,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from faas.errors import UnknownOperation
+from faas.gateway.auth import GatewayAuth, guarded
 from faas.gateway.errors import error_response
 from faas.gateway.lambda_operations import OPERATIONS
 from faas.gateway.operations import OperationMatcher
 
+CATCH_ALL_ROUTE = "unknown-operation"
 # An unknown path is echoed in the message, but never more of it than this.
 MAX_ECHOED_PATH = 200
 MAX_ECHOED_METHOD = 20
@@ -25,12 +27,15 @@ MAX_ECHOED_METHOD = 20
 LAMBDA_OPERATIONS = OperationMatcher(OPERATIONS)
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_route("*", "/{tail:.*}", answer_unknown_operation)
+def add_routes(app: web.Application, auth: GatewayAuth) -> None:
+    async def answer_unknown_operation(request: web.Request) -> web.Response:
+        # Only signed callers learn which operations exist (authentication came first).
+        auth.no_action(request)
+        return error_response(unknown_operation(request))
 
-
-async def answer_unknown_operation(request: web.Request) -> web.Response:
-    return error_response(unknown_operation(request))
+    app.router.add_route(
+        "*", "/{tail:.*}", guarded(answer_unknown_operation, auth), name=CATCH_ALL_ROUTE
+    )
 
 
 def unknown_operation(request: web.Request) -> UnknownOperation:

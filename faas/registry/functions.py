@@ -219,6 +219,11 @@ class Registry:
         """What looks wrong with the function's code and handler (blocking: reads the zip)."""
         return deploy_warnings(cfg.handler, self._codes.file_names(cfg.code_sha256))
 
+    def functions_using_code(self, sha256: str) -> tuple[str, ...]:
+        """Names of the functions whose code is the bundle `sha256` (a scan; rare calls)."""
+        functions = self._functions.values()
+        return tuple(sorted(cfg.name for cfg in functions if cfg.code_sha256 == sha256))
+
     def code_zip(self, sha256: str) -> bytes:
         """The stored zip of a code bundle (GetFunction's Code.Location serves it)."""
         return self._codes.zip_bytes(sha256)

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from faas.domain import FunctionConfig, InvocationStatus, Record
+from faas.domain import FunctionConfig, InvocationStatus, Record, StoredKey
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
-from faas.store.tables import ERROR_TYPE_MAX, ISOLATION_MAX, functions, invocations
+from faas.store.tables import ERROR_TYPE_MAX, ISOLATION_MAX, access_keys, functions, invocations
 
 MAX_RECENT = 1000
 
@@ -78,6 +78,53 @@ class FunctionRepo:
         query = select(exists().where(functions.c.code_sha256 == sha256))
         with self._engine.connect() as connection:
             return bool(connection.execute(query).scalar_one())
+
+
+class KeyRepo:
+    """The `access_keys` table: one row per key name."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def all(self) -> list[StoredKey]:
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(access_keys).order_by(access_keys.c.name))
+            return [StoredKey(**dict(row)) for row in rows.mappings()]
+
+    def insert(self, key: StoredKey) -> None:
+        """ResourceConflict if the name (or, astronomically unlikely, the id) is taken."""
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(access_keys).values(_key_to_row(key)))
+        except IntegrityError as exc:
+            raise ResourceConflict(f"An access key named {key.name} already exists") from exc
+
+    def replace(self, name: str, expected_key_id: str, key: StoredKey) -> None:
+        """Swap the key of `name`, only if it is still `expected_key_id`."""
+        statement = (
+            update(access_keys)
+            .where(access_keys.c.name == name)
+            .where(access_keys.c.access_key_id == expected_key_id)
+            .values(_key_to_row(key))
+        )
+        with self._engine.begin() as connection:
+            if connection.execute(statement).rowcount != 1:
+                raise ResourceConflict(f"The access key {name} changed meanwhile; try again")
+
+    def delete(self, name: str) -> bool:
+        with self._engine.begin() as connection:
+            result = connection.execute(delete(access_keys).where(access_keys.c.name == name))
+        return result.rowcount > 0
+
+
+def _key_to_row(key: StoredKey) -> dict[str, Any]:
+    return {
+        "name": key.name,
+        "access_key_id": key.access_key_id,
+        "secret_encrypted": key.secret_encrypted,
+        "policy": key.policy,
+        "created": key.created,
+    }
 
 
 class RecordRepo:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers.server import FaasServer, lambda_client
+from tests.helpers.server import FaasServer
 
 SLEEPER = """
 import time
@@ -56,7 +56,7 @@ def raw_invoke(server: FaasServer, name: str, event: Any, invocation_type: str =
     if invocation_type:
         request.add_header("X-Amz-Invocation-Type", invocation_type)
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with server.urlopen(request, timeout=60) as response:
             return Answer(response.status, response.headers, response.read())
     except urllib.error.HTTPError as error:
         return Answer(error.code, error.headers, error.read())
@@ -75,7 +75,7 @@ def put_raw(server: FaasServer, name: str, body: bytes) -> Answer:
     )
     request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with server.urlopen(request, timeout=30) as response:
             return Answer(response.status, response.headers, response.read())
     except urllib.error.HTTPError as error:
         return Answer(error.code, error.headers, error.read())
@@ -106,7 +106,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaasServer]:
 
 @pytest.fixture(scope="module")
 def api(server: FaasServer) -> Any:
-    return lambda_client(server.url)
+    return server.client()
 
 
 def test_put_get_delete_function_concurrency_round_trip(server: FaasServer, api: Any) -> None:
@@ -203,7 +203,7 @@ def test_deleting_a_function_drops_its_reservation(server: FaasServer, api: Any)
 def test_the_unreserved_pool_is_what_reservations_leave(tmp_path: Path) -> None:
     server = start(tmp_path / "data", account_limit=102, unreserved_minimum=1)
     try:
-        api = lambda_client(server.url)
+        api = server.client()
         hog, shared, other = unique("hog"), unique("shared"), unique("other")
         for name in (hog, shared, other):
             server.deploy(name, {"app.py": SLEEPER})
@@ -222,7 +222,7 @@ def test_the_unreserved_pool_is_what_reservations_leave(tmp_path: Path) -> None:
 def test_over_the_limit_a_call_waits_for_a_slot_when_allowed(tmp_path: Path) -> None:
     server = start(tmp_path / "data", account_limit=110, max_wait_ms=3000)
     try:
-        api = lambda_client(server.url)
+        api = server.client()
         name = unique("patient")
         server.deploy(name, {"app.py": SLEEPER})
         api.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
@@ -241,13 +241,13 @@ def test_reservations_survive_a_restart(tmp_path: Path) -> None:
     name = unique("durable")
     try:
         server.deploy(name, {"app.py": SLEEPER})
-        api = lambda_client(server.url)
+        api = server.client()
         api.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
     finally:
         server.stop()
     server = start(data_dir, account_limit=110)
     try:
-        api = lambda_client(server.url)
+        api = server.client()
         assert api.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 0
         assert_throttled(raw_invoke(server, name, {}), RESERVED_HIT)
     finally:

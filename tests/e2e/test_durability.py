@@ -21,18 +21,18 @@ def handler(event, context):
 """
 
 
-def post_invoke(url: str, name: str, event: dict[str, object]) -> tuple[int, str, bytes]:
+def post_invoke(server: FaasServer, name: str, event: dict[str, object]) -> tuple[int, str, bytes]:
     request = urllib.request.Request(
-        f"{url}/2015-03-31/functions/{name}/invocations",
+        f"{server.url}/2015-03-31/functions/{name}/invocations",
         data=json.dumps(event).encode(),
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with server.urlopen(request, timeout=30) as response:
         return response.status, response.headers["x-amzn-RequestId"], response.read()
 
 
-def records(url: str, name: str) -> list[dict[str, object]]:
-    with urllib.request.urlopen(f"{url}/faas/v1/invocations?function={name}&limit=1000") as r:
+def records(server: FaasServer, name: str) -> list[dict[str, object]]:
+    with server.urlopen(f"{server.url}/faas/v1/invocations?function={name}&limit=1000") as r:
         return list(json.load(r)["Invocations"])
 
 
@@ -47,7 +47,7 @@ def test_no_answered_invocation_is_lost_when_the_server_is_killed(tmp_path: Path
     def hammer() -> None:
         while not stop.is_set():
             try:
-                status, request_id, _ = post_invoke(server.url, "durable", {})
+                status, request_id, _ = post_invoke(server, "durable", {})
             except (OSError, urllib.error.URLError):
                 return  # the server is gone
             if status == 200:
@@ -68,7 +68,7 @@ def test_no_answered_invocation_is_lost_when_the_server_is_killed(tmp_path: Path
 
     restarted = FaasServer.start(data_dir)
     try:
-        on_the_books = {r["RequestId"] for r in records(restarted.url, "durable")}
+        on_the_books = {r["RequestId"] for r in records(restarted, "durable")}
         missing = set(answered) - on_the_books
         assert not missing, f"{len(missing)} answered invocations have no record"
     finally:
@@ -84,7 +84,7 @@ def test_sigterm_lets_in_flight_invocations_finish_and_stops_every_worker(
     outcome: dict[str, object] = {}
 
     def slow_call() -> None:
-        outcome["result"] = post_invoke(server.url, "slow", {"sleep": 1.0})
+        outcome["result"] = post_invoke(server, "slow", {"sleep": 1.0})
 
     caller = threading.Thread(target=slow_call)
     caller.start()

@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.helpers.server import SANDBOX_LAYERS, FaasServer, lambda_client, make_zip
+from tests.helpers.server import SANDBOX_LAYERS, FaasServer, make_zip
 
 MB = 1024 * 1024
 CANARY_NAME = "canary"
@@ -73,7 +73,7 @@ def error_of(response: dict[str, Any], body: Any) -> tuple[str | None, str, str]
 
 def retire_workers(server: FaasServer, name: str) -> None:
     """A configuration change retires every worker of the old configuration."""
-    client = lambda_client(server.url)
+    client = server.client()
     client.update_function_configuration(FunctionName=name, Description=unique("retired"))
 
 
@@ -386,7 +386,7 @@ def test_another_functions_code_and_the_data_dir_are_invisible(server: FaasServe
     victim_source = "SECRET = 'victim-secret'\ndef handler(event, context):\n    return SECRET\n"
     victim_zip = make_zip({"app.py": victim_source})
     victim = unique("victim")
-    lambda_client(server.url).create_function(
+    server.client().create_function(
         FunctionName=victim,
         Runtime=f"python{sys.version_info.major}.{sys.version_info.minor}",
         Role="arn:aws:iam::000000000000:role/test",

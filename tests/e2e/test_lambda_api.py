@@ -96,11 +96,13 @@ def error_of(raised: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
     )
 
 
-def raw_post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+def raw_post(
+    server: FaasServer, url: str, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     """POST with urllib (boto3 checks some sizes itself); (status, headers) even on errors."""
     request = urllib.request.Request(url, data=body, method="POST", headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with server.urlopen(request, timeout=60) as response:
             response.read()
             return response.status, response.headers
     except urllib.error.HTTPError as error:
@@ -114,7 +116,7 @@ def invocations_url(server: FaasServer, name: str) -> str:
 
 def records_of(server: FaasServer, name: str) -> list[dict[str, Any]]:
     url = f"{server.url}/faas/v1/invocations?function={name}&limit=100"
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with server.urlopen(url, timeout=10) as response:
         rows: list[dict[str, Any]] = json.load(response)["Invocations"]
     return rows
 
@@ -126,8 +128,8 @@ def unchecked_api(server: FaasServer) -> Any:
         "lambda",
         endpoint_url=server.url,
         region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        aws_access_key_id=server.admin_key.access_key_id,
+        aws_secret_access_key=server.admin_key.secret,
         config=Config(retries={"max_attempts": 1}, parameter_validation=False),
     )
 
@@ -278,7 +280,7 @@ def test_payload_over_six_megabytes_is_too_large(server: FaasServer, lambda_api:
     create(lambda_api, name)
     body = b'"' + b"x" * (MAX_SYNC_PAYLOAD - 1) + b'"'
     assert len(body) == MAX_SYNC_PAYLOAD + 1
-    status, headers = raw_post(invocations_url(server, name), body)
+    status, headers = raw_post(server, invocations_url(server, name), body)
     assert status == 413
     assert headers["x-amzn-ErrorType"].startswith("RequestTooLargeException")
 
@@ -287,7 +289,7 @@ def test_payload_of_exactly_six_megabytes_is_accepted(server: FaasServer, lambda
     name = unique("max-payload")
     create(lambda_api, name, "def handler(event, context):\n    return len(event)\n")
     body = b'"' + b"x" * (MAX_SYNC_PAYLOAD - 2) + b'"'
-    status, _headers = raw_post(invocations_url(server, name), body)
+    status, _headers = raw_post(server, invocations_url(server, name), body)
     assert status == 200
 
 

@@ -12,13 +12,12 @@ import os
 import re
 import textwrap
 import time
-import urllib.request
 import uuid
 from typing import Any
 
 import pytest
 
-from tests.helpers.server import FaasServer, lambda_client
+from tests.helpers.server import FaasServer
 
 MB = 1024 * 1024
 REPORTED = re.compile(r"Max Memory Used: (\d+) MB")
@@ -78,7 +77,7 @@ def deploy(server: FaasServer, prefix: str, **config: Any) -> str:
 
 def record_of(server: FaasServer, name: str, request_id: str) -> dict[str, Any]:
     url = f"{server.url}/faas/v1/invocations?function={name}&limit=100"
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with server.urlopen(url, timeout=10) as response:
         records = json.load(response)["Invocations"]
     return next(record for record in records if record["RequestId"] == request_id)
 
@@ -122,7 +121,7 @@ def warm_up(server: FaasServer, name: str, start: str) -> None:
     """Make the next invocations run the way `start` says."""
     if start != "provisioned":
         return
-    api = lambda_client(server.url)
+    api = server.client()
     api.put_provisioned_concurrency_config(
         FunctionName=name, Qualifier="$LATEST", ProvisionedConcurrentExecutions=1
     )

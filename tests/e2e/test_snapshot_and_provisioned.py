@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers.server import FaasServer, lambda_client, make_zip
+from tests.helpers.server import FaasServer, make_zip
 
 # Init runs once per snapshot (template); every clone inherits its state at that moment.
 SNAPSHOT_STATE = """
@@ -73,18 +74,19 @@ def wait_ready(api: Any, name: str, count: int) -> dict[str, Any]:
 
 def records(server: FaasServer, name: str) -> list[dict[str, Any]]:
     url = f"{server.url}/faas/v1/invocations?function={name}"
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with server.urlopen(url, timeout=10) as response:
         return list(json.load(response)["Invocations"])
 
 
 def raw_put(server: FaasServer, name: str, qualifier: str, body: bytes) -> tuple[int, str]:
     request = urllib.request.Request(
-        f"{server.url}/2019-09-30/functions/{name}/provisioned-concurrency?Qualifier={qualifier}",
+        f"{server.url}/2019-09-30/functions/{name}/provisioned-concurrency"
+        f"?Qualifier={urllib.parse.quote(qualifier)}",  # encoded, as every AWS client sends it
         data=body,
         method="PUT",
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with server.urlopen(request, timeout=30) as response:
             return response.status, response.headers["X-Amzn-ErrorType"] or ""
     except urllib.error.HTTPError as error:
         return error.code, error.headers["X-Amzn-ErrorType"]
@@ -92,7 +94,7 @@ def raw_put(server: FaasServer, name: str, qualifier: str, body: bytes) -> tuple
 
 @pytest.fixture
 def api(fresh_server: FaasServer) -> Any:
-    return lambda_client(fresh_server.url)
+    return fresh_server.client()
 
 
 # -- snapshot start --------------------------------------------------------------------------
@@ -113,9 +115,7 @@ def test_snapshot_workers_start_from_init_state_and_keep_their_own(server: FaasS
     init_pids = {answer["init_pid"] for answer in answers}
     assert len(init_pids) == 1
     assert init_pids.isdisjoint(pids)
-    snap_start = lambda_client(server.url).get_function(FunctionName=name)["Configuration"][
-        "SnapStart"
-    ]
+    snap_start = server.client().get_function(FunctionName=name)["Configuration"]["SnapStart"]
     assert snap_start == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
 
 
@@ -126,7 +126,7 @@ def test_without_snap_start_each_worker_runs_init_itself(server: FaasServer) -> 
     _, answer = server.invoke(name)
 
     assert answer["init_pid"] == answer["pid"]
-    configuration = lambda_client(server.url).get_function(FunctionName=name)["Configuration"]
+    configuration = server.client().get_function(FunctionName=name)["Configuration"]
     assert configuration["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}
 
 
@@ -136,7 +136,7 @@ def test_snap_start_can_be_switched_off_by_a_configuration_update(server: FaasSe
     _, forked = server.invoke(name)
     assert forked["init_pid"] != forked["pid"]
 
-    api = lambda_client(server.url)
+    api = server.client()
     updated = api.update_function_configuration(FunctionName=name, SnapStart={"ApplyOn": "None"})
 
     assert updated["SnapStart"]["OptimizationStatus"] == "Off"
@@ -154,7 +154,7 @@ def test_the_cli_deploys_with_snap_start(server: FaasServer, tmp_path: Path) -> 
     )
 
     assert deployed.returncode == 0, deployed.stderr
-    configuration = lambda_client(server.url).get_function(FunctionName=name)["Configuration"]
+    configuration = server.client().get_function(FunctionName=name)["Configuration"]
     assert configuration["SnapStart"]["OptimizationStatus"] == "On"
     _, answer = server.invoke(name)
     assert answer["init_pid"] != answer["pid"]
@@ -238,7 +238,7 @@ def test_provisioned_concurrency_is_restored_after_a_restart(
 
     restarted = FaasServer.start(fresh_server.data_dir)
     try:
-        wait_ready(lambda_client(restarted.url), name, 2)
+        wait_ready(restarted.client(), name, 2)
         assert restarted.health()["warm_workers"] >= 2
     finally:
         restarted.stop()
@@ -247,7 +247,7 @@ def test_provisioned_concurrency_is_restored_after_a_restart(
 def test_a_function_without_a_config_has_none(server: FaasServer) -> None:
     name = unique("none")
     server.deploy(name, versioned(1))
-    api = lambda_client(server.url)
+    api = server.client()
 
     with pytest.raises(ClientError) as missing:
         api.get_provisioned_concurrency_config(FunctionName=name, Qualifier="$LATEST")
@@ -261,7 +261,7 @@ def test_a_function_without_a_config_has_none(server: FaasServer) -> None:
 def test_provisioned_may_not_exceed_the_reservation(server: FaasServer) -> None:
     name = unique("capped")
     server.deploy(name, versioned(1))
-    api = lambda_client(server.url)
+    api = server.client()
     api.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
 
     with pytest.raises(api.exceptions.InvalidParameterValueException, match="cannot be larger"):
@@ -295,7 +295,7 @@ def test_refused_provisioned_configs(
 
 
 def test_provisioned_concurrency_of_an_unknown_function_is_not_found(server: FaasServer) -> None:
-    api = lambda_client(server.url)
+    api = server.client()
     name = unique("missing")
     with pytest.raises(api.exceptions.ResourceNotFoundException):
         api.put_provisioned_concurrency_config(

@@ -25,8 +25,8 @@ def retrying_api(server: FaasServer) -> Any:
         "lambda",
         endpoint_url=server.url,
         region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        aws_access_key_id=server.admin_key.access_key_id,
+        aws_secret_access_key=server.admin_key.secret,
         config=Config(retries={"mode": "standard", "max_attempts": 3}),
     )
 
@@ -62,11 +62,11 @@ def test_an_unimplemented_operation_is_named_once_without_retries(
     )
 
 
-def raw_request(url: str, method: str) -> tuple[int, Any, dict[str, Any]]:
-    """(status, headers, JSON body) of a bodiless request, error statuses included."""
+def raw_request(server: FaasServer, url: str, method: str) -> tuple[int, Any, dict[str, Any]]:
+    """(status, headers, JSON body) of a bodiless signed request, error statuses included."""
     request = urllib.request.Request(url, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with server.urlopen(request, timeout=30) as response:
             return response.status, response.headers, json.load(response)
     except urllib.error.HTTPError as error:
         with error:
@@ -97,7 +97,7 @@ def raw_request(url: str, method: str) -> tuple[int, Any, dict[str, Any]]:
 def test_unrouted_requests_get_lambda_s_json_404(
     server: FaasServer, method: str, path: str, message: str
 ) -> None:
-    status, headers, body = raw_request(server.url + path, method)
+    status, headers, body = raw_request(server, server.url + path, method)
     assert status == 404
     assert headers["X-Amzn-ErrorType"] == "UnknownOperationException"
     assert headers["Content-Type"].startswith("application/json")
@@ -106,7 +106,7 @@ def test_unrouted_requests_get_lambda_s_json_404(
 
 def test_routed_requests_answer_as_before(server: FaasServer) -> None:
     assert server.health()["status"]
-    status, _, body = raw_request(server.url + "/2015-03-31/functions", "GET")
+    status, _, body = raw_request(server, server.url + "/2015-03-31/functions", "GET")
     assert (status, body["Functions"]) == (200, [])
-    status, headers, body = raw_request(server.url + "/2015-03-31/functions/none", "GET")
+    status, headers, body = raw_request(server, server.url + "/2015-03-31/functions/none", "GET")
     assert (status, headers["X-Amzn-ErrorType"]) == (404, "ResourceNotFoundException")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import io
 import json
@@ -19,7 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 FAAS = [sys.executable, "-m", "faas.cli"]
 START_TIMEOUT_S = 20.0
@@ -53,19 +57,51 @@ def make_zip(files: Mapping[str, str | bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def lambda_client(url: str) -> Any:
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    access_key_id: str
+    secret: str
+
+
+def read_credentials(path: Path) -> AccessKey:
+    """The [default] key of an AWS shared-credentials file (the one a server writes)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(path)
+    return AccessKey(
+        parser.get("default", "aws_access_key_id"), parser.get("default", "aws_secret_access_key")
+    )
+
+
+def lambda_client(url: str, key: AccessKey) -> Any:
     return boto3.client(
         "lambda",
         endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        region_name=REGION,
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret,
         config=Config(retries={"max_attempts": 1}, read_timeout=120),
     )
 
 
+def sign(request: urllib.request.Request, key: AccessKey) -> urllib.request.Request:
+    """The request, signed by botocore's SigV4 signer (the reference, not faas's own)."""
+    aws = AWSRequest(
+        method=request.get_method(),
+        url=request.full_url,
+        data=request.data or b"",
+        headers=dict(request.header_items()),
+    )
+    SigV4Auth(Credentials(key.access_key_id, key.secret), "lambda", REGION).add_auth(aws)
+    for name, value in aws.headers.items():
+        request.add_header(name, value)
+    return request
+
+
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAAS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAAS_", "AWS_"))}
     env.update(extra or {})
     return env
 
@@ -103,16 +139,37 @@ class FaasServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"faas serve exited early:\n{self.log()}")
-            try:
-                self.health()
+            try:  # unsigned: the credentials file exists only once the server listens
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as response:
+                    response.read()
                 return
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"faas serve did not become healthy:\n{self.log()}")
 
     def health(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.url + "/health", timeout=2) as response:
+        """The full report (signed by the admin key; unsigned callers get only the status)."""
+        with self.urlopen(self.url + "/health", timeout=2) as response:
             return dict(json.load(response))
+
+    @property
+    def admin_key(self) -> AccessKey:
+        return read_credentials(self.data_dir / "credentials")
+
+    def client(self, key: AccessKey | None = None) -> Any:
+        """boto3's Lambda client, signing with `key` (the admin key by default)."""
+        return lambda_client(self.url, key or self.admin_key)
+
+    def urlopen(
+        self,
+        request: urllib.request.Request | str,
+        timeout: float = 60,
+        key: AccessKey | None = None,
+    ) -> Any:
+        """urllib.request.urlopen of a request signed with `key` (the admin key by default)."""
+        if isinstance(request, str):
+            request = urllib.request.Request(request)
+        return urllib.request.urlopen(sign(request, key or self.admin_key), timeout=timeout)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -131,12 +188,20 @@ class FaasServer:
         self.process.kill()
         self.process.wait()
 
-    def cli(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
-        return run_cli(self.url, *args, stdin=stdin)
+    def cli(
+        self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """The real CLI, finding this server's credentials file as on the server's host."""
+        return run_cli(
+            self.url,
+            *args,
+            stdin=stdin,
+            env={"FAAS_SERVER_DATA_DIR": str(self.data_dir), **(env or {})},
+        )
 
     def deploy(self, name: str, files: Mapping[str, str | bytes], **config: Any) -> Any:
         """Create or replace a function through the Lambda API."""
-        client = lambda_client(self.url)
+        client = self.client()
         with contextlib.suppress(client.exceptions.ResourceNotFoundException):
             client.delete_function(FunctionName=name)
         return client.create_function(
@@ -150,20 +215,22 @@ class FaasServer:
 
     def invoke(self, name: str, event: Any = None, **kwargs: Any) -> tuple[dict[str, Any], Any]:
         """Invoke through boto3; returns (response metadata, decoded JSON body)."""
-        client = lambda_client(self.url)
+        client = self.client()
         payload = json.dumps({} if event is None else event).encode()
         response = client.invoke(FunctionName=name, Payload=payload, **kwargs)
         body = response["Payload"].read()
         return response, json.loads(body) if body else None
 
 
-def run_cli(url: str, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    url: str, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     completed = subprocess.run(
         [*FAAS, "--url", url, *args],
         input=stdin.decode() if stdin is not None else None,
         capture_output=True,
         text=True,
-        env=clean_env(),
+        env=clean_env(env),
         timeout=120,
         check=False,
     )

@@ -21,6 +21,7 @@ EXPECTED_NUMBERS: dict[str, list[tuple[str, ...]]] = {
     "e": [("uss_mb",), ("pss_mb",), ("workers_per_gb",)],
     "f": [("1", "rps"), ("50", "rps")],
     "g": [("records_on", "rps"), ("records_off", "rps")],
+    "h": [("signed", "c32", "rps"), ("auth_off", "c1", "p50_ms")],
 }
 
 

@@ -12,15 +12,15 @@ from aiohttp.test_utils import make_mocked_request
 from aiohttp.web_urldispatcher import AbstractRoute, DynamicResource
 
 from faas.gateway.app import make_app
-from faas.gateway.unknown_api import MAX_ECHOED_PATH, answer_unknown_operation
+from faas.gateway.auth import GatewayAuth
+from faas.gateway.unknown_api import CATCH_ALL_ROUTE, MAX_ECHOED_PATH
 
 MB = 1024 * 1024
 FUNCTION = "arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Afn"
 INVOKE_PATH = f"/2015-03-31/functions/{FUNCTION}/invocations"
 
 
-@pytest.fixture(scope="module")
-def app() -> web.Application:
+def build_app() -> web.Application:
     # Routing needs the handlers, never the services behind them.
     services = SimpleNamespace(
         registry=object(),
@@ -29,12 +29,26 @@ def app() -> web.Application:
         health=dict,
         limits=SimpleNamespace(max_sync_payload_bytes=6 * MB),
         max_request_bytes=70 * MB,
+        # Authentication off: an anonymous caller allowed everything reaches the handlers.
+        auth=GatewayAuth(None, region="us-east-1", account_id="000000000000"),
+        keys=object(),
+        account_id="000000000000",
+        code_url_expiry_s=600,
     )
     return make_app(services)  # type: ignore[arg-type]
 
 
+APP = build_app()
+
+
+@pytest.fixture(scope="module")
+def app() -> web.Application:
+    return APP
+
+
 def catch_all(app: web.Application) -> AbstractRoute:
-    routes = [route for route in app.router.routes() if route.handler is answer_unknown_operation]
+    route = app.router.named_resources()[CATCH_ALL_ROUTE]
+    routes = list(route)
     assert len(routes) == 1
     return routes[0]
 
@@ -97,7 +111,8 @@ async def test_invoke_never_consults_the_catch_all(
 
 
 async def answer(method: str, path: str) -> tuple[int, dict[str, str], dict[str, Any]]:
-    response = await answer_unknown_operation(make_mocked_request(method, path))
+    handler = catch_all(APP).handler
+    response = await handler(make_mocked_request(method, path))
     assert isinstance(response.body, bytes)
     return response.status, dict(response.headers), json.loads(response.body)
 

@@ -1,0 +1,89 @@
+"""Authentication at start: the master key, the keyring, the admin key of a first start."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from faas.auth.authenticator import Authenticator
+from faas.auth.credentials import CredentialsFile
+from faas.auth.keys import ADMIN_KEY_NAME, ADMIN_POLICY, AccessKey, KeyRing
+from faas.auth.masterkey import load_master_key
+from faas.config import ConfigError, Settings
+from faas.store.repos import KeyRepo
+
+log = logging.getLogger("faas.auth")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthParts:
+    keys: KeyRing
+    # None when authentication is off (auth.enabled = false).
+    authenticator: Authenticator | None
+    admin_created: AccessKey | None
+
+
+def check_exposure(settings: Settings) -> None:
+    """Authentication off is for throwaway local use: never on an address others reach."""
+    if not settings.auth.enabled and not is_loopback(settings.server.host):
+        raise ConfigError(
+            f"auth.enabled = false is refused on {settings.server.host}: without "
+            "authentication anyone who reaches the port controls every function; listen on "
+            "127.0.0.1 or turn authentication on"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def start_auth(settings: Settings, engine: Engine) -> AuthParts:
+    """Blocking (files, database): call from a thread."""
+    repo = KeyRepo(engine)
+    # A new master key only when nothing sealed with an old one exists: a missing key file
+    # next to sealed secrets is a restore gone wrong, never a reason to start over.
+    fresh = not repo.all()
+    default_location = not settings.auth.master_key_file
+    master = load_master_key(settings.master_key_path, create=fresh and default_location)
+    credentials = CredentialsFile(settings.credentials_path)
+    keys = KeyRing(repo, master, credentials, settings.server.account_id)
+    keys.load()
+    admin = None
+    if keys.empty:
+        # The first start (or every key was deleted): the operator needs a way back in.
+        admin = keys.create(ADMIN_KEY_NAME, ADMIN_POLICY)
+        credentials.write(admin, settings.server.account_id)
+        log.info(
+            "created the access key %r (%s), allowed everything; its secret is in %s "
+            "(mode 0600, AWS shared-credentials format)",
+            admin.name,
+            admin.access_key_id,
+            credentials.path,
+        )
+    authenticator = None
+    if not settings.auth.enabled:
+        log.warning("!" * 78)
+        log.warning(
+            "AUTHENTICATION IS OFF (auth.enabled = false): anyone who reaches %s:%s, every "
+            "local user and every function included, controls every function",
+            settings.server.host,
+            settings.server.port,
+        )
+        log.warning("!" * 78)
+    else:
+        authenticator = Authenticator(
+            keys,
+            master,
+            region=settings.server.region,
+            account_id=settings.server.account_id,
+            max_skew_s=settings.auth.max_skew_s,
+        )
+    return AuthParts(keys, authenticator, admin)
