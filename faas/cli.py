@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode
 
 import click
 
-from faas.cli_credentials import find_credentials
+from faas.cli_credentials import CREDENTIALS_FILE, find_credentials
 from faas.cli_http import (
     GatewayClient,
     GatewayError,
@@ -208,7 +208,8 @@ def _signing(client: GatewayClient, profile: str | None) -> GatewayClient:
         credentials = find_credentials(os.environ, profile, settings.data_dir, Path.home())
     except FaasError as exc:
         raise UsageProblem(exc.message) from exc
-    return client.signed_by(credentials, settings.server.region)
+    looked_in = str(settings.data_dir / CREDENTIALS_FILE)
+    return client.signed_by(credentials, settings.server.region, looked_in)
 
 
 def _print_json(document: Any) -> None:

@@ -25,9 +25,9 @@ CONNECT_TIMEOUT_S = 10.0
 USER_AGENT = f"faas-cli/{__version__}"
 SERVICE = "lambda"
 NO_CREDENTIALS_HINT = (
-    "no credentials found: run the CLI on the server's host (it reads the data directory's "
-    "credentials file), or set FAAS_ACCESS_KEY_ID and FAAS_SECRET_ACCESS_KEY, or pass "
-    "--profile"
+    "the server wants signed requests and no credentials were found (not in {looked_in}): "
+    "run the CLI where the server's data directory is (or set FAAS_SERVER_DATA_DIR), set "
+    "FAAS_ACCESS_KEY_ID and FAAS_SECRET_ACCESS_KEY, or pass --profile"
 )
 
 
@@ -79,9 +79,15 @@ class GatewayClient:
     # Requests are SigV4-signed with these; None sends them unsigned.
     credentials: Credentials | None = None
     region: str = "us-east-1"
+    # Where the credentials were looked for, for the message when none were found.
+    looked_in: str = "the data directory"
 
-    def signed_by(self, credentials: Credentials | None, region: str) -> GatewayClient:
-        return dataclasses.replace(self, credentials=credentials, region=region)
+    def signed_by(
+        self, credentials: Credentials | None, region: str, looked_in: str
+    ) -> GatewayClient:
+        return dataclasses.replace(
+            self, credentials=credentials, region=region, looked_in=looked_in
+        )
 
     @classmethod
     def for_url(cls, url: str) -> GatewayClient:
@@ -108,7 +114,16 @@ class GatewayClient:
         sent_headers = {"Accept": "application/json", "Host": self._host_header()}
         sent_headers.update(headers or {})
         if self.credentials is not None:
-            sent_headers.update(self._signature(method, target, body or b"", sent_headers))
+            sent_headers.update(
+                _signature(
+                    self.credentials,
+                    self.region,
+                    method=method,
+                    target=target,
+                    body=body or b"",
+                    headers=sent_headers,
+                )
+            )
         sent_headers["User-Agent"] = USER_AGENT  # never signed: proxies may rewrite it
         connection = self._connect(read_timeout_s)
         try:
@@ -118,7 +133,8 @@ class GatewayClient:
         if response.status >= 400:
             error = error_from_response(response)
             if self.credentials is None and error.code == "MissingAuthenticationTokenException":
-                raise GatewayError(error.status, error.code, NO_CREDENTIALS_HINT)
+                hint = NO_CREDENTIALS_HINT.format(looked_in=self.looked_in)
+                raise GatewayError(error.status, error.code, hint)
             raise error
         return response
 
@@ -126,24 +142,6 @@ class GatewayClient:
         default = 443 if self.scheme == "https" else 80
         host = f"[{self.host}]" if ":" in self.host else self.host
         return host if self.port == default else f"{host}:{self.port}"
-
-    def _signature(
-        self, method: str, target: str, body: bytes, headers: Mapping[str, str]
-    ) -> dict[str, str]:
-        assert self.credentials is not None
-        return sign_headers(
-            method,
-            target,
-            headers["Host"],
-            body,
-            {k: v for k, v in headers.items() if k.lower() != "host"},
-            access_key_id=self.credentials.access_key_id,
-            secret=self.credentials.secret_access_key,
-            region=self.region,
-            service=SERVICE,
-            now=dt.datetime.now(dt.UTC),
-            security_token=self.credentials.session_token,
-        )
 
     def request_json(
         self, method: str, path: str, document: Any = None, *, read_timeout_s: float | None
@@ -193,6 +191,31 @@ class GatewayClient:
             ) from exc
         found = {name.lower(): value for name, value in raw.getheaders()}
         return HttpResponse(raw.status, found, payload)
+
+
+def _signature(
+    credentials: Credentials,
+    region: str,
+    *,
+    method: str,
+    target: str,
+    body: bytes,
+    headers: Mapping[str, str],
+) -> dict[str, str]:
+    """The SigV4 headers for one request (Host and every other header sent is signed)."""
+    return sign_headers(
+        method,
+        target,
+        headers["Host"],
+        body,
+        {k: v for k, v in headers.items() if k.lower() != "host"},
+        access_key_id=credentials.access_key_id,
+        secret=credentials.secret_access_key,
+        region=region,
+        service=SERVICE,
+        now=dt.datetime.now(dt.UTC),
+        security_token=credentials.session_token,
+    )
 
 
 def function_path(name: str, suffix: str = "", query: Mapping[str, str] | None = None) -> str:
