@@ -25,7 +25,7 @@ import aiohttp
 import psutil
 
 from faas.auth.sigv4 import sign_headers
-from faas.cli_credentials import Credentials, find_credentials
+from faas.cli.credentials import Credentials, find_credentials
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0

@@ -21,7 +21,8 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner, Result
 
-from faas.cli import main, zip_directory
+from faas.cli import main
+from faas.cli.deploy import zip_directory
 from faas.errors import FaasError
 
 FUNCTIONS = "/2015-03-31/functions"

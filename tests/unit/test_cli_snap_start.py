@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from faas.cli import ConfigOptions
+from faas.cli.deploy import ConfigOptions
 
 
 def test_snap_start_is_sent_as_lambdas_apply_on() -> None:

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from faas import __version__
 from faas.auth.sigv4 import sign_headers
-from faas.cli_credentials import Credentials
+from faas.cli.credentials import Credentials
 from faas.errors import FaasError
 
 CONNECT_TIMEOUT_S = 10.0

@@ -1,0 +1,12 @@
+"""`faas ...`: the command-line client of a faas server (an HTTP client of its gateway).
+
+`main` is the click group (the `faas` console script); importing the command modules here
+registers their commands on it.
+"""
+
+from __future__ import annotations
+
+from faas.cli import deploy, functions, invoke, keys, serve
+from faas.cli.app import main
+
+__all__ = ["deploy", "functions", "invoke", "keys", "main", "serve"]

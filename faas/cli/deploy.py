@@ -1,0 +1,274 @@
+"""`faas deploy`: zip a directory (deterministically) and create or update the function."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import stat
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from faas.cli.app import (
+    DEPLOY_TIMEOUT_S,
+    UsageProblem,
+    cli_context,
+    json_option,
+    main,
+    print_json,
+)
+from faas.cli.gateway_client import (
+    GatewayClient,
+    GatewayError,
+    function_path,
+    one_line,
+)
+
+# Lambda requires a role on CreateFunction; faas has no IAM, so a fixed placeholder is sent.
+PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/faas"
+# Zip timestamps cannot predate 1980; a fixed one makes the same tree give the same bytes.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+SKIPPED_DIRS = frozenset({"__pycache__"})
+SKIPPED_SUFFIXES = (".pyc",)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigOptions:
+    """The configuration options `deploy` was given; None means "not given, leave as is"."""
+
+    handler: str | None = None
+    runtime: str | None = None
+    memory_mb: int | None = None
+    timeout_s: int | None = None
+    ephemeral_storage_mb: int | None = None
+    environment: Mapping[str, str] | None = None
+    description: str | None = None
+    network: str | None = None
+    snap_start: bool | None = None  # only ever True from the CLI: the flag turns it on
+
+    def to_lambda(self) -> dict[str, Any]:
+        """The UpdateFunctionConfiguration / CreateFunction fields for the given options."""
+        fields: dict[str, Any] = {
+            "Handler": self.handler,
+            "Runtime": self.runtime,
+            "MemorySize": self.memory_mb,
+            "Timeout": self.timeout_s,
+            "Description": self.description,
+            "FaasNetwork": self.network,
+        }
+        if self.ephemeral_storage_mb is not None:
+            fields["EphemeralStorage"] = {"Size": self.ephemeral_storage_mb}
+        if self.environment is not None:
+            fields["Environment"] = {"Variables": dict(self.environment)}
+        if self.snap_start is not None:
+            fields["SnapStart"] = {"ApplyOn": "PublishedVersions" if self.snap_start else "None"}
+        return {key: value for key, value in fields.items() if value is not None}
+
+
+def parse_env_items(items: Sequence[str]) -> dict[str, str] | None:
+    """`KEY=VALUE` items (the value may contain '='); None when none were given."""
+    if not items:
+        return None
+    variables: dict[str, str] = {}
+    for item in items:
+        key, separator, value = item.partition("=")
+        if not separator or not key:
+            raise UsageProblem(f"--env expects KEY=VALUE, got {item!r}")
+        variables[key] = value
+    return variables
+
+
+def load_code(path: Path) -> bytes:
+    """The zip to upload: a zip file as is, or a directory zipped in memory."""
+    if path.is_dir():
+        return zip_directory(path)
+    if path.is_file() and zipfile.is_zipfile(path):
+        return path.read_bytes()
+    if not path.exists():
+        raise UsageProblem(f"{path} does not exist")
+    raise UsageProblem(f"{path} is neither a zip file nor a directory")
+
+
+def zip_directory(root: Path) -> bytes:
+    """Zip a code directory deterministically: the same tree always gives the same bytes."""
+    real_root = root.resolve()
+    entries = sorted(_code_files(real_root, real_root, frozenset({real_root})))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, source in entries:
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = _zip_mode(source) << 16
+            archive.writestr(info, source.read_bytes())
+    return buffer.getvalue()
+
+
+def _code_files(
+    real_root: Path, directory: Path, ancestors: frozenset[Path]
+) -> Iterator[tuple[str, Path]]:
+    """(name in zip, real file) for every file under `directory`, following inner symlinks."""
+    for child in directory.iterdir():
+        if child.name in SKIPPED_DIRS or child.name.endswith(SKIPPED_SUFFIXES):
+            continue
+        target = _inside_target(real_root, child)
+        if target.is_dir():
+            if target in ancestors:
+                raise UsageProblem(f"symlink loop at {child}")
+            for name, source in _code_files(real_root, target, ancestors | {target}):
+                yield f"{child.name}/{name}", source
+        elif target.is_file():
+            yield child.name, target
+
+
+def _inside_target(real_root: Path, child: Path) -> Path:
+    """Where `child` really is; a symlink must not lead outside the code directory."""
+    if not child.is_symlink():
+        return child
+    target = child.resolve()
+    if not target.is_relative_to(real_root):
+        raise UsageProblem(f"{child} is a symlink to {target}, outside the code directory")
+    if not target.exists():
+        raise UsageProblem(f"{child} is a broken symlink")
+    return target
+
+
+def _zip_mode(source: Path) -> int:
+    # Only the executable bit is kept, so the umask of whoever checked out the code does not
+    # change the bytes.
+    executable = source.stat().st_mode & stat.S_IXUSR
+    return stat.S_IFREG | (0o755 if executable else 0o644)
+
+
+@main.command()
+@json_option
+@click.argument("code", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Function name.")
+@click.option("--handler", default=None, help="module.function (required when creating).")
+@click.option("--runtime", default=None, help="e.g. python3.11 (server default if omitted).")
+@click.option("--memory", "memory_mb", type=int, default=None, help="Memory in MB.")
+@click.option("--timeout", "timeout_s", type=int, default=None, help="Timeout in seconds.")
+@click.option(
+    "--ephemeral-storage",
+    "ephemeral_storage_mb",
+    type=int,
+    default=None,
+    help="Scratch space in MB.",
+)
+@click.option("--env", "env_items", multiple=True, help="KEY=VALUE; replaces the environment.")
+@click.option("--description", default=None, help="Free text.")
+@click.option(
+    "--network",
+    type=click.Choice(["default", "none"]),
+    default=None,
+    help="none: no network at all for this function (faas extension; default: the host's).",
+)
+@click.option(
+    "--snap-start",
+    is_flag=True,
+    default=False,
+    help="Fork workers from a snapshot taken after init (faster cold starts).",
+)
+def deploy(
+    *,
+    code: Path,
+    name: str,
+    handler: str | None,
+    runtime: str | None,
+    memory_mb: int | None,
+    timeout_s: int | None,
+    ephemeral_storage_mb: int | None,
+    env_items: tuple[str, ...],
+    description: str | None,
+    network: str | None,
+    snap_start: bool,
+) -> None:
+    """Deploy CODE (a zip file or a directory) as the function --name: create it, or update
+    its code and the given options if it exists."""
+    options = ConfigOptions(
+        handler=handler,
+        runtime=runtime,
+        memory_mb=memory_mb,
+        timeout_s=timeout_s,
+        ephemeral_storage_mb=ephemeral_storage_mb,
+        environment=parse_env_items(env_items),
+        description=description,
+        network=network,
+        snap_start=True if snap_start else None,
+    )
+    zip_bytes = load_code(code)
+    context = cli_context()
+    if _function_exists(context.client, name):
+        configuration = _update_function(context.client, name, zip_bytes, options)
+        outcome = "updated"
+    else:
+        configuration = _create_function(context.client, name, zip_bytes, options)
+        outcome = "created"
+    for warning in configuration.get("FaasWarnings", []):
+        click.echo(f"warning: {one_line(str(warning))}", err=True)
+    if context.json_output:
+        print_json(configuration)
+    else:
+        click.echo(_deploy_summary(name, outcome, configuration))
+
+
+def _function_exists(client: GatewayClient, name: str) -> bool:
+    try:
+        client.request_json("GET", function_path(name), read_timeout_s=DEPLOY_TIMEOUT_S)
+    except GatewayError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def _create_function(
+    client: GatewayClient, name: str, zip_bytes: bytes, options: ConfigOptions
+) -> Any:
+    if options.handler is None:
+        raise UsageProblem("--handler is required when creating a function")
+    request = {
+        "FunctionName": name,
+        "Role": PLACEHOLDER_ROLE,
+        "Code": {"ZipFile": base64.b64encode(zip_bytes).decode("ascii")},
+        **options.to_lambda(),
+    }
+    return client.request_json(
+        "POST", "/2015-03-31/functions", request, read_timeout_s=DEPLOY_TIMEOUT_S
+    )
+
+
+def _update_function(
+    client: GatewayClient, name: str, zip_bytes: bytes, options: ConfigOptions
+) -> Any:
+    code = {"ZipFile": base64.b64encode(zip_bytes).decode("ascii")}
+    configuration = client.request_json(
+        "PUT", function_path(name, "/code"), code, read_timeout_s=DEPLOY_TIMEOUT_S
+    )
+    changes = options.to_lambda()
+    if changes:
+        configuration = client.request_json(
+            "PUT", function_path(name, "/configuration"), changes, read_timeout_s=DEPLOY_TIMEOUT_S
+        )
+    return configuration
+
+
+def _deploy_summary(name: str, outcome: str, configuration: Mapping[str, Any]) -> str:
+    sha = hex_sha256(str(configuration.get("CodeSha256", "")))[:12]
+    return (
+        f"deployed {name} ({outcome}) sha256={sha} size={configuration.get('CodeSize')} "
+        f"runtime={configuration.get('Runtime')} handler={configuration.get('Handler')} "
+        f"memory={configuration.get('MemorySize')}MB timeout={configuration.get('Timeout')}s"
+    )
+
+
+def hex_sha256(encoded: str) -> str:
+    """CodeSha256 is base64 on the wire; hex is what `sha256sum fn.zip` prints."""
+    try:
+        return base64.b64decode(encoded, validate=True).hex()
+    except (binascii.Error, ValueError):
+        return encoded

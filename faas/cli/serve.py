@@ -1,0 +1,42 @@
+"""`faas serve`: run the server in the foreground."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from faas.cli.app import (
+    UsageProblem,
+    main,
+)
+from faas.config import ConfigError, default_config_file, load
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on (default from config).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default from config).")
+@click.option("--data-dir", default=None, help="Where the database and code live.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="TOML settings file (default: FAAS_CONFIG, else ./config.toml if present).",
+)
+def serve(
+    host: str | None, port: int | None, data_dir: str | None, config_file: Path | None
+) -> None:
+    """Run the faas server in the foreground until SIGTERM or SIGINT."""
+    file = config_file or default_config_file(os.environ, Path.cwd())
+    overrides = {"server.host": host, "server.port": port, "server.data_dir": data_dir}
+    try:
+        settings = load(file, os.environ, overrides)
+    except ConfigError as exc:
+        raise UsageProblem(str(exc)) from exc
+    # The server's dependencies (SQLAlchemy, the pool) load only when it actually runs.
+    from faas.server import serve as run_server  # noqa: PLC0415
+
+    sys.exit(run_server(settings))
