@@ -37,6 +37,13 @@ class ServerSettings:
     region: str = "us-east-1"
     account_id: str = "000000000000"
     log_level: str = "INFO"
+    # HTTPS: a PEM certificate chain and its private key; both empty serves plain HTTP.
+    tls_cert: str = ""
+    tls_key: str = ""
+
+    def __post_init__(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("server.tls_cert and server.tls_key go together: set both or neither")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from sqlalchemy import Engine
 
 from faas import __version__
 from faas.admission import AdmissionController
-from faas.auth.setup import check_exposure, start_auth
+from faas.auth.setup import check_exposure, is_loopback, start_auth
 from faas.config import ConfigError, Settings
 from faas.datadir import DataDirLock, lock_data_dir
 from faas.domain import MB, Limits
@@ -73,7 +74,8 @@ class Platform:
 
     @property
     def urls(self) -> list[str]:
-        return [f"http://{host}:{port}" for host, port, *_ in self.runner.addresses]
+        scheme = "https" if self.settings.server.tls_cert else "http"
+        return [f"{scheme}://{host}:{port}" for host, port, *_ in self.runner.addresses]
 
     async def stop(self) -> None:
         log.info("stopping: no new requests; waiting for in-flight invocations")
@@ -244,17 +246,42 @@ async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> P
     )
     await runner.setup()
     undo.push_async_callback(runner.cleanup)
-    await listen(runner, settings.server.host, settings.server.port)
+    await listen(runner, settings.server.host, settings.server.port, tls_context(settings))
     sweeper = loop.create_task(sweep_code_forever(registry, pool, CODE_SWEEP_INTERVAL_S))
     return Platform(
         settings, engine, registry, pool, writer, runner, sweeper, planner, data_dir_lock
     )
 
 
-async def listen(runner: web.AppRunner, host: str, port: int) -> None:
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The HTTPS context, or None for plain HTTP (with a warning where others can listen in)."""
+    server = settings.server
+    if not server.tls_cert:
+        if not is_loopback(server.host):
+            log.warning(
+                "serving plain HTTP on %s: signatures keep requests from being changed, not "
+                "from being read or replayed within 5 minutes; serve HTTPS (--tls-cert, "
+                "--tls-key) or put a TLS proxy in front",
+                server.host,
+            )
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(server.tls_cert, server.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot use the TLS certificate {server.tls_cert} with key {server.tls_key}: {exc}"
+        ) from exc
+    return context
+
+
+async def listen(
+    runner: web.AppRunner, host: str, port: int, context: ssl.SSLContext | None = None
+) -> None:
     """Start listening; a port already taken is a user's problem with a named way out."""
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, ssl_context=context).start()
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise

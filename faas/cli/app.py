@@ -6,6 +6,7 @@ print one `error: ...` line: exit 2 for a bad command line, 1 for everything els
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -144,7 +145,8 @@ def cli_context() -> CliContext:
         client = GatewayClient.for_url(options.url)
     except FaasError as exc:
         raise UsageProblem(exc.message) from exc
-    client = _signing(client, options.profile)
+    ca_bundle = os.environ.get("FAAS_CA_BUNDLE") or os.environ.get("AWS_CA_BUNDLE") or ""
+    client = dataclasses.replace(_signing(client, options.profile), ca_bundle=ca_bundle)
     return CliContext(client, options.json_output or bool(ctx.meta.get(JSON_AFTER_COMMAND)))
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import http.client
 import json
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +82,8 @@ class GatewayClient:
     region: str = "us-east-1"
     # Where the credentials were looked for, for the message when none were found.
     looked_in: str = "the data directory"
+    # HTTPS: a PEM file of the CA(s) to trust instead of the system's.
+    ca_bundle: str = ""
 
     def signed_by(
         self, credentials: Credentials | None, region: str, looked_in: str
@@ -155,12 +158,22 @@ class GatewayClient:
         return response.json()
 
     def _connect(self, read_timeout_s: float | None) -> http.client.HTTPConnection:
-        connection_class = (
-            http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-        )
-        connection = connection_class(self.host, self.port, timeout=CONNECT_TIMEOUT_S)
+        connection: http.client.HTTPConnection
+        if self.scheme == "https":
+            context = ssl.create_default_context(cafile=self.ca_bundle or None)
+            connection = http.client.HTTPSConnection(
+                self.host, self.port, timeout=CONNECT_TIMEOUT_S, context=context
+            )
+        else:
+            connection = http.client.HTTPConnection(self.host, self.port, timeout=CONNECT_TIMEOUT_S)
         try:
             connection.connect()
+        except ssl.SSLError as exc:
+            connection.close()
+            raise GatewayUnreachable(
+                f"TLS with faas at {self.url} failed ({exc.reason or exc}); for a private CA "
+                "set FAAS_CA_BUNDLE (or AWS_CA_BUNDLE) to its certificate"
+            ) from exc
         except OSError as exc:
             connection.close()
             raise GatewayUnreachable(

@@ -26,12 +26,26 @@ from faas.config import ConfigError, default_config_file, load
     default=None,
     help="TOML settings file (default: FAAS_CONFIG, else ./config.toml if present).",
 )
+@click.option("--tls-cert", default=None, help="Serve HTTPS with this certificate (PEM chain).")
+@click.option("--tls-key", default=None, help="The certificate's private key (PEM).")
 def serve(
-    host: str | None, port: int | None, data_dir: str | None, config_file: Path | None
+    *,
+    host: str | None,
+    port: int | None,
+    data_dir: str | None,
+    config_file: Path | None,
+    tls_cert: str | None,
+    tls_key: str | None,
 ) -> None:
     """Run the faas server in the foreground until SIGTERM or SIGINT."""
     file = config_file or default_config_file(os.environ, Path.cwd())
-    overrides = {"server.host": host, "server.port": port, "server.data_dir": data_dir}
+    overrides = {
+        "server.host": host,
+        "server.port": port,
+        "server.data_dir": data_dir,
+        "server.tls_cert": tls_cert,
+        "server.tls_key": tls_key,
+    }
     try:
         settings = load(file, os.environ, overrides)
     except ConfigError as exc:
