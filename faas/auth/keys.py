@@ -32,8 +32,9 @@ ADMIN_POLICY: Mapping[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
 }
-# IAM's user-name rule.
-KEY_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}\Z")
+# IAM's user-name rule, ASCII only: without re.ASCII, \w also takes any Unicode letter or
+# digit (look-alikes such as a fullwidth "admin").
+KEY_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}\Z", re.ASCII)
 # AKIA... is AWS's prefix for long-term keys; faas keys say where they come from.
 KEY_ID_PREFIX = "AKFA"
 _KEY_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"

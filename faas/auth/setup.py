@@ -5,13 +5,14 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 from faas.auth.authenticator import Authenticator
 from faas.auth.credentials import CredentialsFile
 from faas.auth.keys import ADMIN_KEY_NAME, ADMIN_POLICY, AccessKey, KeyRing
-from faas.auth.masterkey import load_master_key
+from faas.auth.masterkey import MasterKeyProblem, load_master_key
 from faas.config import ConfigError, Settings
 from faas.store.repos import KeyRepo
 
@@ -45,6 +46,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _check_supplied_key_exists(path: Path) -> None:
+    # load_master_key's message for a missing file is about a lost key next to sealed secrets;
+    # on a fresh database the operator named a file that is not there yet.
+    if not path.exists():
+        raise MasterKeyProblem(
+            f"auth.master_key_file {path} does not exist, and faas never creates a key file it "
+            "is pointed at: write a key into it (32 random bytes, base64, mode 0600), or leave "
+            "auth.master_key_file empty to have one made at <data_dir>/master.key"
+        )
+
+
 def start_auth(settings: Settings, engine: Engine) -> AuthParts:
     """Blocking (files, database): call from a thread."""
     repo = KeyRepo(engine)
@@ -52,6 +64,8 @@ def start_auth(settings: Settings, engine: Engine) -> AuthParts:
     # next to sealed secrets is a restore gone wrong, never a reason to start over.
     fresh = not repo.all()
     default_location = not settings.auth.master_key_file
+    if fresh and not default_location:
+        _check_supplied_key_exists(settings.master_key_path)
     master = load_master_key(settings.master_key_path, create=fresh and default_location)
     credentials = CredentialsFile(settings.credentials_path)
     keys = KeyRing(repo, master, credentials, settings.server.account_id)
