@@ -49,3 +49,9 @@ class CredentialsFile:
         finally:
             os.close(descriptor)
         os.replace(staging, self.path)
+        # The rename itself is durable only once the directory is synced.
+        directory = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from faas.auth.masterkey import MasterKey
-from faas.auth.policy import Policy, parse_policy
+from faas.auth.policy import MAX_POLICY_BYTES, Policy, parse_policy
 from faas.domain import StoredKey
 from faas.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from faas.store.repos import KeyRepo
@@ -106,15 +106,23 @@ class KeyRing:
 
     def create(self, name: str, policy_document: Any) -> AccessKey:
         """A new key for `name` (blocking: call from a thread)."""
+        key = self.draft(name, policy_document)
+        self.store(key)
+        return key
+
+    def draft(self, name: str, policy_document: Any) -> AccessKey:
+        """A new key for `name`, checked but not stored yet."""
         _check_name(name)
-        policy_text = _policy_text(policy_document)
-        key = self._new_key(name, policy_text, _now())
+        return self._new_key(name, _policy_text(policy_document), _now())
+
+    def store(self, key: AccessKey) -> None:
+        """Store a drafted key; from now on it signs requests."""
+        name = key.name
         with self._mutation:
             if any(existing.name == name for existing in self._by_id.values()):
                 raise ResourceConflict(f"An access key named {name} already exists")
             self._repo.insert(self._sealed(key))
             self._publish(add=key)
-        return key
 
     def rotate(self, name: str) -> AccessKey:
         """A new id and secret for `name`, same policy; the old pair stops working."""
@@ -189,7 +197,13 @@ def _policy_text(document: Any) -> str:
         except ValueError as exc:
             raise InvalidParameterValue(f"Invalid policy: not JSON ({exc})") from exc
     parse_policy(document)
-    return json.dumps(document, separators=(",", ":"), sort_keys=True)
+    text = json.dumps(document, separators=(",", ":"), sort_keys=True)
+    if len(text.encode()) > MAX_POLICY_BYTES:
+        raise InvalidParameterValue(
+            f"Invalid policy: {len(text.encode())} bytes once compacted; at most "
+            f"{MAX_POLICY_BYTES} (IAM's limit for a user's policies)"
+        )
+    return text
 
 
 def _now() -> str:

@@ -73,8 +73,11 @@ def start_auth(settings: Settings, engine: Engine) -> AuthParts:
     admin = None
     if keys.empty:
         # The first start (or every key was deleted): the operator needs a way back in.
-        admin = keys.create(ADMIN_KEY_NAME, ADMIN_POLICY)
+        # The file first: a start killed in between leaves a file naming a key that does not
+        # exist (the next start makes another), never a key that nobody has.
+        admin = keys.draft(ADMIN_KEY_NAME, ADMIN_POLICY)
         credentials.write(admin, settings.server.account_id)
+        keys.store(admin)
         log.info(
             "created the access key %r (%s), allowed everything; its secret is in %s "
             "(mode 0600, AWS shared-credentials format)",

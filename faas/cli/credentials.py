@@ -52,7 +52,13 @@ def find_credentials(
     found = _from_environ(environ, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION")
     if found is not None:
         return found
-    return _from_file(shared, environ.get("AWS_PROFILE") or "default")
+    wanted = environ.get("AWS_PROFILE")
+    found = _from_file(shared, wanted or "default")
+    if found is None and wanted:
+        # As the AWS CLI does: a profile asked for by name and not there is an error, not a
+        # silent fall back to unsigned requests.
+        raise InvalidParameterValue(f"AWS_PROFILE={wanted}: no such profile in {shared}")
+    return found
 
 
 def _from_environ(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from faas.cli_credentials import find_credentials
+from faas.cli.credentials import find_credentials
 from faas.errors import InvalidParameterValue
 
 FAAS_ENV = {"FAAS_ACCESS_KEY_ID": "FAAS_ENV", "FAAS_SECRET_ACCESS_KEY": "faas-env-secret"}
@@ -218,3 +218,11 @@ def test_aws_environment_is_never_sent_when_the_data_dir_has_credentials(world: 
         "data_dir-s",
         None,
     )
+
+
+def test_an_aws_profile_that_is_not_there_is_an_error_not_unsigned_requests(
+    world: World,
+) -> None:
+    with pytest.raises(InvalidParameterValue) as refused:
+        find_credentials({"AWS_PROFILE": "wrok"}, None, None, world.home)
+    assert refused.value.message == f"AWS_PROFILE=wrok: no such profile in {world.shared}"

@@ -314,3 +314,22 @@ def test_the_decision_cache_stays_bounded(ring: KeyRing) -> None:
 
 def _decisions(key: AccessKey) -> dict[tuple[str, str], bool]:
     return key._decisions
+
+
+def test_a_policy_over_iams_size_limit_is_refused(ring: KeyRing) -> None:
+    statements = [
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": f"function:f{i:04d}"}
+        for i in range(200)
+    ]
+    with pytest.raises(InvalidParameterValue, match=r"at most 10240 \(IAM's limit"):
+        ring.create("big", {"Statement": statements})
+    assert ring.all() == []
+
+
+def test_a_draft_signs_nothing_until_it_is_stored(ring: KeyRing) -> None:
+    draft = ring.draft(
+        "later", {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    )
+    assert ring.find(draft.access_key_id) is None
+    ring.store(draft)
+    assert ring.find(draft.access_key_id) == draft
