@@ -106,6 +106,8 @@ class FunctionConfig:
     # PutProvisionedConcurrencyConfig: this many workers kept initialised ahead of requests;
     # None = no provisioned concurrency configured.
     provisioned_concurrency: int | None = None
+    # Its workers' uid, as an offset from sandbox.first_uid (unique; set at create).
+    sandbox_uid: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,8 @@ class WorkerSpec:
     network: str = "default"
     # Snapshot start: workers are forked from a template that already ran the function's init.
     snap_start: bool = False
+    # The function's uid offset (FunctionConfig.sandbox_uid); None: the pool picks one.
+    sandbox_uid: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

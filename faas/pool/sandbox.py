@@ -18,6 +18,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,9 @@ RUNTIME_ROOT = "/var/runtime"
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
 OPEN_FILES = 1024  # Lambda's file descriptor limit
+# Specs made outside the registry (which gives each function a uid) get uids from here up, far
+# above the registry's, so the two never meet.
+UNREGISTERED_UID_OFFSET = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +296,7 @@ class SandboxPlanner:
         use_scratch = not host.scratch_why and host.mount_namespace
         self._scratch = ScratchPool(data_dir / "scratch") if use_scratch else None
         self._uids: dict[str, int] = {}
+        self._uids_lock = threading.Lock()
         self._runtime_exposure = _runtime_exposure(sys.base_prefix)
 
     def setup(self) -> None:
@@ -383,7 +388,7 @@ class SandboxPlanner:
 
     def complete(self, prepared: PreparedSandbox, spec: WorkerSpec) -> None:
         """Blocking: the function's part of the plan. On failure the caller releases."""
-        uid = self._uid_for(spec.function_name) if self.host.root else None
+        uid = self._uid_for(spec) if self.host.root else None
         prepared.plan.update(rlimits=_rlimits(self.host), no_new_privs=True)
         try:
             self._plan_memory(prepared, spec)
@@ -493,12 +498,17 @@ class SandboxPlanner:
         rules += [[f"/dev/{d}", "rw"] for d in ("null", "zero", "full", "random", "urandom")]
         return rules
 
-    def _uid_for(self, function_name: str) -> int:
-        uid = self._uids.get(function_name)
-        if uid is None:
-            uid = self._settings.first_uid + len(self._uids)
-            self._uids[function_name] = uid
-        return uid
+    def _uid_for(self, spec: WorkerSpec) -> int:
+        """The registry's uid for the function; a spec without one (made outside the registry)
+        gets one of the pool's own."""
+        if spec.sandbox_uid is not None:
+            return self._settings.first_uid + spec.sandbox_uid
+        with self._uids_lock:  # complete() runs in several threads at once
+            uid = self._uids.get(spec.function_name)
+            if uid is None:
+                uid = self._settings.first_uid + UNREGISTERED_UID_OFFSET + len(self._uids)
+                self._uids[spec.function_name] = uid
+            return uid
 
 
 def _rlimits(host: HostSandbox) -> dict[str, list[int]]:

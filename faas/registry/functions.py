@@ -195,6 +195,7 @@ class Registry:
             function_arn=self.function_arn(cfg.name),
             region=self._region,
             snap_start=cfg.snap_start,
+            sandbox_uid=cfg.sandbox_uid,
         )
         # A caller holding a configuration that was just replaced gets a spec, but the cache
         # does not keep it alive after the update already evicted that revision.
@@ -262,6 +263,7 @@ class Registry:
                 raise ResourceConflict(f"Function already exist: {name}")
             code = self._codes.put(zip_bytes)
             cfg = _revised(_with_code(draft, code))
+            cfg = dataclasses.replace(cfg, sandbox_uid=self._next_sandbox_uid())
             self._store(lambda: self._repo.insert(cfg), code.sha256)
             self._publish(cfg)
         self._announce_change(name)
@@ -423,6 +425,11 @@ class Registry:
         except BaseException:
             self._remove_code_if_unused(sha256)
             raise
+
+    def _next_sandbox_uid(self) -> int:
+        # Under the mutation lock: two functions created at once never share a uid.
+        taken = [cfg.sandbox_uid for cfg in self._functions.values() if cfg.sandbox_uid is not None]
+        return max(taken, default=-1) + 1
 
     def _check_unreserved_minimum(self, name: str, reserved: int) -> None:
         # A scan, but on this rare write only: admission never sums reservations.

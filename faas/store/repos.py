@@ -180,6 +180,7 @@ def _config_to_row(cfg: FunctionConfig) -> dict[str, Any]:
         "reserved_concurrency": cfg.reserved_concurrency,
         "snap_start": cfg.snap_start,
         "provisioned_concurrency": cfg.provisioned_concurrency,
+        "sandbox_uid": cfg.sandbox_uid,
     }
 
 
@@ -203,6 +204,7 @@ def _config_from_row(row: RowMapping) -> FunctionConfig:
         reserved_concurrency=row["reserved_concurrency"],
         snap_start=bool(row["snap_start"]),
         provisioned_concurrency=row["provisioned_concurrency"],
+        sandbox_uid=row["sandbox_uid"],
     )
 
 

@@ -52,6 +52,10 @@ functions = Table(
     Column("snap_start", Boolean, nullable=False, server_default=false()),
     # PutProvisionedConcurrencyConfig; NULL = none configured.
     Column("provisioned_concurrency", Integer, nullable=True),
+    # The function's own uid as an offset from sandbox.first_uid: given once at create, never
+    # shared, kept across restarts (files a function leaves, e.g. in /tmp, stay its own).
+    Column("sandbox_uid", Integer, nullable=True),
+    Index("ix_functions_sandbox_uid", "sandbox_uid", unique=True),
 )
 
 # Longest error type kept in a record; repos truncate so one odd exception name cannot fail

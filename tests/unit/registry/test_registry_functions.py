@@ -7,6 +7,7 @@ import re
 import uuid
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -396,3 +397,25 @@ def test_a_failing_listener_does_not_undo_the_change(registry: Registry) -> None
     registry.create("fn", code_zip(), HANDLER)
     updated = registry.update_config("fn", ConfigChange(timeout_s=9))
     assert registry.get("fn") == updated
+
+
+def test_functions_created_at_once_get_distinct_uids_that_survive_a_restart(
+    engine: Engine, tmp_path: Path
+) -> None:
+    registry = new_registry(engine, tmp_path / "code")
+    names = [f"fn-{i}" for i in range(16)]
+    with ThreadPoolExecutor(8) as threads:
+        created = list(threads.map(lambda n: registry.create(n, code_zip(), HANDLER), names))
+
+    uids = [cfg.sandbox_uid for cfg in created]
+    assert sorted(uids) == list(range(16))  # type: ignore[type-var]
+    assert {registry.worker_spec(cfg).sandbox_uid for cfg in created} == set(range(16))
+    registry.update_code("fn-3", code_zip("return 3"))
+    registry.update_config("fn-3", ConfigChange(memory_mb=256))
+    restarted = new_registry(engine, tmp_path / "code")
+    restarted.load()
+    assert {n: restarted.get(n).sandbox_uid for n in names} == {
+        cfg.name: cfg.sandbox_uid for cfg in created
+    }
+    restarted.delete("fn-15")
+    assert restarted.create("later", code_zip(), HANDLER).sandbox_uid == 15

@@ -114,6 +114,7 @@ def test_a_database_from_before_migrations_keeps_every_row_and_value(
         {"GREETING": "hello"},
     )
     assert (greeter.code_sha256, greeter.code_size) == (code.sha256, code.size)
+    assert greeter.sandbox_uid == 0  # given by the uid revision, in name order
     assert [(r.status, r.error_type) for r in records] == [
         (InvocationStatus.UNHANDLED, "ValueError"),
         (InvocationStatus.SUCCESS, None),
