@@ -288,7 +288,8 @@ def _from_query(request: WireRequest) -> SignedRequest:
     for key, value in _query_pairs(query):
         params.setdefault(key, value)
     names = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires")
-    missing = [n for n in (*names, "X-Amz-SignedHeaders") if n not in params]
+    # The signature too: its name may have appeared only inside another parameter's value.
+    missing = [n for n in (*names, "X-Amz-SignedHeaders", "X-Amz-Signature") if n not in params]
     if missing:
         raise _malformed(f"a presigned URL requires {missing[0]}")
     if params["X-Amz-Algorithm"] != ALGORITHM:
@@ -324,7 +325,7 @@ def _signed(
     parts = credential_text.split("/")
     if len(parts) != 5 or parts[4] != TERMINATOR or not all(parts):
         raise _malformed("Credential must be KEY/YYYYMMDD/REGION/SERVICE/aws4_request")
-    if not _TIMESTAMP.fullmatch(timestamp):
+    if not _TIMESTAMP.fullmatch(timestamp) or not _is_moment(timestamp):
         raise _malformed("X-Amz-Date must be YYYYMMDDTHHMMSSZ")
     names = tuple(signed_headers_text.split(";"))
     if (
@@ -345,6 +346,15 @@ def _signed(
         )
     credential = Credential(parts[0], parts[1], parts[2], parts[3])
     return SignedRequest(credential, timestamp, names, signature_text, token)
+
+
+def _is_moment(timestamp: str) -> bool:
+    """Whether the digits name a real moment (month 13 or hour 25 match the pattern)."""
+    try:
+        parse_timestamp(timestamp)
+    except ValueError:
+        return False
+    return True
 
 
 def _canonical_headers(request: WireRequest, names: Sequence[str]) -> str:
