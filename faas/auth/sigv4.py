@@ -156,8 +156,17 @@ def canonical_query(pairs: Sequence[tuple[str, str]]) -> str:
 
 def check_clock(signed: SignedRequest, now: dt.datetime, max_skew_s: int) -> None:
     """Lambda's window: a request time more than `max_skew_s` from ours is refused; a
-    presigned URL is good from its time until it expires."""
+    presigned URL is good from its time (within the same window) until it expires."""
     moment = parse_timestamp(signed.timestamp)
+    window = dt.timedelta(seconds=max_skew_s)
+    minutes = max_skew_s // 60
+    # Presigned URLs too: one dated ahead would outlive X-Amz-Expires by as much as it likes.
+    if moment > now + window:
+        raise SignatureProblem(
+            SignatureProblem.INVALID,
+            f"Signature not yet current: {signed.timestamp} is still later than "
+            f"{_stamp(now + window)} ({_stamp(now)} + {minutes} min.)",
+        )
     if signed.presigned:
         expires = moment + dt.timedelta(seconds=signed.expires_s or 0)
         if now > expires:
@@ -166,19 +175,11 @@ def check_clock(signed: SignedRequest, now: dt.datetime, max_skew_s: int) -> Non
                 f"Signature expired: {_stamp(expires)} is now earlier than {_stamp(now)}",
             )
         return
-    window = dt.timedelta(seconds=max_skew_s)
-    minutes = max_skew_s // 60
     if moment < now - window:
         raise SignatureProblem(
             SignatureProblem.INVALID,
             f"Signature expired: {signed.timestamp} is now earlier than "
             f"{_stamp(now - window)} ({_stamp(now)} - {minutes} min.)",
-        )
-    if moment > now + window:
-        raise SignatureProblem(
-            SignatureProblem.INVALID,
-            f"Signature not yet current: {signed.timestamp} is still later than "
-            f"{_stamp(now + window)} ({_stamp(now)} + {minutes} min.)",
         )
 
 

@@ -299,5 +299,8 @@ def test_a_presigned_target_verifies_until_it_expires() -> None:
     sigv4.check_clock(signed, now + dt.timedelta(seconds=599), 300)
     with pytest.raises(SignatureProblem, match="Signature expired"):
         sigv4.check_clock(signed, now + dt.timedelta(seconds=601), 300)
+    sigv4.check_clock(signed, now - dt.timedelta(seconds=299), 300)
+    with pytest.raises(SignatureProblem, match="Signature not yet current"):
+        sigv4.check_clock(signed, now - dt.timedelta(seconds=301), 300)
     with pytest.raises(SignatureProblem):
         check(WireRequest("GET", target.replace("/abc", "/abd"), {"host": [HOST]}, b""))
