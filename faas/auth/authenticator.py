@@ -61,9 +61,14 @@ class Caller:
 
     def require(self, action: str, resource: str) -> None:
         if not self.key.allows(action, resource):
+            reason = (
+                "with an explicit deny in an identity-based policy"
+                if self.key.policy.denies(action, resource)
+                else f"because no identity-based policy allows the {action} action"
+            )
             raise AccessDenied(
                 f"User: {self.arn} is not authorized to perform: {action} on resource: "
-                f"{resource} because no identity-based policy allows the {action} action"
+                f"{resource} {reason}"
             )
 
 

@@ -60,6 +60,13 @@ class Policy:
                 allowed = True
         return allowed
 
+    def denies(self, action: str, resource: str) -> bool:
+        """Whether a Deny statement matches (for the message; `allows` decides)."""
+        return any(
+            statement.effect is Effect.DENY and statement.matches(action, resource)
+            for statement in self.statements
+        )
+
 
 def parse_policy(document: Any) -> Policy:
     """A policy document (already JSON-decoded) -> Policy, or InvalidParameterValue saying

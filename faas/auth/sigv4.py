@@ -156,8 +156,17 @@ def canonical_query(pairs: Sequence[tuple[str, str]]) -> str:
 
 def check_clock(signed: SignedRequest, now: dt.datetime, max_skew_s: int) -> None:
     """Lambda's window: a request time more than `max_skew_s` from ours is refused; a
-    presigned URL is good from its time until it expires."""
+    presigned URL is good from its time (within the same window) until it expires."""
     moment = parse_timestamp(signed.timestamp)
+    window = dt.timedelta(seconds=max_skew_s)
+    minutes = max_skew_s // 60
+    # Presigned URLs too: one dated ahead would outlive X-Amz-Expires by as much as it likes.
+    if moment > now + window:
+        raise SignatureProblem(
+            SignatureProblem.INVALID,
+            f"Signature not yet current: {signed.timestamp} is still later than "
+            f"{_stamp(now + window)} ({_stamp(now)} + {minutes} min.)",
+        )
     if signed.presigned:
         expires = moment + dt.timedelta(seconds=signed.expires_s or 0)
         if now > expires:
@@ -166,19 +175,11 @@ def check_clock(signed: SignedRequest, now: dt.datetime, max_skew_s: int) -> Non
                 f"Signature expired: {_stamp(expires)} is now earlier than {_stamp(now)}",
             )
         return
-    window = dt.timedelta(seconds=max_skew_s)
-    minutes = max_skew_s // 60
     if moment < now - window:
         raise SignatureProblem(
             SignatureProblem.INVALID,
             f"Signature expired: {signed.timestamp} is now earlier than "
             f"{_stamp(now - window)} ({_stamp(now)} - {minutes} min.)",
-        )
-    if moment > now + window:
-        raise SignatureProblem(
-            SignatureProblem.INVALID,
-            f"Signature not yet current: {signed.timestamp} is still later than "
-            f"{_stamp(now + window)} ({_stamp(now)} + {minutes} min.)",
         )
 
 
@@ -288,7 +289,8 @@ def _from_query(request: WireRequest) -> SignedRequest:
     for key, value in _query_pairs(query):
         params.setdefault(key, value)
     names = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires")
-    missing = [n for n in (*names, "X-Amz-SignedHeaders") if n not in params]
+    # The signature too: its name may have appeared only inside another parameter's value.
+    missing = [n for n in (*names, "X-Amz-SignedHeaders", "X-Amz-Signature") if n not in params]
     if missing:
         raise _malformed(f"a presigned URL requires {missing[0]}")
     if params["X-Amz-Algorithm"] != ALGORITHM:
@@ -324,7 +326,7 @@ def _signed(
     parts = credential_text.split("/")
     if len(parts) != 5 or parts[4] != TERMINATOR or not all(parts):
         raise _malformed("Credential must be KEY/YYYYMMDD/REGION/SERVICE/aws4_request")
-    if not _TIMESTAMP.fullmatch(timestamp):
+    if not _TIMESTAMP.fullmatch(timestamp) or not _is_moment(timestamp):
         raise _malformed("X-Amz-Date must be YYYYMMDDTHHMMSSZ")
     names = tuple(signed_headers_text.split(";"))
     if (
@@ -345,6 +347,15 @@ def _signed(
         )
     credential = Credential(parts[0], parts[1], parts[2], parts[3])
     return SignedRequest(credential, timestamp, names, signature_text, token)
+
+
+def _is_moment(timestamp: str) -> bool:
+    """Whether the digits name a real moment (month 13 or hour 25 match the pattern)."""
+    try:
+        parse_timestamp(timestamp)
+    except ValueError:
+        return False
+    return True
 
 
 def _canonical_headers(request: WireRequest, names: Sequence[str]) -> str:

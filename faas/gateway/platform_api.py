@@ -63,10 +63,12 @@ class PlatformApi:
         sha256 = request.match_info["sha256"]
         registry = self._services.registry
         arns = [registry.function_arn(name) for name in registry.functions_using_code(sha256)]
-        if not arns:
-            raise ResourceNotFound(f"Code not found: {sha256}")
         caller = await self._auth.authenticate(request)
         allowed = [arn for arn in arns if caller.allows("lambda:GetFunction", arn)]
+        # Unknown code is "not found" only to whoever may read every function; anyone else
+        # would learn from the difference whether some function uses this bundle.
+        if not arns and caller.allows("lambda:GetFunction", registry.function_arn("*")):
+            raise ResourceNotFound(f"Code not found: {sha256}")
         if not allowed:
             raise AccessDenied(
                 f"User: {caller.arn} is not authorized to perform: lambda:GetFunction on any "

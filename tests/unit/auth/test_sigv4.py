@@ -211,6 +211,29 @@ def test_wrong_secret_and_missing_or_malformed_authorization() -> None:
         assert missing.value.kind == SignatureProblem.MISSING, authorization
 
 
+def test_a_date_of_the_right_shape_that_is_no_moment_is_malformed() -> None:
+    wire = sign_with_botocore(AWSRequest(method="GET", url=f"http://{HOST}/x"))
+    signed = check(wire)
+    authorization = wire.headers["authorization"][0].replace(
+        f"/{signed.credential.date}/", "/20241399/"
+    )
+    headers = {**wire.headers, "authorization": [authorization], "x-amz-date": ["20241399T256099Z"]}
+    with pytest.raises(SignatureProblem) as malformed:
+        sigv4.parse_signed_request(WireRequest(wire.method, wire.raw_target, headers, b""))
+    assert malformed.value.kind == SignatureProblem.MISSING
+
+
+def test_a_presigned_query_without_its_signature_is_malformed() -> None:
+    query = (
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=K%2F20240101%2Fr%2Fs%2Faws4_request"
+        "&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host"
+        "&note=X-Amz-Signature="
+    )
+    with pytest.raises(SignatureProblem) as malformed:
+        sigv4.parse_signed_request(WireRequest("GET", f"/x?{query}", {"host": [HOST]}, b""))
+    assert malformed.value.kind == SignatureProblem.MISSING
+
+
 def test_the_clock_window_is_five_minutes_both_ways() -> None:
     wire = sign_with_botocore(AWSRequest(method="GET", url=f"http://{HOST}/x"))
     signed = check(wire)
@@ -276,5 +299,8 @@ def test_a_presigned_target_verifies_until_it_expires() -> None:
     sigv4.check_clock(signed, now + dt.timedelta(seconds=599), 300)
     with pytest.raises(SignatureProblem, match="Signature expired"):
         sigv4.check_clock(signed, now + dt.timedelta(seconds=601), 300)
+    sigv4.check_clock(signed, now - dt.timedelta(seconds=299), 300)
+    with pytest.raises(SignatureProblem, match="Signature not yet current"):
+        sigv4.check_clock(signed, now - dt.timedelta(seconds=301), 300)
     with pytest.raises(SignatureProblem):
         check(WireRequest("GET", target.replace("/abc", "/abd"), {"host": [HOST]}, b""))
