@@ -196,12 +196,13 @@ async def measure(
     """Warm up (workers started, connections open), then measure; each run signs its request
     once (as a client replaying a signed request within its 5 minutes)."""
     url = invoke_url(target.url, name)
-    for duration_s in (durations.warmup_s, durations.measure_s):
-        if duration_s <= 0:
-            continue
-        headers = target.signed("POST", url, EVENT, {"Content-Type": "application/json"})
-        result = await generator.run(url, connections, duration_s, headers)
-    return result
+
+    def signed() -> dict[str, str]:
+        return target.signed("POST", url, EVENT, {"Content-Type": "application/json"})
+
+    if durations.warmup_s > 0:
+        await generator.run(url, connections, durations.warmup_s, signed())
+    return await generator.run(url, connections, durations.measure_s, signed())
 
 
 @dataclass(frozen=True, slots=True)

@@ -282,14 +282,24 @@ def auth_lines(results: Results) -> list[str]:
             [
                 shown,
                 fmt(dig(data, "c1", "p50_ms")),
-                fmt(dig(data, "c1", "p99_ms")),
+                fmt(dig(data, "c1", "gateway_cpu_us")),
                 fmt(dig(data, "c32", "rps")),
                 fmt(dig(data, "c32", "p99_ms")),
+                fmt(dig(data, "c32", "gateway_cpu_us")),
+                ", ".join(fmt(v) for v in dig(data, "c32", "rps_runs") or []),
             ]
         )
     signed = dig(results, "h", "signed", "c32", "rps")
     off = dig(results, "h", "auth_off", "c32", "rps")
-    header = ["requests", "p50 ms c=1", "p99 ms c=1", "hello req/s c=32", "p99 ms c=32"]
+    header = [
+        "requests",
+        "p50 ms c=1",
+        "gateway CPU us/req c=1",
+        "hello req/s c=32 (median)",
+        "p99 ms c=32",
+        "gateway CPU us/req c=32",
+        "req/s of each run",
+    ]
     return [*table(header, rows), "", f"Signed / auth off at c=32: {fmt(ratio(signed, off), 'x')}"]
 
 

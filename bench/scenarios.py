@@ -352,16 +352,66 @@ async def record_cost(bench: Bench) -> dict[str, Any]:
 
 async def auth_cost(bench: Bench) -> dict[str, Any]:
     """The same warm hello, signed and verified (the default) and with authentication off
-    (the requests then carry no signature at all), at c=1 and c=32."""
-    result: dict[str, Any] = {}
-    for label, flag in (("signed", "true"), ("auth_off", "false")):
-        env = {"FAAS_AUTH_ENABLED": flag}
-        async with faas_with(bench, {"hello": HELLO}, env) as server:
-            target = server.target if flag == "true" else Target(server.url)
-            result[label] = {
-                f"c{c}": await _load(bench, target, "hello", c) for c in (1, DENSITY_CONNECTIONS)
-            }
-    return result
+    (the requests then carry no signature at all). Both servers run side by side and their
+    measurements alternate (c=32 three times, the median kept), because the machine's speed
+    moves more from one minute to the next than the effect; each measurement also reports the
+    gateway process's own CPU per request, the cost of verification itself."""
+    modes = {"signed": "true", "auth_off": "false"}
+    async with contextlib.AsyncExitStack() as stack:
+        servers = {
+            label: await stack.enter_async_context(
+                faas_with(bench, {"hello": HELLO}, {"FAAS_AUTH_ENABLED": flag})
+            )
+            for label, flag in modes.items()
+        }
+        targets = {
+            label: server.target if label == "signed" else Target(server.url)
+            for label, server in servers.items()
+        }
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {label: {} for label in modes}
+        for connections, repeats in ((1, 1), (DENSITY_CONNECTIONS, AUTH_REPEATS)):
+            for _ in range(repeats):
+                for label in modes:
+                    run = await _load_with_cpu(bench, servers[label], targets[label], connections)
+                    runs[label].setdefault(f"c{connections}", []).append(run)
+    return {
+        label: {level: _median_run(measured) for level, measured in levels.items()}
+        for label, levels in runs.items()
+    }
+
+
+AUTH_REPEATS = 3
+
+
+async def _load_with_cpu(
+    bench: Bench, server: ServerProcess, target: Target, connections: int
+) -> dict[str, Any]:
+    """A warm-up, then one measurement with the gateway process's CPU time around it."""
+    gateway = psutil.Process(server.pid)
+    warm_only = Durations(bench.plan.durations.warmup_s, 0.0)
+    if warm_only.warmup_s > 0:
+        await measure(bench.generator, target, "hello", connections, warm_only)
+    before = gateway.cpu_times()
+    result: LoadResult = await measure(
+        bench.generator,
+        target,
+        "hello",
+        connections,
+        Durations(0.0, bench.plan.durations.measure_s),
+    )
+    after = gateway.cpu_times()
+    spent_s = (after.user + after.system) - (before.user + before.system)
+    run = result.as_dict()
+    run["gateway_cpu_us"] = round(spent_s / max(result.requests, 1) * 1e6, 1)
+    return run
+
+
+def _median_run(measured: list[dict[str, Any]]) -> dict[str, Any]:
+    ordered = sorted(measured, key=lambda run: float(run["rps"]))
+    median = dict(ordered[len(ordered) // 2])
+    median["rps_runs"] = [run["rps"] for run in measured]
+    median["gateway_cpu_us_runs"] = [run["gateway_cpu_us"] for run in measured]
+    return median
 
 
 SCENARIOS: Mapping[str, Scenario] = {
