@@ -353,7 +353,7 @@ async def record_cost(bench: Bench) -> dict[str, Any]:
 async def auth_cost(bench: Bench) -> dict[str, Any]:
     """The same warm hello, signed and verified (the default) and with authentication off
     (the requests then carry no signature at all). Both servers run side by side and their
-    measurements alternate (c=32 three times, the median kept), because the machine's speed
+    measurements alternate (c=32 three times in a full run, the median kept), because the machine's speed
     moves more from one minute to the next than the effect; each measurement also reports the
     gateway process's own CPU per request, the cost of verification itself."""
     modes = {"signed": "true", "auth_off": "false"}
@@ -369,7 +369,9 @@ async def auth_cost(bench: Bench) -> dict[str, Any]:
             for label, server in servers.items()
         }
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {label: {} for label in modes}
-        for connections, repeats in ((1, 1), (DENSITY_CONNECTIONS, AUTH_REPEATS)):
+        # As many repeats as (f) makes of each of its points: 3 in a full run, 1 in a quick one.
+        repeats_c32 = bench.plan.function_repeats
+        for connections, repeats in ((1, 1), (DENSITY_CONNECTIONS, repeats_c32)):
             for _ in range(repeats):
                 for label in modes:
                     run = await _load_with_cpu(bench, servers[label], targets[label], connections)
@@ -378,9 +380,6 @@ async def auth_cost(bench: Bench) -> dict[str, Any]:
         label: {level: _median_run(measured) for level, measured in levels.items()}
         for label, levels in runs.items()
     }
-
-
-AUTH_REPEATS = 3
 
 
 async def _load_with_cpu(
