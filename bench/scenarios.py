@@ -353,9 +353,9 @@ async def record_cost(bench: Bench) -> dict[str, Any]:
 async def auth_cost(bench: Bench) -> dict[str, Any]:
     """The same warm hello, signed and verified (the default) and with authentication off
     (the requests then carry no signature at all). Both servers run side by side and their
-    measurements alternate (c=32 three times in a full run, the median kept), because the machine's speed
-    moves more from one minute to the next than the effect; each measurement also reports the
-    gateway process's own CPU per request, the cost of verification itself."""
+    measurements alternate (c=32 three times in a full run, the median kept), because the
+    machine's speed moves more from one minute to the next than the effect; each measurement
+    also reports the gateway process's own CPU per request, the cost of verification."""
     modes = {"signed": "true", "auth_off": "false"}
     async with contextlib.AsyncExitStack() as stack:
         servers = {
