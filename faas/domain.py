@@ -108,6 +108,8 @@ class FunctionConfig:
     provisioned_concurrency: int | None = None
     # Its workers' uid, as an offset from sandbox.first_uid (unique; set at create).
     sandbox_uid: int | None = None
+    # KMSKeyArn, recorded as given: faas seals the environment with its own master key.
+    kms_key_arn: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ class ConfigChange:
     description: str | None = None
     network: str | None = None
     snap_start: bool | None = None
+    kms_key_arn: str | None = None  # "" removes it
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from faas import __version__
 from faas.admission import AdmissionController
-from faas.auth.setup import check_exposure, is_loopback, start_auth
+from faas.auth.setup import check_exposure, is_loopback, prepare_master_key, start_auth
 from faas.config import ConfigError, Settings
 from faas.datadir import DataDirLock, lock_data_dir
 from faas.domain import MB, Limits
@@ -160,12 +160,14 @@ async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> P
     limits = Limits()
     engine = make_engine(settings.store_url)
     undo.callback(engine.dispose)
+    # The master key first: migrations seal secrets with it.
+    master = await asyncio.to_thread(prepare_master_key, settings, engine)
     # Before anything reads a table: the schema this code expects, or a refusal.
-    await asyncio.to_thread(migrate, engine)
-    auth = await asyncio.to_thread(start_auth, settings, engine)
+    await asyncio.to_thread(functools.partial(migrate, engine, sealer=master))
+    auth = await asyncio.to_thread(start_auth, settings, engine, master)
     runtimes = settings.available_runtimes()
     registry = Registry(
-        FunctionRepo(engine),
+        FunctionRepo(engine, master),
         CodeStore(data_dir / "code", limits),
         limits=limits,
         runtimes=runtimes,

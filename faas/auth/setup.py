@@ -12,9 +12,10 @@ from sqlalchemy import Engine
 from faas.auth.authenticator import Authenticator
 from faas.auth.credentials import CredentialsFile
 from faas.auth.keys import ADMIN_KEY_NAME, ADMIN_POLICY, AccessKey, KeyRing
-from faas.auth.masterkey import MasterKeyProblem, load_master_key
+from faas.auth.masterkey import MasterKey, MasterKeyProblem, load_master_key
 from faas.config import ConfigError, Settings
 from faas.store.repos import KeyRepo
+from faas.store.schema import sealed_secrets_exist
 
 log = logging.getLogger("faas.auth")
 
@@ -57,16 +58,21 @@ def _check_supplied_key_exists(path: Path) -> None:
         )
 
 
-def start_auth(settings: Settings, engine: Engine) -> AuthParts:
-    """Blocking (files, database): call from a thread."""
-    repo = KeyRepo(engine)
+def prepare_master_key(settings: Settings, engine: Engine) -> MasterKey:
+    """The master key, made at the first start. Runs before the schema migrations (they seal
+    secrets with it), so it asks the database only what exists. Blocking: call from a thread."""
     # A new master key only when nothing sealed with an old one exists: a missing key file
     # next to sealed secrets is a restore gone wrong, never a reason to start over.
-    fresh = not repo.all()
+    fresh = not sealed_secrets_exist(engine)
     default_location = not settings.auth.master_key_file
     if fresh and not default_location:
         _check_supplied_key_exists(settings.master_key_path)
-    master = load_master_key(settings.master_key_path, create=fresh and default_location)
+    return load_master_key(settings.master_key_path, create=fresh and default_location)
+
+
+def start_auth(settings: Settings, engine: Engine, master: MasterKey) -> AuthParts:
+    """Blocking (files, database): call from a thread, after the migrations."""
+    repo = KeyRepo(engine)
     credentials = CredentialsFile(settings.credentials_path)
     keys = KeyRing(repo, master, credentials, settings.server.account_id)
     keys.load()

@@ -47,6 +47,7 @@ def configuration_document(cfg: FunctionConfig, arn: str) -> dict[str, Any]:
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{cfg.name}"},
         "FaasNetwork": cfg.network,
         "SnapStart": snap_start_document(cfg.snap_start),
+        **({"KMSKeyArn": cfg.kms_key_arn} if cfg.kms_key_arn else {}),
     }
 
 
@@ -120,6 +121,7 @@ def config_change(document: Mapping[str, Any]) -> ConfigChange:
         description=_typed(document, "Description", str),
         network=_typed(document, "FaasNetwork", str),
         snap_start=_nested(document, "SnapStart", "ApplyOn", _snap_start),
+        kms_key_arn=_typed(document, "KMSKeyArn", str),
     )
 
 

@@ -574,6 +574,8 @@ def _apply(cfg: FunctionConfig, change: ConfigChange) -> FunctionConfig:
     if "environment" in updates:
         # A private copy: the caller's dict must not be able to change a stored function.
         updates["environment"] = dict(updates["environment"])
+    if updates.get("kms_key_arn") == "":
+        updates["kms_key_arn"] = None  # Lambda's way to go back to the default key
     return dataclasses.replace(cfg, **updates)
 
 

@@ -6,6 +6,7 @@ returns None. Only the fields a change sets are checked (None means "leave as is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 
 from faas.domain import (
@@ -22,6 +23,8 @@ from faas.errors import InvalidParameterValue
 MAX_DESCRIPTION_CHARS = 256
 MAX_ROLE_CHARS = 2048
 MAX_HANDLER_CHARS = 128
+# Lambda's pattern for KMSKeyArn ("" resets it).
+KMS_KEY_ARN_RE = re.compile(r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()")
 
 
 def validate_change(change: ConfigChange, limits: Limits, runtimes: Collection[str]) -> None:
@@ -35,6 +38,12 @@ def validate_change(change: ConfigChange, limits: Limits, runtimes: Collection[s
         _check_environment(change.environment, limits.max_env_bytes)
     if change.description is not None:
         _check_text(change.description, "description", MAX_DESCRIPTION_CHARS)
+    if change.kms_key_arn is not None and not KMS_KEY_ARN_RE.fullmatch(change.kms_key_arn):
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{change.kms_key_arn[:256]}' at 'kMSKeyArn' "
+            "failed to satisfy constraint: Member must satisfy regular expression pattern: "
+            "(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"
+        )
     if change.network is not None and change.network not in NETWORK_MODES:
         raise InvalidParameterValue(
             f"FaasNetwork must be one of {', '.join(NETWORK_MODES)}, not {change.network!r}"

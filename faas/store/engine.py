@@ -74,6 +74,19 @@ def lock_schema(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def compact(engine: Engine) -> None:
+    """Rewrite the database without its free pages and old row versions (after secrets were
+    rewritten, so that their earlier form is nowhere in the files). Blocking, heavy: only at
+    start, after a migration that needs it."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            connection.exec_driver_sql("VACUUM")
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            connection.exec_driver_sql("VACUUM FULL functions")
+
+
 # SQLite's WAL frame header, on top of each page.
 _WAL_FRAME_HEADER = 24
 

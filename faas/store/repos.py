@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from faas.domain import FunctionConfig, InvocationStatus, Record, StoredKey
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
+from faas.store.sealing import Sealer, open_environment, seal_environment
 from faas.store.tables import ERROR_TYPE_MAX, ISOLATION_MAX, access_keys, functions, invocations
 
 MAX_RECENT = 1000
@@ -22,27 +22,28 @@ _REVISION_MISMATCH = (
 
 
 class FunctionRepo:
-    """The `functions` table: one row per function name."""
+    """The `functions` table: one row per function name; environments sealed by `sealer`."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, sealer: Sealer) -> None:
         self._engine = engine
+        self._sealer = sealer
 
     def all(self) -> list[FunctionConfig]:
         with self._engine.connect() as connection:
             rows = connection.execute(select(functions).order_by(functions.c.name))
-            return [_config_from_row(row) for row in rows.mappings()]
+            return [self._config_from_row(row) for row in rows.mappings()]
 
     def get(self, name: str) -> FunctionConfig | None:
         query = select(functions).where(functions.c.name == name)
         with self._engine.connect() as connection:
             row = connection.execute(query).mappings().first()
-        return None if row is None else _config_from_row(row)
+        return None if row is None else self._config_from_row(row)
 
     def insert(self, cfg: FunctionConfig) -> None:
         """Store a new function; ResourceConflict if the name is taken."""
         try:
             with self._engine.begin() as connection:
-                connection.execute(insert(functions).values(_config_to_row(cfg)))
+                connection.execute(insert(functions).values(self._config_to_row(cfg)))
         except IntegrityError as exc:
             raise ResourceConflict(f"Function already exist: {cfg.name}") from exc
 
@@ -51,7 +52,7 @@ class FunctionRepo:
 
         One conditional UPDATE, so two concurrent updates cannot both win.
         """
-        values = _config_to_row(cfg)
+        values = self._config_to_row(cfg)
         del values["name"]
         statement = (
             update(functions)
@@ -72,6 +73,13 @@ class FunctionRepo:
         with self._engine.begin() as connection:
             result = connection.execute(delete(functions).where(functions.c.name == name))
         return result.rowcount > 0
+
+    def _config_to_row(self, cfg: FunctionConfig) -> dict[str, Any]:
+        return _config_to_row(cfg, seal_environment(self._sealer, cfg.name, cfg.environment))
+
+    def _config_from_row(self, row: RowMapping) -> FunctionConfig:
+        environment = open_environment(self._sealer, row["name"], row["environment"])
+        return _config_from_row(row, environment)
 
     def code_in_use(self, sha256: str) -> bool:
         """Whether any function still points at this code bundle (else it may be removed)."""
@@ -160,7 +168,7 @@ class RecordRepo:
             return int(connection.execute(query).scalar_one())
 
 
-def _config_to_row(cfg: FunctionConfig) -> dict[str, Any]:
+def _config_to_row(cfg: FunctionConfig, sealed_environment: str) -> dict[str, Any]:
     return {
         "name": cfg.name,
         "runtime": cfg.runtime,
@@ -169,7 +177,7 @@ def _config_to_row(cfg: FunctionConfig) -> dict[str, Any]:
         "memory_mb": cfg.memory_mb,
         "timeout_s": cfg.timeout_s,
         "ephemeral_storage_mb": cfg.ephemeral_storage_mb,
-        "environment": json.dumps(dict(cfg.environment), sort_keys=True),
+        "environment": sealed_environment,
         "description": cfg.description,
         "code_sha256": cfg.code_sha256,
         "code_size": cfg.code_size,
@@ -181,10 +189,11 @@ def _config_to_row(cfg: FunctionConfig) -> dict[str, Any]:
         "snap_start": cfg.snap_start,
         "provisioned_concurrency": cfg.provisioned_concurrency,
         "sandbox_uid": cfg.sandbox_uid,
+        "kms_key_arn": cfg.kms_key_arn,
     }
 
 
-def _config_from_row(row: RowMapping) -> FunctionConfig:
+def _config_from_row(row: RowMapping, environment: Mapping[str, str]) -> FunctionConfig:
     return FunctionConfig(
         name=row["name"],
         runtime=row["runtime"],
@@ -193,7 +202,7 @@ def _config_from_row(row: RowMapping) -> FunctionConfig:
         memory_mb=row["memory_mb"],
         timeout_s=row["timeout_s"],
         ephemeral_storage_mb=row["ephemeral_storage_mb"],
-        environment=_environment_from_json(row["environment"]),
+        environment=environment,
         description=row["description"],
         code_sha256=row["code_sha256"],
         code_size=row["code_size"],
@@ -205,12 +214,8 @@ def _config_from_row(row: RowMapping) -> FunctionConfig:
         snap_start=bool(row["snap_start"]),
         provisioned_concurrency=row["provisioned_concurrency"],
         sandbox_uid=row["sandbox_uid"],
+        kms_key_arn=row["kms_key_arn"],
     )
-
-
-def _environment_from_json(text: str) -> dict[str, str]:
-    loaded: Mapping[str, Any] = json.loads(text)
-    return {str(key): str(value) for key, value in loaded.items()}
 
 
 _RECORD_COLUMNS = (

@@ -27,8 +27,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.schema import CreateColumn
 
 from faas.errors import FaasError
-from faas.store.engine import lock_schema
+from faas.store.engine import compact, lock_schema
 from faas.store.migrations import baseline
+from faas.store.sealing import SEALED_PREFIX, Sealer
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +40,23 @@ class DatabaseTooNew(FaasError):
     """The database is at a schema revision this faas does not know: a newer faas wrote it."""
 
 
-def migrate(engine: Engine, script_directory: Path = SCRIPT_DIRECTORY) -> list[str]:
+def migrate(
+    engine: Engine, script_directory: Path = SCRIPT_DIRECTORY, *, sealer: Sealer | None = None
+) -> list[str]:
     """Bring the database to the newest schema revision this faas knows, keeping every row.
 
     Returns the revisions applied, oldest first (none when it was already there). Raises
     DatabaseTooNew, and changes nothing, when a newer faas has migrated the database.
-    (`script_directory` is for tests of revisions that are not part of faas.)"""
+    (`script_directory` is for tests of revisions that are not part of faas.) `sealer` (the
+    master key) is what revisions that seal secrets seal them with."""
     with engine.connect() as connection, connection.begin():
         lock_schema(connection)
-        adopted, applied = _migrate_locked(alembic_config(connection, script_directory))
+        config = alembic_config(connection, script_directory)
+        config.attributes["sealer"] = sealer
+        adopted, applied = _migrate_locked(config)
+    if config.attributes.get("compact_after_commit"):
+        # A revision rewrote secrets: their old plaintext must not survive in free pages.
+        compact(engine)
     # Logged once committed, so the log never claims what a failed start rolled back.
     if adopted:
         log.info(
@@ -103,6 +112,27 @@ def _printable(url: URL) -> str:
     # URL.set() ignores None, so the password goes through NamedTuple's own _replace.
     bare = url._replace(password=None).difference_update_query(["password"])
     return bare.render_as_string(hide_password=False)
+
+
+def sealed_secrets_exist(engine: Engine) -> bool:
+    """Whether the database holds anything sealed under a master key (access keys, sealed
+    environments), whatever revision it is at; False for an empty database."""
+    with engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+        keys = (
+            "access_keys" in tables
+            and connection.execute(text("SELECT 1 FROM access_keys LIMIT 1")).first()
+        )
+        if keys:
+            return True
+        if "functions" in tables:
+            found = connection.execute(
+                text("SELECT 1 FROM functions WHERE environment LIKE :sealed LIMIT 1"),
+                {"sealed": SEALED_PREFIX + "%"},
+            )
+            if found.first():
+                return True
+    return False
 
 
 def _has_tables_of_a_previous_release(connection: Connection) -> bool:

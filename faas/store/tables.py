@@ -37,7 +37,8 @@ functions = Table(
     Column("memory_mb", Integer, nullable=False),
     Column("timeout_s", Integer, nullable=False),
     Column("ephemeral_storage_mb", Integer, nullable=False),
-    # A JSON object of str -> str; never queried by key, so plain text is portable enough.
+    # A JSON object of str -> str, sealed under the master key (faas.store.sealing): the
+    # database never holds an environment value in plaintext.
     Column("environment", Text, nullable=False),
     Column("description", Text, nullable=False),
     Column("code_sha256", String(64), nullable=False, index=True),
@@ -55,6 +56,8 @@ functions = Table(
     # The function's own uid as an offset from sandbox.first_uid: given once at create, never
     # shared, kept across restarts (files a function leaves, e.g. in /tmp, stay its own).
     Column("sandbox_uid", Integer, nullable=True),
+    # KMSKeyArn as the caller gave it: recorded and returned (faas seals with its own key).
+    Column("kms_key_arn", String(2048), nullable=True),
     Index("ix_functions_sandbox_uid", "sandbox_uid", unique=True),
 )
 

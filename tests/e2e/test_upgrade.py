@@ -14,6 +14,7 @@ import pytest
 
 from faas.store import make_engine, migrate
 from tests.helpers.databases import DUMPS, HEAD, make_old_data_dir, sqlite_dump, sqlite_rows
+from tests.helpers.sealing import TEST_SEALER, write_test_master_key
 from tests.helpers.server import FAAS, FaasServer, clean_env, free_port
 
 
@@ -71,8 +72,9 @@ def test_a_data_directory_from_a_newer_faas_is_refused_in_one_line_and_left_unto
     make_old_data_dir(data_dir, "previous_release.sql")
     database = data_dir / "faas.db"
     engine = make_engine(f"sqlite:///{database}")
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
     engine.dispose()
+    write_test_master_key(data_dir)  # what sealed its environments
     with contextlib.closing(sqlite3.connect(database)) as raw, raw:
         raw.execute("UPDATE alembic_version SET version_num = '9999'")
     before = sqlite_dump(database)

@@ -22,6 +22,7 @@ from faas.store import (
     migrate,
     url_kind,
 )
+from tests.helpers.sealing import TEST_SEALER
 
 pytestmark = pytest.mark.postgres
 
@@ -54,7 +55,7 @@ def schema() -> Iterator[str]:
 def engine(schema: str) -> Iterator[Engine]:
     # libpq's `options` puts every pooled connection in the test's schema.
     made = make_engine(f"{SERVER_URL}?options=-csearch_path%3D{schema}")
-    migrate(made)
+    migrate(made, sealer=TEST_SEALER)
     yield made
     with made.begin() as connection:
         connection.execute(text("DELETE FROM invocations"))
@@ -105,7 +106,7 @@ def test_tables_live_in_the_test_schema(engine: Engine, schema: str) -> None:
 
 
 def test_functions_round_trip(engine: Engine) -> None:
-    functions = FunctionRepo(engine)
+    functions = FunctionRepo(engine, TEST_SEALER)
     functions.insert(config())
     with pytest.raises(ResourceConflict):
         functions.insert(config())

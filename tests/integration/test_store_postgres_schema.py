@@ -15,6 +15,7 @@ from faas.store import DatabaseTooNew, FunctionRepo, RecordRepo, make_engine, mi
 from faas.store.engine import lock_schema
 from faas.store.migrations import baseline
 from tests.helpers.databases import ALL_REVISIONS, HEAD, current_revisions, schema_differences
+from tests.helpers.sealing import TEST_SEALER
 
 pytestmark = pytest.mark.postgres
 
@@ -61,10 +62,10 @@ def engine(database: str) -> Iterator[Engine]:
 def test_a_fresh_database_gets_exactly_the_schema_of_tables_py_and_again_nothing(
     engine: Engine,
 ) -> None:
-    assert migrate(engine) == ALL_REVISIONS
+    assert migrate(engine, sealer=TEST_SEALER) == ALL_REVISIONS
     assert current_revisions(engine) == (HEAD,)
     assert schema_differences(engine) == []
-    assert migrate(engine) == []
+    assert migrate(engine, sealer=TEST_SEALER) == []
     assert current_revisions(engine) == (HEAD,)
 
 
@@ -76,7 +77,7 @@ def test_two_nodes_starting_at_once_both_start(database: str) -> None:
     def start(engine: Engine) -> None:
         both_ready.wait()
         try:
-            results.append(migrate(engine))
+            results.append(migrate(engine, sealer=TEST_SEALER))
         except BaseException as exc:
             results.append(exc)
 
@@ -94,7 +95,9 @@ def test_two_nodes_starting_at_once_both_start(database: str) -> None:
 def test_a_node_waits_while_another_holds_the_schema_lock(engine: Engine, database: str) -> None:
     waiting = make_engine(f"{SERVER}/{database}")
     results: list[list[str]] = []
-    migration = threading.Thread(target=lambda: results.append(migrate(waiting)))
+    migration = threading.Thread(
+        target=lambda: results.append(migrate(waiting, sealer=TEST_SEALER))
+    )
     try:
         with engine.connect() as holder, holder.begin():
             lock_schema(holder)
@@ -120,11 +123,11 @@ def test_a_database_from_before_migrations_keeps_its_rows(engine: Engine, releas
         connection.execute(text(FUNCTION_ROW))
         connection.execute(text(RECORD_ROW))
 
-    assert migrate(engine) == ALL_REVISIONS[1:]
+    assert migrate(engine, sealer=TEST_SEALER) == ALL_REVISIONS[1:]
 
     assert current_revisions(engine) == (HEAD,)
     assert schema_differences(engine) == []
-    (greeter,) = FunctionRepo(engine).all()
+    (greeter,) = FunctionRepo(engine, TEST_SEALER).all()
     (record,) = RecordRepo(engine).recent("greeter", 10)
     assert (greeter.name, greeter.memory_mb, greeter.environment, greeter.network) == (
         "greeter",
@@ -139,7 +142,7 @@ def test_a_database_from_before_migrations_keeps_its_rows(engine: Engine, releas
 def test_a_database_from_a_newer_faas_is_refused_without_the_password_and_untouched(
     engine: Engine, database: str
 ) -> None:
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
     with engine.begin() as connection:
         connection.execute(text(FUNCTION_ROW))
         connection.execute(text("CREATE TABLE queue (id BIGINT PRIMARY KEY)"))
@@ -149,7 +152,7 @@ def test_a_database_from_a_newer_faas_is_refused_without_the_password_and_untouc
     with_password = make_engine(f"postgresql+psycopg://postgres:s3cret@127.0.0.1:5432/{database}")
     try:
         with pytest.raises(DatabaseTooNew) as refused:
-            migrate(with_password)
+            migrate(with_password, sealer=TEST_SEALER)
     finally:
         with_password.dispose()
     assert str(refused.value) == (

@@ -13,6 +13,7 @@ from faas.auth.keys import KeyRing
 from faas.auth.masterkey import KEY_BYTES, MasterKey
 from faas.store import make_engine, migrate
 from faas.store.repos import KeyRepo
+from tests.helpers.sealing import TEST_SEALER
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def database(tmp_path: Path) -> Path:
 @pytest.fixture
 def engine(database: Path) -> Iterator[Engine]:
     made = make_engine(f"sqlite:///{database}")
-    migrate(made)
+    migrate(made, sealer=TEST_SEALER)
     yield made
     made.dispose()
 

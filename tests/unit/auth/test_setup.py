@@ -13,11 +13,17 @@ import pytest
 from sqlalchemy import Engine
 
 from faas.auth.masterkey import KEY_BYTES, MasterKeyProblem
-from faas.auth.setup import AuthParts, check_exposure, start_auth
+from faas.auth.setup import AuthParts, check_exposure, prepare_master_key, start_auth
 from faas.config import ConfigError, Settings, load
 from faas.store import make_engine, migrate
+from tests.helpers.sealing import TEST_SEALER
 
 ACCOUNT = "123456789012"
+
+
+def boot(settings: Settings, engine: Engine) -> AuthParts:
+    """What the server does at start: the master key, then (after migrations) the rest."""
+    return start_auth(settings, engine, prepare_master_key(settings, engine))
 
 
 def settings_for(data_dir: Path, **overrides: Any) -> Settings:
@@ -39,7 +45,7 @@ def settings(data_dir: Path) -> Settings:
 @pytest.fixture
 def store(settings: Settings) -> Iterator[Engine]:
     engine = make_engine(settings.store_url)
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
     yield engine
     engine.dispose()
 
@@ -57,7 +63,7 @@ def mode(path: Path) -> int:
 def test_a_first_start_makes_the_master_key_the_admin_key_and_its_credentials(
     settings: Settings, store: Engine, data_dir: Path
 ) -> None:
-    parts = start_auth(settings, store)
+    parts = boot(settings, store)
     master_key = data_dir / "master.key"
     assert mode(master_key) == 0o600
     assert len(base64.b64decode(master_key.read_text().strip(), validate=True)) == KEY_BYTES
@@ -78,11 +84,11 @@ def test_a_first_start_makes_the_master_key_the_admin_key_and_its_credentials(
 def test_a_second_start_reuses_everything_and_creates_nothing(
     settings: Settings, store: Engine, data_dir: Path
 ) -> None:
-    first = start_auth(settings, store)
+    first = boot(settings, store)
     files = {
         path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in _key_files(data_dir)
     }
-    second = start_auth(settings, store)
+    second = boot(settings, store)
     assert second.admin_created is None
     assert first.admin_created is not None
     assert second.keys.all() == [first.admin_created]
@@ -98,11 +104,11 @@ def _key_files(data_dir: Path) -> list[Path]:
 def test_a_lost_master_key_is_never_replaced_while_keys_exist(
     settings: Settings, store: Engine, data_dir: Path
 ) -> None:
-    start_auth(settings, store)
+    boot(settings, store)
     master_key = data_dir / "master.key"
     master_key.unlink()
     with pytest.raises(MasterKeyProblem) as problem:
-        start_auth(settings, store)
+        boot(settings, store)
     assert str(master_key) in problem.value.message
     assert not master_key.exists()
 
@@ -110,21 +116,21 @@ def test_a_lost_master_key_is_never_replaced_while_keys_exist(
 def test_another_master_key_with_existing_keys_is_refused(
     settings: Settings, store: Engine, data_dir: Path
 ) -> None:
-    start_auth(settings, store)
+    boot(settings, store)
     master_key = data_dir / "master.key"
     master_key.write_text(base64.b64encode(b"\x01" * KEY_BYTES).decode())
     with pytest.raises(MasterKeyProblem, match="does not open with this master key"):
-        start_auth(settings, store)
+        boot(settings, store)
 
 
 def test_a_configured_master_key_file_is_never_created(data_dir: Path, tmp_path: Path) -> None:
     missing = tmp_path / "secrets" / "faas-master.key"
     settings = settings_for(data_dir, **{"auth.master_key_file": str(missing)})
     engine = make_engine(settings.store_url)
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
     try:
         with pytest.raises(MasterKeyProblem) as problem:
-            start_auth(settings, engine)
+            boot(settings, engine)
         assert str(missing) in problem.value.message
         assert "auth.master_key_file" in problem.value.message
         # A fresh database holds nothing sealed: there is nothing to restore.
@@ -142,12 +148,12 @@ def test_a_configured_master_key_file_is_used(data_dir: Path, tmp_path: Path) ->
     supplied.chmod(0o600)
     settings = settings_for(data_dir, **{"auth.master_key_file": str(supplied)})
     engine = make_engine(settings.store_url)
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
     try:
-        first = start_auth(settings, engine)
+        first = boot(settings, engine)
         assert first.admin_created is not None
         assert not (data_dir / "master.key").exists()
-        assert start_auth(settings, engine).keys.all() == [first.admin_created]
+        assert boot(settings, engine).keys.all() == [first.admin_created]
     finally:
         engine.dispose()
 
@@ -155,11 +161,11 @@ def test_a_configured_master_key_file_is_used(data_dir: Path, tmp_path: Path) ->
 def test_with_every_key_deleted_the_next_start_makes_a_new_admin(
     settings: Settings, store: Engine, data_dir: Path
 ) -> None:
-    first = start_auth(settings, store)
+    first = boot(settings, store)
     master_key = (data_dir / "master.key").read_bytes()
     for key in first.keys.all():
         first.keys.delete(key.name)
-    second = start_auth(settings, store)
+    second = boot(settings, store)
     assert second.admin_created is not None
     assert first.admin_created is not None
     assert second.admin_created.access_key_id != first.admin_created.access_key_id
@@ -172,9 +178,9 @@ def test_with_every_key_deleted_the_next_start_makes_a_new_admin(
 def test_authentication_off_still_keeps_keys(data_dir: Path) -> None:
     settings = settings_for(data_dir, **{"auth.enabled": False})
     engine = make_engine(settings.store_url)
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
     try:
-        parts: AuthParts = start_auth(settings, engine)
+        parts: AuthParts = boot(settings, engine)
         assert parts.authenticator is None
         assert parts.admin_created is not None
         assert (data_dir / "credentials").exists()

@@ -25,6 +25,7 @@ from faas.registry.functions import Registry
 from faas.store.engine import make_engine
 from faas.store.repos import FunctionRepo
 from faas.store.schema import migrate
+from tests.helpers.sealing import TEST_SEALER
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -50,14 +51,14 @@ def stored(root: Path) -> list[str]:
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{tmp_path}/faas.db")
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
     yield engine
     engine.dispose()
 
 
 def new_registry(engine: Engine, code_root: Path) -> Registry:
     registry = Registry(
-        FunctionRepo(engine),
+        FunctionRepo(engine, TEST_SEALER),
         CodeStore(code_root, Limits()),
         limits=Limits(),
         runtimes=RUNTIMES,
@@ -102,7 +103,7 @@ def test_create_applies_lambda_defaults(registry: Registry, engine: Engine) -> N
     assert uuid.UUID(cfg.revision_id)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000", cfg.last_modified)
     assert registry.get("hello") == cfg
-    assert FunctionRepo(engine).get("hello") == cfg
+    assert FunctionRepo(engine, TEST_SEALER).get("hello") == cfg
     assert registry.count == 1
 
 
@@ -146,13 +147,13 @@ def test_rejected_create_leaves_database_and_code_unchanged(
 ) -> None:
     data, change, message = REJECTED_CREATES[case]
     registry.create("existing", code_zip("return 1"), HANDLER)
-    before_rows = FunctionRepo(engine).all()
+    before_rows = FunctionRepo(engine, TEST_SEALER).all()
     before_code = stored(code_root)
 
     with pytest.raises(InvalidParameterValue, match=message):
         registry.create("fresh", data, change)
 
-    assert FunctionRepo(engine).all() == before_rows
+    assert FunctionRepo(engine, TEST_SEALER).all() == before_rows
     assert stored(code_root) == before_code
     assert registry.count == 1
 
@@ -306,7 +307,7 @@ def test_update_with_stale_revision_fails_and_changes_nothing(
         registry.update_code("fn", code_zip("return 3"), revision_id=stale)
 
     assert registry.get("fn") == current
-    assert FunctionRepo(engine).get("fn") == current
+    assert FunctionRepo(engine, TEST_SEALER).get("fn") == current
     assert retired == [f"fn:$LATEST:{stale}"]
 
 
@@ -320,7 +321,7 @@ def test_update_config_changes_only_given_fields(
     assert (new.memory_mb, new.environment, new.timeout_s) == (1024, {"K": "v"}, 10)
     assert new.code_sha256 == old.code_sha256
     assert new.revision_id != old.revision_id
-    assert FunctionRepo(engine).get("fn") == new
+    assert FunctionRepo(engine, TEST_SEALER).get("fn") == new
     assert retired == [f"fn:$LATEST:{old.revision_id}"]
     assert registry.worker_spec(new).memory_mb == 1024
 
@@ -352,7 +353,7 @@ def test_delete_removes_function_code_and_workers(
 
     with pytest.raises(ResourceNotFound):
         registry.get("doomed")
-    assert FunctionRepo(engine).get("doomed") is None
+    assert FunctionRepo(engine, TEST_SEALER).get("doomed") is None
     assert retired == [f"doomed:$LATEST:{cfg.revision_id}"]
     assert stored(code_root) == sorted([kept.code_sha256, f"{kept.code_sha256}.zip"])
     assert registry.count == 1
@@ -417,5 +418,6 @@ def test_functions_created_at_once_get_distinct_uids_that_survive_a_restart(
     assert {n: restarted.get(n).sandbox_uid for n in names} == {
         cfg.name: cfg.sandbox_uid for cfg in created
     }
-    restarted.delete("fn-15")
+    highest = next(cfg.name for cfg in created if cfg.sandbox_uid == 15)
+    restarted.delete(highest)  # a deleted function's uid may be given again: none has it now
     assert restarted.create("later", code_zip(), HANDLER).sandbox_uid == 15

@@ -20,6 +20,7 @@ from faas.registry.functions import Registry
 from faas.store.engine import make_engine
 from faas.store.repos import FunctionRepo
 from faas.store.schema import migrate
+from tests.helpers.sealing import TEST_SEALER
 from tests.unit.registry.test_registry_functions import ACCOUNT, HANDLER, REGION, RUNTIMES, code_zip
 
 SNAPPY = ConfigChange(handler="app.handler", snap_start=True)
@@ -28,7 +29,7 @@ SNAPPY = ConfigChange(handler="app.handler", snap_start=True)
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{tmp_path}/faas.db")
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
     yield engine
     engine.dispose()
 
@@ -37,7 +38,7 @@ def open_registry(
     engine: Engine, code_root: Path, concurrency: ConcurrencySettings | None = None
 ) -> Registry:
     registry = Registry(
-        FunctionRepo(engine),
+        FunctionRepo(engine, TEST_SEALER),
         CodeStore(code_root, Limits()),
         limits=Limits(),
         runtimes=RUNTIMES,

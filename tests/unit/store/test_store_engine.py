@@ -14,6 +14,7 @@ from faas.config import ConfigError
 from faas.domain import FunctionConfig
 from faas.store import FunctionRepo, checkpoint, make_engine, migrate, url_kind
 from faas.store.engine import BUSY_TIMEOUT_MS
+from tests.helpers.sealing import TEST_SEALER
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def engine(db_path: Path) -> Iterator[Engine]:
 
 
 def test_sqlite_parent_directory_and_file_are_private(engine: Engine, db_path: Path) -> None:
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
     assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
     # SQLite gives its side files the database file's mode.
@@ -61,19 +62,19 @@ def test_every_sqlite_connection_is_tuned(engine: Engine, pragma: str, expected:
 
 
 def test_migrating_again_keeps_data(engine: Engine) -> None:
-    migrate(engine)
-    FunctionRepo(engine).insert(_config("kept"))
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
+    FunctionRepo(engine, TEST_SEALER).insert(_config("kept"))
+    migrate(engine, sealer=TEST_SEALER)
     assert {"functions", "invocations"} <= set(inspect(engine).get_table_names())
-    assert FunctionRepo(engine).get("kept") is not None
+    assert FunctionRepo(engine, TEST_SEALER).get("kept") is not None
 
 
 def test_writes_stay_in_the_wal_until_checkpoint(engine: Engine, db_path: Path) -> None:
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
     checkpoint(engine)
     size_before = db_path.stat().st_size
     big_environment = {f"KEY_{i}": "x" * 200 for i in range(500)}  # ~100 KB per row
-    repo = FunctionRepo(engine)
+    repo = FunctionRepo(engine, TEST_SEALER)
     for index in range(60):  # ~6 MB: past SQLite's default 1000-page auto checkpoint
         repo.insert(_config(f"fn{index}", environment=big_environment))
     assert db_path.stat().st_size == size_before, "no automatic checkpoint may run"
@@ -83,13 +84,13 @@ def test_writes_stay_in_the_wal_until_checkpoint(engine: Engine, db_path: Path) 
 
 def test_the_wal_stays_bounded_under_steady_commits(engine: Engine, db_path: Path) -> None:
     """A passive checkpoint alone never starts the WAL over while commits keep coming."""
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
     wal = db_path.with_name(db_path.name + "-wal")
     stop = threading.Event()
     environment = {f"KEY_{i}": "x" * 100 for i in range(50)}  # ~5 KB per row
 
     def commit_until_stopped() -> None:
-        repo, index = FunctionRepo(engine), 0
+        repo, index = FunctionRepo(engine, TEST_SEALER), 0
         while not stop.is_set():
             repo.insert(_config(f"fn{index}", environment=environment))
             index += 1
@@ -106,15 +107,15 @@ def test_the_wal_stays_bounded_under_steady_commits(engine: Engine, db_path: Pat
         stop.set()
         committer.join()
     assert largest < 8_000_000, f"the WAL grew to {largest} bytes"
-    assert FunctionRepo(engine).get("fn0") is not None
+    assert FunctionRepo(engine, TEST_SEALER).get("fn0") is not None
 
 
 def test_a_reader_in_the_way_delays_the_wal_restart_not_the_commits(
     engine: Engine, db_path: Path
 ) -> None:
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
     environment = {f"KEY_{i}": "x" * 200 for i in range(500)}  # ~100 KB per row
-    repo = FunctionRepo(engine)
+    repo = FunctionRepo(engine, TEST_SEALER)
     for index in range(20):  # ~2 MB of WAL
         repo.insert(_config(f"fn{index}", environment=environment))
     reader = sqlite3.connect(db_path)

@@ -12,19 +12,20 @@ from faas.domain import FunctionConfig, InvocationStatus, Record
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
 from faas.store import FunctionRepo, RecordRepo, make_engine, migrate
 from faas.store.migrations import baseline
+from tests.helpers.sealing import TEST_SEALER
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     made = make_engine(f"sqlite:///{tmp_path / 'faas.db'}")
-    migrate(made)
+    migrate(made, sealer=TEST_SEALER)
     yield made
     made.dispose()
 
 
 @pytest.fixture
 def functions(engine: Engine) -> FunctionRepo:
-    return FunctionRepo(engine)
+    return FunctionRepo(engine, TEST_SEALER)
 
 
 @pytest.fixture
@@ -202,7 +203,7 @@ def test_an_old_database_gains_the_isolation_column(tmp_path: Path) -> None:
             "VALUES ('old', 'hello', '$LATEST', 1, 1.0, 1, 128, 10, 'Success')"
         )
     engine = make_engine(f"sqlite:///{path}")
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
     repo = RecordRepo(engine)
     assert [r.isolation for r in repo.recent(None, 10)] == [None]
     add_records(engine, repo, [record("new", isolation="nnp")])

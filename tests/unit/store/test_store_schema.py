@@ -29,6 +29,7 @@ from tests.helpers.databases import (
     sqlite_dump,
     sqlite_rows,
 )
+from tests.helpers.sealing import TEST_SEALER
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def test_a_fresh_database_gets_every_revision_and_exactly_the_schema_of_tables_p
     engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="faas"):
-        assert migrate(engine) == ALL_REVISIONS
+        assert migrate(engine, sealer=TEST_SEALER) == ALL_REVISIONS
     assert current_revisions(engine) == (HEAD,)
     assert schema_differences(engine) == []
     assert faas_log(caplog) == [
@@ -60,7 +61,7 @@ def test_a_fresh_database_gets_every_revision_and_exactly_the_schema_of_tables_p
 
 
 def test_the_comparison_sees_a_change_to_tables_py_that_no_revision_made(engine: Engine) -> None:
-    migrate(engine)
+    migrate(engine, sealer=TEST_SEALER)
     changed = MetaData()
     for table in metadata.tables.values():
         table.to_metadata(changed)
@@ -83,9 +84,9 @@ def test_a_database_from_before_migrations_keeps_every_row_and_value(
     engine = make_engine(f"sqlite:///{path}")
     try:
         with caplog.at_level(logging.INFO, logger="faas"):
-            applied = migrate(engine)
+            applied = migrate(engine, sealer=TEST_SEALER)
         revisions, differences = current_revisions(engine), schema_differences(engine)
-        (greeter,) = FunctionRepo(engine).all()
+        (greeter,) = FunctionRepo(engine, TEST_SEALER).all()
         records = RecordRepo(engine).recent("greeter", 10)
     finally:
         engine.dispose()
@@ -102,7 +103,10 @@ def test_a_database_from_before_migrations_keeps_every_row_and_value(
             {name: new[name] for name in old}
             for old, new in zip(old_rows, after[table], strict=True)
         ]
-        assert kept == old_rows, table
+        # Every value as it was, but the environment: sealed by revision 0004.
+        sealed = [row.pop("environment", None) for row in kept]
+        assert kept == [{k: v for k, v in row.items() if k != "environment"} for row in old_rows]
+        assert all(value is None or value.startswith("sealed:") for value in sealed), table
     # Columns the first release lacked read as their defaults.
     (function_row,) = after["functions"]
     added = ("network", "reserved_concurrency", "snap_start", "provisioned_concurrency")
@@ -131,8 +135,8 @@ def test_any_column_the_baseline_has_is_added_to_an_older_database(tmp_path: Pat
         raw.execute("ALTER TABLE functions DROP COLUMN version")
     engine = make_engine(f"sqlite:///{data_dir / 'faas.db'}")
     try:
-        migrate(engine)
-        (greeter,) = FunctionRepo(engine).all()
+        migrate(engine, sealer=TEST_SEALER)
+        (greeter,) = FunctionRepo(engine, TEST_SEALER).all()
         differences = schema_differences(engine)
     finally:
         engine.dispose()
@@ -142,11 +146,11 @@ def test_any_column_the_baseline_has_is_added_to_an_older_database(tmp_path: Pat
 def test_migrating_a_database_at_head_changes_and_logs_nothing(
     engine: Engine, db_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    migrate(engine)
-    FunctionRepo(engine).insert(config("kept"))
+    migrate(engine, sealer=TEST_SEALER)
+    FunctionRepo(engine, TEST_SEALER).insert(config("kept"))
     before = sqlite_dump(db_path)
     with caplog.at_level(logging.DEBUG, logger="faas"):
-        assert migrate(engine) == []
+        assert migrate(engine, sealer=TEST_SEALER) == []
     assert sqlite_dump(db_path) == before
     assert faas_log(caplog) == []
 
@@ -154,15 +158,15 @@ def test_migrating_a_database_at_head_changes_and_logs_nothing(
 def test_a_database_from_a_newer_faas_is_refused_in_one_line_and_left_untouched(
     engine: Engine, db_path: Path
 ) -> None:
-    migrate(engine)
-    FunctionRepo(engine).insert(config("kept"))
+    migrate(engine, sealer=TEST_SEALER)
+    FunctionRepo(engine, TEST_SEALER).insert(config("kept"))
     with closing(sqlite3.connect(db_path)) as raw, raw:  # what a newer faas would leave
         raw.execute("CREATE TABLE queue (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
         raw.execute("UPDATE alembic_version SET version_num = '9999'")
     before = sqlite_dump(db_path)
 
     with pytest.raises(DatabaseTooNew) as refused:
-        migrate(engine)
+        migrate(engine, sealer=TEST_SEALER)
 
     assert str(refused.value) == (
         f"the database at sqlite:///{db_path} has schema revision 9999, newer than this faas "
@@ -184,7 +188,7 @@ def test_two_starts_at_once_migrate_one_after_the_other(db_path: Path) -> None:
     def start(engine: Engine) -> None:
         both_ready.wait()
         try:
-            results.append(migrate(engine))
+            results.append(migrate(engine, sealer=TEST_SEALER))
         except BaseException as exc:
             results.append(exc)
 
@@ -218,7 +222,10 @@ def test_a_new_table_in_tables_py_becomes_a_revision_that_creates_it(tmp_path: P
     assert written == scripts / "versions" / f"r{len(ALL_REVISIONS) + 1:04d}_add_the_queue_table.py"
     engine = make_engine(f"sqlite:///{tmp_path}/faas.db")
     try:
-        assert migrate(engine, scripts) == [*ALL_REVISIONS, f"{len(ALL_REVISIONS) + 1:04d}"]
+        assert migrate(engine, scripts, sealer=TEST_SEALER) == [
+            *ALL_REVISIONS,
+            f"{len(ALL_REVISIONS) + 1:04d}",
+        ]
         assert schema_differences(engine, wanted) == []
     finally:
         engine.dispose()
@@ -235,7 +242,7 @@ def test_a_start_that_fails_halfway_leaves_the_database_as_it_was(tmp_path: Path
     engine = make_engine(f"sqlite:///{data_dir / 'faas.db'}")
     try:
         with pytest.raises(RuntimeError, match="halfway"):
-            migrate(engine, scripts)
+            migrate(engine, scripts, sealer=TEST_SEALER)
     finally:
         engine.dispose()
     assert sqlite_dump(data_dir / "faas.db") == before

@@ -9,6 +9,7 @@ from pathlib import Path
 from faas.domain import FunctionConfig
 from faas.store import FunctionRepo, make_engine, migrate
 from faas.store.migrations import baseline
+from tests.helpers.sealing import TEST_SEALER
 
 
 def config(name: str) -> FunctionConfig:
@@ -31,8 +32,8 @@ def config(name: str) -> FunctionConfig:
 
 def test_snap_start_and_provisioned_concurrency_round_trip(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/faas.db")
-    migrate(engine)
-    repo = FunctionRepo(engine)
+    migrate(engine, sealer=TEST_SEALER)
+    repo = FunctionRepo(engine, TEST_SEALER)
     on = dataclasses.replace(config("on"), snap_start=True, provisioned_concurrency=3)
     repo.insert(on)
     repo.insert(config("off"))
@@ -65,8 +66,8 @@ def test_an_old_database_gains_the_columns_with_everything_off(tmp_path: Path) -
         )
 
     engine = make_engine(f"sqlite:///{path}")
-    migrate(engine)
-    (old,) = FunctionRepo(engine).all()
+    migrate(engine, sealer=TEST_SEALER)
+    (old,) = FunctionRepo(engine, TEST_SEALER).all()
     engine.dispose()
 
     assert (old.name, old.snap_start, old.provisioned_concurrency) == ("old", False, None)

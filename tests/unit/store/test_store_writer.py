@@ -18,6 +18,7 @@ from faas.domain import InvocationStatus, Record
 from faas.errors import ServiceError
 from faas.store import RecordRepo, RecordWriter, make_engine, migrate
 from faas.store.tables import invocations
+from tests.helpers.sealing import TEST_SEALER
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def db_url(tmp_path: Path) -> str:
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     made = make_engine(db_url)
-    migrate(made)
+    migrate(made, sealer=TEST_SEALER)
     yield made
     made.dispose()
 
@@ -202,7 +203,7 @@ _KILLED_WRITER = textwrap.dedent(
 
     async def main(url: str, count: int) -> None:
         engine = make_engine(url)
-        migrate(engine)
+        migrate(engine)  # a fresh database: nothing to seal
         writer = RecordWriter(engine, checkpoint_interval_s=3600)
         writer.start(asyncio.get_running_loop())
         records = [
