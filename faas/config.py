@@ -139,10 +139,15 @@ class AuthSettings:
     max_skew_s: int = 300
     # How long GetFunction's Code.Location (a presigned download URL) stays valid.
     code_url_expiry_s: int = 600
+    # Lifetime of a worker's execution credentials (a function with an execution role);
+    # workers are replaced before theirs run out.
+    execution_credentials_ttl_s: float = 21600.0
 
     def __post_init__(self) -> None:
         if self.max_skew_s < 1 or self.code_url_expiry_s < 1:
             raise ConfigError("auth.max_skew_s and auth.code_url_expiry_s must be at least 1")
+        if self.execution_credentials_ttl_s < 2:
+            raise ConfigError("auth.execution_credentials_ttl_s must be at least 2")
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,6 +110,10 @@ class FunctionConfig:
     sandbox_uid: int | None = None
     # KMSKeyArn, recorded as given: faas seals the environment with its own master key.
     kms_key_arn: str | None = None
+    # Whoever last set `role` was allowed iam:PassRole on it, and it was a faas role then: only
+    # then do its workers get the role's credentials (a role made later under a name some
+    # function already gives does not hand that function credentials nobody passed it).
+    role_passed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +131,7 @@ class ConfigChange:
     network: str | None = None
     snap_start: bool | None = None
     kms_key_arn: str | None = None  # "" removes it
+    role_passed: bool | None = None  # set by the API with the role: see FunctionConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +159,8 @@ class WorkerSpec:
     snap_start: bool = False
     # The function's uid offset (FunctionConfig.sandbox_uid); None: the pool picks one.
     sandbox_uid: int | None = None
+    # The function's Role ARN: a faas execution role gives its workers temporary credentials.
+    role: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,3 +247,25 @@ class StoredKey:
     secret_encrypted: bytes
     policy: str  # the IAM-style policy document, JSON
     created: str  # ISO 8601, UTC
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRole:
+    """An execution role: a name and the IAM-style policy its functions' credentials carry."""
+
+    name: str
+    policy: str  # JSON
+    created: str  # ISO 8601, UTC
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerCredentials:
+    """A worker's temporary API credentials (its function's execution role), as environment
+    variables. Wall-clock times, in seconds since the epoch: they are checked against clocks
+    of other processes (the gateway verifying a request signed with them)."""
+
+    env: Mapping[str, str]
+    expires_at: float
+    # From then on the worker takes no new invocation (one may still need the credentials for
+    # up to the function's timeout), and a fresh worker with fresh credentials is started.
+    renew_after: float

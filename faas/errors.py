@@ -61,6 +61,13 @@ class UnrecognizedClient(FaasError):
     status = 403
 
 
+class ExpiredToken(FaasError):
+    """Temporary credentials past their expiry."""
+
+    code = "ExpiredTokenException"
+    status = 403
+
+
 class InvalidSignature(FaasError):
     """The signature does not verify: wrong secret, changed request, or a clock too far off."""
 

@@ -24,7 +24,14 @@ from sqlalchemy import Engine
 
 from faas import __version__
 from faas.admission import AdmissionController
-from faas.auth.setup import check_exposure, is_loopback, prepare_master_key, start_auth
+from faas.auth.execution import ExecutionCredentials
+from faas.auth.setup import (
+    check_exposure,
+    functions_endpoint,
+    is_loopback,
+    prepare_master_key,
+    start_auth,
+)
 from faas.config import ConfigError, Settings
 from faas.datadir import DataDirLock, lock_data_dir
 from faas.domain import MB, Limits
@@ -193,6 +200,12 @@ async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> P
         planner,
         spares=settings.pool.spare_workers,
         init_timeout_s=settings.pool.init_timeout_s,
+        credentials=ExecutionCredentials(
+            auth.roles,
+            auth.sessions,
+            endpoint_url=functions_endpoint(settings),
+            ttl_s=settings.auth.execution_credentials_ttl_s,
+        ),
     )
     pool = PoolManager(settings.pool, launcher, poll_interval_s=settings.sandbox.poll_interval_s)
     undo.push_async_callback(pool.stop)
@@ -239,6 +252,7 @@ async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> P
                     account_id=settings.server.account_id,
                 ),
                 keys=auth.keys,
+                roles=auth.roles,
                 account_id=settings.server.account_id,
                 code_url_expiry_s=settings.auth.code_url_expiry_s,
             )

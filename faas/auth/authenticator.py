@@ -21,6 +21,8 @@ from faas.auth import sigv4
 from faas.auth.keys import AccessKey, KeyRing
 from faas.auth.masterkey import MasterKey
 from faas.auth.policy import parse_policy
+from faas.auth.roles import RoleBook
+from faas.auth.sessions import SessionIssuer
 from faas.auth.sigv4 import Credential, SignatureProblem, SignedRequest, WireRequest
 from faas.errors import (
     AccessDenied,
@@ -46,15 +48,11 @@ def utc_now() -> dt.datetime:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """A verified principal."""
+    """A verified principal: an access key's user, or a function's assumed role."""
 
     key: AccessKey
-    account_id: str
+    arn: str  # arn:aws:iam::<account>:user/<name> or arn:aws:sts::<account>:assumed-role/...
     presigned: bool = False
-
-    @property
-    def arn(self) -> str:
-        return f"arn:aws:iam::{self.account_id}:user/{self.key.name}"
 
     def allows(self, action: str, resource: str) -> bool:
         return self.key.allows(action, resource)
@@ -78,6 +76,8 @@ class Authenticator:
         keys: KeyRing,
         master: MasterKey,
         *,
+        roles: RoleBook | None = None,
+        sessions: SessionIssuer | None = None,
         region: str,
         account_id: str,
         services: Collection[str] = ("lambda",),
@@ -85,6 +85,10 @@ class Authenticator:
         clock: Clock = utc_now,
     ) -> None:
         self._keys = keys
+        self._roles = roles
+        self._sessions = sessions
+        # Session principals by token: their policy decisions are cached with them.
+        self._session_keys: dict[str, AccessKey] = {}
         self._region = region
         self._account_id = account_id
         self._services = frozenset(services)
@@ -114,7 +118,7 @@ class Authenticator:
             if problem.kind == SignatureProblem.MISSING:
                 raise MissingAuthenticationToken(problem.message) from None
             raise InvalidSignature(problem.message) from None
-        return Caller(key, self._account_id, presigned=signed.presigned)
+        return Caller(key, self._arn_of(key, signed), presigned=signed.presigned)
 
     def presign_code_url(self, path: str, host: str, expires_s: int) -> str:
         """`path?...` that lets its holder download one code bundle until it expires."""
@@ -138,13 +142,41 @@ class Authenticator:
             if usable:
                 return self._code_url_key
             raise UnrecognizedClient(UNRECOGNIZED)
+        if signed.security_token is not None:
+            return self._session_key(key_id, signed.security_token)
         key = self._keys.find(key_id)
         if key is None:
             raise UnrecognizedClient(UNRECOGNIZED)
-        if signed.security_token is not None:
-            # Only temporary credentials carry a session token; a long-term key never does.
-            raise UnrecognizedClient(UNRECOGNIZED)
         return key
+
+    def _session_key(self, key_id: str, token: str) -> AccessKey:
+        """Temporary credentials: only the key id the token was issued with, while the token
+        is unexpired and its role exists (deleting a role stops its credentials at once)."""
+        if self._sessions is None or self._roles is None:
+            raise UnrecognizedClient(UNRECOGNIZED)
+        claims = self._sessions.open(key_id, token)
+        role = self._roles.find(claims.role)
+        if role is None:
+            raise UnrecognizedClient(UNRECOGNIZED)
+        cached = self._session_keys.get(token)
+        if cached is not None and cached.policy is role.policy:
+            return cached
+        if len(self._session_keys) >= MAX_SIGNING_KEYS:
+            self._session_keys.clear()
+        key = self._session_keys[token] = AccessKey(
+            name=f"{role.name}/{claims.function}",
+            access_key_id=key_id,
+            secret=self._sessions.secret_for(key_id, token),
+            policy=role.policy,
+            policy_document=role.policy_document,
+            created="",
+        )
+        return key
+
+    def _arn_of(self, key: AccessKey, signed: SignedRequest) -> str:
+        if signed.security_token is not None:
+            return f"arn:aws:sts::{self._account_id}:assumed-role/{key.name}"
+        return f"arn:aws:iam::{self._account_id}:user/{key.name}"
 
     def _check_scope(self, credential: Credential) -> None:
         if credential.region != self._region:

@@ -113,7 +113,7 @@ class KeyRing:
     def draft(self, name: str, policy_document: Any) -> AccessKey:
         """A new key for `name`, checked but not stored yet."""
         _check_name(name)
-        return self._new_key(name, _policy_text(policy_document), _now())
+        return self._new_key(name, policy_text(policy_document), utc_now_text())
 
     def store(self, key: AccessKey) -> None:
         """Store a drafted key; from now on it signs requests."""
@@ -128,7 +128,7 @@ class KeyRing:
         """A new id and secret for `name`, same policy; the old pair stops working."""
         with self._mutation:
             old = self.named(name)
-            key = self._new_key(name, old.policy_document, _now())
+            key = self._new_key(name, old.policy_document, utc_now_text())
             self._repo.replace(name, old.access_key_id, self._sealed(key))
             self._publish(add=key, remove=old)
             if self._credentials is not None and self._credentials.holds(old.access_key_id):
@@ -189,7 +189,7 @@ def _check_name(name: str) -> None:
         )
 
 
-def _policy_text(document: Any) -> str:
+def policy_text(document: Any) -> str:
     """Validated, compact JSON of a policy document (a dict, or JSON text)."""
     if isinstance(document, str):
         try:
@@ -206,6 +206,6 @@ def _policy_text(document: Any) -> str:
     return text
 
 
-def _now() -> str:
+def utc_now_text() -> str:
     now = datetime.now(UTC)
     return f"{now:%Y-%m-%dT%H:%M:%S}Z"

@@ -13,8 +13,10 @@ from faas.auth.authenticator import Authenticator
 from faas.auth.credentials import CredentialsFile
 from faas.auth.keys import ADMIN_KEY_NAME, ADMIN_POLICY, AccessKey, KeyRing
 from faas.auth.masterkey import MasterKey, MasterKeyProblem, load_master_key
+from faas.auth.roles import RoleBook
+from faas.auth.sessions import SessionIssuer
 from faas.config import ConfigError, Settings
-from faas.store.repos import KeyRepo
+from faas.store.repos import KeyRepo, RoleRepo
 from faas.store.schema import sealed_secrets_exist
 
 log = logging.getLogger("faas.auth")
@@ -23,6 +25,8 @@ log = logging.getLogger("faas.auth")
 @dataclass(frozen=True, slots=True)
 class AuthParts:
     keys: KeyRing
+    roles: RoleBook
+    sessions: SessionIssuer
     # None when authentication is off (auth.enabled = false).
     authenticator: Authenticator | None
     admin_created: AccessKey | None
@@ -76,6 +80,9 @@ def start_auth(settings: Settings, engine: Engine, master: MasterKey) -> AuthPar
     credentials = CredentialsFile(settings.credentials_path)
     keys = KeyRing(repo, master, credentials, settings.server.account_id)
     keys.load()
+    roles = RoleBook(RoleRepo(engine), settings.server.account_id)
+    roles.load()
+    sessions = SessionIssuer(master)
     admin = None
     if keys.empty:
         # The first start (or every key was deleted): the operator needs a way back in.
@@ -105,8 +112,21 @@ def start_auth(settings: Settings, engine: Engine, master: MasterKey) -> AuthPar
         authenticator = Authenticator(
             keys,
             master,
+            roles=roles,
+            sessions=sessions,
             region=settings.server.region,
             account_id=settings.server.account_id,
             max_skew_s=settings.auth.max_skew_s,
         )
-    return AuthParts(keys, authenticator, admin)
+    return AuthParts(keys, roles, sessions, authenticator, admin)
+
+
+def functions_endpoint(settings: Settings) -> str:
+    """Where a function reaches this server's API (AWS_ENDPOINT_URL_LAMBDA): its address, or
+    loopback when it listens on every interface."""
+    server = settings.server
+    host = "127.0.0.1" if server.host in ("", "0.0.0.0", "::") else server.host
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if server.tls_cert else "http"
+    return f"{scheme}://{host}:{server.port}"

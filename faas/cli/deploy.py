@@ -48,6 +48,7 @@ class ConfigOptions:
     ephemeral_storage_mb: int | None = None
     environment: Mapping[str, str] | None = None
     description: str | None = None
+    role: str | None = None
     network: str | None = None
     snap_start: bool | None = None  # only ever True from the CLI: the flag turns it on
 
@@ -59,6 +60,7 @@ class ConfigOptions:
             "MemorySize": self.memory_mb,
             "Timeout": self.timeout_s,
             "Description": self.description,
+            "Role": self.role,
             "FaasNetwork": self.network,
         }
         if self.ephemeral_storage_mb is not None:
@@ -162,6 +164,11 @@ def _zip_mode(source: Path) -> int:
 @click.option("--env", "env_items", multiple=True, help="KEY=VALUE; replaces the environment.")
 @click.option("--description", default=None, help="Free text.")
 @click.option(
+    "--role",
+    default=None,
+    help="Execution role ARN (faas roles ls): the function's own API calls get its rights.",
+)
+@click.option(
     "--network",
     type=click.Choice(["default", "none"]),
     default=None,
@@ -184,6 +191,7 @@ def deploy(
     ephemeral_storage_mb: int | None,
     env_items: tuple[str, ...],
     description: str | None,
+    role: str | None,
     network: str | None,
     snap_start: bool,
 ) -> None:
@@ -197,6 +205,7 @@ def deploy(
         ephemeral_storage_mb=ephemeral_storage_mb,
         environment=parse_env_items(env_items),
         description=description,
+        role=role,
         network=network,
         snap_start=True if snap_start else None,
     )
@@ -233,7 +242,7 @@ def _create_function(
         raise UsageProblem("--handler is required when creating a function")
     request = {
         "FunctionName": name,
-        "Role": PLACEHOLDER_ROLE,
+        "Role": PLACEHOLDER_ROLE,  # Lambda requires one; --role gives a real one
         "Code": {"ZipFile": base64.b64encode(zip_bytes).decode("ascii")},
         **options.to_lambda(),
     }

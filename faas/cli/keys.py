@@ -78,7 +78,7 @@ def list_keys() -> None:
             str(key.get("Name", "")),
             str(key.get("AccessKeyId", "")),
             str(key.get("CreateDate", "")),
-            _policy_summary(key.get("Policy")),
+            policy_summary(key.get("Policy")),
         )
         for key in document.get("AccessKeys", [])
     ]
@@ -123,7 +123,7 @@ def _print_new_key(document: Mapping[str, Any], json_output: bool, outcome: str)
     )
 
 
-def _policy_summary(policy: Any) -> str:
+def policy_summary(policy: Any) -> str:
     """`Allow lambda:InvokeFunction on *; Deny ...`, one statement after another."""
     statements = policy.get("Statement", []) if isinstance(policy, Mapping) else []
     if isinstance(statements, Mapping):

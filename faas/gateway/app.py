@@ -11,6 +11,7 @@ from faas.gateway import (
     keys_api,
     platform_api,
     provisioned_api,
+    roles_api,
     unknown_api,
 )
 from faas.gateway.services import Services
@@ -28,6 +29,7 @@ def make_app(services: Services) -> web.Application:
     concurrency_api.add_routes(app, services)
     provisioned_api.add_routes(app, services)
     keys_api.add_routes(app, services.keys, services.auth, services.account_id)
+    roles_api.add_routes(app, services.roles, services.auth)
     # Last: the catch-all answers only what no route above serves.
     unknown_api.add_routes(app, services.auth)
     return app

@@ -61,7 +61,7 @@ class GatewayAuth:
                 policy_document="",
                 created="",
             ),
-            account_id,
+            f"arn:aws:iam::{account_id}:user/anonymous",
         )
 
     @property

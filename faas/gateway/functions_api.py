@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from aiohttp import web
 
-from faas.domain import LATEST, FunctionConfig
+from faas.domain import LATEST, ConfigChange, FunctionConfig
 from faas.errors import InvalidParameterValue, ResourceNotFound
 from faas.gateway.auth import guarded
 from faas.gateway.codec import (
@@ -43,6 +44,7 @@ def add_routes(app: web.Application, services: Services) -> None:
 class FunctionsApi:
     def __init__(self, services: Services) -> None:
         self._registry = services.registry
+        self._roles = services.roles
         self._auth = services.auth
         self._code_url_expiry_s = services.code_url_expiry_s
 
@@ -69,7 +71,7 @@ class FunctionsApi:
         if not isinstance(code, dict):
             raise InvalidParameterValue('Code is required: {"ZipFile": <base64 zip>}')
         zip_bytes = zip_from_code(code, "Code")
-        change = config_change(document)
+        change = self._with_role_passed(request, config_change(document))
         cfg = await asyncio.to_thread(self._registry.create, name, zip_bytes, change)
         return json_response(await self._deployed_document(cfg), status=201)
 
@@ -125,7 +127,7 @@ class FunctionsApi:
         name = self._resolve(request, "lambda:UpdateFunctionConfiguration").name
         document = await json_body(request)
         refuse_unsupported(document)
-        change = config_change(document)
+        change = self._with_role_passed(request, config_change(document))
         revision = _revision(document)
         cfg = await asyncio.to_thread(self._registry.update_config, name, change, revision)
         return json_response(await self._deployed_document(cfg))
@@ -140,6 +142,17 @@ class FunctionsApi:
         name = self._registry.resolve(request.match_info["name"], None).name
         await asyncio.to_thread(self._registry.delete, name)
         return web.Response(status=204)
+
+    def _with_role_passed(self, request: web.Request, change: ConfigChange) -> ConfigChange:
+        """As on Lambda, giving a function an execution role needs iam:PassRole on it: the
+        function will act with the role's rights. A Role that is no faas role gives no
+        credentials and needs nothing (and stays without them if such a role comes later)."""
+        if change.role is None:
+            return change
+        role = self._roles.for_arn(change.role)
+        if role is not None:
+            self._auth.require(request, "iam:PassRole", self._roles.arn(role.name))
+        return dataclasses.replace(change, role_passed=role is not None)
 
     def _resolve(self, request: web.Request, action: str) -> FunctionConfig:
         """The function the path names, once the caller may perform `action` on it."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from faas.auth.keys import KeyRing
+from faas.auth.roles import RoleBook
 from faas.domain import Limits, Record
 from faas.gateway.auth import GatewayAuth
 from faas.invoker import Invoker
@@ -29,6 +30,7 @@ class Services:
     max_request_bytes: int
     auth: GatewayAuth
     keys: KeyRing
+    roles: RoleBook
     account_id: str
     # How long GetFunction's Code.Location stays valid.
     code_url_expiry_s: int = 600

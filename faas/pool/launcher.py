@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from faas.domain import WorkerSpec
+from faas.domain import WorkerCredentials, WorkerSpec
 from faas.errors import InvalidParameterValue
+from faas.pool.credentials import CredentialIssuer
 from faas.pool.environment import log_stream_name, worker_environment
 from faas.pool.process import (
     REFILL_DELAY_S,
@@ -89,8 +90,10 @@ class ZygoteLauncher:
         *,
         spares: int = 0,
         init_timeout_s: float = 10.0,
+        credentials: CredentialIssuer | None = None,
     ) -> None:
         self._interpreters = dict(interpreters)
+        self._credentials = credentials
         self._runtime_dir = runtime_dir() / "python"
         self._zygotes: dict[str, Zygote] = {}
         self._starting: dict[Hashable, asyncio.Future[Zygote]] = {}
@@ -152,13 +155,30 @@ class ZygoteLauncher:
         stream = log_stream_name(spec.version)
         env = worker_environment(spec, str(self._runtime_dir), stream)
         env.update(prepared.env if prepared else {})
+        credentials = self._issue_credentials(spec, env)
         plan = prepared.plan if prepared else {}
         process = await self._fork(
             spec.runtime, prepared, env=env, cwd=spec.code_dir, plan=plan, template=template
         )
         return LaunchedProcess(
-            process.pid, process.sock, process.log_fd, process.exited, stream, launched_ns, prepared
+            process.pid,
+            process.sock,
+            process.log_fd,
+            process.exited,
+            stream,
+            launched_ns,
+            prepared,
+            credentials,
         )
+
+    def _issue_credentials(self, spec: WorkerSpec, env: dict[str, str]) -> WorkerCredentials | None:
+        """The function's execution credentials, added to `env` (none without a role)."""
+        if self._credentials is None:
+            return None
+        credentials = self._credentials.credentials_for(spec)
+        if credentials is not None:
+            env.update(credentials.env)
+        return credentials
 
     async def _assign(
         self, spare: _Process, spec: WorkerSpec, launched_ns: int, template: bool
@@ -173,6 +193,7 @@ class ZygoteLauncher:
                     await asyncio.to_thread(self._sandbox.complete, prepared, spec)
             env = worker_environment(spec, str(self._runtime_dir), stream)
             env.update(prepared.env if prepared else {})
+            credentials = self._issue_credentials(spec, env)
             plan = {
                 k: v for k, v in (prepared.plan if prepared else {}).items() if k not in _SPARE_KEYS
             }
@@ -188,7 +209,14 @@ class ZygoteLauncher:
             close_quietly(spare.log_fd)
             raise
         return LaunchedProcess(
-            spare.pid, spare.sock, spare.log_fd, spare.exited, stream, launched_ns, prepared
+            spare.pid,
+            spare.sock,
+            spare.log_fd,
+            spare.exited,
+            stream,
+            launched_ns,
+            prepared,
+            credentials,
         )
 
     async def _fork(

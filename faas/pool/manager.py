@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -94,13 +95,15 @@ class PoolManager:
         if self._stopping:
             raise ServiceUnavailable("The platform is shutting down")
         pool = self._pool_for(spec)
+        now_s = time.time()
         while pool.idle:
             worker = pool.idle.pop()
             self._idle_lru.pop(worker, None)
-            if worker.alive:
+            if worker.alive and not worker.credentials_stale(now_s):
                 pool.busy.add(worker)
                 return worker
             self._forget(worker)
+            worker.kill()  # dead already, or its credentials are due for renewal
         worker = await self._start_worker(pool)
         pool.busy.add(worker)
         return worker
@@ -156,8 +159,13 @@ class PoolManager:
 
     def reap_idle(self, now: float) -> int:
         """Stop workers idle for longer than idle_ttl_s (oldest first, provisioned ones
-        excepted); returns how many were stopped."""
-        stopped = 0
+        excepted), and idle workers whose credentials are due for renewal (provisioned ones
+        too: the reaper refills them); returns how many were stopped."""
+        now_s = time.time()
+        stale = [worker for worker in self._idle_lru if worker.credentials_stale(now_s)]
+        for worker in stale:
+            self._stop_idle(worker)
+        stopped = len(stale)
         for worker in list(self._idle_lru):
             if now - worker.last_used < self._settings.idle_ttl_s:
                 break  # the rest were used more recently

@@ -11,6 +11,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from faas.domain import WorkerCredentials
 from faas.pool.sandbox import PreparedSandbox
 
 K = TypeVar("K", bound=Hashable)
@@ -30,6 +31,8 @@ class LaunchedProcess:
     log_stream: str
     launched_ns: int  # monotonic time the launch began (init duration counts from here)
     sandbox: PreparedSandbox | None = None
+    # The execution role's temporary credentials in its environment, if it has any.
+    credentials: WorkerCredentials | None = None
 
 
 def track_task(tasks: dict[K, asyncio.Task[None]], key: K, task: asyncio.Task[None]) -> None:

@@ -174,7 +174,9 @@ class _Clone:
     exited: asyncio.Future[int]
     prepared: PreparedSandbox | None
 
-    def launched(self, spec: WorkerSpec, launched_ns: int) -> LaunchedProcess:
+    def launched(
+        self, spec: WorkerSpec, launched_ns: int, template: TemplateProcess
+    ) -> LaunchedProcess:
         return LaunchedProcess(
             self.pid,
             self.sock,
@@ -183,6 +185,8 @@ class _Clone:
             log_stream_name(spec.version),
             launched_ns,
             self.prepared,
+            # A clone has its template's environment, and so its credentials.
+            template.process.credentials,
         )
 
     def close(self) -> None:
@@ -264,6 +268,8 @@ class Snapshots:
         self._starting: dict[Hashable, asyncio.Future[TemplateProcess]] = {}
         self._retired_while_starting: set[str] = set()
         self._ready: dict[str, _Clone] = {}  # version key -> a clone kept ready
+        # Templates replaced for stale credentials, kept until their clones are done.
+        self._draining: set[TemplateProcess] = set()
         self._refilling: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
 
@@ -272,11 +278,11 @@ class Snapshots:
         ready = self._ready.pop(spec.key, None)
         self._refill_later(spec, template)
         if ready is not None and not ready.exited.done():
-            return ready.launched(spec, launched_ns)
+            return ready.launched(spec, launched_ns, template)
         if ready is not None:
             ready.close()
         made = await self._make_clone(template, spec, launched_ns)
-        return made.launched(spec, launched_ns)
+        return made.launched(spec, launched_ns, template)
 
     async def _make_clone(
         self, template: TemplateProcess, spec: WorkerSpec, launched_ns: int
@@ -343,6 +349,25 @@ class Snapshots:
         ready = self._ready.get(key)
         return None if ready is None or ready.exited.done() else ready.pid
 
+    def _replace_stale(self, key: str, template: TemplateProcess) -> None:
+        """A template whose credentials are due for renewal makes no more clones; a new one
+        (fresh credentials, init run again) takes its place. Its clones die with it, so it
+        lives on until its credentials expire: by then the pool has stopped giving its clones
+        invocations for at least a function timeout, so none is left mid-invocation."""
+        self._templates.pop(key, None)
+        ready = self._ready.pop(key, None)
+        if ready is not None:
+            ready.close()
+        credentials = template.process.credentials
+        delay_s = 0.0 if credentials is None else max(credentials.expires_at - time.time(), 0.0)
+        self._draining.add(template)
+
+        def stop_drained() -> None:
+            self._draining.discard(template)
+            template.stop()
+
+        asyncio.get_running_loop().call_later(delay_s, stop_drained)
+
     def retire(self, key: str) -> None:
         template = self._templates.pop(key, None)
         if template is not None:
@@ -358,10 +383,12 @@ class Snapshots:
         self._stopping = True
         for task in self._refilling.values():
             task.cancel()
-        exits = [template.process.exited for template in self._templates.values()]
+        templates = [*self._templates.values(), *self._draining]
+        exits = [template.process.exited for template in templates]
         exits += [clone.exited for clone in self._ready.values()]
-        for template in self._templates.values():
+        for template in templates:
             template.stop()
+        self._draining.clear()
         for clone in self._ready.values():
             clone.close()
         self._templates.clear()
@@ -370,8 +397,10 @@ class Snapshots:
 
     async def _template(self, spec: WorkerSpec, launched_ns: int) -> TemplateProcess:
         template = self._templates.get(spec.key)
-        if template is not None and template.alive:
+        if template is not None and template.alive and not _credentials_stale(template):
             return template
+        if template is not None and template.alive:
+            self._replace_stale(spec.key, template)
 
         async def start() -> TemplateProcess:
             started = await self._start_template(spec, launched_ns)
@@ -406,6 +435,11 @@ class Snapshots:
         if prepared is None or self._sandbox is None or prepared.cgroup is None:
             return
         await asyncio.to_thread(self._sandbox.adopt, prepared, pid)
+
+
+def _credentials_stale(template: TemplateProcess) -> bool:
+    credentials = template.process.credentials
+    return credentials is not None and time.time() >= credentials.renew_after
 
 
 def _template_failure(reason: str, launched_ns: int) -> InitFailed:

@@ -232,6 +232,9 @@ class Worker:
         self._waiter: asyncio.Future[Frame] | None = None
         self._on_exit = on_exit
         self._started_ns = process.launched_ns
+        credentials = process.credentials
+        # Wall clock: after this the worker's credentials are too close to their expiry.
+        self.renew_after = credentials.renew_after if credentials is not None else None
         sandbox = process.sandbox
         self._cgroup = sandbox.cgroup if sandbox else None
         self._watch = ResourceWatch.for_sandbox(sandbox, spec, process.pid, poll_interval_s)
@@ -248,6 +251,10 @@ class Worker:
     def idle(self) -> bool:
         """Alive and not in the middle of an invocation."""
         return self.state is WorkerState.IDLE
+
+    def credentials_stale(self, now_s: float) -> bool:
+        """Its execution credentials are too near their expiry for another invocation."""
+        return self.renew_after is not None and now_s >= self.renew_after
 
     @property
     def reaped(self) -> bool:

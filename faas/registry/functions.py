@@ -196,6 +196,7 @@ class Registry:
             region=self._region,
             snap_start=cfg.snap_start,
             sandbox_uid=cfg.sandbox_uid,
+            role=cfg.role if cfg.role_passed else "",
         )
         # A caller holding a configuration that was just replaced gets a spec, but the cache
         # does not keep it alive after the update already evicted that revision.

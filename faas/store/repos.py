@@ -8,10 +8,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from faas.domain import FunctionConfig, InvocationStatus, Record, StoredKey
+from faas.domain import FunctionConfig, InvocationStatus, Record, StoredKey, StoredRole
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
 from faas.store.sealing import Sealer, open_environment, seal_environment
-from faas.store.tables import ERROR_TYPE_MAX, ISOLATION_MAX, access_keys, functions, invocations
+from faas.store.tables import (
+    ERROR_TYPE_MAX,
+    ISOLATION_MAX,
+    access_keys,
+    functions,
+    invocations,
+    roles,
+)
 
 MAX_RECENT = 1000
 
@@ -125,6 +132,31 @@ class KeyRepo:
         return result.rowcount > 0
 
 
+class RoleRepo:
+    """The `roles` table: one row per execution role."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def all(self) -> list[StoredRole]:
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(roles).order_by(roles.c.name))
+            return [StoredRole(**dict(row)) for row in rows.mappings()]
+
+    def insert(self, role: StoredRole) -> None:
+        values = {"name": role.name, "policy": role.policy, "created": role.created}
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(roles).values(values))
+        except IntegrityError as exc:
+            raise ResourceConflict(f"A role named {role.name} already exists") from exc
+
+    def delete(self, name: str) -> bool:
+        with self._engine.begin() as connection:
+            result = connection.execute(delete(roles).where(roles.c.name == name))
+        return result.rowcount > 0
+
+
 def _key_to_row(key: StoredKey) -> dict[str, Any]:
     return {
         "name": key.name,
@@ -190,6 +222,7 @@ def _config_to_row(cfg: FunctionConfig, sealed_environment: str) -> dict[str, An
         "provisioned_concurrency": cfg.provisioned_concurrency,
         "sandbox_uid": cfg.sandbox_uid,
         "kms_key_arn": cfg.kms_key_arn,
+        "role_passed": cfg.role_passed,
     }
 
 
@@ -215,6 +248,7 @@ def _config_from_row(row: RowMapping, environment: Mapping[str, str]) -> Functio
         provisioned_concurrency=row["provisioned_concurrency"],
         sandbox_uid=row["sandbox_uid"],
         kms_key_arn=row["kms_key_arn"],
+        role_passed=bool(row["role_passed"]),
     )
 
 

@@ -58,6 +58,8 @@ functions = Table(
     Column("sandbox_uid", Integer, nullable=True),
     # KMSKeyArn as the caller gave it: recorded and returned (faas seals with its own key).
     Column("kms_key_arn", String(2048), nullable=True),
+    # See FunctionConfig.role_passed.
+    Column("role_passed", Boolean, nullable=False, server_default=false()),
     Index("ix_functions_sandbox_uid", "sandbox_uid", unique=True),
 )
 
@@ -98,6 +100,16 @@ access_keys = Table(
     Column("access_key_id", String(32), nullable=False, unique=True),
     Column("secret_encrypted", LargeBinary, nullable=False),
     # The IAM-style policy document, as JSON text.
+    Column("policy", Text, nullable=False),
+    Column("created", String(32), nullable=False),
+)
+
+# Execution roles: what a function whose Role names one may do with the API (its temporary
+# credentials are scoped to this policy). No secret here: credentials are derived per worker.
+roles = Table(
+    "roles",
+    metadata,
+    Column("name", String(64), primary_key=True),
     Column("policy", Text, nullable=False),
     Column("created", String(32), nullable=False),
 )

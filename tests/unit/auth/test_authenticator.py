@@ -161,7 +161,6 @@ def test_outcomes(
     if error is None:
         caller = authenticator.authenticate(wire)
         assert caller.key == dev
-        assert caller.account_id == ACCOUNT
         assert caller.arn == f"arn:aws:iam::{ACCOUNT}:user/dev"
         assert not caller.presigned
         return
