@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from faas import __version__
 from faas.admission import AdmissionController
 from faas.auth.execution import ExecutionCredentials
+from faas.auth.rotation import rotate_master_key as rotate_master_key_in
 from faas.auth.setup import (
     check_exposure,
     functions_endpoint,
@@ -149,15 +150,17 @@ async def start_sandbox(settings: Settings, runtimes: Mapping[str, str]) -> Sand
     return planner
 
 
-async def start_platform(settings: Settings) -> Platform:
+async def start_platform(settings: Settings, *, rotate_master_key: bool = False) -> Platform:
     """Start everything; if any step fails, what already started is stopped again."""
     async with contextlib.AsyncExitStack() as undo:
-        platform = await _start_parts(settings, undo)
+        platform = await _start_parts(settings, undo, rotate_master_key)
         undo.pop_all()  # started: Platform.stop() owns the shutdown from here
         return platform
 
 
-async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> Platform:
+async def _start_parts(
+    settings: Settings, undo: contextlib.AsyncExitStack, rotate_master_key: bool
+) -> Platform:
     check_exposure(settings)
     data_dir = settings.data_dir
     # Before anything in the directory is touched: a second server must not start cleaning
@@ -171,6 +174,10 @@ async def _start_parts(settings: Settings, undo: contextlib.AsyncExitStack) -> P
     master = await asyncio.to_thread(prepare_master_key, settings, engine)
     # Before anything reads a table: the schema this code expects, or a refusal.
     await asyncio.to_thread(functools.partial(migrate, engine, sealer=master))
+    if rotate_master_key:
+        master = await asyncio.to_thread(
+            rotate_master_key_in, settings.master_key_path, engine, master
+        )
     auth = await asyncio.to_thread(start_auth, settings, engine, master)
     runtimes = settings.available_runtimes()
     registry = Registry(
@@ -308,13 +315,13 @@ async def listen(
         ) from None
 
 
-async def run_until_signalled(settings: Settings) -> int:
+async def run_until_signalled(settings: Settings, *, rotate_master_key: bool = False) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        platform = await start_platform(settings)
+        platform = await start_platform(settings, rotate_master_key=rotate_master_key)
     except Exception as exc:
         # A problem of the host or the configuration is one line; a bug keeps its traceback.
         expected = isinstance(exc, OSError | FaasError | ConfigError)
@@ -330,7 +337,7 @@ async def run_until_signalled(settings: Settings) -> int:
     return 0
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, *, rotate_master_key: bool = False) -> int:
     """Run the platform until SIGTERM/SIGINT; returns the process exit code."""
     logging.basicConfig(
         level=settings.server.log_level.upper(),
@@ -346,4 +353,4 @@ def serve(settings: Settings) -> int:
     private_mounts_reason = isolate_mounts()
     if private_mounts_reason:
         log.info("mounts are shared with the host: %s", private_mounts_reason)
-    return run_event_loop(run_until_signalled(settings))
+    return run_event_loop(run_until_signalled(settings, rotate_master_key=rotate_master_key))

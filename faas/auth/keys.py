@@ -23,6 +23,7 @@ from faas.auth.policy import MAX_POLICY_BYTES, Policy, parse_policy
 from faas.domain import StoredKey
 from faas.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from faas.store.repos import KeyRepo
+from faas.store.sealing import key_context
 
 if TYPE_CHECKING:  # credentials.py writes AccessKeys, so it imports this module
     from faas.auth.credentials import CredentialsFile
@@ -165,13 +166,15 @@ class KeyRing:
         return StoredKey(
             name=key.name,
             access_key_id=key.access_key_id,
-            secret_encrypted=self._master.seal(key.secret.encode(), key.access_key_id),
+            secret_encrypted=self._master.seal(key.secret.encode(), key_context(key.access_key_id)),
             policy=key.policy_document,
             created=key.created,
         )
 
     def _opened(self, stored: StoredKey) -> AccessKey:
-        secret = self._master.open(stored.secret_encrypted, stored.access_key_id).decode()
+        secret = self._master.open(
+            stored.secret_encrypted, key_context(stored.access_key_id)
+        ).decode()
         return AccessKey(
             name=stored.name,
             access_key_id=stored.access_key_id,

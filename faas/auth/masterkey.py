@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import os
@@ -95,15 +96,17 @@ def load_master_key(path: Path, *, create: bool) -> MasterKey:
 
 
 def _write_new_key(path: Path) -> None:
+    # Two processes racing to create it must not end up with different keys: the first wins.
+    with contextlib.suppress(FileExistsError):
+        write_key_file(path, secrets.token_bytes(KEY_BYTES))
+
+
+def write_key_file(path: Path, key: bytes) -> None:
+    """A new key file (0600, synced); FileExistsError if there is one already."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    encoded = base64.b64encode(secrets.token_bytes(KEY_BYTES)) + b"\n"
-    # O_EXCL: two processes racing to create it must not end up with different keys.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    try:
-        os.write(descriptor, encoded)
+        os.write(descriptor, base64.b64encode(key) + b"\n")
         os.fsync(descriptor)
     finally:
         os.close(descriptor)

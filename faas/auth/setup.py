@@ -14,6 +14,7 @@ from faas.auth.credentials import CredentialsFile
 from faas.auth.keys import ADMIN_KEY_NAME, ADMIN_POLICY, AccessKey, KeyRing
 from faas.auth.masterkey import MasterKey, MasterKeyProblem, load_master_key
 from faas.auth.roles import RoleBook
+from faas.auth.rotation import finish_interrupted_rotation
 from faas.auth.sessions import SessionIssuer
 from faas.config import ConfigError, Settings
 from faas.store.repos import KeyRepo, RoleRepo
@@ -65,6 +66,7 @@ def _check_supplied_key_exists(path: Path) -> None:
 def prepare_master_key(settings: Settings, engine: Engine) -> MasterKey:
     """The master key, made at the first start. Runs before the schema migrations (they seal
     secrets with it), so it asks the database only what exists. Blocking: call from a thread."""
+    finish_interrupted_rotation(settings.master_key_path, engine)
     # A new master key only when nothing sealed with an old one exists: a missing key file
     # next to sealed secrets is a restore gone wrong, never a reason to start over.
     fresh = not sealed_secrets_exist(engine)

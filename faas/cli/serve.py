@@ -28,6 +28,12 @@ from faas.config import ConfigError, default_config_file, load
 )
 @click.option("--tls-cert", default=None, help="Serve HTTPS with this certificate (PEM chain).")
 @click.option("--tls-key", default=None, help="The certificate's private key (PEM).")
+@click.option(
+    "--rotate-master-key",
+    is_flag=True,
+    default=False,
+    help="Before serving, re-seal every secret under a new master key (see docs/security.md).",
+)
 def serve(
     *,
     host: str | None,
@@ -36,6 +42,7 @@ def serve(
     config_file: Path | None,
     tls_cert: str | None,
     tls_key: str | None,
+    rotate_master_key: bool,
 ) -> None:
     """Run the faas server in the foreground until SIGTERM or SIGINT."""
     file = config_file or default_config_file(os.environ, Path.cwd())
@@ -53,4 +60,4 @@ def serve(
     # The server's dependencies (SQLAlchemy, the pool) load only when it actually runs.
     from faas.server import serve as run_server  # noqa: PLC0415
 
-    sys.exit(run_server(settings))
+    sys.exit(run_server(settings, rotate_master_key=rotate_master_key))

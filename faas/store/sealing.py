@@ -29,8 +29,7 @@ def environment_context(function_name: str) -> str:
 
 def seal_environment(sealer: Sealer, function_name: str, environment: Mapping[str, str]) -> str:
     plaintext = json.dumps(dict(environment), sort_keys=True).encode()
-    sealed = sealer.seal(plaintext, environment_context(function_name))
-    return SEALED_PREFIX + base64.b64encode(sealed).decode("ascii")
+    return sealed_text(sealer.seal(plaintext, environment_context(function_name)))
 
 
 def open_environment(sealer: Sealer, function_name: str, text: str) -> dict[str, str]:
@@ -39,10 +38,24 @@ def open_environment(sealer: Sealer, function_name: str, text: str) -> dict[str,
             f"the environment of {function_name} is not sealed in the database; every "
             "environment is sealed by the schema migration that introduced sealing"
         )
-    blob = base64.b64decode(text.removeprefix(SEALED_PREFIX))
-    loaded: Mapping[str, Any] = json.loads(sealer.open(blob, environment_context(function_name)))
+    opened = sealer.open(sealed_blob(text), environment_context(function_name))
+    loaded: Mapping[str, Any] = json.loads(opened)
     return {str(key): str(value) for key, value in loaded.items()}
+
+
+def sealed_text(blob: bytes) -> str:
+    """A ciphertext as the Text columns keep it."""
+    return SEALED_PREFIX + base64.b64encode(blob).decode("ascii")
+
+
+def sealed_blob(text: str) -> bytes:
+    return base64.b64decode(text.removeprefix(SEALED_PREFIX))
 
 
 def is_sealed(text: str) -> bool:
     return text.startswith(SEALED_PREFIX)
+
+
+def key_context(access_key_id: str) -> str:
+    """What an access key's sealed secret is bound to (faas.auth.keys seals with it)."""
+    return access_key_id

@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,13 +114,18 @@ class FaasServer:
     log_path: Path
 
     @classmethod
-    def start(cls, data_dir: Path, env: Mapping[str, str] | None = None) -> FaasServer:
+    def start(
+        cls,
+        data_dir: Path,
+        env: Mapping[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> FaasServer:
         data_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         log_path = data_dir.parent / f"server-{port}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [*FAAS, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+                [*FAAS, "serve", "--port", str(port), "--data-dir", str(data_dir), *extra_args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=clean_env({"FAAS_SERVER_LOG_LEVEL": "INFO", **(env or {})}),
