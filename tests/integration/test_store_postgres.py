@@ -7,7 +7,6 @@ import dataclasses
 import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
@@ -22,6 +21,7 @@ from faas.store import (
     migrate,
     url_kind,
 )
+from tests.helpers.postgres import require_postgres
 from tests.helpers.sealing import TEST_SEALER
 
 pytestmark = pytest.mark.postgres
@@ -32,13 +32,7 @@ SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 @pytest.fixture(scope="module")
 def schema() -> Iterator[str]:
     """A fresh schema per run, so nothing is left behind and runs cannot collide."""
-    try:
-        with psycopg.connect(
-            "postgresql://postgres@127.0.0.1:5432/test", connect_timeout=2
-        ) as probe:
-            probe.execute("SELECT 1")
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc}")
+    require_postgres()
     name = f"faas_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
     try:

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
 
@@ -15,6 +14,7 @@ from faas.store import DatabaseTooNew, FunctionRepo, RecordRepo, make_engine, mi
 from faas.store.engine import lock_schema
 from faas.store.migrations import baseline
 from tests.helpers.databases import ALL_REVISIONS, HEAD, current_revisions, schema_differences
+from tests.helpers.postgres import require_postgres
 from tests.helpers.sealing import TEST_SEALER
 
 pytestmark = pytest.mark.postgres
@@ -29,11 +29,7 @@ LATER_COLUMNS = {
 
 @pytest.fixture(scope="module")
 def admin() -> Iterator[Engine]:
-    try:
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=2):
-            pass
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc}")
+    require_postgres()
     made = create_engine(f"{SERVER}/test", isolation_level="AUTOCOMMIT")
     yield made
     made.dispose()
