@@ -8,6 +8,7 @@ from typing import Protocol
 
 from faas.auth.keys import KeyRing
 from faas.domain import Limits, Record
+from faas.gateway.audit import AuditSink
 from faas.gateway.auth import GatewayAuth
 from faas.invoker import Invoker
 from faas.registry.functions import Registry
@@ -29,6 +30,7 @@ class Services:
     max_request_bytes: int
     auth: GatewayAuth
     keys: KeyRing
+    audit: AuditSink
     account_id: str
     # How long GetFunction's Code.Location stays valid.
     code_url_expiry_s: int = 600

@@ -32,6 +32,7 @@ def build_app() -> web.Application:
         # Authentication off: an anonymous caller allowed everything reaches the handlers.
         auth=GatewayAuth(None, region="us-east-1", account_id="000000000000"),
         keys=object(),
+        audit=object(),
         account_id="000000000000",
         code_url_expiry_s=600,
     )
