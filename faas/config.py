@@ -8,6 +8,7 @@ environment is a parameter, never read at import time.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import sys
 import tomllib
 import types
@@ -40,10 +41,20 @@ class ServerSettings:
     # HTTPS: a PEM certificate chain and its private key; both empty serves plain HTTP.
     tls_cert: str = ""
     tls_key: str = ""
+    # Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed when
+    # the audit log names a caller's address; empty: the address of the connection, always.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("server.tls_cert and server.tls_key go together: set both or neither")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"server.trusted_proxies: {proxy!r} is not an IP address or network"
+                ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +153,40 @@ class AuthSettings:
     # Lifetime of a worker's execution credentials (a function with an execution role);
     # workers are replaced before theirs run out.
     execution_credentials_ttl_s: float = 21600.0
+    # Audit events older than this many days are deleted; 0 keeps them forever.
+    audit_retention_days: int = 90
+    # How often the events past their retention are looked for and deleted.
+    audit_retention_interval_s: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.max_skew_s < 1 or self.code_url_expiry_s < 1:
             raise ConfigError("auth.max_skew_s and auth.code_url_expiry_s must be at least 1")
         if self.execution_credentials_ttl_s < 2:
             raise ConfigError("auth.execution_credentials_ttl_s must be at least 2")
+        if self.audit_retention_days < 0:
+            raise ConfigError("auth.audit_retention_days must not be negative (0 keeps forever)")
+        if self.audit_retention_interval_s <= 0:
+            raise ConfigError("auth.audit_retention_interval_s must be more than 0")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSettings:
+    """Token buckets per access key: `*_per_s` is the sustained rate, `*_burst` how many calls
+    may come at once after a quiet spell. A rate of 0 means unlimited; a burst of 0 means one
+    second's worth (the rate, at least 1)."""
+
+    # lambda:InvokeFunction. Unlimited: Lambda limits invocations by concurrency (the
+    # [concurrency] section), not per caller.
+    invoke_per_s: float = 0.0
+    invoke_burst: int = 0
+    # Every other API call (deploys, reads, keys, records, the audit log).
+    management_per_s: float = 100.0
+    management_burst: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("invoke_per_s", "invoke_burst", "management_per_s", "management_burst"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"rate_limits.{name} must not be negative (0: unlimited)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +198,7 @@ class Settings:
     billing: BillingSettings = field(default_factory=BillingSettings)
     concurrency: ConcurrencySettings = field(default_factory=ConcurrencySettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     # Runtime name -> interpreter path. The interpreter faas runs on is always offered as
     # python3.X; entries here add others (e.g. python3.12 = "/usr/bin/python3.12").
     runtimes: Mapping[str, str] = field(default_factory=dict)
@@ -195,6 +235,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "billing": BillingSettings,
     "concurrency": ConcurrencySettings,
     "auth": AuthSettings,
+    "rate_limits": RateLimitSettings,
 }
 
 
@@ -276,6 +317,8 @@ def _build_section(cls: type[Any], values: Mapping[str, Any], section: str) -> A
 def _coerce(value: Any, kind: Any, key: str) -> Any:
     if isinstance(kind, types.UnionType):
         kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    if typing.get_origin(kind) is tuple:
+        return _to_strings(value, key)
     try:
         if kind is bool:
             return _to_bool(value)
@@ -286,6 +329,15 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
         return kind(value)
     except (ValueError, TypeError, InvalidOperation) as exc:
         raise ConfigError(f"{key}: cannot use {value!r} as {kind.__name__}") from exc
+
+
+def _to_strings(value: Any, key: str) -> tuple[str, ...]:
+    """A TOML list of strings, or (from the environment) one comma-separated string."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return tuple(item.strip() for item in value)
+    raise ConfigError(f"{key}: cannot use {value!r}: give a list of strings")
 
 
 def _to_bool(value: Any) -> bool:

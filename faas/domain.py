@@ -269,3 +269,46 @@ class WorkerCredentials:
     # From then on the worker takes no new invocation (one may still need the credentials for
     # up to the function's timeout), and a fresh worker with fresh credentials is started.
     renew_after: float
+
+
+class AuditOutcome(enum.StrEnum):
+    """How an audited call went, as far as authorization is concerned."""
+
+    # Authorized; its status and error code say whether the call itself then succeeded.
+    ALLOWED = "allowed"
+    # Refused: authentication (403), the key's policy (403) or the key's rate limit (429).
+    DENIED = "denied"
+    # Failed before any authorization decision (e.g. a malformed request).
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One audited API call: a management call, or any call that was refused."""
+
+    time_ms: int  # when it was answered, epoch milliseconds (UTC)
+    request_id: str
+    key_id: str | None  # None when the caller was not authenticated
+    key_name: str | None
+    # The action checked against the key's policy (`lambda:GetFunction`); when the call was
+    # refused before that, the API operation (`GetFunction`).
+    action: str
+    resource: str | None  # the ARN the action was checked on; None before that
+    outcome: AuditOutcome
+    status: int  # the HTTP status answered
+    error_code: str | None  # Lambda's error code of the answer, e.g. AccessDeniedException
+    method: str
+    path: str  # without the query string (it may hold a presigned signature)
+    source_ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Which audit events to list, newest first."""
+
+    since_ms: int | None = None
+    # A key's name or access key id.
+    key: str | None = None
+    # An AuditOutcome, or an error code (AccessDeniedException) or HTTP status (404).
+    outcome: str | None = None
+    limit: int = 50

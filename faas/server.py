@@ -38,6 +38,7 @@ from faas.datadir import DataDirLock, lock_data_dir
 from faas.domain import MB, Limits
 from faas.errors import FaasError
 from faas.gateway.app import make_app
+from faas.gateway.audit import AuditTrail
 from faas.gateway.auth import GatewayAuth
 from faas.gateway.services import Services
 from faas.invoker import Invoker
@@ -45,8 +46,10 @@ from faas.pool.launcher import ZygoteLauncher, runtime_dir
 from faas.pool.manager import PoolManager
 from faas.pool.sandbox import SandboxPlanner, isolation_summary, layers, probe_host
 from faas.pool.scratch import isolate_mounts
+from faas.ratelimit import RateLimiter
 from faas.registry.codestore import CodeStore
 from faas.registry.functions import Registry
+from faas.store.audit import AuditLog
 from faas.store.engine import make_engine, url_kind
 from faas.store.repos import FunctionRepo, RecordRepo
 from faas.store.schema import migrate
@@ -75,6 +78,7 @@ class Platform:
     registry: Registry
     pool: PoolManager
     writer: RecordWriter
+    audit: AuditLog
     runner: web.AppRunner
     sweeper: asyncio.Task[None]
     sandbox: SandboxPlanner
@@ -92,6 +96,8 @@ class Platform:
         await self.pool.stop()
         await asyncio.to_thread(self.sandbox.teardown)
         await self.writer.stop()
+        # After the runner: the calls answered while it drained are audited too.
+        await self.audit.stop()
         self.engine.dispose()
         self.data_dir_lock.release()
         log.info("stopped")
@@ -108,9 +114,14 @@ async def sweep_code_forever(registry: Registry, pool: PoolManager, interval_s: 
 
 
 def health_report(
-    settings: Settings, registry: Registry, pool: PoolManager, planner: SandboxPlanner
+    settings: Settings,
+    registry: Registry,
+    pool: PoolManager,
+    planner: SandboxPlanner,
+    audit: AuditLog,
 ) -> dict[str, object]:
     stats = pool.stats()
+    audit_stats = audit.stats
     return {
         "status": "ok",
         "version": __version__,
@@ -120,6 +131,12 @@ def health_report(
         "busy_workers": stats.busy,
         "runtimes": sorted(settings.available_runtimes()),
         "sandbox": [layer.as_dict() for layer in layers(planner.host)],
+        "audit": {
+            "written": audit_stats.written,
+            "failed": audit_stats.failed,
+            "dropped": audit_stats.dropped,
+            "deleted": audit_stats.deleted,
+        },
     }
 
 
@@ -200,6 +217,13 @@ async def _start_parts(
     )
     writer.start(loop)
     undo.push_async_callback(writer.stop)
+    audit = AuditLog(
+        engine,
+        retention_days=settings.auth.audit_retention_days,
+        retention_interval_s=settings.auth.audit_retention_interval_s,
+    )
+    audit.start(loop)
+    undo.push_async_callback(audit.stop)
     planner = await start_sandbox(settings, runtimes)
     undo.push_async_callback(asyncio.to_thread, planner.teardown)
     launcher = ZygoteLauncher(
@@ -250,16 +274,19 @@ async def _start_parts(
                 registry=registry,
                 invoker=invoker,
                 records=RecordRepo(engine),
-                health=functools.partial(health_report, settings, registry, pool, planner),
+                health=functools.partial(health_report, settings, registry, pool, planner, audit),
                 limits=limits,
                 max_request_bytes=settings.server.max_request_mb * MB,
                 auth=GatewayAuth(
                     auth.authenticator,
                     region=settings.server.region,
                     account_id=settings.server.account_id,
+                    rate_limiter=RateLimiter(settings.rate_limits),
+                    audit=AuditTrail(audit, settings.server.trusted_proxies),
                 ),
                 keys=auth.keys,
                 roles=auth.roles,
+                audit=audit,
                 account_id=settings.server.account_id,
                 code_url_expiry_s=settings.auth.code_url_expiry_s,
             )
@@ -272,7 +299,7 @@ async def _start_parts(
     await listen(runner, settings.server.host, settings.server.port, tls_context(settings))
     sweeper = loop.create_task(sweep_code_forever(registry, pool, CODE_SWEEP_INTERVAL_S))
     return Platform(
-        settings, engine, registry, pool, writer, runner, sweeper, planner, data_dir_lock
+        settings, engine, registry, pool, writer, audit, runner, sweeper, planner, data_dir_lock
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from faas.gateway import (
+    audit_api,
     concurrency_api,
     functions_api,
     invoke_api,
@@ -30,6 +31,7 @@ def make_app(services: Services) -> web.Application:
     provisioned_api.add_routes(app, services)
     keys_api.add_routes(app, services.keys, services.auth, services.account_id)
     roles_api.add_routes(app, services.roles, services.auth)
+    audit_api.add_routes(app, services.audit, services.auth)
     # Last: the catch-all answers only what no route above serves.
     unknown_api.add_routes(app, services.auth)
     return app

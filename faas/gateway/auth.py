@@ -5,6 +5,12 @@ anything up (so a caller without rights learns nothing, not even whether a funct
 A route whose handler returns without having authorized anything is a bug; it fails closed
 with a 500 instead of answering. With `auth.enabled = false` (throwaway local use only) every
 caller is an anonymous principal allowed everything, so handlers run the same code either way.
+
+Between authentication and the handler, the caller's key takes a token from its rate limit
+(`faas/ratelimit.py`: `invoke` for Invoke, `management` for every other route): over it, the
+call is answered 429 before its handler does anything. Once answered, the call is audited
+(`faas/gateway/audit.py`) when it is a management call or was refused; an Invoke that was
+not refused costs one comparison of its status there.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from multidict import CIMultiDictProxy
@@ -21,14 +27,31 @@ from faas.auth.authenticator import Authenticator, Caller
 from faas.auth.keys import ADMIN_POLICY, AccessKey
 from faas.auth.policy import parse_policy
 from faas.auth.sigv4 import WireRequest
-from faas.errors import ServiceError
-from faas.gateway.errors import Handler, lambda_errors
+from faas.domain import AuditOutcome
+from faas.errors import AccessDenied, ServiceError, TooManyRequests
+from faas.gateway.audit import AuditTrail
+from faas.gateway.errors import Handler, error_answer
+from faas.ratelimit import ClassLimit, RateClass, RateLimiter
 from faas.registry.names import function_arn, split_function_name
 
 log = logging.getLogger(__name__)
 
 CALLER = web.RequestKey("faas.caller", Caller)
-AUTHORIZED = web.RequestKey("faas.authorized", bool)
+# (action, resource) the caller's policy allowed; NO_ACTION for a route that needs none.
+AUTHORIZED = web.RequestKey("faas.authorized", tuple[str, str])
+# (action, resource) the caller's policy refused.
+DENIED = web.RequestKey("faas.denied", tuple[str, str])
+NO_ACTION = ("", "")
+# Refused by the caller's rate limit (a 429 that is a refusal, unlike a concurrency throttle).
+RATE_LIMITED = web.RequestKey("faas.rate_limited", bool)
+# The operation of the one route whose calls are not management calls.
+INVOKE_OPERATION = "Invoke"
+FORBIDDEN = 403
+THROTTLED = 429
+# The status an audit event gives a call that was cut off before it was answered.
+UNANSWERED = 499
+# A route's API operation: its name, or (the catch-all) how to tell it from the request.
+Operation = str | Callable[[web.Request], str]
 # Bodies larger than this are hashed off the event loop (SHA-256 runs at ~1-2 GB/s here).
 HASH_IN_THREAD_BYTES = 256 * 1024
 
@@ -47,11 +70,19 @@ class _Headers:
 
 class GatewayAuth:
     def __init__(
-        self, authenticator: Authenticator | None, *, region: str, account_id: str
+        self,
+        authenticator: Authenticator | None,
+        *,
+        region: str,
+        account_id: str,
+        rate_limiter: RateLimiter | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._region = region
         self._account_id = account_id
+        self._rate_limiter = rate_limiter
+        self._audit = audit
         self._anonymous = Caller(
             AccessKey(
                 name="anonymous",
@@ -79,11 +110,19 @@ class GatewayAuth:
         request[CALLER] = caller
         return caller
 
+    def rate_limit(self, rate_class: RateClass) -> ClassLimit | None:
+        """The rate limit of a class of calls, or None when they are not limited."""
+        return None if self._rate_limiter is None else self._rate_limiter.for_class(rate_class)
+
     def require(self, request: web.Request, action: str, resource: str) -> Caller:
         """The caller, if its policy allows `action` on `resource`; else AccessDenied."""
         caller = request[CALLER]
-        caller.require(action, resource)
-        request[AUTHORIZED] = True
+        try:
+            caller.require(action, resource)
+        except AccessDenied:
+            request[DENIED] = (action, resource)
+            raise
+        request[AUTHORIZED] = (action, resource)
         return caller
 
     def require_on_function(
@@ -96,7 +135,7 @@ class GatewayAuth:
 
     def no_action(self, request: web.Request) -> None:
         """The route performs nothing that needs a permission (e.g. an unknown operation)."""
-        request[AUTHORIZED] = True
+        request[AUTHORIZED] = NO_ACTION
 
     def presign_code_url(self, request: web.Request, path: str, expires_s: int) -> str:
         if self._authenticator is None:
@@ -104,19 +143,107 @@ class GatewayAuth:
         target = self._authenticator.presign_code_url(path, request.host, expires_s)
         return f"{request.scheme}://{request.host}{target}"
 
+    def audit(
+        self,
+        request: web.Request,
+        response: web.StreamResponse | None,
+        status: int,
+        operation: Operation,
+    ) -> None:
+        """Leave the audit event of an answered call. Never raises: the answer goes out
+        whatever happens here."""
+        if self._audit is None:
+            return
+        try:
+            authorized = request.get(AUTHORIZED)
+            checked = authorized if authorized is not None else request.get(DENIED)
+            self._audit.record(
+                request,
+                response,
+                status=status,
+                caller=request.get(CALLER),
+                authorization=None if checked is None or checked is NO_ACTION else checked,
+                operation=operation if isinstance(operation, str) else operation(request),
+                outcome=_outcome(request, status),
+            )
+        except Exception:
+            log.exception("audit event of %s %s not recorded", request.method, request.path)
 
-def guarded(handler: Handler, auth: GatewayAuth) -> Handler:
-    """The route's handler behind authentication, with Lambda's error shapes."""
+
+def _refused(request: web.Request, status: int) -> bool:
+    """Refused by authentication, authorization or the caller's rate limit."""
+    return status == FORBIDDEN or (status == THROTTLED and request.get(RATE_LIMITED, False))
+
+
+def _outcome(request: web.Request, status: int) -> AuditOutcome:
+    if _refused(request, status):
+        return AuditOutcome.DENIED
+    if request.get(AUTHORIZED) is not None:
+        return AuditOutcome.ALLOWED
+    return AuditOutcome.FAILED
+
+
+def guarded(handler: Handler, auth: GatewayAuth, operation: Operation) -> Handler:
+    """The route's handler behind authentication and the caller's rate limit, with Lambda's
+    error shapes, audited. `operation` names the route's API operation (`GetFunction`)."""
+    rate_class = RateClass.INVOKE if operation == INVOKE_OPERATION else RateClass.MANAGEMENT
+    rate_limit = auth.rate_limit(rate_class)
 
     async def authenticated(request: web.Request) -> web.StreamResponse:
-        await auth.authenticate(request)
+        caller = await auth.authenticate(request)
+        if rate_limit is not None:
+            try:
+                rate_limit.admit(caller.key.name)
+            except TooManyRequests:
+                request[RATE_LIMITED] = True
+                raise
         response = await handler(request)
-        if not request.get(AUTHORIZED):
+        if request.get(AUTHORIZED) is None:
             log.error("route %s %s answered without authorizing", request.method, request.path)
             raise ServiceError("Internal error; the server log has details")
         return response
 
-    return lambda_errors(authenticated)
+    return _answered_and_audited(
+        authenticated, auth, operation, every_call_audited=rate_class is RateClass.MANAGEMENT
+    )
+
+
+def audited_refusals(handler: Handler, auth: GatewayAuth, operation: Operation) -> Handler:
+    """`handler` (which answers anyone, e.g. /health) with Lambda's error shapes, audited
+    only when it refuses a caller."""
+    return _answered_and_audited(handler, auth, operation, every_call_audited=False)
+
+
+def _answered_and_audited(
+    handler: Handler, auth: GatewayAuth, operation: Operation, *, every_call_audited: bool
+) -> Handler:
+    """`handler` with Lambda's error shapes (`error_answer`), then audited: every call, or
+    only refused ones. One coroutine, not two wrappers: this runs for every Invoke."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPRequestEntityTooLarge as too_large:
+            response = error_answer(request, too_large)
+        except web.HTTPException as answered_by_aiohttp:
+            if every_call_audited or _refused(request, answered_by_aiohttp.status):
+                auth.audit(request, None, answered_by_aiohttp.status, operation)
+            raise
+        except asyncio.CancelledError:
+            # Cut off before its answer (a stop that outlasted server.shutdown_grace_s): what
+            # it did may have happened all the same.
+            if every_call_audited:
+                auth.audit(request, None, UNANSWERED, operation)
+            raise
+        except Exception as error:
+            response = error_answer(request, error)
+        status = response.status
+        # All an Invoke answered below 403 pays for: one comparison of its status.
+        if every_call_audited or (status >= FORBIDDEN and _refused(request, status)):
+            auth.audit(request, response, status, operation)
+        return response
+
+    return answer
 
 
 async def _wire_request(request: web.Request) -> WireRequest:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from faas.domain import ConfigChange, FunctionConfig, Record
+from faas.domain import AuditEvent, ConfigChange, FunctionConfig, Record
 from faas.errors import InvalidParameterValue, InvalidRequestContent
 
 ARCHITECTURE = "arm64" if platform.machine() in {"aarch64", "arm64"} else "x86_64"
@@ -73,6 +73,23 @@ def record_document(record: Record) -> dict[str, Any]:
         "Status": str(record.status),
         "ErrorType": record.error_type,
         "Isolation": record.isolation,
+    }
+
+
+def audit_document(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "Time": _iso_ms(event.time_ms),
+        "RequestId": event.request_id,
+        "KeyName": event.key_name,
+        "AccessKeyId": event.key_id,
+        "Action": event.action,
+        "Resource": event.resource,
+        "Outcome": str(event.outcome),
+        "Status": event.status,
+        "ErrorCode": event.error_code,
+        "Method": event.method,
+        "Path": event.path,
+        "SourceIp": event.source_ip,
     }
 
 

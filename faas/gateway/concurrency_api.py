@@ -23,9 +23,11 @@ FIELD = "ReservedConcurrentExecutions"
 
 def add_routes(app: web.Application, services: Services) -> None:
     api = ConcurrencyApi(services)
-    app.router.add_put(PUT_PATH, guarded(api.put, services.auth))
-    app.router.add_get(GET_PATH, guarded(api.get, services.auth))
-    app.router.add_delete(DELETE_PATH, guarded(api.delete, services.auth))
+    app.router.add_put(PUT_PATH, guarded(api.put, services.auth, "PutFunctionConcurrency"))
+    app.router.add_get(GET_PATH, guarded(api.get, services.auth, "GetFunctionConcurrency"))
+    app.router.add_delete(
+        DELETE_PATH, guarded(api.delete, services.auth, "DeleteFunctionConcurrency")
+    )
 
 
 def concurrency_document(reserved: int | None) -> dict[str, int]:

@@ -6,7 +6,6 @@ Shape (what botocore parses): header `X-Amzn-ErrorType: <Code>` plus a JSON body
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -40,23 +39,17 @@ def error_response(error: FaasError, request_id: str | None = None) -> web.Respo
     )
 
 
-def lambda_errors(handler: Handler) -> Handler:
-    """Translate FaasError (and aiohttp's body-size refusal) into Lambda's error shape."""
+def error_answer(request: web.Request, error: Exception) -> web.Response:
+    """Lambda's answer to what a handler raised: its FaasError, a too-large body, or else a
+    500 that says no more than to look in the server log (where the traceback goes).
 
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except FaasError as error:
-            return error_response(error)
-        except web.HTTPRequestEntityTooLarge as too_large:
-            return error_response(
-                RequestTooLarge(f"Request must be smaller than {too_large.text or 'the limit'}")
-            )
-        except web.HTTPException:
-            raise
-        except Exception:
-            log.exception("unexpected error serving %s %s", request.method, request.path)
-            return error_response(ServiceError("Internal error; the server log has details"))
-
-    return wrapped
+    Every route's wrapper (faas/gateway/auth.py) answers with it; aiohttp's other HTTP
+    exceptions are not for this: those wrappers let them through."""
+    if isinstance(error, FaasError):
+        return error_response(error)
+    if isinstance(error, web.HTTPRequestEntityTooLarge):
+        return error_response(
+            RequestTooLarge(f"Request must be smaller than {error.text or 'the limit'}")
+        )
+    log.error("unexpected error serving %s %s", request.method, request.path, exc_info=error)
+    return error_response(ServiceError("Internal error; the server log has details"))

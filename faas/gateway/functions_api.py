@@ -27,18 +27,22 @@ WARNINGS_FIELD = "FaasWarnings"
 
 def add_routes(app: web.Application, services: Services) -> None:
     api = FunctionsApi(services)
-    app.router.add_post(PREFIX, guarded(api.create, services.auth))
-    app.router.add_get(PREFIX, guarded(api.list, services.auth))
-    app.router.add_get(PREFIX + "/", guarded(api.list, services.auth))
-    app.router.add_get(PREFIX + "/{name}", guarded(api.get, services.auth))
+    app.router.add_post(PREFIX, guarded(api.create, services.auth, "CreateFunction"))
+    app.router.add_get(PREFIX, guarded(api.list, services.auth, "ListFunctions"))
+    app.router.add_get(PREFIX + "/", guarded(api.list, services.auth, "ListFunctions"))
+    app.router.add_get(PREFIX + "/{name}", guarded(api.get, services.auth, "GetFunction"))
     app.router.add_get(
-        PREFIX + "/{name}/configuration", guarded(api.get_configuration, services.auth)
+        PREFIX + "/{name}/configuration",
+        guarded(api.get_configuration, services.auth, "GetFunctionConfiguration"),
     )
-    app.router.add_put(PREFIX + "/{name}/code", guarded(api.update_code, services.auth))
     app.router.add_put(
-        PREFIX + "/{name}/configuration", guarded(api.update_configuration, services.auth)
+        PREFIX + "/{name}/code", guarded(api.update_code, services.auth, "UpdateFunctionCode")
     )
-    app.router.add_delete(PREFIX + "/{name}", guarded(api.delete, services.auth))
+    app.router.add_put(
+        PREFIX + "/{name}/configuration",
+        guarded(api.update_configuration, services.auth, "UpdateFunctionConfiguration"),
+    )
+    app.router.add_delete(PREFIX + "/{name}", guarded(api.delete, services.auth, "DeleteFunction"))
 
 
 class FunctionsApi:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from faas.domain import InvocationRequest, InvocationType
 from faas.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge
-from faas.gateway.auth import guarded
+from faas.gateway.auth import INVOKE_OPERATION, guarded
 from faas.gateway.errors import error_response
 from faas.gateway.services import Services
 from faas.request_ids import RequestIds
@@ -25,7 +25,8 @@ _TYPES = {t.value: t for t in InvocationType}
 def add_routes(app: web.Application, services: Services) -> None:
     api = InvokeApi(services)
     app.router.add_post(
-        "/2015-03-31/functions/{name}/invocations", guarded(api.invoke, services.auth)
+        "/2015-03-31/functions/{name}/invocations",
+        guarded(api.invoke, services.auth, INVOKE_OPERATION),
     )
 
 

@@ -25,10 +25,10 @@ PREFIX = "/faas/v1/keys"
 
 def add_routes(app: web.Application, keys: KeyRing, auth: GatewayAuth, account_id: str) -> None:
     api = KeysApi(keys, auth, account_id)
-    app.router.add_post(PREFIX, guarded(api.create, auth))
-    app.router.add_get(PREFIX, guarded(api.list, auth))
-    app.router.add_delete(PREFIX + "/{name}", guarded(api.delete, auth))
-    app.router.add_post(PREFIX + "/{name}/rotate", guarded(api.rotate, auth))
+    app.router.add_post(PREFIX, guarded(api.create, auth, "CreateKey"))
+    app.router.add_get(PREFIX, guarded(api.list, auth, "ListKeys"))
+    app.router.add_delete(PREFIX + "/{name}", guarded(api.delete, auth, "DeleteKey"))
+    app.router.add_post(PREFIX + "/{name}/rotate", guarded(api.rotate, auth, "RotateKey"))
 
 
 class KeysApi:

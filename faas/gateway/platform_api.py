@@ -7,9 +7,8 @@ import asyncio
 from aiohttp import web
 
 from faas.errors import AccessDenied, InvalidParameterValue, ResourceNotFound
-from faas.gateway.auth import guarded
+from faas.gateway.auth import audited_refusals, guarded
 from faas.gateway.codec import json_response, record_document
-from faas.gateway.errors import lambda_errors
 from faas.gateway.services import Services
 from faas.registry.names import split_function_name
 
@@ -20,9 +19,11 @@ def add_routes(app: web.Application, services: Services) -> None:
     api = PlatformApi(services)
     # Open by design: a load balancer or a supervisor asks whether the server is up. Only a
     # signed caller allowed faas:GetHealth gets the details (functions, workers, sandbox).
-    app.router.add_get("/health", lambda_errors(api.health))
-    app.router.add_get("/faas/v1/invocations", guarded(api.invocations, services.auth))
-    app.router.add_get("/faas/v1/code/{sha256}", guarded(api.code, services.auth))
+    app.router.add_get("/health", audited_refusals(api.health, services.auth, "GetHealth"))
+    app.router.add_get(
+        "/faas/v1/invocations", guarded(api.invocations, services.auth, "ListInvocations")
+    )
+    app.router.add_get("/faas/v1/code/{sha256}", guarded(api.code, services.auth, "GetCode"))
 
 
 class PlatformApi:

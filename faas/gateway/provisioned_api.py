@@ -16,7 +16,7 @@ from faas.errors import InvalidParameterValue
 from faas.gateway.auth import guarded
 from faas.gateway.codec import json_body, json_response
 from faas.gateway.services import Services
-from faas.gateway.unknown_api import unknown_operation
+from faas.gateway.unknown_api import operation_name, unknown_operation
 
 PATH = "/2019-09-30/functions/{name}/provisioned-concurrency"
 FIELD = "ProvisionedConcurrentExecutions"
@@ -24,9 +24,11 @@ FIELD = "ProvisionedConcurrentExecutions"
 
 def add_routes(app: web.Application, services: Services) -> None:
     api = ProvisionedApi(services)
-    app.router.add_put(PATH, guarded(api.put, services.auth))
-    app.router.add_get(PATH, guarded(api.get, services.auth))
-    app.router.add_delete(PATH, guarded(api.delete, services.auth))
+    app.router.add_put(PATH, guarded(api.put, services.auth, "PutProvisionedConcurrencyConfig"))
+    app.router.add_get(PATH, guarded(api.get, services.auth, operation_name))
+    app.router.add_delete(
+        PATH, guarded(api.delete, services.auth, "DeleteProvisionedConcurrencyConfig")
+    )
 
 
 def provisioned_document(cfg: FunctionConfig, requested: int, allocated: int) -> dict[str, object]:

@@ -25,9 +25,9 @@ PREFIX = "/faas/v1/roles"
 
 def add_routes(app: web.Application, roles: RoleBook, auth: GatewayAuth) -> None:
     api = RolesApi(roles, auth)
-    app.router.add_post(PREFIX, guarded(api.create, auth))
-    app.router.add_get(PREFIX, guarded(api.list, auth))
-    app.router.add_delete(PREFIX + "/{name}", guarded(api.delete, auth))
+    app.router.add_post(PREFIX, guarded(api.create, auth, "CreateRole"))
+    app.router.add_get(PREFIX, guarded(api.list, auth, "ListRoles"))
+    app.router.add_delete(PREFIX + "/{name}", guarded(api.delete, auth, "DeleteRole"))
 
 
 class RolesApi:

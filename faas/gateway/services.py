@@ -9,6 +9,7 @@ from typing import Protocol
 from faas.auth.keys import KeyRing
 from faas.auth.roles import RoleBook
 from faas.domain import Limits, Record
+from faas.gateway.audit import AuditSink
 from faas.gateway.auth import GatewayAuth
 from faas.invoker import Invoker
 from faas.registry.functions import Registry
@@ -31,6 +32,7 @@ class Services:
     auth: GatewayAuth
     keys: KeyRing
     roles: RoleBook
+    audit: AuditSink
     account_id: str
     # How long GetFunction's Code.Location stays valid.
     code_url_expiry_s: int = 600

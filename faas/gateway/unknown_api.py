@@ -23,6 +23,7 @@ CATCH_ALL_ROUTE = "unknown-operation"
 # An unknown path is echoed in the message, but never more of it than this.
 MAX_ECHOED_PATH = 200
 MAX_ECHOED_METHOD = 20
+UNKNOWN_OPERATION = "UnknownOperation"
 
 LAMBDA_OPERATIONS = OperationMatcher(OPERATIONS)
 
@@ -34,8 +35,18 @@ def add_routes(app: web.Application, auth: GatewayAuth) -> None:
         return error_response(unknown_operation(request))
 
     app.router.add_route(
-        "*", "/{tail:.*}", guarded(answer_unknown_operation, auth), name=CATCH_ALL_ROUTE
+        "*",
+        "/{tail:.*}",
+        guarded(answer_unknown_operation, auth, operation_name),
+        name=CATCH_ALL_ROUTE,
     )
+
+
+def operation_name(request: web.Request) -> str:
+    """The Lambda operation the request is (for the audit log), or `UnknownOperation`."""
+    raw_path = request.rel_url.raw_path
+    operation = LAMBDA_OPERATIONS.match(request.method, raw_path, request.rel_url.query)
+    return UNKNOWN_OPERATION if operation is None else operation.name
 
 
 def unknown_operation(request: web.Request) -> UnknownOperation:

@@ -5,16 +5,44 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RowMapping,
+    Select,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
-from faas.domain import FunctionConfig, InvocationStatus, Record, StoredKey, StoredRole
+from faas.domain import (
+    AuditEvent,
+    AuditOutcome,
+    AuditQuery,
+    FunctionConfig,
+    InvocationStatus,
+    Record,
+    StoredKey,
+    StoredRole,
+)
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
 from faas.store.sealing import Sealer, open_environment, seal_environment
 from faas.store.tables import (
+    AUDIT_ACTION_MAX,
+    AUDIT_ERROR_CODE_MAX,
+    AUDIT_METHOD_MAX,
+    AUDIT_PATH_MAX,
+    AUDIT_RESOURCE_MAX,
+    AUDIT_SOURCE_MAX,
     ERROR_TYPE_MAX,
     ISOLATION_MAX,
     access_keys,
+    audit_events,
     functions,
     invocations,
     roles,
@@ -326,4 +354,99 @@ def _record_from_row(row: RowMapping) -> Record:
         status=InvocationStatus(row["status"]),
         error_type=row["error_type"],
         isolation=row["isolation"],
+    )
+
+
+MAX_AUDIT_EVENTS = 1000
+_OUTCOMES = frozenset(outcome.value for outcome in AuditOutcome)
+# Rows per retention delete: each chunk is its own short transaction, so a large backlog never
+# holds the database's write lock (and the record writer) for long.
+AUDIT_DELETE_CHUNK = 5000
+
+
+class AuditRepo:
+    """The `audit_events` table: one row per audited API call."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def insert_many(self, events: Sequence[AuditEvent]) -> None:
+        """Add the rows in one transaction (one executemany)."""
+        if events:
+            with self._engine.begin() as connection:
+                connection.execute(insert(audit_events), [_audit_to_row(e) for e in events])
+
+    def recent(self, query: AuditQuery) -> list[AuditEvent]:
+        """Newest first; `query.limit` is clamped to 1..1000."""
+        statement = _audit_filters(select(audit_events), query)
+        statement = statement.order_by(audit_events.c.time_ms.desc(), audit_events.c.id.desc())
+        statement = statement.limit(max(1, min(query.limit, MAX_AUDIT_EVENTS)))
+        with self._engine.connect() as connection:
+            return [_audit_from_row(row) for row in connection.execute(statement).mappings()]
+
+    def delete_older_than(self, cutoff_ms: int) -> int:
+        """Delete the events from before `cutoff_ms`, a chunk per transaction; how many."""
+        oldest = (
+            select(audit_events.c.id)
+            .where(audit_events.c.time_ms < cutoff_ms)
+            .order_by(audit_events.c.time_ms)
+            .limit(AUDIT_DELETE_CHUNK)
+        )
+        statement = delete(audit_events).where(audit_events.c.id.in_(oldest.scalar_subquery()))
+        deleted = 0
+        while True:
+            with self._engine.begin() as connection:
+                count = connection.execute(statement).rowcount
+            deleted += count
+            if count < AUDIT_DELETE_CHUNK:
+                return deleted
+
+
+def _audit_filters(statement: Select[Any], query: AuditQuery) -> Select[Any]:
+    columns = audit_events.c
+    if query.since_ms is not None:
+        statement = statement.where(columns.time_ms >= query.since_ms)
+    if query.key is not None:
+        statement = statement.where(or_(columns.key_name == query.key, columns.key_id == query.key))
+    outcome = query.outcome
+    if outcome is None:
+        return statement
+    if outcome in _OUTCOMES:
+        return statement.where(columns.outcome == outcome)
+    if outcome.isdigit():
+        return statement.where(columns.status == int(outcome))
+    return statement.where(columns.error_code == outcome)
+
+
+def _audit_to_row(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "time_ms": event.time_ms,
+        "request_id": event.request_id,
+        "key_id": event.key_id,
+        "key_name": event.key_name,
+        "action": event.action[:AUDIT_ACTION_MAX],
+        "resource": None if event.resource is None else event.resource[:AUDIT_RESOURCE_MAX],
+        "outcome": str(event.outcome),
+        "status": event.status,
+        "error_code": None if event.error_code is None else event.error_code[:AUDIT_ERROR_CODE_MAX],
+        "method": event.method[:AUDIT_METHOD_MAX],
+        "path": event.path[:AUDIT_PATH_MAX],
+        "source_ip": event.source_ip[:AUDIT_SOURCE_MAX],
+    }
+
+
+def _audit_from_row(row: RowMapping) -> AuditEvent:
+    return AuditEvent(
+        time_ms=row["time_ms"],
+        request_id=row["request_id"],
+        key_id=row["key_id"],
+        key_name=row["key_name"],
+        action=row["action"],
+        resource=row["resource"],
+        outcome=AuditOutcome(row["outcome"]),
+        status=row["status"],
+        error_code=row["error_code"],
+        method=row["method"],
+        path=row["path"],
+        source_ip=row["source_ip"],
     )

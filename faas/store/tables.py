@@ -113,3 +113,36 @@ roles = Table(
     Column("policy", Text, nullable=False),
     Column("created", String(32), nullable=False),
 )
+
+# Longest values kept in an audit event; repos truncate so one odd request (a very long path
+# or method) cannot fail the batch it rides in.
+AUDIT_ACTION_MAX = 128
+AUDIT_RESOURCE_MAX = 2048
+AUDIT_PATH_MAX = 1024
+AUDIT_METHOD_MAX = 16
+AUDIT_ERROR_CODE_MAX = 64
+AUDIT_SOURCE_MAX = 64
+
+# The audit log: management calls and refused calls, written in batches off the event loop.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("request_id", String(36), nullable=False),
+    # NULL when the caller was not authenticated.
+    Column("key_id", String(32), nullable=True),
+    Column("key_name", String(64), nullable=True),
+    Column("action", String(AUDIT_ACTION_MAX), nullable=False),
+    Column("resource", String(AUDIT_RESOURCE_MAX), nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("error_code", String(AUDIT_ERROR_CODE_MAX), nullable=True),
+    Column("method", String(AUDIT_METHOD_MAX), nullable=False),
+    Column("path", String(AUDIT_PATH_MAX), nullable=False),
+    Column("source_ip", String(AUDIT_SOURCE_MAX), nullable=False),
+    # "Newest first" and "since" walk this one; so does the retention delete.
+    Index("ix_audit_events_time_ms", "time_ms"),
+    Index("ix_audit_events_key_name", "key_name", "time_ms"),
+    Index("ix_audit_events_key_id", "key_id", "time_ms"),
+)

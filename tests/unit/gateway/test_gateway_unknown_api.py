@@ -33,6 +33,7 @@ def build_app() -> web.Application:
         auth=GatewayAuth(None, region="us-east-1", account_id="000000000000"),
         keys=object(),
         roles=object(),
+        audit=object(),
         account_id="000000000000",
         code_url_expiry_s=600,
     )

@@ -1,0 +1,50 @@
+"""Settings for the audit log and rate limits: read from the file and the environment, and
+refused with a message naming the key when they cannot be used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from faas.config import ConfigError, RateLimitSettings, Settings, load
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_documented_config_file_holds_the_built_in_defaults() -> None:
+    documented = load(ROOT / "config.toml")
+    assert documented.server.trusted_proxies == ()
+    assert documented.auth == Settings().auth
+    assert documented.rate_limits == RateLimitSettings()
+
+
+def test_trusted_proxies_from_a_toml_list_or_a_comma_separated_variable(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[server]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/8", "::1"]\n')
+    assert load(config).server.trusted_proxies == ("127.0.0.1", "10.0.0.0/8", "::1")
+    from_environment = load(environ={"FAAS_SERVER_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"})
+    assert from_environment.server.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"FAAS_SERVER_TRUSTED_PROXIES": "proxy.example"}, "server.trusted_proxies"),
+        ({"FAAS_AUTH_AUDIT_RETENTION_DAYS": "-1"}, "auth.audit_retention_days"),
+        ({"FAAS_AUTH_AUDIT_RETENTION_INTERVAL_S": "0"}, "auth.audit_retention_interval_s"),
+        ({"FAAS_RATE_LIMITS_MANAGEMENT_PER_S": "-5"}, "rate_limits.management_per_s"),
+        ({"FAAS_RATE_LIMITS_INVOKE_BURST": "-1"}, "rate_limits.invoke_burst"),
+        ({"FAAS_RATE_LIMITS_INVOKE_PER_S": "fast"}, "rate_limits.invoke_per_s"),
+    ],
+)
+def test_unusable_values_are_refused_by_name(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        load(environ=environ)
+
+
+def test_rate_limits_from_the_environment() -> None:
+    limits = load(
+        environ={"FAAS_RATE_LIMITS_INVOKE_PER_S": "0.5", "FAAS_RATE_LIMITS_MANAGEMENT_BURST": "7"}
+    ).rate_limits
+    assert (limits.invoke_per_s, limits.management_burst) == (0.5, 7)
