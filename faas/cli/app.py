@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NoReturn
+from urllib.parse import quote
 
 import click
 
@@ -177,3 +178,15 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         for row in [headers, *rows]
     ]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def delete_named(collection_path: str, name: str, what: str, name_field: str) -> None:
+    """`DELETE <collection>/<name>`, then one line (or `{name_field: name, "Deleted": true}`
+    with --json): the shared end of `faas keys rm` and `faas roles rm`."""
+    context = cli_context()
+    path = f"{collection_path}/{quote(name, safe='')}"
+    context.client.request("DELETE", path, read_timeout_s=MANAGEMENT_TIMEOUT_S)
+    if context.json_output:
+        print_json({name_field: name, "Deleted": True})
+    else:
+        click.echo(f"deleted {what} {name}")

@@ -14,6 +14,7 @@ from faas.cli.app import (
     MANAGEMENT_TIMEOUT_S,
     UsageProblem,
     cli_context,
+    delete_named,
     format_table,
     json_option,
     main,
@@ -90,13 +91,7 @@ def list_keys() -> None:
 @click.argument("name")
 def remove_key(name: str) -> None:
     """Delete the access key NAME: requests signed with it are refused from now on."""
-    context = cli_context()
-    path = f"{KEYS_PATH}/{quote(name, safe='')}"
-    context.client.request("DELETE", path, read_timeout_s=MANAGEMENT_TIMEOUT_S)
-    if context.json_output:
-        print_json({"Name": name, "Deleted": True})
-    else:
-        click.echo(f"deleted key {name}")
+    delete_named(KEYS_PATH, name, "key", "Name")
 
 
 @keys.command("rotate")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import click
 
 from faas.cli.app import (
     MANAGEMENT_TIMEOUT_S,
     cli_context,
+    delete_named,
     format_table,
     json_option,
     print_json,
@@ -71,13 +71,7 @@ def list_roles() -> None:
 @click.argument("name")
 def remove_role(name: str) -> None:
     """Delete the role NAME: its functions' credentials stop working at once."""
-    context = cli_context()
-    path = f"{ROLES_PATH}/{quote(name, safe='')}"
-    context.client.request("DELETE", path, read_timeout_s=MANAGEMENT_TIMEOUT_S)
-    if context.json_output:
-        print_json({"RoleName": name, "Deleted": True})
-    else:
-        click.echo(f"deleted role {name}")
+    delete_named(ROLES_PATH, name, "role", "RoleName")
 
 
 def _row(role: Mapping[str, Any]) -> tuple[str, ...]:
