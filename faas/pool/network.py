@@ -1,0 +1,409 @@
+"""The workers' network on root hosts: a network namespace per worker, joined to the
+platform's namespace by a veth pair, with egress through NAT and nothing of the host.
+
+Per server process (its "instance", named by its pid in hex, so two servers on one host never
+touch each other's and a dead one's leftovers are recognised):
+- a /16 of 100.64.0.0/10 (the shared address space no site uses for its own hosts), chosen
+  free of the host's routes; its first address, the **gateway**, sits on `lo` (label
+  `lo:fs<instance>`) and is where functions find the platform: DNS (the platform's forwarder,
+  port 53) and, for workers whose function has execution credentials, the API;
+- an nftables table `inet faas_<instance>`: slots may leave for anywhere beyond the host
+  (masqueraded), may not reach any address of the host (its loopback and its own addresses
+  are "local" destinations: dropped, but for the gateway's DNS, and its API port for API
+  slots), may not reach each other, and nothing may open a connection into a slot;
+- **slots**, prepared ahead in a background thread (each costs three `ip` runs, ~25-50 ms,
+  kept off the cold start): a named namespace `fs<instance>n<index>` with `lo` and `eth0`
+  (a /30 of the instance's /16; default route through the host side `fs<instance>h<index>`).
+  A worker joins its slot's namespace (setns, in runtimes/python/sandbox.py) before it drops
+  its privileges; a slot is reused after its worker has gone (namespaces are torn down
+  slowly by the kernel under churn, and a function cannot change its namespace: it has no
+  CAP_NET_ADMIN).
+
+Kinds of slots: `egress`, `api` (egress plus the gateway's API port) and `allowlist`
+(destinations given per function, set when the slot is taken: a cold start of such a function
+runs one `nft`). IPv6 is not routed for slots.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import ipaddress
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+NETNS_DIR = Path("/run/netns")
+SHARED_SPACE = ipaddress.IPv4Network("100.64.0.0/10")
+PREFIX = "fs"
+MAX_IDLE_PER_KIND = 8
+REFILL_DELAY_S = 0.02
+
+
+class SlotKind(enum.StrEnum):
+    EGRESS = "egress"
+    API = "api"
+    ALLOWLIST = "allowlist"
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """One allowlist entry: a network and a port range (all ports when None)."""
+
+    network: ipaddress.IPv4Network
+    ports: tuple[int, int] | None = None
+
+    def matches(self) -> list[str]:
+        """nftables match expressions for this destination (TCP and UDP alike)."""
+        rule = f"ip daddr {self.network}"
+        if self.ports is None:
+            return [rule]
+        low, high = self.ports
+        port = str(low) if low == high else f"{low}-{high}"
+        return [f"{rule} tcp dport {port}", f"{rule} udp dport {port}"]
+
+
+@dataclass(eq=False)
+class NetSlot:
+    index: int
+    kind: SlotKind
+    namespace: str  # the named namespace (its file under /run/netns)
+    host_interface: str
+    address: ipaddress.IPv4Address  # inside the namespace
+
+    @property
+    def path(self) -> str:
+        return str(NETNS_DIR / self.namespace)
+
+
+def network_supported() -> str:
+    """'' when this host can give workers a network of their own, else why not."""
+    if os.geteuid() != 0:
+        return "needs root to create network namespaces, veth pairs and nftables rules"
+    for tool, package in (("ip", "iproute2"), ("nft", "nftables")):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (Debian package {package})"
+    return ""
+
+
+def instance_name(pid: int) -> str:
+    return f"{pid:x}"
+
+
+class NetworkLayer:
+    """Slots by kind. Thread-safe: acquire/release run in worker threads, not the loop."""
+
+    def __init__(self, *, api_port: int, prepared_per_kind: int, pid: int | None = None) -> None:
+        self._instance = instance_name(pid if pid is not None else os.getpid())
+        self._api_port = api_port
+        self._target = prepared_per_kind
+        self._lock = threading.Lock()
+        self._idle: dict[SlotKind, list[NetSlot]] = {kind: [] for kind in SlotKind}
+        self._count = 0
+        self._wanted = threading.Event()
+        self._stopping = False
+        self._refiller: threading.Thread | None = None
+        self._subnet: ipaddress.IPv4Network | None = None
+
+    @property
+    def table(self) -> str:
+        return f"faas_{self._instance}"
+
+    @property
+    def gateway(self) -> ipaddress.IPv4Address:
+        assert self._subnet is not None, "setup() first"
+        return self._subnet.network_address + 1
+
+    def setup(self) -> None:
+        """Blocking: sweep what dead servers left, take a /16, start forwarding, load the
+        rules and prepare the first slots."""
+        sweep_stale(own=self._instance)
+        self._subnet = pick_subnet(_host_networks())
+        _write("/proc/sys/net/ipv4/ip_forward", "1")
+        _run("ip", "addr", "add", f"{self.gateway}/32", "dev", "lo", "label", self._label())
+        _nft(self._ruleset())
+        self._top_up()
+        self._refiller = threading.Thread(target=self._refill_forever, name="faas-net-slots")
+        self._refiller.start()
+
+    def acquire(self, kind: SlotKind, allowed: Sequence[Destination] = ()) -> NetSlot:
+        with self._lock:
+            idle = self._idle[kind]
+            slot = idle.pop() if idle else None
+        self._wanted.set()
+        if slot is None:
+            slot = self._make(kind)
+        if kind is SlotKind.ALLOWLIST:
+            _nft(self._allowlist_rules(slot, allowed))
+        return slot
+
+    def release(self, slot: NetSlot) -> None:
+        """Back to the pool for the next worker (blocking: call from a thread)."""
+        if slot.kind is SlotKind.ALLOWLIST:
+            with contextlib.suppress(subprocess.SubprocessError, OSError):
+                _nft(f"flush chain inet {self.table} {_allow_chain(slot)}")
+        with self._lock:
+            idle = self._idle[slot.kind]
+            if len(idle) < MAX_IDLE_PER_KIND and not self._stopping:
+                idle.append(slot)
+                return
+        self._destroy(slot)
+
+    def teardown(self) -> None:
+        self._stopping = True
+        self._wanted.set()
+        if self._refiller is not None:
+            self._refiller.join()
+            self._refiller = None
+        remove_instance(self._instance)
+
+    # -- slots ----------------------------------------------------------------------------------
+
+    def _top_up(self) -> None:
+        for kind in (SlotKind.EGRESS, SlotKind.API):
+            while not self._stopping:
+                with self._lock:
+                    if len(self._idle[kind]) >= self._target:
+                        break
+                slot = self._make(kind)
+                with self._lock:
+                    self._idle[kind].append(slot)
+
+    def _refill_forever(self) -> None:
+        while not self._stopping:
+            self._wanted.wait()
+            time.sleep(REFILL_DELAY_S)  # let the cold start that took a slot finish first
+            self._wanted.clear()
+            try:
+                self._top_up()
+            except (OSError, subprocess.SubprocessError):
+                log.exception("could not prepare a network slot; retrying on the next demand")
+
+    def _make(self, kind: SlotKind) -> NetSlot:
+        with self._lock:
+            self._count += 1
+            index = self._count
+        assert self._subnet is not None
+        base = self._subnet.network_address + 4 * index
+        host_side, inside = base + 1, base + 2
+        slot = NetSlot(
+            index,
+            kind,
+            f"{PREFIX}{self._instance}n{index}",
+            f"{PREFIX}{self._instance}h{index}",
+            inside,
+        )
+        _run("ip", "netns", "add", slot.namespace)
+        try:
+            _ip_batch(
+                [
+                    f"link add {slot.host_interface} type veth peer name eth0 netns "
+                    f"{slot.namespace}",
+                    f"addr add {host_side}/30 dev {slot.host_interface}",
+                    f"link set {slot.host_interface} up",
+                ]
+            )
+            _ip_batch(
+                [
+                    "link set lo up",
+                    f"addr add {inside}/30 dev eth0",
+                    "link set eth0 up",
+                    f"route add default via {host_side}",
+                ],
+                namespace=slot.namespace,
+            )
+            if kind is SlotKind.API:
+                _nft(f"add element inet {self.table} api_slots {{ {slot.host_interface} }}")
+            if kind is SlotKind.ALLOWLIST:
+                _nft(self._allowlist_chain(slot))
+        except BaseException:
+            self._destroy(slot)
+            raise
+        return slot
+
+    def _destroy(self, slot: NetSlot) -> None:
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            _run("ip", "link", "del", slot.host_interface)
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            _run("ip", "netns", "del", slot.namespace)
+
+    # -- rules ----------------------------------------------------------------------------------
+
+    def _label(self) -> str:
+        return f"lo:{PREFIX}{self._instance}"
+
+    def _ruleset(self) -> str:
+        slots = f'"{PREFIX}{self._instance}h*"'
+        gateway = self.gateway
+        return f"""
+table inet {self.table} {{
+    set api_slots {{ type ifname; }}
+    chain input {{
+        type filter hook input priority -10; policy accept;
+        iifname {slots} ct state established,related accept
+        iifname {slots} ip daddr {gateway} udp dport 53 accept
+        iifname {slots} ip daddr {gateway} tcp dport 53 accept
+        iifname @api_slots ip daddr {gateway} tcp dport {self._api_port} accept
+        iifname {slots} reject with icmpx type admin-prohibited
+    }}
+    chain forward {{
+        type filter hook forward priority -10; policy accept;
+        oifname {slots} ct state established,related accept
+        oifname {slots} reject with icmpx type admin-prohibited
+        iifname {slots} meta nfproto ipv6 reject with icmpx type admin-prohibited
+        iifname {slots} fib daddr type local reject with icmpx type admin-prohibited
+        iifname {slots} jump slots_out
+    }}
+    chain slots_out {{
+    }}
+    chain postrouting {{
+        type nat hook postrouting priority 100; policy accept;
+        ip saddr {self._subnet} oifname != {slots} masquerade
+    }}
+}}
+"""
+
+    def _allowlist_chain(self, slot: NetSlot) -> str:
+        chain = _allow_chain(slot)
+        return (
+            f"add chain inet {self.table} {chain}\n"
+            f"insert rule inet {self.table} slots_out iifname {slot.host_interface} "
+            f"jump {chain}\n"
+        )
+
+    def _allowlist_rules(self, slot: NetSlot, allowed: Iterable[Destination]) -> str:
+        chain = _allow_chain(slot)
+        lines = [f"flush chain inet {self.table} {chain}"]
+        for destination in allowed:
+            for match in destination.matches():
+                lines.append(f"add rule inet {self.table} {chain} {match} accept")
+        lines.append(f"add rule inet {self.table} {chain} reject with icmpx type admin-prohibited")
+        return "\n".join(lines) + "\n"
+
+
+def pick_subnet(taken: Iterable[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+    """The first /16 of the shared address space that no route of the host overlaps."""
+    taken = list(taken)
+    for candidate in SHARED_SPACE.subnets(new_prefix=16):
+        if not any(candidate.overlaps(network) for network in taken):
+            return candidate
+    raise OSError("every /16 of 100.64.0.0/10 is in use on this host: no room for workers")
+
+
+def sweep_stale(own: str) -> None:
+    """Remove the namespaces, links, gateway addresses and tables of faas servers that are
+    gone (their pid is in every name), and any left by an earlier process of our own pid."""
+    for instance in _instances_present():
+        if instance == own or not _alive(instance):
+            remove_instance(instance)
+
+
+def remove_instance(instance: str) -> None:
+    """Everything one server instance made; what is already gone is no error."""
+    with contextlib.suppress(subprocess.SubprocessError, OSError):
+        _nft(f"delete table inet faas_{instance}")
+    for link in _lines("ip", "-o", "link", "show"):
+        name = link.split(":")[1].strip().split("@")[0] if ":" in link else ""
+        if name.startswith(f"{PREFIX}{instance}h"):
+            with contextlib.suppress(subprocess.SubprocessError, OSError):
+                _run("ip", "link", "del", name)
+    for address in _lines("ip", "-o", "-4", "addr", "show", "dev", "lo"):
+        tokens = [token.rstrip("\\") for token in address.split()]
+        if f"lo:{PREFIX}{instance}" in tokens:
+            cidr = tokens[3]
+            with contextlib.suppress(subprocess.SubprocessError, OSError):
+                _run("ip", "addr", "del", cidr, "dev", "lo")
+    if NETNS_DIR.is_dir():
+        for entry in NETNS_DIR.iterdir():
+            if entry.name.startswith(f"{PREFIX}{instance}n"):
+                with contextlib.suppress(subprocess.SubprocessError, OSError):
+                    _run("ip", "netns", "del", entry.name)
+
+
+def _instances_present() -> set[str]:
+    found: set[str] = set()
+    with contextlib.suppress(subprocess.SubprocessError, OSError):
+        for line in _lines("nft", "list", "tables"):
+            name = line.split()[-1]
+            if name.startswith("faas_"):
+                found.add(name.removeprefix("faas_"))
+    if NETNS_DIR.is_dir():
+        for entry in NETNS_DIR.iterdir():
+            if entry.name.startswith(PREFIX) and "n" in entry.name[len(PREFIX) :]:
+                found.add(entry.name[len(PREFIX) :].rsplit("n", 1)[0])
+    return {name for name in found if _is_hex(name)}
+
+
+def _alive(instance: str) -> bool:
+    try:
+        os.kill(int(instance, 16), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        int(text, 16)
+    except ValueError:
+        return False
+    return True
+
+
+def _allow_chain(slot: NetSlot) -> str:
+    return f"allow_{slot.index}"
+
+
+def _host_networks() -> list[ipaddress.IPv4Network]:
+    networks = []
+    for line in _lines("ip", "-4", "route", "show", "table", "all"):
+        first = line.split()[0] if line.split() else ""
+        if first in ("default", "broadcast", "local", "unreachable", "blackhole", "prohibit"):
+            first = line.split()[1] if len(line.split()) > 1 else ""
+        with contextlib.suppress(ValueError):
+            networks.append(ipaddress.ip_network(first, strict=False))
+    for line in _lines("ip", "-o", "-4", "addr", "show"):
+        with contextlib.suppress(ValueError, IndexError):
+            networks.append(ipaddress.ip_network(line.split()[3], strict=False))
+    return [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
+
+
+def _ip_batch(commands: Sequence[str], namespace: str | None = None) -> None:
+    argv = ["ip"] + (["-n", namespace] if namespace else []) + ["-batch", "-"]
+    subprocess.run(
+        argv,
+        input="\n".join(commands) + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def _nft(script: str) -> None:
+    subprocess.run(
+        ["nft", "-f", "-"], input=script, text=True, check=True, capture_output=True, timeout=30
+    )
+
+
+def _run(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, timeout=30)
+
+
+def _lines(*argv: str) -> list[str]:
+    completed = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    return completed.stdout.splitlines()
+
+
+def _write(path: str, value: str) -> None:
+    Path(path).write_text(value)
