@@ -106,6 +106,27 @@ class SandboxSettings:
     prepared_tmp_slots: int = 2
     # Without a memory cgroup: how often a busy worker's RSS (and /tmp use) is checked.
     poll_interval_s: float = 0.05
+    # What FaasNetwork "default" means: egress (a network namespace of the worker's own, the
+    # world beyond the host through NAT, nothing of the host), none, or host (unsafe).
+    default_network: str = "egress"
+    # Network namespaces kept ready per kind (egress, egress with the platform's API), so a
+    # cold start only joins one.
+    prepared_net_slots: int = 2
+    # "auto": on root hosts with ip and nft, faas makes its workers' namespaces, veth pairs
+    # and an nftables table of its own; "off": faas never touches the host's network
+    # configuration (egress then falls back to the host's network, with a warning).
+    network_layer: str = "auto"
+    # Where the workers' DNS forwarder sends queries: IPv4 addresses ("" / empty: the
+    # nameservers of /etc/resolv.conf).
+    dns_servers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.default_network not in ("egress", "none", "host"):
+            raise ConfigError("sandbox.default_network must be egress, none or host")
+        if self.network_layer not in ("auto", "off"):
+            raise ConfigError("sandbox.network_layer must be auto or off")
+        if self.prepared_net_slots < 0:
+            raise ConfigError("sandbox.prepared_net_slots must not be negative")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,14 +7,22 @@ worker protocol).
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 LATEST = "$LATEST"
-# Network modes (a faas extension to Lambda's configuration): the host's network, as on
-# Lambda, or none at all (the worker gets its own network namespace with no interfaces up).
-NETWORK_MODES = ("default", "none")
+# Network modes (FaasNetwork, a faas extension to Lambda's configuration):
+#   egress     a network namespace of the worker's own: the world beyond the host through NAT,
+#              nothing of the host (as a Lambda function reaches the internet, never its host);
+#   allowlist  the same, but only the destinations in FaasNetworkAllow (in the spirit of VpcConfig);
+#   none       no network at all;
+#   host       the host's own network, loopback included: unsafe, an explicit opt-in;
+#   default    whatever the server's sandbox.default_network says (egress unless changed).
+NETWORK_MODES = ("default", "egress", "allowlist", "none", "host")
+# Most FaasNetworkAllow entries per function.
+MAX_NETWORK_ALLOW = 64
 
 MB = 1024 * 1024
 
@@ -47,6 +55,33 @@ RESERVED_ENV_KEYS = frozenset(
         "LAMBDA_RUNTIME_DIR",
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkDestination:
+    """One FaasNetworkAllow entry: `CIDR`, `CIDR:PORT` or `CIDR:LOW-HIGH` (IPv4)."""
+
+    network: ipaddress.IPv4Network
+    ports: tuple[int, int] | None = None  # None: every port
+
+    @classmethod
+    def parse(cls, text: str) -> NetworkDestination:
+        """ValueError, with the reason, for anything else."""
+        address, _, port_text = text.strip().partition(":")
+        try:
+            network = ipaddress.IPv4Network(address, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{text!r}: {address!r} is not an IPv4 address or CIDR") from exc
+        if not port_text:
+            return cls(network)
+        low_text, _, high_text = port_text.partition("-")
+        try:
+            low, high = int(low_text), int(high_text or low_text)
+        except ValueError as exc:
+            raise ValueError(f"{text!r}: ports are PORT or LOW-HIGH") from exc
+        if not 1 <= low <= high <= 65535:
+            raise ValueError(f"{text!r}: ports are between 1 and 65535, low first")
+        return cls(network, (low, high))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +143,8 @@ class FunctionConfig:
     provisioned_concurrency: int | None = None
     # Its workers' uid, as an offset from sandbox.first_uid (unique; set at create).
     sandbox_uid: int | None = None
+    # FaasNetworkAllow: with FaasNetwork=allowlist, the only destinations ("10.0.0.0/8:5432").
+    network_allow: tuple[str, ...] = ()
     # KMSKeyArn, recorded as given: faas seals the environment with its own master key.
     kms_key_arn: str | None = None
     # Whoever last set `role` was allowed iam:PassRole on it, and it was a faas role then: only
@@ -131,6 +168,7 @@ class ConfigChange:
     network: str | None = None
     snap_start: bool | None = None
     kms_key_arn: str | None = None  # "" removes it
+    network_allow: tuple[str, ...] | None = None
     role_passed: bool | None = None  # set by the API with the role: see FunctionConfig
 
 
@@ -161,6 +199,7 @@ class WorkerSpec:
     sandbox_uid: int | None = None
     # The function's Role ARN: a faas execution role gives its workers temporary credentials.
     role: str = ""
+    network_allow: tuple[NetworkDestination, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

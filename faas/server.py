@@ -44,6 +44,7 @@ from faas.gateway.services import Services
 from faas.invoker import Invoker
 from faas.pool.launcher import ZygoteLauncher, runtime_dir
 from faas.pool.manager import PoolManager
+from faas.pool.published import GatewayServices
 from faas.pool.sandbox import SandboxPlanner, isolation_summary, layers, probe_host
 from faas.pool.scratch import isolate_mounts
 from faas.ratelimit import RateLimiter
@@ -83,6 +84,7 @@ class Platform:
     sweeper: asyncio.Task[None]
     sandbox: SandboxPlanner
     data_dir_lock: DataDirLock
+    gateway_services: GatewayServices | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -94,6 +96,8 @@ class Platform:
         await self.runner.cleanup()
         self.sweeper.cancel()
         await self.pool.stop()
+        if self.gateway_services is not None:
+            self.gateway_services.close()
         await asyncio.to_thread(self.sandbox.teardown)
         await self.writer.stop()
         # After the runner: the calls answered while it drained are audited too.
@@ -131,12 +135,25 @@ def health_report(
         "busy_workers": stats.busy,
         "runtimes": sorted(settings.available_runtimes()),
         "sandbox": [layer.as_dict() for layer in layers(planner.host)],
+        "network": network_report(registry, planner),
         "audit": {
             "written": audit_stats.written,
             "failed": audit_stats.failed,
             "dropped": audit_stats.dropped,
             "deleted": audit_stats.deleted,
         },
+    }
+
+
+def network_report(registry: Registry, planner: SandboxPlanner) -> dict[str, object]:
+    """What FaasNetwork "default" means here, and which functions run on the host's network
+    (explicitly, or because egress fell back to it): those reach the host's loopback."""
+    modes = registry.network_modes()
+    layer = planner.network
+    return {
+        "default": planner.network_mode("default"),
+        "gateway": str(layer.gateway) if layer is not None else None,
+        "host_functions": sorted(n for n, m in modes.items() if planner.network_mode(m) == "host"),
     }
 
 
@@ -164,7 +181,24 @@ async def start_sandbox(settings: Settings, runtimes: Mapping[str, str]) -> Sand
         log.warning("!" * 78)
     planner = SandboxPlanner(host, settings.sandbox, settings.data_dir)
     await asyncio.to_thread(planner.setup)
+    if settings.sandbox.default_network == "egress" and planner.network is None:
+        log.warning("!" * 78)
+        log.warning(
+            "UNSAFE NETWORK: functions run on the host's network and reach every service on "
+            "its loopback and the platform's port: %s",
+            planner.host.network_why,
+        )
+        log.warning("!" * 78)
     return planner
+
+
+async def publish_on_gateway(settings: Settings, planner: SandboxPlanner) -> GatewayServices | None:
+    """The API and DNS where the workers' namespaces reach them (with a network layer)."""
+    if planner.network is None:
+        return None
+    return await GatewayServices.start(
+        planner.network, api_port=settings.server.port, dns_servers=settings.sandbox.dns_servers
+    )
 
 
 async def start_platform(settings: Settings, *, rotate_master_key: bool = False) -> Platform:
@@ -224,8 +258,7 @@ async def _start_parts(
     )
     audit.start(loop)
     undo.push_async_callback(audit.stop)
-    planner = await start_sandbox(settings, runtimes)
-    undo.push_async_callback(asyncio.to_thread, planner.teardown)
+    planner, gateway_services = await _start_isolation(settings, runtimes, undo)
     launcher = ZygoteLauncher(
         runtimes,
         planner,
@@ -297,10 +330,35 @@ async def _start_parts(
     await runner.setup()
     undo.push_async_callback(runner.cleanup)
     await listen(runner, settings.server.host, settings.server.port, tls_context(settings))
+    if gateway_services is not None:
+        # Plain HTTP: the gateway is reached only from the host's own namespaces, and every
+        # call is still signed.
+        await web.SockSite(runner, gateway_services.api_socket).start()
     sweeper = loop.create_task(sweep_code_forever(registry, pool, CODE_SWEEP_INTERVAL_S))
     return Platform(
-        settings, engine, registry, pool, writer, audit, runner, sweeper, planner, data_dir_lock
+        settings,
+        engine,
+        registry,
+        pool,
+        writer,
+        audit,
+        runner,
+        sweeper,
+        planner,
+        data_dir_lock,
+        gateway_services,
     )
+
+
+async def _start_isolation(
+    settings: Settings, runtimes: Mapping[str, str], undo: contextlib.AsyncExitStack
+) -> tuple[SandboxPlanner, GatewayServices | None]:
+    planner = await start_sandbox(settings, runtimes)
+    undo.push_async_callback(asyncio.to_thread, planner.teardown)
+    gateway_services = await publish_on_gateway(settings, planner)
+    if gateway_services is not None:
+        undo.callback(gateway_services.close)
+    return planner, gateway_services
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:

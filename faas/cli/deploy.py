@@ -28,6 +28,7 @@ from faas.cli.gateway_client import (
     function_path,
     one_line,
 )
+from faas.domain import NETWORK_MODES
 
 # Lambda requires a role on CreateFunction; faas has no IAM, so a fixed placeholder is sent.
 PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/faas"
@@ -50,6 +51,7 @@ class ConfigOptions:
     description: str | None = None
     role: str | None = None
     network: str | None = None
+    network_allow: tuple[str, ...] | None = None
     snap_start: bool | None = None  # only ever True from the CLI: the flag turns it on
 
     def to_lambda(self) -> dict[str, Any]:
@@ -62,6 +64,7 @@ class ConfigOptions:
             "Description": self.description,
             "Role": self.role,
             "FaasNetwork": self.network,
+            "FaasNetworkAllow": list(self.network_allow) if self.network_allow else None,
         }
         if self.ephemeral_storage_mb is not None:
             fields["EphemeralStorage"] = {"Size": self.ephemeral_storage_mb}
@@ -170,9 +173,19 @@ def _zip_mode(source: Path) -> int:
 )
 @click.option(
     "--network",
-    type=click.Choice(["default", "none"]),
+    type=click.Choice(NETWORK_MODES),
     default=None,
-    help="none: no network at all for this function (faas extension; default: the host's).",
+    help="egress: the world beyond the host, nothing of the host (the server's usual "
+    "default); allowlist: only the --allow destinations; none: no network; host: the host's "
+    "own network, unsafe (faas extension).",
+)
+@click.option(
+    "--allow",
+    "allow",
+    multiple=True,
+    metavar="CIDR[:PORT[-PORT]]",
+    help="With --network allowlist: a destination the function may reach (repeat; replaces "
+    "the list), e.g. --allow 10.0.0.5/32:5432.",
 )
 @click.option(
     "--snap-start",
@@ -193,6 +206,7 @@ def deploy(
     description: str | None,
     role: str | None,
     network: str | None,
+    allow: tuple[str, ...],
     snap_start: bool,
 ) -> None:
     """Deploy CODE (a zip file or a directory) as the function --name: create it, or update
@@ -207,6 +221,7 @@ def deploy(
         description=description,
         role=role,
         network=network,
+        network_allow=allow or None,
         snap_start=True if snap_start else None,
     )
     zip_bytes = load_code(code)

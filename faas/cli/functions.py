@@ -33,11 +33,13 @@ def doctor(local: bool) -> None:
     """Which sandbox protections are active, why not, and what that means for security."""
     context = cli_context()
     source = "this host (local probe)"
+    network: Mapping[str, Any] = {}
     if local:
         layers = _probe_locally()
     else:
         try:
-            layers = context.client.request_json("GET", "/health", read_timeout_s=30)["sandbox"]
+            health = context.client.request_json("GET", "/health", read_timeout_s=30)
+            layers, network = health["sandbox"], health.get("network") or {}
             source = f"the server at {context.client.url}"
         except GatewayUnreachable:
             layers = _probe_locally()
@@ -55,6 +57,14 @@ def doctor(local: bool) -> None:
         for layer in layers
     ]
     click.echo(format_table(("LAYER", "STATE", "HOW / WHY NOT", "WHAT IT MEANS"), rows))
+    if network:
+        click.echo(f"FaasNetwork default means: {network.get('default')}")
+    unsafe = list(network.get("host_functions") or [])
+    if unsafe:
+        click.echo(
+            "warning: on the host's network (unsafe: they reach its loopback and the "
+            f"platform's port): {', '.join(unsafe)}"
+        )
 
 
 def _probe_locally() -> list[dict[str, Any]]:
@@ -181,7 +191,7 @@ def _facts(described: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[tuple[s
         ("memory", f"{cfg.get('MemorySize', '')} MB"),
         ("timeout", f"{cfg.get('Timeout', '')} s"),
         ("/tmp", f"{(cfg.get('EphemeralStorage') or {}).get('Size', '')} MB"),
-        ("network", str(cfg.get("FaasNetwork", "default"))),
+        ("network", _network_text(cfg)),
         ("snap start", str((cfg.get("SnapStart") or {}).get("OptimizationStatus", "Off"))),
         # Names only: values may be secrets, and --json has them for whoever needs them.
         ("environment", ", ".join(sorted(variables)) or "-"),
@@ -280,3 +290,9 @@ def _milliseconds(value: Any) -> str:
 
 if __name__ == "__main__":
     main()
+
+
+def _network_text(cfg: Mapping[str, Any]) -> str:
+    mode = str(cfg.get("FaasNetwork", "default"))
+    allowed = cfg.get("FaasNetworkAllow") or []
+    return f"{mode}: {', '.join(allowed)}" if allowed else mode

@@ -46,6 +46,7 @@ def configuration_document(cfg: FunctionConfig, arn: str) -> dict[str, Any]:
         "RevisionId": cfg.revision_id,
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{cfg.name}"},
         "FaasNetwork": cfg.network,
+        "FaasNetworkAllow": list(cfg.network_allow),
         "SnapStart": snap_start_document(cfg.snap_start),
         **({"KMSKeyArn": cfg.kms_key_arn} if cfg.kms_key_arn else {}),
     }
@@ -139,6 +140,7 @@ def config_change(document: Mapping[str, Any]) -> ConfigChange:
         network=_typed(document, "FaasNetwork", str),
         snap_start=_nested(document, "SnapStart", "ApplyOn", _snap_start),
         kms_key_arn=_typed(document, "KMSKeyArn", str),
+        network_allow=_string_list(document, "FaasNetworkAllow"),
     )
 
 
@@ -197,6 +199,15 @@ def _snap_start(value: Any, name: str) -> bool:
     raise InvalidParameterValue(
         f"{name} must be {SNAP_START_ON} or {SNAP_START_OFF}, not {str(value)[:64]!r}"
     )
+
+
+def _string_list(document: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    value = document.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidParameterValue(f"{key} must be a list of strings")
+    return tuple(value)
 
 
 def _int(value: Any, name: str) -> int:

@@ -151,11 +151,12 @@ class ZygoteLauncher:
     async def _fork_worker(
         self, spec: WorkerSpec, launched_ns: int, template: bool
     ) -> LaunchedProcess:
-        prepared = await self._prepare_sandbox(spec)
         stream = log_stream_name(spec.version)
         env = worker_environment(spec, str(self._runtime_dir), stream)
-        env.update(prepared.env if prepared else {})
+        # First: whether the worker gets credentials decides whether it may reach the API.
         credentials = self._issue_credentials(spec, env)
+        prepared = await self._prepare_sandbox(spec, api_access=credentials is not None)
+        env.update(prepared.env if prepared else {})
         plan = prepared.plan if prepared else {}
         process = await self._fork(
             spec.runtime, prepared, env=env, cwd=spec.code_dir, plan=plan, template=template
@@ -186,14 +187,17 @@ class ZygoteLauncher:
         prepared = spare.prepared
         stream = log_stream_name(spec.version)
         try:
-            if prepared is not None and self._sandbox is not None:
-                if self._sandbox.completes_quickly(spec):
-                    self._sandbox.complete(prepared, spec)
-                else:
-                    await asyncio.to_thread(self._sandbox.complete, prepared, spec)
             env = worker_environment(spec, str(self._runtime_dir), stream)
-            env.update(prepared.env if prepared else {})
             credentials = self._issue_credentials(spec, env)
+            api = credentials is not None
+            if prepared is not None and self._sandbox is not None:
+                if self._sandbox.completes_quickly(spec, api_access=api):
+                    self._sandbox.complete(prepared, spec, api_access=api)
+                else:
+                    await asyncio.to_thread(
+                        functools.partial(self._sandbox.complete, prepared, spec, api_access=api)
+                    )
+            env.update(prepared.env if prepared else {})
             plan = {
                 k: v for k, v in (prepared.plan if prepared else {}).items() if k not in _SPARE_KEYS
             }
@@ -305,10 +309,14 @@ class ZygoteLauncher:
             spare.sock.close()
             close_quietly(spare.log_fd)
 
-    async def _prepare_sandbox(self, spec: WorkerSpec) -> PreparedSandbox | None:
+    async def _prepare_sandbox(
+        self, spec: WorkerSpec, *, api_access: bool
+    ) -> PreparedSandbox | None:
         if self._sandbox is None:
             return None
-        return await asyncio.to_thread(self._sandbox.prepare, spec)
+        return await asyncio.to_thread(
+            functools.partial(self._sandbox.prepare, spec, api_access=api_access)
+        )
 
     def _release_sandbox(self, prepared: PreparedSandbox | None) -> None:
         if self._sandbox is None or prepared is None:

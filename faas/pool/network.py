@@ -6,7 +6,8 @@ touch each other's and a dead one's leftovers are recognised):
 - a /16 of 100.64.0.0/10 (the shared address space no site uses for its own hosts), chosen
   free of the host's routes; its first address, the **gateway**, sits on `lo` (label
   `lo:fs<instance>`) and is where functions find the platform: DNS (the platform's forwarder,
-  port 53) and, for workers whose function has execution credentials, the API;
+  UDP port 53, faas/pool/dns.py) and, for workers whose function has execution credentials,
+  the API (the port the server publishes with publish_api());
 - an nftables table `inet faas_<instance>`: slots may leave for anywhere beyond the host
   (masqueraded), may not reach any address of the host (its loopback and its own addresses
   are "local" destinations: dropped, but for the gateway's DNS, and its API port for API
@@ -39,6 +40,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from faas.domain import NetworkDestination
+
 log = logging.getLogger(__name__)
 
 NETNS_DIR = Path("/run/netns")
@@ -54,21 +57,14 @@ class SlotKind(enum.StrEnum):
     ALLOWLIST = "allowlist"
 
 
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """One allowlist entry: a network and a port range (all ports when None)."""
-
-    network: ipaddress.IPv4Network
-    ports: tuple[int, int] | None = None
-
-    def matches(self) -> list[str]:
-        """nftables match expressions for this destination (TCP and UDP alike)."""
-        rule = f"ip daddr {self.network}"
-        if self.ports is None:
-            return [rule]
-        low, high = self.ports
-        port = str(low) if low == high else f"{low}-{high}"
-        return [f"{rule} tcp dport {port}", f"{rule} udp dport {port}"]
+def destination_matches(destination: NetworkDestination) -> list[str]:
+    """nftables match expressions for one allowlist entry (TCP and UDP alike)."""
+    rule = f"ip daddr {destination.network}"
+    if destination.ports is None:
+        return [rule]
+    low, high = destination.ports
+    port = str(low) if low == high else f"{low}-{high}"
+    return [f"{rule} tcp dport {port}", f"{rule} udp dport {port}"]
 
 
 @dataclass(eq=False)
@@ -101,9 +97,9 @@ def instance_name(pid: int) -> str:
 class NetworkLayer:
     """Slots by kind. Thread-safe: acquire/release run in worker threads, not the loop."""
 
-    def __init__(self, *, api_port: int, prepared_per_kind: int, pid: int | None = None) -> None:
+    def __init__(self, *, prepared_per_kind: int, pid: int | None = None) -> None:
         self._instance = instance_name(pid if pid is not None else os.getpid())
-        self._api_port = api_port
+        self._api_port: int | None = None
         self._target = prepared_per_kind
         self._lock = threading.Lock()
         self._idle: dict[SlotKind, list[NetSlot]] = {kind: [] for kind in SlotKind}
@@ -112,6 +108,7 @@ class NetworkLayer:
         self._stopping = False
         self._refiller: threading.Thread | None = None
         self._subnet: ipaddress.IPv4Network | None = None
+        self.resolv_conf: Path | None = None
 
     @property
     def table(self) -> str:
@@ -122,11 +119,17 @@ class NetworkLayer:
         assert self._subnet is not None, "setup() first"
         return self._subnet.network_address + 1
 
-    def setup(self) -> None:
+    def setup(self, state_dir: Path) -> None:
         """Blocking: sweep what dead servers left, take a /16, start forwarding, load the
-        rules and prepare the first slots."""
+        rules, write the workers' resolv.conf and prepare the first slots."""
         sweep_stale(own=self._instance)
         self._subnet = pick_subnet(_host_networks())
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.resolv_conf = state_dir / "resolv.conf"
+        # Bound over /etc/resolv.conf in each worker's mount namespace: the platform's
+        # forwarder on the gateway, the only DNS server a slot may reach.
+        self.resolv_conf.write_text(f"nameserver {self.gateway}\noptions timeout:2 attempts:2\n")
+        self.resolv_conf.chmod(0o644)
         _write("/proc/sys/net/ipv4/ip_forward", "1")
         _run("ip", "addr", "add", f"{self.gateway}/32", "dev", "lo", "label", self._label())
         _nft(self._ruleset())
@@ -134,7 +137,25 @@ class NetworkLayer:
         self._refiller = threading.Thread(target=self._refill_forever, name="faas-net-slots")
         self._refiller.start()
 
-    def acquire(self, kind: SlotKind, allowed: Sequence[Destination] = ()) -> NetSlot:
+    @property
+    def api_endpoint(self) -> str:
+        """The platform's API as API slots reach it ('' until publish_api())."""
+        return f"http://{self.gateway}:{self._api_port}" if self._api_port else ""
+
+    def publish_api(self, port: int) -> None:
+        """Open the gateway's `port` to API slots (the server listens there)."""
+        _nft(f"add element inet {self.table} api_ports {{ {port} }}")
+        self._api_port = port
+
+    def has_idle(self, kind: SlotKind) -> bool:
+        """A slot of this kind is waiting: acquire() runs no command."""
+        with self._lock:
+            return bool(self._idle[kind])
+
+    def acquire(
+        self, kind: SlotKind, allowed: Sequence[NetworkDestination] = (), *, api: bool = False
+    ) -> NetSlot:
+        """A slot for one worker; an allowlist slot gets `allowed` (and the API with `api`)."""
         with self._lock:
             idle = self._idle[kind]
             slot = idle.pop() if idle else None
@@ -142,14 +163,24 @@ class NetworkLayer:
         if slot is None:
             slot = self._make(kind)
         if kind is SlotKind.ALLOWLIST:
-            _nft(self._allowlist_rules(slot, allowed))
+            script = self._allowlist_rules(slot, allowed)
+            if api:
+                script += f"add element inet {self.table} api_slots {{ {slot.host_interface} }}\n"
+            try:
+                _nft(script)
+            except BaseException:
+                self._destroy(slot)
+                raise
         return slot
 
     def release(self, slot: NetSlot) -> None:
         """Back to the pool for the next worker (blocking: call from a thread)."""
         if slot.kind is SlotKind.ALLOWLIST:
-            with contextlib.suppress(subprocess.SubprocessError, OSError):
-                _nft(f"flush chain inet {self.table} {_allow_chain(slot)}")
+            try:
+                _nft(self._allowlist_reset(slot))
+            except (subprocess.SubprocessError, OSError):
+                self._destroy(slot)  # never hand out a slot whose rules are unknown
+                return
         with self._lock:
             idle = self._idle[slot.kind]
             if len(idle) < MAX_IDLE_PER_KIND and not self._stopping:
@@ -246,12 +277,12 @@ class NetworkLayer:
         return f"""
 table inet {self.table} {{
     set api_slots {{ type ifname; }}
+    set api_ports {{ type inet_service; }}
     chain input {{
         type filter hook input priority -10; policy accept;
         iifname {slots} ct state established,related accept
         iifname {slots} ip daddr {gateway} udp dport 53 accept
-        iifname {slots} ip daddr {gateway} tcp dport 53 accept
-        iifname @api_slots ip daddr {gateway} tcp dport {self._api_port} accept
+        iifname @api_slots ip daddr {gateway} tcp dport @api_ports accept
         iifname {slots} reject with icmpx type admin-prohibited
     }}
     chain forward {{
@@ -275,15 +306,29 @@ table inet {self.table} {{
         chain = _allow_chain(slot)
         return (
             f"add chain inet {self.table} {chain}\n"
+            # Closed until a function's destinations are set (an empty chain would return
+            # to the general egress).
+            f"add rule inet {self.table} {chain} reject with icmpx type admin-prohibited\n"
             f"insert rule inet {self.table} slots_out iifname {slot.host_interface} "
             f"jump {chain}\n"
         )
 
-    def _allowlist_rules(self, slot: NetSlot, allowed: Iterable[Destination]) -> str:
+    def _allowlist_reset(self, slot: NetSlot) -> str:
+        """Nothing allowed (the chain's last rule rejects), no API."""
+        chain = _allow_chain(slot)
+        return (
+            f"flush chain inet {self.table} {chain}\n"
+            f"add rule inet {self.table} {chain} reject with icmpx type admin-prohibited\n"
+            # Adding first makes the delete succeed whether or not the slot had the API.
+            f"add element inet {self.table} api_slots {{ {slot.host_interface} }}\n"
+            f"delete element inet {self.table} api_slots {{ {slot.host_interface} }}\n"
+        )
+
+    def _allowlist_rules(self, slot: NetSlot, allowed: Iterable[NetworkDestination]) -> str:
         chain = _allow_chain(slot)
         lines = [f"flush chain inet {self.table} {chain}"]
         for destination in allowed:
-            for match in destination.matches():
+            for match in destination_matches(destination):
                 lines.append(f"add rule inet {self.table} {chain} {match} accept")
         lines.append(f"add rule inet {self.table} {chain} reject with icmpx type admin-prohibited")
         return "\n".join(lines) + "\n"

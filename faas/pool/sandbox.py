@@ -37,6 +37,7 @@ from faas.pool.cgroups import (
 )
 from faas.pool.cgroups_v1 import CgroupV1Layout
 from faas.pool.cgroups_v2 import CgroupV2Layout
+from faas.pool.network import NetSlot, NetworkLayer, SlotKind, network_supported
 from faas.pool.scratch import ScratchPool, ScratchSlot, scratch_supported
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ class HostSandbox:
     landlock_abi: int
     seccomp: bool
     scratch_why: str
+    # Why workers cannot get a network namespace with egress of their own (the network
+    # layer: faas/pool/network.py); '' when they can.
+    network_why: str = "not probed"
 
     @property
     def mount_namespace(self) -> bool:
@@ -102,6 +106,17 @@ class PreparedSandbox:
     tmp_dir: Path | None = None  # a plain directory /tmp when nothing better exists
     # Read from the cgroup when the worker exited, before the cgroup is released.
     oom_killed: bool = False
+    # The network namespace it joined (shared by a snapshot template with its clones).
+    net: NetLease | None = None
+
+
+@dataclass(eq=False)
+class NetLease:
+    """A network slot and how many workers are in it: it goes back to the layer (and to
+    another function) only when the last of them is gone."""
+
+    slot: NetSlot
+    holders: int = 1
 
 
 def probe_host(interpreter: str, runtime_dir: Path) -> HostSandbox:
@@ -117,6 +132,7 @@ def probe_host(interpreter: str, runtime_dir: Path) -> HostSandbox:
         landlock_abi=int(probe.get("landlock_abi", 0)),
         seccomp=bool(probe.get("seccomp", False)),
         scratch_why=scratch_supported(),
+        network_why=network_supported(),
     )
 
 
@@ -245,9 +261,22 @@ def layers(host: HostSandbox) -> list[Layer]:
             "setuid binaries cannot raise privileges",
         ),
         Layer(
+            "network",
+            not host.network_why,
+            "a network namespace per worker: egress through NAT, DNS by the platform, no route "
+            "to the host"
+            if not host.network_why
+            else f"FaasNetwork=egress falls back to the host's network: {host.network_why}",
+            "a function reaches the world beyond the host, never the host's loopback, its "
+            "addresses or the platform (but through its API endpoint, signed)"
+            if not host.network_why
+            else "UNSAFE: functions reach every service on the host's loopback and the "
+            "platform's port",
+        ),
+        Layer(
             "network namespace",
             not host.net_namespace_why,
-            host.net_namespace_why or "per function with FaasNetwork=none (off by default)",
+            host.net_namespace_why or "an empty one with FaasNetwork=none",
             "a function can be cut off from the network",
         ),
     ]
@@ -255,8 +284,9 @@ def layers(host: HostSandbox) -> list[Layer]:
 
 def isolation_tag(host: HostSandbox, network: str) -> str:
     """The layers a worker of this host gets, in a few words, for every invocation record:
-    e.g. "cgroup-v1 mountns tmp-ext4 uid landlock-7 seccomp nnp" (+ "netns" with
-    FaasNetwork=none). The same facts as layers(), which explains each."""
+    e.g. "cgroup-v1 mountns tmp-ext4 uid landlock-7 seccomp nnp netns-egress" ("netns" with
+    FaasNetwork=none, "net-host-unsafe" on the host's network). The same facts as layers(),
+    which explains each."""
     words = [f"cgroup-v{host.cgroup_version}" if host.cgroup is not None else "rlimit-memory"]
     if host.mount_namespace:
         words.append("mountns")
@@ -270,9 +300,17 @@ def isolation_tag(host: HostSandbox, network: str) -> str:
     if host.seccomp:
         words.append("seccomp")
     words.append("nnp")
-    if network == "none" and not host.net_namespace_why:
-        words.append("netns")
-    return " ".join(words)
+    words.append(_network_word(host, network))
+    return " ".join(w for w in words if w)
+
+
+def _network_word(host: HostSandbox, network: str) -> str:
+    """How a worker with this (resolved) FaasNetwork is networked on this host."""
+    if network == "none":
+        return "netns" if not host.net_namespace_why else ""
+    if network in ("egress", "allowlist") and not host.network_why:
+        return f"netns-{network}"
+    return "net-host-unsafe"
 
 
 def isolation_summary(host: HostSandbox) -> str:
@@ -297,11 +335,20 @@ class SandboxPlanner:
         self._scratch = ScratchPool(data_dir / "scratch") if use_scratch else None
         self._uids: dict[str, int] = {}
         self._uids_lock = threading.Lock()
+        self._network: NetworkLayer | None = None
+        self._net_lock = threading.Lock()  # NetLease.holders
         self._runtime_exposure = _runtime_exposure(sys.base_prefix)
 
+    @property
+    def network(self) -> NetworkLayer | None:
+        """The workers' network layer, when set up (the server publishes its API and DNS on
+        the layer's gateway)."""
+        return self._network
+
     def setup(self) -> None:
-        """Blocking: cgroup parents, /tmp slots, mount points."""
+        """Blocking: cgroup parents, /tmp slots, mount points, the network layer."""
         self._setup_cgroups()
+        self._setup_network()
         if self._scratch is not None:
             self._scratch.setup()
             self._scratch.prepare(512, self._settings.prepared_tmp_slots)
@@ -333,16 +380,42 @@ class SandboxPlanner:
             self._cgroups = None
             self.host = dataclasses.replace(self.host, cgroup=None, cgroup_why=why)
 
+    def _setup_network(self) -> None:
+        """Like cgroups: a network layer that cannot be set up leaves the platform running,
+        with egress on the host's network, and `host` saying so."""
+        if self._settings.network_layer == "off":
+            self.host = dataclasses.replace(
+                self.host, network_why="turned off (sandbox.network_layer = off)"
+            )
+            return
+        if self.host.network_why:
+            return
+        layer = NetworkLayer(prepared_per_kind=self._settings.prepared_net_slots)
+        try:
+            layer.setup(self._data_dir / "net")
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = exc.stderr.strip() if isinstance(exc, subprocess.CalledProcessError) else ""
+            why = f"network setup failed: {exc} {detail}".strip()
+            log.warning("%s", why)
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                layer.teardown()
+            self.host = dataclasses.replace(self.host, network_why=why)
+            return
+        self._network = layer
+
     def teardown(self) -> None:
+        if self._network is not None:
+            self._network.teardown()
+            self._network = None
         if self._scratch is not None:
             self._scratch.teardown()
         if self._cgroups is not None:
             self._cgroups.teardown()
 
-    def prepare(self, spec: WorkerSpec) -> PreparedSandbox:
+    def prepare(self, spec: WorkerSpec, *, api_access: bool = False) -> PreparedSandbox:
         """Blocking (may format a /tmp image): call from a thread."""
         prepared = self.prepare_spare()
-        self.complete(prepared, spec)
+        self.complete(prepared, spec, api_access=api_access)
         return prepared
 
     def prepare_spare(self) -> PreparedSandbox:
@@ -360,20 +433,43 @@ class SandboxPlanner:
             }
         return prepared
 
+    def network_mode(self, requested: str) -> str:
+        """What a FaasNetwork means on this server: "default" is sandbox.default_network, and
+        egress without a network layer is the host's network (the startup log, /health and
+        the isolation tag say so)."""
+        mode = self._settings.default_network if requested == "default" else requested
+        return "host" if mode == "egress" and self._network is None else mode
+
     def isolation(self, network: str) -> str:
         """The isolation_tag of a worker with this FaasNetwork (the host's layers as set up)."""
-        return isolation_tag(self.host, network)
+        return isolation_tag(self.host, self.network_mode(network))
 
-    def completes_quickly(self, spec: WorkerSpec) -> bool:
-        """True when complete() needs no disk work (a formatted /tmp image is waiting), so
-        it may run on the event loop instead of a thread (a cold start saves the hop)."""
-        return self._scratch is None or self._scratch.has_idle(spec.ephemeral_storage_mb)
+    def completes_quickly(self, spec: WorkerSpec, *, api_access: bool = False) -> bool:
+        """True when complete() needs no disk work (a formatted /tmp image is waiting) and
+        no `ip` or `nft` run (a network slot of its kind is waiting), so it may run on the
+        event loop instead of a thread (a cold start saves the hop)."""
+        if self._scratch is not None and not self._scratch.has_idle(spec.ephemeral_storage_mb):
+            return False
+        mode = self.network_mode(spec.network)
+        if mode == "allowlist":
+            return False
+        if mode == "egress" and self._network is not None:
+            return self._network.has_idle(SlotKind.API if api_access else SlotKind.EGRESS)
+        return True
 
-    def prepare_clone(self, spec: WorkerSpec) -> PreparedSandbox:
-        """A snapshot clone's own cgroup (it inherits the rest from its template)."""
+    def prepare_clone(
+        self, spec: WorkerSpec, template: PreparedSandbox | None = None
+    ) -> PreparedSandbox:
+        """A snapshot clone's own cgroup (it inherits the rest from its template, whose
+        network namespace it shares)."""
         prepared = self.prepare_spare()
         if prepared.cgroup is not None:
             prepared.cgroup.limit_memory(spec.memory_mb)
+        if template is not None:
+            with self._net_lock:  # the template may be releasing its lease right now
+                if template.net is not None:
+                    template.net.holders += 1
+                    prepared.net = template.net
         return prepared
 
     def adopt(self, prepared: PreparedSandbox, pid: int) -> None:
@@ -386,12 +482,16 @@ class SandboxPlanner:
             except ProcessLookupError:
                 return  # it already ended
 
-    def complete(self, prepared: PreparedSandbox, spec: WorkerSpec) -> None:
-        """Blocking: the function's part of the plan. On failure the caller releases."""
+    def complete(
+        self, prepared: PreparedSandbox, spec: WorkerSpec, *, api_access: bool = False
+    ) -> None:
+        """Blocking: the function's part of the plan. On failure the caller releases.
+        `api_access`: the worker has execution credentials, so it may reach the API."""
         uid = self._uid_for(spec) if self.host.root else None
         prepared.plan.update(rlimits=_rlimits(self.host), no_new_privs=True)
         try:
             self._plan_memory(prepared, spec)
+            self._plan_network(prepared, spec, api_access)
             self._plan_namespaces(prepared, spec, uid)
             self._plan_tmp(prepared, spec, uid)
             if uid is not None:
@@ -418,6 +518,39 @@ class SandboxPlanner:
         if prepared.tmp_dir is not None:
             _remove_tree(prepared.tmp_dir)
             prepared.tmp_dir = None
+        self._release_network(prepared)
+
+    def _release_network(self, prepared: PreparedSandbox) -> None:
+        """After the cgroup's processes are gone: the last holder returns the slot."""
+        with self._net_lock:
+            lease, prepared.net = prepared.net, None
+            if lease is None:
+                return
+            lease.holders -= 1
+            last = lease.holders == 0
+        if last and self._network is not None:
+            self._network.release(lease.slot)
+
+    def _plan_network(self, prepared: PreparedSandbox, spec: WorkerSpec, api_access: bool) -> None:
+        mode = self.network_mode(spec.network)
+        if mode not in ("egress", "allowlist"):
+            return  # host: nothing to do; none: an empty namespace (_plan_namespaces)
+        if self._network is None:
+            raise ServiceError(
+                f"{spec.function_name} asks for FaasNetwork=allowlist, but this host cannot "
+                f"give workers a network of their own: {self.host.network_why}"
+            )
+        if mode == "allowlist":
+            slot = self._network.acquire(SlotKind.ALLOWLIST, spec.network_allow, api=api_access)
+        else:
+            slot = self._network.acquire(SlotKind.API if api_access else SlotKind.EGRESS)
+        prepared.net = NetLease(slot)
+        prepared.plan["netns"] = slot.path
+        if self._network.resolv_conf is not None and self.host.mount_namespace:
+            prepared.plan["resolv_conf"] = str(self._network.resolv_conf)
+        if api_access:
+            # After the credentials' own endpoint (the host's address, unreachable here).
+            prepared.env["AWS_ENDPOINT_URL_LAMBDA"] = self._network.api_endpoint
 
     def _plan_memory(self, prepared: PreparedSandbox, spec: WorkerSpec) -> None:
         if prepared.cgroup is not None:
@@ -431,12 +564,13 @@ class SandboxPlanner:
     def _plan_namespaces(
         self, prepared: PreparedSandbox, spec: WorkerSpec, uid: int | None
     ) -> None:
-        if spec.network == "none" and self.host.net_namespace_why:
+        none = self.network_mode(spec.network) == "none"
+        if none and self.host.net_namespace_why:
             raise ServiceError(
                 f"{spec.function_name} asks for FaasNetwork=none, but this host cannot make "
                 f"network namespaces: {self.host.net_namespace_why}"
             )
-        flags = CLONE_NEWNET if spec.network == "none" else 0
+        flags = CLONE_NEWNET if none else 0
         if self.host.mount_namespace:
             flags |= CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
         if not flags:

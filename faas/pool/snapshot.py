@@ -289,7 +289,9 @@ class Snapshots:
     ) -> _Clone:
         """Fork a clone and move it into its own cgroup (blocking in a thread: kernel time)."""
         prepared = (
-            await asyncio.to_thread(self._sandbox.prepare_clone, spec) if self._sandbox else None
+            await asyncio.to_thread(self._sandbox.prepare_clone, spec, template.process.sandbox)
+            if self._sandbox
+            else None
         )
         platform_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_read, log_write = os.pipe()

@@ -30,6 +30,7 @@ from faas.domain import (
     FunctionConfig,
     FunctionPage,
     Limits,
+    NetworkDestination,
     WorkerSpec,
 )
 from faas.errors import (
@@ -42,7 +43,7 @@ from faas.errors import (
 from faas.registry.codestore import CodeStore
 from faas.registry.hints import deploy_warnings
 from faas.registry.names import function_arn, split_function_name
-from faas.registry.validation import validate_change
+from faas.registry.validation import check_network, validate_change
 from faas.store.repos import FunctionRepo
 
 _log = logging.getLogger(__name__)
@@ -115,6 +116,10 @@ class Registry:
     @property
     def count(self) -> int:
         return len(self._functions)
+
+    def network_modes(self) -> dict[str, str]:
+        """Each function's FaasNetwork, by name."""
+        return {name: cfg.network for name, cfg in self._functions.items()}
 
     def function_arn(self, name: str, qualifier: str | None = None) -> str:
         return function_arn(self._region, self._account_id, name, qualifier)
@@ -197,6 +202,7 @@ class Registry:
             snap_start=cfg.snap_start,
             sandbox_uid=cfg.sandbox_uid,
             role=cfg.role if cfg.role_passed else "",
+            network_allow=tuple(NetworkDestination.parse(e) for e in cfg.network_allow),
         )
         # A caller holding a configuration that was just replaced gets a spec, but the cache
         # does not keep it alive after the update already evicted that revision.
@@ -259,6 +265,7 @@ class Registry:
             )
         draft = _apply(self._defaults(name), change)
         validate_change(_as_change(draft), self._limits, self._runtimes)
+        check_network(draft.network, draft.network_allow)
         with self._mutation:
             if name in self._functions:
                 raise ResourceConflict(f"Function already exist: {name}")
@@ -296,6 +303,7 @@ class Registry:
         with self._mutation:
             current = self._current(name, revision_id)
             cfg = _revised(_apply(current, change))
+            check_network(cfg.network, cfg.network_allow)
             self._repo.replace(cfg, current.revision_id)
             self._publish(cfg, replaced=current)
         self._retire(current)
@@ -575,6 +583,8 @@ def _apply(cfg: FunctionConfig, change: ConfigChange) -> FunctionConfig:
     if "environment" in updates:
         # A private copy: the caller's dict must not be able to change a stored function.
         updates["environment"] = dict(updates["environment"])
+    if "network_allow" in updates:
+        updates["network_allow"] = tuple(updates["network_allow"])
     if updates.get("kms_key_arn") == "":
         updates["kms_key_arn"] = None  # Lambda's way to go back to the default key
     return dataclasses.replace(cfg, **updates)

@@ -7,15 +7,17 @@ returns None. Only the fields a change sets are checked (None means "leave as is
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from faas.domain import (
     ENV_KEY_RE,
     HANDLER_RE,
+    MAX_NETWORK_ALLOW,
     NETWORK_MODES,
     RESERVED_ENV_KEYS,
     ConfigChange,
     Limits,
+    NetworkDestination,
 )
 from faas.errors import InvalidParameterValue
 
@@ -44,6 +46,8 @@ def validate_change(change: ConfigChange, limits: Limits, runtimes: Collection[s
             "failed to satisfy constraint: Member must satisfy regular expression pattern: "
             "(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"
         )
+    if change.network_allow is not None:
+        _check_network_allow(change.network_allow)
     if change.network is not None and change.network not in NETWORK_MODES:
         raise InvalidParameterValue(
             f"FaasNetwork must be one of {', '.join(NETWORK_MODES)}, not {change.network!r}"
@@ -157,3 +161,22 @@ def _constraint(value: object, field: str, rule: str) -> InvalidParameterValue:
         f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy "
         f"constraint: {rule}"
     )
+
+
+def _check_network_allow(entries: Sequence[str]) -> None:
+    if len(entries) > MAX_NETWORK_ALLOW:
+        raise InvalidParameterValue(f"FaasNetworkAllow takes at most {MAX_NETWORK_ALLOW} entries")
+    for entry in entries:
+        try:
+            NetworkDestination.parse(entry)
+        except ValueError as exc:
+            raise InvalidParameterValue(f"FaasNetworkAllow: {exc}") from None
+
+
+def check_network(network: str, allow: Sequence[str]) -> None:
+    """The two settings together (a change may set one of them only)."""
+    if network == "allowlist" and not allow:
+        raise InvalidParameterValue(
+            "FaasNetwork allowlist needs FaasNetworkAllow: the destinations it may reach, e.g. "
+            '["10.0.0.5/32:5432"]'
+        )

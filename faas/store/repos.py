@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -249,6 +250,7 @@ def _config_to_row(cfg: FunctionConfig, sealed_environment: str) -> dict[str, An
         "snap_start": cfg.snap_start,
         "provisioned_concurrency": cfg.provisioned_concurrency,
         "sandbox_uid": cfg.sandbox_uid,
+        "network_allow": json.dumps(list(cfg.network_allow)),
         "kms_key_arn": cfg.kms_key_arn,
         "role_passed": cfg.role_passed,
     }
@@ -275,6 +277,7 @@ def _config_from_row(row: RowMapping, environment: Mapping[str, str]) -> Functio
         snap_start=bool(row["snap_start"]),
         provisioned_concurrency=row["provisioned_concurrency"],
         sandbox_uid=row["sandbox_uid"],
+        network_allow=tuple(str(entry) for entry in json.loads(row["network_allow"])),
         kms_key_arn=row["kms_key_arn"],
         role_passed=bool(row["role_passed"]),
     )

@@ -47,6 +47,8 @@ functions = Table(
     Column("last_modified", String(32), nullable=False),
     Column("version", String(32), nullable=False, server_default="$LATEST"),
     Column("network", String(16), nullable=False, server_default="default"),
+    # FaasNetworkAllow, a JSON list of "CIDR[:PORT[-PORT]]".
+    Column("network_allow", Text, nullable=False, server_default="[]"),
     # PutFunctionConcurrency; NULL = no reservation (0 is a real value: always throttled).
     Column("reserved_concurrency", Integer, nullable=True),
     # A server default, so old databases gain the column with every function switched off.

@@ -242,6 +242,25 @@ def unshare(flags: int) -> None:
         map_identity(uid, gid)
 
 
+def join_network(path: str) -> None:
+    """Enter the network namespace the platform prepared for this worker (its slot: veth,
+    routes and firewall rules already in place). Before unshare(): a later network namespace
+    would replace it."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _check(_LIBC.setns(fd, CLONE_NEWNET), f"setns {path}")
+    finally:
+        os.close(fd)
+
+
+def bind_resolv_conf(source: str) -> None:
+    """The platform's resolver on the slot's gateway, in place of the host's (unreachable
+    from the namespace), in this worker's mount namespace only."""
+    if os.path.exists("/etc/resolv.conf"):
+        mount(source, "/etc/resolv.conf", None, MS_BIND, None)
+        mount("none", "/etc/resolv.conf", None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+
+
 def map_identity(uid: int, gid: int) -> None:
     """In a new user namespace, keep being who we were (files keep their owner)."""
     with open("/proc/self/setgroups", "w") as setgroups:
@@ -458,6 +477,8 @@ def apply(plan: dict[str, Any], opened: dict[str, int] | None = None) -> dict[st
         base = plan["landlock_base"]
         opened["landlock_fd"] = landlock_ruleset(base["rules"], int(base["abi"]))
     set_rlimits(plan.get("rlimits") or {})
+    if plan.get("netns"):
+        join_network(plan["netns"])
     _isolate_mounts(plan)
     if plan.get("uid") is not None:
         drop_privileges(int(plan["uid"]), int(plan["gid"]))
@@ -476,6 +497,9 @@ def _isolate_mounts(plan: dict[str, Any]) -> None:
     if plan.get("namespaces"):
         unshare(int(plan["namespaces"]))
         mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    if plan.get("resolv_conf"):
+        # First: its source is in the data dir, which /tmp may replace and `hide` covers.
+        bind_resolv_conf(plan["resolv_conf"])
     if plan.get("task_root"):
         bind_read_only(plan["code_dir"], plan["task_root"])
         os.chdir(plan["task_root"])

@@ -49,18 +49,18 @@ def test_a_function_deployed_without_network_cannot_connect(
     (code / "app.py").write_text(CONNECT)
     port = int(server.url.rsplit(":", 1)[1])
     names = {}
-    for network in ("default", "none"):
+    for network in ("host", "none"):
         name = f"net-{network}-{uuid.uuid4().hex[:6]}"
         deployed = server.cli(
             "deploy", str(code), "--name", name, "--handler", "app.handler", "--network", network
         )
         assert deployed.returncode == 0, deployed.stderr
         names[network] = name
-    _, reachable = server.invoke(names["default"], {"port": port})
+    _, reachable = server.invoke(names["host"], {"port": port})
     _, cut_off = server.invoke(names["none"], {"port": port})
     assert reachable == "connected"
     assert cut_off in {"OSError", "ConnectionRefusedError", "TimeoutError"}
     config = json.loads(server.cli("--json", "ls").stdout)
     by_name = {c["FunctionName"]: c for c in config}
     assert by_name[names["none"]]["FaasNetwork"] == "none"
-    assert by_name[names["default"]]["FaasNetwork"] == "default"
+    assert by_name[names["host"]]["FaasNetwork"] == "host"

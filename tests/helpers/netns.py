@@ -11,6 +11,7 @@ Everything is removed at the end, also when a test fails.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import subprocess
@@ -43,6 +44,35 @@ while time.monotonic() < deadline:
         break
     with client:
         client.sendall(f"{greeting} {peer[0]}".encode())
+"""
+
+
+# A DNS server for one zone: A queries for names under ZONE get ADDRESS, others NXDOMAIN; it
+# exits after `lifetime` seconds: python dns.py ADDRESS ZONE ANSWER LIFETIME
+DNS_SERVER = """
+import socket, struct, sys, time
+address, zone, answer, lifetime = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+server.bind((address, 53))
+print("listening", flush=True)
+deadline = time.monotonic() + lifetime
+while time.monotonic() < deadline:
+    server.settimeout(max(deadline - time.monotonic(), 0.01))
+    try:
+        query, client = server.recvfrom(512)
+    except OSError:
+        break
+    labels, at = [], 12
+    while query[at]:
+        labels.append(query[at + 1 : at + 1 + query[at]].decode())
+        at += 1 + query[at]
+    question = query[12 : at + 5]
+    name = ".".join(labels)
+    found = name == zone or name.endswith("." + zone)
+    flags = 0x8180 if found else 0x8183
+    header = query[:2] + struct.pack(">HHHHH", flags, 1, 1 if found else 0, 0, 0)
+    record = b"\\xc0\\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton(answer)
+    server.sendto(header + question + (record if found else b""), client)
 """
 
 
@@ -106,6 +136,19 @@ class IsolatedNetwork:
         assert process.stdout.readline().strip() == "listening"
         self._listeners.append(process)
 
+    def serve_dns(
+        self, namespace: str, address: str, zone: str, answer: str, lifetime_s: float = 60
+    ) -> None:
+        """A DNS server answering `answer` for names under `zone`, ready when this returns."""
+        process = self.popen_in(
+            namespace,
+            [sys.executable, "-c", DNS_SERVER, address, zone, answer, str(lifetime_s)],
+            stdout=subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "listening"
+        self._listeners.append(process)
+
     def close(self) -> None:
         for process in self._listeners:
             process.kill()
@@ -114,6 +157,32 @@ class IsolatedNetwork:
                 process.stdout.close()
         for namespace in (self.host, self.remote):
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True, check=False)
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+
+
+def _setns(fd: int) -> None:
+    if _LIBC.setns(fd, CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "setns")
+
+
+@contextlib.contextmanager
+def inside(namespace: str) -> Iterator[None]:
+    """Run the body in the namespace's network: this thread (and every process it starts:
+    servers, the CLI) is in it; the test's other threads are not. Back where it was after."""
+    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    target = os.open(f"/run/netns/{namespace}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _setns(target)
+        try:
+            yield
+        finally:
+            _setns(original)
+    finally:
+        os.close(target)
+        os.close(original)
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ SANDBOX_LAYERS = frozenset(
         "landlock",
         "seccomp",
         "no_new_privs",
+        "network",
         "network namespace",
     }
 )
@@ -102,6 +103,10 @@ def sign(request: urllib.request.Request, key: AccessKey) -> urllib.request.Requ
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAAS_", "AWS_"))}
+    # Servers of the suite leave the machine's network configuration alone (no veth, no
+    # nftables table, no forwarding): the network layer's own tests run their servers in
+    # namespaces of the test's own, with the layer on.
+    env["FAAS_SANDBOX_NETWORK_LAYER"] = "off"
     env.update(extra or {})
     return env
 

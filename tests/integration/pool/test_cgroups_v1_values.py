@@ -58,7 +58,9 @@ def start(request: pytest.FixtureRequest) -> str:
 async def pool(
     host: HostSandbox, start: str, tmp_path: Path
 ) -> AsyncIterator[tuple[PoolManager, ZygoteLauncher]]:
-    planner = SandboxPlanner(host, SandboxSettings(prepared_tmp_slots=0), tmp_path / "data")
+    planner = SandboxPlanner(
+        host, SandboxSettings(prepared_tmp_slots=0, network_layer="off"), tmp_path / "data"
+    )
     await asyncio.to_thread(planner.setup)
     launcher = ZygoteLauncher({RUNTIME: sys.executable}, planner, spares=int(start == "spare"))
     # A budget of its own: a 3008 MB worker must not depend on this host's RAM.

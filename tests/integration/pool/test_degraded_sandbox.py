@@ -122,7 +122,7 @@ async def manager(
 ) -> AsyncIterator[PoolManager]:
     data_dir = world_dir / f"data-{uuid.uuid4().hex[:8]}"
     data_dir.mkdir(mode=WORLD_READABLE_DIR)
-    planner = SandboxPlanner(host, SandboxSettings(), data_dir)
+    planner = SandboxPlanner(host, SandboxSettings(network_layer="off"), data_dir)
     planner.setup()
     pool = PoolManager(
         PoolSettings(idle_ttl_s=60, reap_interval_s=60, init_timeout_s=10, max_log_bytes=4096),

@@ -18,10 +18,14 @@ REPO = Path(__file__).resolve().parents[3]
 
 DRIVER = """
 import ipaddress, json, sys
-from faas.pool.network import Destination, NetworkLayer, SlotKind
-layer = NetworkLayer(api_port=8080, prepared_per_kind=1)
-layer.setup()
-allowed = [Destination(ipaddress.IPv4Network("198.18.0.2/32"), (7001, 7001))]
+import tempfile
+from pathlib import Path
+from faas.domain import NetworkDestination
+from faas.pool.network import NetworkLayer, SlotKind
+layer = NetworkLayer(prepared_per_kind=1)
+layer.setup(Path(tempfile.mkdtemp()))
+layer.publish_api(8080)
+allowed = [NetworkDestination.parse("198.18.0.2/32:7001")]
 slots = {
     "egress": layer.acquire(SlotKind.EGRESS),
     "api": layer.acquire(SlotKind.API),

@@ -29,7 +29,9 @@ def host() -> HostSandbox:
 
 @pytest.fixture
 async def make_pool(host: HostSandbox, tmp_path: Path) -> AsyncIterator[Factory]:
-    planner = SandboxPlanner(host, SandboxSettings(prepared_tmp_slots=0), tmp_path / "data")
+    planner = SandboxPlanner(
+        host, SandboxSettings(prepared_tmp_slots=0, network_layer="off"), tmp_path / "data"
+    )
     await asyncio.to_thread(planner.setup)
     pools: list[PoolManager] = []
 

@@ -58,7 +58,9 @@ def host() -> HostSandbox:
 @pytest.fixture
 async def manager(host: HostSandbox, tmp_path: Path) -> AsyncIterator[PoolManager]:
     """A pool with the real sandbox of this host (every layer it supports)."""
-    planner = SandboxPlanner(host, SandboxSettings(prepared_tmp_slots=0), tmp_path / "data")
+    planner = SandboxPlanner(
+        host, SandboxSettings(prepared_tmp_slots=0, network_layer="off"), tmp_path / "data"
+    )
     await asyncio.to_thread(planner.setup)
     pool = PoolManager(
         PoolSettings(idle_ttl_s=60, reap_interval_s=60, init_timeout_s=10, max_log_bytes=4096),

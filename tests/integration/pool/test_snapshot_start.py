@@ -49,7 +49,9 @@ def host() -> HostSandbox:
 async def pool_and_launcher(
     host: HostSandbox, tmp_path: Path
 ) -> AsyncIterator[tuple[PoolManager, ZygoteLauncher]]:
-    planner = SandboxPlanner(host, SandboxSettings(prepared_tmp_slots=0), tmp_path / "data")
+    planner = SandboxPlanner(
+        host, SandboxSettings(prepared_tmp_slots=0, network_layer="off"), tmp_path / "data"
+    )
     await asyncio.to_thread(planner.setup)
     launcher = ZygoteLauncher({RUNTIME: sys.executable}, planner, spares=1)
     pool = PoolManager(PoolSettings(), launcher)
