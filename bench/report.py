@@ -149,6 +149,7 @@ def machine_lines(machine: Mapping[str, Any]) -> list[str]:
         f"- Kernel: {machine['kernel']}; Python {machine['python']}; "
         f"1-minute load average at start: {machine.get('load_avg_1m_at_start', 'n/a')}",
         f"- Load generator: {machine['load_generator']} (same for baseline and faas)",
+        f"- Network of the run: {machine.get('network', 'the host')}",
     ]
 
 
@@ -303,6 +304,33 @@ def auth_lines(results: Results) -> list[str]:
     return [*table(header, rows), "", f"Signed / auth off at c=32: {fmt(ratio(signed, off), 'x')}"]
 
 
+def network_lines(results: Results) -> list[str]:
+    rows = []
+    for mode, shown in (("host", "host network (before)"), ("egress", "egress (default)")):
+        data = dig(results, "i", mode) or {}
+        rows.append(
+            [
+                shown if data.get("layer_active", True) else f"{shown}, no layer",
+                fmt(dig(data, "cold", "p50_ms")),
+                fmt(dig(data, "cold", "p99_ms")),
+                fmt(dig(data, "c32", "rps")),
+                fmt(dig(data, "c32", "p99_ms")),
+                ", ".join(fmt(v) for v in dig(data, "c32", "rps_runs") or []),
+            ]
+        )
+    host = dig(results, "i", "host", "c32", "rps")
+    egress = dig(results, "i", "egress", "c32", "rps")
+    header = [
+        "FaasNetwork",
+        "cold p50 ms",
+        "cold p99 ms",
+        "hello req/s c=32 (median)",
+        "p99 ms c=32",
+        "req/s of each run",
+    ]
+    return [*table(header, rows), "", f"Egress / host at c=32: {fmt(ratio(egress, host), 'x')}"]
+
+
 def target_lines(verdicts: list[dict[str, Any]]) -> list[str]:
     rows = []
     for verdict in verdicts:
@@ -324,6 +352,7 @@ def render(results: Results) -> str:
         ("(f) Throughput vs deployed functions", functions_lines(results)),
         ("(g) Cost of durable records", records_lines(results)),
         ("(h) Cost of authentication", auth_lines(results)),
+        ("(i) Cost of the network layer", network_lines(results)),
         ("Targets", target_lines(results["targets"])),
     ]
     lines = [f"Mode: {results['mode']}; run took {results['elapsed_s']} s.", ""]

@@ -22,6 +22,7 @@ import uvloop
 from bench import machine, report
 from bench.handlers import CPU_TARGET_MS, calibrate_cpu_iterations
 from bench.loadgen import LoadGenerator, pick_generator
+from bench.netns import enter_private_network
 from bench.scenarios import FULL, QUICK, SCENARIOS, Bench, Plan
 from bench.servers import scratch_dir
 
@@ -91,7 +92,7 @@ async def run(args: argparse.Namespace) -> int:
         "mode": mode,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "elapsed_s": round(time.monotonic() - started, 1),
-        "machine": machine.describe(generator.name),
+        "machine": {**machine.describe(generator.name), "network": args.network},
         "cpu_handler": {"target_ms": CPU_TARGET_MS, "iterations": iterations},
         **scenario_results,
     }
@@ -106,7 +107,9 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return uvloop.run(run(parse_args(argv)))
+    args = parse_args(argv)
+    args.network = enter_private_network()
+    return uvloop.run(run(args))
 
 
 if __name__ == "__main__":

@@ -413,6 +413,46 @@ def _median_run(measured: list[dict[str, Any]]) -> dict[str, Any]:
     return median
 
 
+# -- (i) the network layer ------------------------------------------------------------------
+
+
+async def network_cost(bench: Bench) -> dict[str, Any]:
+    """Cold starts and warm c=32 of hello with FaasNetwork on the host's network (as before
+    the network layer) and in a network namespace of its own (egress, the default), the two
+    servers side by side and their warm runs alternating, as in (h)."""
+    modes = ("host", "egress")
+    result: dict[str, Any] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        servers = {
+            mode: await stack.enter_async_context(
+                faas_with(
+                    bench,
+                    {"hello": HELLO},
+                    {"FAAS_SANDBOX_DEFAULT_NETWORK": mode, "FAAS_SANDBOX_NETWORK_LAYER": "auto"},
+                )
+            )
+            for mode in modes
+        }
+        for mode in modes:
+            first = await _first_invokes(
+                bench, servers[mode].target, f"net-{mode}", HELLO, None, gap_s=COLD_GAP_S
+            )
+            result[mode] = {
+                "cold": _latency_summary(first),
+                # Without a layer (not root, or no nft) egress is the host's network.
+                "layer_active": "UNSAFE NETWORK" not in servers[mode].log(),
+            }
+        runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+        for _ in range(bench.plan.function_repeats):
+            for mode in modes:
+                runs[mode].append(
+                    await _load_with_cpu(bench, servers[mode], servers[mode].target, 32)
+                )
+        for mode in modes:
+            result[mode]["c32"] = _median_run(runs[mode])
+    return result
+
+
 SCENARIOS: Mapping[str, Scenario] = {
     "a": baseline,
     "b": warm_invoke,
@@ -422,4 +462,5 @@ SCENARIOS: Mapping[str, Scenario] = {
     "f": many_functions,
     "g": record_cost,
     "h": auth_cost,
+    "i": network_cost,
 }
