@@ -6,6 +6,7 @@ namespaces only, and goes with them."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import signal
@@ -191,6 +192,27 @@ def test_an_allowlist_reaches_exactly_its_destinations(networked: NetworkedServe
     assert got["Configuration"]["FaasNetworkAllow"] == [f"{REMOTE_ADDRESS}/32:{REMOTE_PORT}"]
     shown = networked.server.cli("get", name).stdout
     assert f"allowlist: {REMOTE_ADDRESS}/32:{REMOTE_PORT}" in shown
+
+
+def test_snapshot_clones_share_their_templates_namespace(networked: NetworkedServer) -> None:
+    """Clones are forked from a template that joined its namespace during init: several at
+    once (a burst) all reach beyond the host and nothing of it."""
+    server = networked.server
+    server.deploy(
+        "snapped", {"app.py": PROBE}, SnapStart={"ApplyOn": "PublishedVersions"}, Timeout=30
+    )
+    event = {
+        "connect": {
+            "remote": [REMOTE_ADDRESS, REMOTE_PORT],
+            "host database": [HOST_ADDRESS, CACHE_PORT],
+        }
+    }
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: networked.probe("snapped", **event), range(8)))
+    for seen in answers:
+        assert seen["remote"] == "remote-service 198.18.0.1", seen
+        assert seen["host database"].startswith("refused"), seen
+    assert "netns-egress" in networked.isolation("snapped")
 
 
 def test_an_allowlist_needs_destinations_and_refuses_nonsense(networked: NetworkedServer) -> None:
