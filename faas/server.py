@@ -44,6 +44,7 @@ from faas.gateway.services import Services
 from faas.invoker import Invoker
 from faas.pool.launcher import ZygoteLauncher, runtime_dir
 from faas.pool.manager import PoolManager
+from faas.pool.network import NetworkLayer
 from faas.pool.published import GatewayServices
 from faas.pool.sandbox import SandboxPlanner, isolation_summary, layers, probe_host
 from faas.pool.scratch import isolate_mounts
@@ -152,7 +153,8 @@ def network_report(registry: Registry, planner: SandboxPlanner) -> dict[str, obj
     layer = planner.network
     return {
         "default": planner.network_mode("default"),
-        "gateway": str(layer.gateway) if layer is not None else None,
+        "layer": layer.description if layer is not None else None,
+        "gateway": str(layer.gateway) if isinstance(layer, NetworkLayer) else None,
         "host_functions": sorted(n for n, m in modes.items() if planner.network_mode(m) == "host"),
     }
 
@@ -193,12 +195,16 @@ async def start_sandbox(settings: Settings, runtimes: Mapping[str, str]) -> Sand
 
 
 async def publish_on_gateway(settings: Settings, planner: SandboxPlanner) -> GatewayServices | None:
-    """The API and DNS where the workers' namespaces reach them (with a network layer)."""
-    if planner.network is None:
-        return None
-    return await GatewayServices.start(
-        planner.network, api_port=settings.server.port, dns_servers=settings.sandbox.dns_servers
-    )
+    """The API and DNS where the workers' namespaces reach them (with the root network
+    layer; pasta forwards both for the user-mode one)."""
+    layer = planner.network
+    if isinstance(layer, NetworkLayer):
+        return await GatewayServices.start(
+            layer, api_port=settings.server.port, dns_servers=settings.sandbox.dns_servers
+        )
+    if layer is not None and settings.server.port:
+        layer.publish_api(settings.server.port)
+    return None
 
 
 async def start_platform(settings: Settings, *, rotate_master_key: bool = False) -> Platform:
@@ -334,6 +340,8 @@ async def _start_parts(
         # Plain HTTP: the gateway is reached only from the host's own namespaces, and every
         # call is still signed.
         await web.SockSite(runner, gateway_services.api_socket).start()
+    elif planner.network is not None and not settings.server.port:
+        planner.network.publish_api(int(runner.addresses[0][1]))
     sweeper = loop.create_task(sweep_code_forever(registry, pool, CODE_SWEEP_INTERVAL_S))
     return Platform(
         settings,

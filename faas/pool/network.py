@@ -39,6 +39,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from faas.domain import NetworkDestination
 
@@ -80,6 +81,37 @@ class NetSlot:
         return str(NETNS_DIR / self.namespace)
 
 
+class WorkerNetwork(Protocol):
+    """What SandboxPlanner needs of a network layer: this module's (root hosts) or
+    faas/pool/usernet.py's (pasta, non-root hosts). Blocking methods: call from threads."""
+
+    supports_allowlist: bool
+    resolv_conf: Path | None
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def api_endpoint(self) -> str: ...
+
+    def setup(self, state_dir: Path) -> None: ...
+
+    def teardown(self) -> None: ...
+
+    def publish_api(self, port: int) -> None: ...
+
+    def has_idle(self, kind: SlotKind) -> bool: ...
+
+    def acquire(
+        self, kind: SlotKind, allowed: Sequence[NetworkDestination] = (), *, api: bool = False
+    ) -> Any: ...
+
+    def join_plan(self, slot: Any) -> dict[str, str]:
+        """The plan entries a worker needs to join the slot ("netns", and "userns")."""
+
+    def release(self, slot: Any) -> None: ...
+
+
 def network_supported() -> str:
     """'' when this host can give workers a network of their own, else why not."""
     if os.geteuid() != 0:
@@ -97,6 +129,8 @@ def instance_name(pid: int) -> str:
 class NetworkLayer:
     """Slots by kind. Thread-safe: acquire/release run in worker threads, not the loop."""
 
+    supports_allowlist = True
+
     def __init__(self, *, prepared_per_kind: int, pid: int | None = None) -> None:
         self._instance = instance_name(pid if pid is not None else os.getpid())
         self._api_port: int | None = None
@@ -113,6 +147,13 @@ class NetworkLayer:
     @property
     def table(self) -> str:
         return f"faas_{self._instance}"
+
+    @property
+    def description(self) -> str:
+        return "a network namespace per worker (veth, nftables)"
+
+    def join_plan(self, slot: NetSlot) -> dict[str, str]:
+        return {"netns": slot.path}
 
     @property
     def gateway(self) -> ipaddress.IPv4Address:

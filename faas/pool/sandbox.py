@@ -37,8 +37,9 @@ from faas.pool.cgroups import (
 )
 from faas.pool.cgroups_v1 import CgroupV1Layout
 from faas.pool.cgroups_v2 import CgroupV2Layout
-from faas.pool.network import NetSlot, NetworkLayer, SlotKind, network_supported
+from faas.pool.network import NetworkLayer, SlotKind, WorkerNetwork, network_supported
 from faas.pool.scratch import ScratchPool, ScratchSlot, scratch_supported
+from faas.pool.usernet import UserNetworkLayer, usernet_supported
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class NetLease:
     """A network slot and how many workers are in it: it goes back to the layer (and to
     another function) only when the last of them is gone."""
 
-    slot: NetSlot
+    slot: Any  # the layer's own
     holders: int = 1
 
 
@@ -132,7 +133,7 @@ def probe_host(interpreter: str, runtime_dir: Path) -> HostSandbox:
         landlock_abi=int(probe.get("landlock_abi", 0)),
         seccomp=bool(probe.get("seccomp", False)),
         scratch_why=scratch_supported(),
-        network_why=network_supported(),
+        network_why=network_supported() if os.geteuid() == 0 else usernet_supported(),
     )
 
 
@@ -260,19 +261,7 @@ def layers(host: HostSandbox) -> list[Layer]:
             "prctl(PR_SET_NO_NEW_PRIVS)",
             "setuid binaries cannot raise privileges",
         ),
-        Layer(
-            "network",
-            not host.network_why,
-            "a network namespace per worker: egress through NAT, DNS by the platform, no route "
-            "to the host"
-            if not host.network_why
-            else f"FaasNetwork=egress falls back to the host's network: {host.network_why}",
-            "a function reaches the world beyond the host, never the host's loopback, its "
-            "addresses or the platform (but through its API endpoint, signed)"
-            if not host.network_why
-            else "UNSAFE: functions reach every service on the host's loopback and the "
-            "platform's port",
-        ),
+        _network_layer(host),
         Layer(
             "network namespace",
             not host.net_namespace_why,
@@ -280,6 +269,33 @@ def layers(host: HostSandbox) -> list[Layer]:
             "a function can be cut off from the network",
         ),
     ]
+
+
+def _network_layer(host: HostSandbox) -> Layer:
+    if host.network_why:
+        return Layer(
+            "network",
+            False,
+            f"FaasNetwork=egress falls back to the host's network: {host.network_why}",
+            "UNSAFE: functions reach every service on the host's loopback and the platform's port",
+        )
+    if host.root:
+        return Layer(
+            "network",
+            True,
+            "a network namespace per worker (veth, nftables): egress through NAT, DNS by the "
+            "platform, no route to the host",
+            "a function reaches the world beyond the host, never the host's loopback, its "
+            "addresses or the platform (but through its API endpoint, signed)",
+        )
+    return Layer(
+        "network",
+        True,
+        "a network namespace per worker, pasta user-mode networking: egress through the "
+        "platform's sockets, DNS forwarded, no route to the host's loopback",
+        "weaker than as root: other addresses of the host than its main one are reachable, and "
+        "FaasNetwork=allowlist is refused (no firewall without root)",
+    )
 
 
 def isolation_tag(host: HostSandbox, network: str) -> str:
@@ -326,7 +342,15 @@ def isolation_summary(host: HostSandbox) -> str:
 class SandboxPlanner:
     """Builds each worker's plan and owns its cgroups and /tmp."""
 
-    def __init__(self, host: HostSandbox, settings: SandboxSettings, data_dir: Path) -> None:
+    def __init__(
+        self,
+        host: HostSandbox,
+        settings: SandboxSettings,
+        data_dir: Path,
+        *,
+        network: WorkerNetwork | None = None,
+    ) -> None:
+        """`network`: a layer made by the caller (tests); else setup() picks this host's."""
         self.host = host
         self._settings = settings
         self._data_dir = data_dir
@@ -335,12 +359,13 @@ class SandboxPlanner:
         self._scratch = ScratchPool(data_dir / "scratch") if use_scratch else None
         self._uids: dict[str, int] = {}
         self._uids_lock = threading.Lock()
-        self._network: NetworkLayer | None = None
+        self._network: WorkerNetwork | None = None
+        self._given_network = network
         self._net_lock = threading.Lock()  # NetLease.holders
         self._runtime_exposure = _runtime_exposure(sys.base_prefix)
 
     @property
-    def network(self) -> NetworkLayer | None:
+    def network(self) -> WorkerNetwork | None:
         """The workers' network layer, when set up (the server publishes its API and DNS on
         the layer's gateway)."""
         return self._network
@@ -390,7 +415,11 @@ class SandboxPlanner:
             return
         if self.host.network_why:
             return
-        layer = NetworkLayer(prepared_per_kind=self._settings.prepared_net_slots)
+        layer: WorkerNetwork = self._given_network or (
+            NetworkLayer(prepared_per_kind=self._settings.prepared_net_slots)
+            if self.host.root
+            else UserNetworkLayer(prepared_per_kind=self._settings.prepared_net_slots)
+        )
         try:
             layer.setup(self._data_dir / "net")
         except (OSError, subprocess.SubprocessError) as exc:
@@ -535,17 +564,18 @@ class SandboxPlanner:
         mode = self.network_mode(spec.network)
         if mode not in ("egress", "allowlist"):
             return  # host: nothing to do; none: an empty namespace (_plan_namespaces)
-        if self._network is None:
+        if self._network is None or (mode == "allowlist" and not self._network.supports_allowlist):
+            why = self.host.network_why or "allowlists need root (nftables)"
             raise ServiceError(
                 f"{spec.function_name} asks for FaasNetwork=allowlist, but this host cannot "
-                f"give workers a network of their own: {self.host.network_why}"
+                f"enforce one: {why}"
             )
         if mode == "allowlist":
             slot = self._network.acquire(SlotKind.ALLOWLIST, spec.network_allow, api=api_access)
         else:
             slot = self._network.acquire(SlotKind.API if api_access else SlotKind.EGRESS)
         prepared.net = NetLease(slot)
-        prepared.plan["netns"] = slot.path
+        prepared.plan.update(self._network.join_plan(slot))
         if self._network.resolv_conf is not None and self.host.mount_namespace:
             prepared.plan["resolv_conf"] = str(self._network.resolv_conf)
         if api_access:
@@ -575,8 +605,8 @@ class SandboxPlanner:
             flags |= CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
         if not flags:
             return
-        if not self.host.root:
-            flags |= CLONE_NEWUSER
+        if not self.host.root and "userns" not in prepared.plan:
+            flags |= CLONE_NEWUSER  # else it joins its network slot's user namespace
         prepared.plan["namespaces"] = flags
         if self.host.root and self.host.mount_namespace:
             prepared.plan.update(

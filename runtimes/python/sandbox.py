@@ -242,15 +242,20 @@ def unshare(flags: int) -> None:
         map_identity(uid, gid)
 
 
-def join_network(path: str) -> None:
+def join_network(path: str, user_path: str | None = None) -> None:
     """Enter the network namespace the platform prepared for this worker (its slot: veth,
-    routes and firewall rules already in place). Before unshare(): a later network namespace
-    would replace it."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        _check(_LIBC.setns(fd, CLONE_NEWNET), f"setns {path}")
-    finally:
-        os.close(fd)
+    routes and firewall rules, or pasta, already in place). Before unshare(): a later network
+    namespace would replace it. Without root the slot lives in a user namespace of the
+    platform's (mapping only its uid), joined first: it gives the rights in it that
+    unshare() of the mount namespace needs next."""
+    for namespace, kind in ((user_path, CLONE_NEWUSER), (path, CLONE_NEWNET)):
+        if namespace is None:
+            continue
+        fd = os.open(namespace, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _check(_LIBC.setns(fd, kind), f"setns {namespace}")
+        finally:
+            os.close(fd)
 
 
 def bind_resolv_conf(source: str) -> None:
@@ -478,7 +483,7 @@ def apply(plan: dict[str, Any], opened: dict[str, int] | None = None) -> dict[st
         opened["landlock_fd"] = landlock_ruleset(base["rules"], int(base["abi"]))
     set_rlimits(plan.get("rlimits") or {})
     if plan.get("netns"):
-        join_network(plan["netns"])
+        join_network(plan["netns"], plan.get("userns"))
     _isolate_mounts(plan)
     if plan.get("uid") is not None:
         drop_privileges(int(plan["uid"]), int(plan["gid"]))
