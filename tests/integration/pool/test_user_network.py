@@ -10,6 +10,7 @@ Each slot is joined the way a worker joins it: runtimes/python/sandbox.py's join
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -138,6 +139,22 @@ def network() -> Iterator[IsolatedNetwork]:
         yield made
 
 
+@contextlib.contextmanager
+def driver_running(
+    network: IsolatedNetwork, tmp_path: Path, mode: str
+) -> Iterator[subprocess.Popen[str]]:
+    driver = start_driver(network, tmp_path, mode)
+    try:
+        yield driver
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        driver.wait()
+        for stream in (driver.stdin, driver.stdout, driver.stderr):
+            if stream is not None:
+                stream.close()
+
+
 def start_driver(network: IsolatedNetwork, tmp_path: Path, mode: str) -> subprocess.Popen[str]:
     """The driver as nobody, in the test's host namespace, with a usable tun device and the
     test's resolver in a mount namespace of its own."""
@@ -184,8 +201,10 @@ def alive(pid: int) -> bool:
 def test_slots_reach_beyond_the_host_and_nothing_of_it(
     network: IsolatedNetwork, world_dir: Path
 ) -> None:
-    driver = start_driver(network, world_dir, "run")
-    result = read_result(driver)
+    with driver_running(network, world_dir, "run") as driver:
+        result, done = read_result(driver), driver.stdout.readline() if driver.stdout else ""
+        assert done.strip() == "done"
+        assert driver.wait(timeout=30) == 0
     egress, api = result["egress"], result["api"]
     assert isinstance(egress, dict) and isinstance(api, dict)
 
@@ -201,9 +220,6 @@ def test_slots_reach_beyond_the_host_and_nothing_of_it(
     assert result["endpoint"] == f"http://127.0.0.1:{API_PORT}"
     assert "allowlists need the root network layer" in str(result["allowlist"])
 
-    assert driver.stdout is not None
-    assert driver.stdout.readline().strip() == "done"
-    assert driver.wait(timeout=30) == 0
     pasta = result["pasta"]
     assert isinstance(pasta, list)
     assert not any(alive(pid) for pid in pasta), "teardown stops every pasta"
@@ -212,14 +228,13 @@ def test_slots_reach_beyond_the_host_and_nothing_of_it(
 def test_a_killed_platform_leaves_no_pasta_behind(
     network: IsolatedNetwork, world_dir: Path
 ) -> None:
-    driver = start_driver(network, world_dir, "hang")
-    result = read_result(driver)
-    pasta = result["pasta"]
-    assert isinstance(pasta, list) and all(alive(pid) for pid in pasta)
-
-    # nsenter, unshare, sh and setpriv each exec the next: the driver's pid is the platform's.
-    os.kill(driver.pid, signal.SIGKILL)
-    driver.wait(timeout=10)
+    with driver_running(network, world_dir, "hang") as driver:
+        result = read_result(driver)
+        pasta = result["pasta"]
+        assert isinstance(pasta, list) and all(alive(pid) for pid in pasta)
+        # nsenter, unshare, sh and setpriv each exec the next: its pid is the platform's.
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=10)
 
     deadline = time.monotonic() + 10
     while any(alive(pid) for pid in pasta) and time.monotonic() < deadline:
