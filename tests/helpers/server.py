@@ -35,6 +35,7 @@ SANDBOX_LAYERS = frozenset(
         "/tmp",
         "mount namespace",
         "per-function uid",
+        "process view",
         "landlock",
         "seccomp",
         "no_new_privs",
