@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from faas.config import SandboxSettings
+from faas.config import PoolSettings, SandboxSettings
 from faas.domain import MB, WorkerSpec
 from faas.errors import ServiceError
 from faas.pool.cgroups import (
@@ -66,6 +66,12 @@ class HostSandbox:
     scratch_why: str
     # A procfs with hidepid=invisible in each worker's mount namespace (root hosts only).
     proc_view_why: str = "not probed"
+    # Idle workers frozen through their cgroup (pool.freeze_after_ms).
+    freezer_why: str = "not probed"
+
+    @property
+    def freezer(self) -> bool:
+        return not self.freezer_why
 
     @property
     def proc_view(self) -> bool:
@@ -126,6 +132,7 @@ def probe_host(interpreter: str, runtime_dir: Path) -> HostSandbox:
         seccomp=bool(probe.get("seccomp", False)),
         scratch_why=scratch_supported(),
         proc_view_why=proc_view_reason(root, probe),
+        freezer_why=layout.freezer_why if layout is not None else f"no cgroups ({cgroup_why})",
     )
 
 
@@ -275,6 +282,15 @@ def layers(host: HostSandbox) -> list[Layer]:
             host.net_namespace_why or "per function with FaasNetwork=none (off by default)",
             "a function can be cut off from the network",
         ),
+        Layer(
+            "freezer",
+            host.freezer,
+            host.freezer_why or f"cgroup v{host.cgroup_version} freezer after pool.freeze_after_ms",
+            "an idle worker runs nothing (background threads included) until its next "
+            "invocation, as on Lambda"
+            if host.freezer
+            else "idle workers' background threads and processes keep running between invocations",
+        ),
     ]
 
 
@@ -333,8 +349,16 @@ def isolation_summary(host: HostSandbox) -> str:
 class SandboxPlanner:
     """Builds each worker's plan and owns its cgroups and /tmp."""
 
-    def __init__(self, host: HostSandbox, settings: SandboxSettings, data_dir: Path) -> None:
+    def __init__(
+        self,
+        host: HostSandbox,
+        settings: SandboxSettings,
+        data_dir: Path,
+        *,
+        freeze_after_ms: int = PoolSettings().freeze_after_ms,
+    ) -> None:
         self.host = host
+        self._freeze_after_ms = freeze_after_ms
         self._settings = settings
         self._data_dir = data_dir
         self._cgroups: CgroupManager | None = host.cgroup.manager() if host.cgroup else None
@@ -347,6 +371,7 @@ class SandboxPlanner:
     def setup(self) -> None:
         """Blocking: cgroup parents, /tmp slots, mount points."""
         self._setup_cgroups()
+        self._report_freezer()
         if self._scratch is not None:
             self._scratch.setup()
             self._scratch.prepare(512, self._settings.prepared_tmp_slots)
@@ -377,6 +402,16 @@ class SandboxPlanner:
                 self._cgroups.teardown()  # whatever part of the setup was done
             self._cgroups = None
             self.host = dataclasses.replace(self.host, cgroup=None, cgroup_why=why)
+
+    def _report_freezer(self) -> None:
+        """What the pool's freezing of idle workers really does here, as set up."""
+        if self._cgroups is None:
+            why = f"no cgroups ({self.host.cgroup_why})"
+        elif self._freeze_after_ms <= 0:
+            why = "off: pool.freeze_after_ms is 0"
+        else:
+            why = self._cgroups.freezer_why
+        self.host = dataclasses.replace(self.host, freezer_why=why)
 
     def teardown(self) -> None:
         if self._scratch is not None:

@@ -40,6 +40,7 @@ SANDBOX_LAYERS = frozenset(
         "seccomp",
         "no_new_privs",
         "network namespace",
+        "freezer",
     }
 )
 
