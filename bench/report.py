@@ -303,6 +303,35 @@ def auth_lines(results: Results) -> list[str]:
     return [*table(header, rows), "", f"Signed / auth off at c=32: {fmt(ratio(signed, off), 'x')}"]
 
 
+def freeze_lines(results: Results) -> list[str]:
+    rows = []
+    shown = {
+        "warm": "after a short pause (never frozen)",
+        "frozen": "after a long pause, frozen (thawed first)",
+        "paused_unfrozen": "after a long pause, freezing off",
+    }
+    for label, description in shown.items():
+        data = dig(results, "i", label) or {}
+        rows.append(
+            [
+                description,
+                fmt(data.get("pause_ms")),
+                fmt(data.get("p50_ms")),
+                fmt(data.get("p99_ms")),
+                fmt(data.get("n")),
+            ]
+        )
+    frozen = dig(results, "i", "frozen", "p50_ms")
+    unfrozen = dig(results, "i", "paused_unfrozen", "p50_ms")
+    thaw = round(frozen - unfrozen, 2) if frozen is not None and unfrozen is not None else None
+    header = ["hello invoke", "pause ms", "p50 ms", "p99 ms", "n"]
+    return [
+        *table(header, rows),
+        "",
+        f"Thaw cost at p50 (frozen - same pause unfrozen): {fmt(thaw, ' ms')}",
+    ]
+
+
 def target_lines(verdicts: list[dict[str, Any]]) -> list[str]:
     rows = []
     for verdict in verdicts:
@@ -324,6 +353,7 @@ def render(results: Results) -> str:
         ("(f) Throughput vs deployed functions", functions_lines(results)),
         ("(g) Cost of durable records", records_lines(results)),
         ("(h) Cost of authentication", auth_lines(results)),
+        ("(i) Frozen warm start", freeze_lines(results)),
         ("Targets", target_lines(results["targets"])),
     ]
     lines = [f"Mode: {results['mode']}; run took {results['elapsed_s']} s.", ""]

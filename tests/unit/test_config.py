@@ -17,6 +17,7 @@ def test_the_documented_config_file_holds_the_built_in_defaults() -> None:
     assert documented.server.trusted_proxies == ()
     assert documented.auth == Settings().auth
     assert documented.rate_limits == RateLimitSettings()
+    assert documented.pool == Settings().pool
 
 
 def test_trusted_proxies_from_a_toml_list_or_a_comma_separated_variable(tmp_path: Path) -> None:
