@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.server import FaasServer
+from tests.helpers.server import FaasServer, require_layers
 
 FREEZE_AFTER_MS = 50
 IDLE_S = 1.5  # 30 times the threshold: an unfrozen thread ticks ~150 times meanwhile
@@ -66,12 +66,6 @@ def freezing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaasServer]:
         server.stop()
 
 
-def require_freezer(server: FaasServer) -> None:
-    rows = {layer["layer"]: layer for layer in server.health()["sandbox"]}
-    if not rows["freezer"]["active"]:
-        pytest.skip(f"idle workers are not frozen here: {rows['freezer']['detail']}")
-
-
 def deploy(server: FaasServer, prefix: str, **config: Any) -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     config.setdefault("Timeout", 10)
@@ -97,7 +91,7 @@ def wait_until_gone(pid: int, timeout_s: float = 30.0) -> bool:
 def test_a_background_thread_does_not_run_while_its_worker_is_idle(
     freezing: FaasServer,
 ) -> None:
-    require_freezer(freezing)
+    require_layers(freezing, "freezer")
     name = deploy(freezing, "ticker")
     first = ticks(freezing, name, {"start": True})
     time.sleep(IDLE_S)
@@ -128,7 +122,7 @@ def test_the_reaper_stops_a_frozen_worker(tmp_path: Path) -> None:
         tmp_path / "data", freeze_after_ms=FREEZE_AFTER_MS, idle_ttl_s=1, reap_interval_s=0.2
     )
     try:
-        require_freezer(server)
+        require_layers(server, "freezer")
         name = deploy(server, "reaped")
         worker = ticks(server, name, {"start": True})["pid"]
         assert wait_until_gone(worker), "the reaper did not stop the frozen worker"
@@ -140,7 +134,7 @@ def test_the_reaper_stops_a_frozen_worker(tmp_path: Path) -> None:
 def test_the_memory_budget_evicts_a_frozen_worker(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", freeze_after_ms=FREEZE_AFTER_MS, memory_budget_mb=256)
     try:
-        require_freezer(server)
+        require_layers(server, "freezer")
         first, second, third = (deploy(server, f"budget{i}", MemorySize=128) for i in range(3))
         evicted = ticks(server, first, {"start": True})["pid"]
         ticks(server, second, {})
@@ -154,7 +148,7 @@ def test_the_memory_budget_evicts_a_frozen_worker(tmp_path: Path) -> None:
 def test_a_shutdown_stops_frozen_workers(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", freeze_after_ms=FREEZE_AFTER_MS)
     try:
-        require_freezer(server)
+        require_layers(server, "freezer")
         name = deploy(server, "shutdown")
         worker = ticks(server, name, {"start": True})["pid"]
         time.sleep(FREEZE_AFTER_MS / 1000 * 4)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.server import FaasServer
+from tests.helpers.server import FaasServer, require_layers
 
 LISTER = """
     import os, subprocess, sys, time
@@ -74,12 +74,6 @@ LISTER = """
 """
 
 
-def require_process_view(server: FaasServer) -> None:
-    rows = {layer["layer"]: layer for layer in server.health()["sandbox"]}
-    if not rows["process view"]["active"]:
-        pytest.skip(f"no process view of its own here: {rows['process view']['detail']}")
-
-
 def deploy(server: FaasServer, prefix: str, **config: Any) -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     server.deploy(name, {"app.py": textwrap.dedent(LISTER)}, **config)
@@ -105,7 +99,7 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("start", ["on-demand", "snapshot"])
 def test_a_function_lists_only_its_own_processes(server: FaasServer, start: str) -> None:
-    require_process_view(server)
+    require_layers(server, "process view")
     config: dict[str, Any] = {}
     if start == "snapshot":
         config["SnapStart"] = {"ApplyOn": "PublishedVersions"}
@@ -130,7 +124,7 @@ def test_a_function_lists_only_its_own_processes(server: FaasServer, start: str)
 
 
 def test_the_record_names_the_process_view(server: FaasServer) -> None:
-    require_process_view(server)
+    require_layers(server, "process view")
     name = deploy(server, "tagged")
     response, _ = server.invoke(name)
     request_id = response["ResponseMetadata"]["RequestId"]
