@@ -331,6 +331,35 @@ def network_lines(results: Results) -> list[str]:
     return [*table(header, rows), "", f"Egress / host at c=32: {fmt(ratio(egress, host), 'x')}"]
 
 
+def freeze_lines(results: Results) -> list[str]:
+    rows = []
+    shown = {
+        "warm": "after a short pause (never frozen)",
+        "frozen": "after a long pause, frozen (thawed first)",
+        "paused_unfrozen": "after a long pause, freezing off",
+    }
+    for label, description in shown.items():
+        data = dig(results, "j", label) or {}
+        rows.append(
+            [
+                description,
+                fmt(data.get("pause_ms")),
+                fmt(data.get("p50_ms")),
+                fmt(data.get("p99_ms")),
+                fmt(data.get("n")),
+            ]
+        )
+    frozen = dig(results, "j", "frozen", "p50_ms")
+    unfrozen = dig(results, "j", "paused_unfrozen", "p50_ms")
+    thaw = round(frozen - unfrozen, 2) if frozen is not None and unfrozen is not None else None
+    header = ["hello invoke", "pause ms", "p50 ms", "p99 ms", "n"]
+    return [
+        *table(header, rows),
+        "",
+        f"Thaw cost at p50 (frozen - same pause unfrozen): {fmt(thaw, ' ms')}",
+    ]
+
+
 def target_lines(verdicts: list[dict[str, Any]]) -> list[str]:
     rows = []
     for verdict in verdicts:
@@ -353,6 +382,7 @@ def render(results: Results) -> str:
         ("(g) Cost of durable records", records_lines(results)),
         ("(h) Cost of authentication", auth_lines(results)),
         ("(i) Cost of the network layer", network_lines(results)),
+        ("(j) Frozen warm start", freeze_lines(results)),
         ("Targets", target_lines(results["targets"])),
     ]
     lines = [f"Mode: {results['mode']}; run took {results['elapsed_s']} s.", ""]

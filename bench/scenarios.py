@@ -1,4 +1,4 @@
-"""The measurements of one run, (a) to (h); each starts and stops its own servers.
+"""The measurements of one run, (a) to (j); each starts and stops its own servers.
 
 Every scenario is `async def scenario(bench) -> dict` of plain JSON values, so any subset can
 run (`--only`) and the report reads one document.
@@ -57,10 +57,12 @@ class Plan:
     # Each (f) point is measured this many times, interleaved, each on a fresh server: one
     # 5 s run moves by +-10 % on our 2-core VMs, as much as the effect (f) looks for.
     function_repeats: int
+    # (j): invokes timed after each kind of pause.
+    pause_samples: int
 
 
-FULL = Plan(Durations(2.0, 5.0), 20, 5, 8, (1, 100, 1000), 3)
-QUICK = Plan(Durations(0.5, 1.0), 5, 2, 4, (1, 10, 50), 1)
+FULL = Plan(Durations(2.0, 5.0), 20, 5, 8, (1, 100, 1000), 3, 60)
+QUICK = Plan(Durations(0.5, 1.0), 5, 2, 4, (1, 10, 50), 1, 8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,6 +455,44 @@ async def network_cost(bench: Bench) -> dict[str, Any]:
     return result
 
 
+# -- (j) frozen warm start ------------------------------------------------------------------
+
+FREEZE_AFTER_MS = 100
+SHORT_PAUSE_S = 0.02  # well within the threshold: the worker is never frozen
+LONG_PAUSE_S = 0.3  # three times the threshold: frozen, thawed by the next invoke
+
+
+async def frozen_warm_start(bench: Bench) -> dict[str, Any]:
+    """The warm invoke that follows a pause, one at a time on one warm worker: after a short
+    pause (never frozen), after a long one with freezing on (frozen, so the invoke first
+    thaws it) and after the same long pause with freezing off (what the pause costs on its
+    own: caches gone cold, the CPU clocked down). The thaw's cost is the difference of the
+    last two."""
+    result: dict[str, Any] = {"freeze_after_ms": FREEZE_AFTER_MS}
+    variants = (
+        ("warm", FREEZE_AFTER_MS, SHORT_PAUSE_S),
+        ("frozen", FREEZE_AFTER_MS, LONG_PAUSE_S),
+        ("paused_unfrozen", 0, LONG_PAUSE_S),
+    )
+    for label, freeze_after_ms, pause_s in variants:
+        env = {"FAAS_POOL_FREEZE_AFTER_MS": str(freeze_after_ms)}
+        async with faas_with(bench, {"hello": HELLO}, env) as server:
+            latencies = await _after_pauses(bench, server.target, pause_s)
+        result[label] = {**_latency_summary(latencies), "pause_ms": round(pause_s * 1000)}
+    return result
+
+
+async def _after_pauses(bench: Bench, target: Target, pause_s: float) -> list[int]:
+    latencies = []
+    async with http_client(1) as http:
+        for _ in range(3):  # the worker started and settled
+            await invoke_once(http, target, "hello")
+        for _ in range(bench.plan.pause_samples):
+            await asyncio.sleep(pause_s)
+            latencies.append(await invoke_once(http, target, "hello"))
+    return latencies
+
+
 SCENARIOS: Mapping[str, Scenario] = {
     "a": baseline,
     "b": warm_invoke,
@@ -463,4 +503,5 @@ SCENARIOS: Mapping[str, Scenario] = {
     "g": record_cost,
     "h": auth_cost,
     "i": network_cost,
+    "j": frozen_warm_start,
 }

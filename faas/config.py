@@ -96,6 +96,13 @@ class PoolSettings:
     # start a worker beyond it, least recently used idle workers are stopped; if that is not
     # enough the request gets 429.
     memory_budget_mb: int = 0
+    # A worker idle this long (ms) is frozen with its cgroup's freezer, as Lambda freezes an
+    # environment between invocations, and thawed when it is handed one; 0 never freezes.
+    freeze_after_ms: int = 100
+
+    def __post_init__(self) -> None:
+        if self.freeze_after_ms < 0:
+            raise ConfigError("pool.freeze_after_ms must not be negative (0: never freeze)")
 
 
 @dataclass(frozen=True, slots=True)

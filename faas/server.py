@@ -181,7 +181,9 @@ async def start_sandbox(settings: Settings, runtimes: Mapping[str, str]) -> Sand
         log.warning("!" * 78)
         log.warning("UNSAFE HOST: %s", warning)
         log.warning("!" * 78)
-    planner = SandboxPlanner(host, settings.sandbox, settings.data_dir)
+    planner = SandboxPlanner(
+        host, settings.sandbox, settings.data_dir, freeze_after_ms=settings.pool.freeze_after_ms
+    )
     await asyncio.to_thread(planner.setup)
     if settings.sandbox.default_network == "egress" and planner.network is None:
         log.warning("!" * 78)

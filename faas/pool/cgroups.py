@@ -44,11 +44,26 @@ class WorkerCgroup(Protocol):
         ...
 
     def kill_all(self) -> int:
-        """SIGKILL every process in it (daemons that left the worker's session too)."""
+        """SIGKILL every process in it (daemons that left the worker's session too), frozen
+        or not."""
         ...
 
     def remove(self) -> bool:
         """Delete it; False while processes remain (try again later)."""
+        ...
+
+    @property
+    def freezable(self) -> bool:
+        """Whether freeze() and thaw() work here (a freezer of this cgroup version)."""
+        ...
+
+    def freeze(self) -> None:
+        """Stop every process in it until thaw(): one small write (the kernel finishes the
+        freeze on its own, asynchronously). Raises OSError."""
+        ...
+
+    def thaw(self) -> None:
+        """Let its processes run again. Raises OSError."""
         ...
 
 
@@ -70,12 +85,22 @@ class CgroupManager(Protocol):
 
     def teardown(self) -> None: ...
 
+    @property
+    def freezer_why(self) -> str:
+        """'' when its worker cgroups can be frozen (as set up), else why not."""
+        ...
+
 
 class CgroupLayout(Protocol):
     """Where this platform may create cgroups, as found by a read-only probe."""
 
     @property
     def version(self) -> int: ...
+
+    @property
+    def freezer_why(self) -> str:
+        """'' when worker cgroups can be frozen, else why not."""
+        ...
 
     def manager(self) -> CgroupManager: ...
 
@@ -152,11 +177,12 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def kill_listed(procs: Path) -> int:
+def kill_listed(procs: Path, rounds: int = 10) -> int:
     """SIGKILL every pid a `cgroup.procs` lists, until it lists none (the fallback where a
-    kernel has no atomic `cgroup.kill`); the number of signals sent."""
+    kernel has no atomic `cgroup.kill`), in at most `rounds` looks; the number of signals
+    sent."""
     killed = 0
-    for _ in range(10):  # a process may fork while we kill: look again
+    for _ in range(rounds):  # a process may fork while we kill: look again
         try:
             pids = [int(p) for p in procs.read_text().split()]
         except OSError:

@@ -1,8 +1,12 @@
 """Per-worker control groups on cgroup v1 (as on hybrid hosts): memory limit, process
-limit, CPU share, and killing a worker's whole tree.
+limit, CPU share, freezing an idle worker, and killing a worker's whole tree.
 
 Layout: under the platform's own cgroup in each of the memory, pids and cpu hierarchies
-(`/sys/fs/cgroup/<controller>/<own path>/`), `faas-<pid>/w<n>` per worker.
+(`/sys/fs/cgroup/<controller>/<own path>/`), and in the freezer hierarchy when it is there
+and writable, `faas-<pid>/w<n>` per worker.
+
+A v1 frozen task does not die of SIGKILL until it is thawed: killing a worker cgroup that was
+frozen signals, thaws, then kills what is left; the stale sweep thaws before it kills.
 """
 
 from __future__ import annotations
@@ -24,7 +28,11 @@ from faas.pool.cgroups import (
     keyed_value,
     kill_listed,
     stale_owner,
+    write_interface,
 )
+
+FREEZER = "freezer"  # optional: without it workers are never frozen
+FREEZER_STATE = "freezer.state"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +44,10 @@ class CgroupV1Layout:
     @property
     def version(self) -> int:
         return 1
+
+    @property
+    def freezer_why(self) -> str:
+        return "" if FREEZER in self.bases else "no writable cgroup v1 freezer hierarchy"
 
     def manager(self) -> CgroupV1Manager:
         return CgroupV1Manager(self)
@@ -56,6 +68,10 @@ class CgroupV1Layout:
             if not os.access(base, os.W_OK):
                 return None, f"{base} is not writable (not root, or no delegation)"
             bases[controller] = base
+        if FREEZER in own:
+            base = root / FREEZER / own[FREEZER].lstrip("/")
+            if (base / "cgroup.procs").exists() and os.access(base, os.W_OK):
+                bases[FREEZER] = base
         return cls(bases), ""
 
 
@@ -65,6 +81,7 @@ class WorkerCgroupV1:
     def __init__(self, dirs: dict[str, Path]) -> None:
         self.dirs = dirs
         self._oom_fd = os.open(dirs["memory"] / "memory.oom_control", os.O_RDONLY)
+        self._frozen = False
 
     def limit_memory(self, memory_mb: int) -> None:
         """Memory limit (no swap) and a CPU share proportional to it, as on Lambda."""
@@ -91,7 +108,26 @@ class WorkerCgroupV1:
 
     def kill_all(self) -> int:
         """SIGKILL every process in the worker's cgroup (daemons that left its session too)."""
-        return kill_listed(self.dirs["pids"] / "cgroup.procs")
+        procs = self.dirs["pids"] / "cgroup.procs"
+        if not self._frozen:
+            return kill_listed(procs)
+        # Signalled while frozen, they die as they thaw, before running another instruction.
+        signalled = kill_listed(procs, rounds=1)
+        with contextlib.suppress(OSError):
+            self.thaw()
+        return signalled + kill_listed(procs)
+
+    @property
+    def freezable(self) -> bool:
+        return FREEZER in self.dirs
+
+    def freeze(self) -> None:
+        write_interface(self.dirs[FREEZER] / FREEZER_STATE, "FROZEN")
+        self._frozen = True
+
+    def thaw(self) -> None:
+        write_interface(self.dirs[FREEZER] / FREEZER_STATE, "THAWED")
+        self._frozen = False
 
     def remove(self) -> bool:
         """Delete the cgroups; False while processes remain (try again later)."""
@@ -113,8 +149,13 @@ class CgroupV1Manager:
     """Creates and removes the per-worker cgroups of one platform process."""
 
     def __init__(self, layout: CgroupV1Layout) -> None:
+        self._layout = layout
         self._parents = {c: b / f"faas-{os.getpid()}" for c, b in layout.bases.items()}
         self._numbers = WorkerNumbers()
+
+    @property
+    def freezer_why(self) -> str:
+        return self._layout.freezer_why
 
     def setup(self) -> None:
         self._sweep_stale()
@@ -154,7 +195,16 @@ class CgroupV1Manager:
 
     def _sweep_stale(self) -> None:
         """Cgroups of a platform process that is gone (killed with SIGKILL): whatever its
-        functions left running there is killed, then the cgroups are removed."""
+        functions left running there is killed, then the cgroups are removed. Frozen workers
+        are thawed first (they got their SIGKILL when the platform died, and die as they
+        thaw), else nothing in them could end."""
+        freezer = self._parents.get(FREEZER)
+        if freezer is not None:
+            for stale in freezer.parent.glob("faas-*"):
+                if stale_owner(stale.name) is not None:
+                    for child in stale.glob("w*"):
+                        with contextlib.suppress(OSError):
+                            write_interface(child / FREEZER_STATE, "THAWED")
         for parent in self._parents.values():
             for stale in parent.parent.glob("faas-*"):
                 if stale_owner(stale.name) is None:

@@ -16,9 +16,10 @@ EBUSY): the move is undone and the platform runs without cgroups, saying why.
 
 Per worker: `memory.max` = MemorySize, `memory.swap.max` = 0, `memory.oom.group` = 1 (an OOM
 kill ends the whole worker, as Lambda ends the whole environment), `pids.max` = 1024 and a
-`cpu.weight` proportional to memory. The lifecycle functions (kill, remove, stale sweep, the
-leaf move) use only the core `cgroup.*` files, so they work on any cgroup2 mount, with or
-without controllers.
+`cpu.weight` proportional to memory. An idle worker is frozen through its `cgroup.freeze`
+(a core file of every non-root cgroup since kernel 5.2; SIGKILL still ends frozen tasks).
+The lifecycle functions (kill, remove, stale sweep, the leaf move) use only the core
+`cgroup.*` files, so they work on any cgroup2 mount, with or without controllers.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ PLATFORM_LEAF = "-platform"  # suffix of the leaf that holds the platform: faas-
 CPU_WEIGHT_DEFAULT, CPU_WEIGHT_MIN, CPU_WEIGHT_MAX = 100, 1, 10000
 # How long a sweep or teardown waits for killed processes to leave before removing a cgroup.
 EMPTY_WAIT_S = 1.0
+FREEZE = "cgroup.freeze"
+NO_FREEZE = "this kernel has no cgroup.freeze (before 5.2)"
 
 
 def cpu_weight(memory_mb: int) -> int:
@@ -72,6 +75,14 @@ class CgroupV2Layout:
     @property
     def version(self) -> int:
         return 2
+
+    @property
+    def freezer_why(self) -> str:
+        """Read-only guess: the root cgroup has no cgroup.freeze, its children do (>= 5.2);
+        the manager's setup checks on the cgroup it made."""
+        if self.root_cgroup or (self.own / FREEZE).exists():
+            return ""
+        return NO_FREEZE
 
     def manager(self) -> CgroupV2Manager:
         return CgroupV2Manager(self)
@@ -317,6 +328,7 @@ class WorkerCgroupV2:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._events_fd = os.open(directory / "memory.events", os.O_RDONLY)
+        self._freezable = (directory / FREEZE).exists()
 
     def limit_memory(self, memory_mb: int) -> None:
         write_interface(self.directory / "memory.max", str(memory_mb * MB))
@@ -342,6 +354,17 @@ class WorkerCgroupV2:
         self._events_fd = -1
         return remove_cgroup(self.directory)
 
+    @property
+    def freezable(self) -> bool:
+        return self._freezable
+
+    def freeze(self) -> None:
+        # Not waiting for `frozen 1` in cgroup.events: nothing needs the freeze to be done.
+        write_interface(self.directory / FREEZE, "1")
+
+    def thaw(self) -> None:
+        write_interface(self.directory / FREEZE, "0")
+
 
 class CgroupV2Manager:
     """Creates and removes the per-worker cgroups of one platform process."""
@@ -355,6 +378,11 @@ class CgroupV2Manager:
     @property
     def parent(self) -> Path:
         return self._parent
+
+    @property
+    def freezer_why(self) -> str:
+        """After setup: whether the cgroup it made has a cgroup.freeze (its children do too)."""
+        return "" if (self._parent / FREEZE).exists() else NO_FREEZE
 
     def setup(self) -> None:
         own = self._layout.own

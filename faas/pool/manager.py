@@ -7,7 +7,9 @@ release -> back to idle, or gone if it died or its version was retired. Around t
   are stopped, and when even that cannot make room the caller gets a 429;
 - provisioned concurrency: a pool can be told to keep N workers initialised at all times
   (filled ahead of requests, refilled when one dies, never reaped or evicted below N);
-- a reaper stops workers idle longer than `idle_ttl_s` (scale to zero).
+- a reaper stops workers idle longer than `idle_ttl_s` (scale to zero);
+- a worker idle longer than `freeze_after_ms` is frozen until it is handed work again
+  (faas.pool.freezer); killing it (reaper, eviction, retirement, shutdown) works frozen.
 Every step is O(1) in the number of functions, except the periodic reaper.
 """
 
@@ -18,6 +20,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psutil
@@ -25,6 +28,7 @@ import psutil
 from faas.config import PoolSettings
 from faas.domain import WorkerSpec
 from faas.errors import ServiceUnavailable, TooManyRequests
+from faas.pool.freezer import IdleFreezer, Timer
 from faas.pool.launcher import Launcher
 from faas.pool.worker import InitFailed, Worker
 
@@ -67,6 +71,10 @@ class PoolStats:
         return self.idle + self.busy
 
 
+def _call_later(delay_s: float, callback: Callable[[], None]) -> Timer:
+    return asyncio.get_running_loop().call_later(delay_s, callback)
+
+
 def default_memory_budget_mb() -> int:
     return int(psutil.virtual_memory().total * BUDGET_SHARE_OF_RAM / MB)
 
@@ -85,6 +93,7 @@ class PoolManager:
         self._memory_in_use_mb = 0
         self._stopping = False
         self._reaper: asyncio.Task[None] | None = None
+        self._freezer = IdleFreezer(settings.freeze_after_ms / 1000, _call_later)
 
     def start(self) -> None:
         self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
@@ -99,7 +108,8 @@ class PoolManager:
         while pool.idle:
             worker = pool.idle.pop()
             self._idle_lru.pop(worker, None)
-            if worker.alive and not worker.credentials_stale(now_s):
+            usable = worker.alive and not worker.credentials_stale(now_s)
+            if usable and self._freezer.handed_work(worker):
                 pool.busy.add(worker)
                 return worker
             self._forget(worker)
@@ -183,6 +193,7 @@ class PoolManager:
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Kill every worker and wait (bounded) until each process has exited."""
         self._stopping = True
+        self._freezer.stop()
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -221,6 +232,7 @@ class PoolManager:
         pool.idle.append(worker)
         self._idle_lru[worker] = None
         self._idle_lru.move_to_end(worker)
+        self._freezer.became_idle(worker)
 
     async def _start_worker(self, pool: Pool) -> Worker:
         # `starting` covers the launch and the init: until the worker is in the pool's lists,
@@ -322,6 +334,7 @@ class PoolManager:
             asyncio.get_running_loop().call_soon(self._fill_later, pool)
 
     def _forget(self, worker: Worker) -> None:
+        self._freezer.forget(worker)
         if self._pool_of.pop(worker, None) is not None:
             self._memory_in_use_mb -= worker.spec.memory_mb
 

@@ -1,10 +1,11 @@
 """The sandbox: which isolation layers this host supports, and the plan for each worker.
 
 At startup `probe_host()` finds out what works here (cgroups, namespaces, Landlock, seccomp,
-loop-mounted /tmp, root for per-function uids); `layers()` turns that into the honest table
-`faas doctor`, `/health` and the startup log show. `SandboxPlanner.prepare()` turns a
-WorkerSpec into the plan runtimes/python/sandbox.py applies in the forked worker, plus the
-per-worker resources (cgroups, /tmp slot) the platform owns and releases.
+loop-mounted /tmp, root for per-function uids, a /proc of each worker's own); `layers()`
+turns that into the honest table `faas doctor`, `/health` and the startup log show.
+`SandboxPlanner.prepare()` turns a WorkerSpec into the plan runtimes/python/sandbox.py
+applies in the forked worker, plus the per-worker resources (cgroups, /tmp slot) the
+platform owns and releases.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from faas.config import SandboxSettings
+from faas.config import PoolSettings, SandboxSettings
 from faas.domain import MB, WorkerSpec
 from faas.errors import ServiceError
 from faas.pool.cgroups import (
@@ -68,6 +69,18 @@ class HostSandbox:
     # Why workers cannot get a network namespace with egress of their own (the network
     # layer: faas/pool/network.py); '' when they can.
     network_why: str = "not probed"
+    # A procfs with hidepid=invisible in each worker's mount namespace (root hosts only).
+    proc_view_why: str = "not probed"
+    # Idle workers frozen through their cgroup (pool.freeze_after_ms).
+    freezer_why: str = "not probed"
+
+    @property
+    def freezer(self) -> bool:
+        return not self.freezer_why
+
+    @property
+    def proc_view(self) -> bool:
+        return not self.proc_view_why
 
     @property
     def mount_namespace(self) -> bool:
@@ -124,8 +137,9 @@ def probe_host(interpreter: str, runtime_dir: Path) -> HostSandbox:
     """Probe once at startup (about 30 ms: one short-lived interpreter)."""
     probe = _probe_runtime(interpreter, runtime_dir)
     layout, cgroup_why = detect_cgroups(_read("/proc/self/cgroup"), _read("/proc/self/mountinfo"))
+    root = os.geteuid() == 0
     return HostSandbox(
-        root=os.geteuid() == 0,
+        root=root,
         cgroup=layout,
         cgroup_why=cgroup_why,
         mount_namespace_why=str(probe.get("mount_namespace", "probe failed")),
@@ -134,7 +148,24 @@ def probe_host(interpreter: str, runtime_dir: Path) -> HostSandbox:
         seccomp=bool(probe.get("seccomp", False)),
         scratch_why=scratch_supported(),
         network_why=network_supported() if os.geteuid() == 0 else usernet_supported(),
+        proc_view_why=proc_view_reason(root, probe),
+        freezer_why=layout.freezer_why if layout is not None else f"no cgroups ({cgroup_why})",
     )
+
+
+def proc_view_reason(root: bool, probe: dict[str, Any]) -> str:
+    """'' when each worker can have a /proc listing only its own processes, else why not."""
+    if not root:
+        # hidepid hides other uids' processes, and every worker has the platform's uid here;
+        # a procfs of the worker's own would need a pid namespace (and the worker as its init).
+        return "not root: functions share the platform's uid, so hiding by uid hides nothing"
+    mount_why = str(probe.get("mount_namespace", "probe failed"))
+    if mount_why:
+        return f"no mount namespace ({mount_why})"
+    why = str(probe.get("proc_view", "probe failed"))
+    if "Invalid argument" in why:
+        return f"kernel before 5.8 (no hidepid=invisible): {why}"
+    return why
 
 
 def detect_cgroups(
@@ -241,6 +272,7 @@ def layers(host: HostSandbox) -> list[Layer]:
             if host.root
             else "all functions share the platform's uid",
         ),
+        _process_view_layer(host),
         Layer(
             "landlock",
             host.landlock_abi > 0,
@@ -267,6 +299,15 @@ def layers(host: HostSandbox) -> list[Layer]:
             not host.net_namespace_why,
             host.net_namespace_why or "an empty one with FaasNetwork=none",
             "a function can be cut off from the network",
+        ),
+        Layer(
+            "freezer",
+            host.freezer,
+            host.freezer_why or f"cgroup v{host.cgroup_version} freezer after pool.freeze_after_ms",
+            "an idle worker runs nothing (background threads included) until its next "
+            "invocation, as on Lambda"
+            if host.freezer
+            else "idle workers' background threads and processes keep running between invocations",
         ),
     ]
 
@@ -298,11 +339,29 @@ def _network_layer(host: HostSandbox) -> Layer:
     )
 
 
+def _process_view_layer(host: HostSandbox) -> Layer:
+    if host.proc_view:
+        return Layer(
+            "process view",
+            True,
+            "own /proc per worker, hidepid=invisible",
+            "a function lists only its own processes: not the platform's, the host's or "
+            "another function's",
+        )
+    if host.root:
+        meaning = "weaker: /proc lists every process of the host (their details stay private)"
+    elif host.landlock_abi > 0:
+        meaning = "weaker: Landlock keeps /proc to the worker's own entries: it cannot be listed"
+    else:
+        meaning = "weaker: /proc lists every process of the host, the platform's readable"
+    return Layer("process view", False, host.proc_view_why, meaning)
+
+
 def isolation_tag(host: HostSandbox, network: str) -> str:
     """The layers a worker of this host gets, in a few words, for every invocation record:
-    e.g. "cgroup-v1 mountns tmp-ext4 uid landlock-7 seccomp nnp netns-egress" ("netns" with
-    FaasNetwork=none, "net-host-unsafe" on the host's network). The same facts as layers(),
-    which explains each."""
+    e.g. "cgroup-v1 mountns tmp-ext4 uid procview landlock-7 seccomp nnp netns-egress"
+    ("netns" with FaasNetwork=none, "net-host-unsafe" on the host's network). The same facts
+    as layers(), which explains each."""
     words = [f"cgroup-v{host.cgroup_version}" if host.cgroup is not None else "rlimit-memory"]
     if host.mount_namespace:
         words.append("mountns")
@@ -311,6 +370,8 @@ def isolation_tag(host: HostSandbox, network: str) -> str:
         words.append("tmp-dir")
     if host.root:
         words.append("uid")
+    if host.proc_view:
+        words.append("procview")
     if host.landlock_abi > 0:
         words.append(f"landlock-{host.landlock_abi}")
     if host.seccomp:
@@ -349,9 +410,11 @@ class SandboxPlanner:
         data_dir: Path,
         *,
         network: WorkerNetwork | None = None,
+        freeze_after_ms: int = PoolSettings().freeze_after_ms,
     ) -> None:
         """`network`: a layer made by the caller (tests); else setup() picks this host's."""
         self.host = host
+        self._freeze_after_ms = freeze_after_ms
         self._settings = settings
         self._data_dir = data_dir
         self._cgroups: CgroupManager | None = host.cgroup.manager() if host.cgroup else None
@@ -374,6 +437,7 @@ class SandboxPlanner:
         """Blocking: cgroup parents, /tmp slots, mount points, the network layer."""
         self._setup_cgroups()
         self._setup_network()
+        self._report_freezer()
         if self._scratch is not None:
             self._scratch.setup()
             self._scratch.prepare(512, self._settings.prepared_tmp_slots)
@@ -431,6 +495,16 @@ class SandboxPlanner:
             self.host = dataclasses.replace(self.host, network_why=why)
             return
         self._network = layer
+
+    def _report_freezer(self) -> None:
+        """What the pool's freezing of idle workers really does here, as set up."""
+        if self._cgroups is None:
+            why = f"no cgroups ({self.host.cgroup_why})"
+        elif self._freeze_after_ms <= 0:
+            why = "off: pool.freeze_after_ms is 0"
+        else:
+            why = self._cgroups.freezer_why
+        self.host = dataclasses.replace(self.host, freezer_why=why)
 
     def teardown(self) -> None:
         if self._network is not None:
@@ -522,6 +596,7 @@ class SandboxPlanner:
             self._plan_memory(prepared, spec)
             self._plan_network(prepared, spec, api_access)
             self._plan_namespaces(prepared, spec, uid)
+            self._plan_proc_view(prepared)
             self._plan_tmp(prepared, spec, uid)
             if uid is not None:
                 prepared.plan.update(uid=uid, gid=uid)
@@ -616,6 +691,16 @@ class SandboxPlanner:
                 prepared.plan["runtime"] = self._runtime_exposure
             prepared.env["LAMBDA_TASK_ROOT"] = TASK_ROOT
 
+    def _plan_proc_view(self, prepared: PreparedSandbox) -> None:
+        """A /proc of the worker's own (in the mount namespace of a per-function uid). The
+        worker is made dumpable again after the uid change, else it could not see the
+        processes it forks (nor measure their memory); Landlock keeps other workers of the
+        same uid out of its entries, so dumpable only where Landlock is enforced."""
+        if self.host.proc_view and "task_root" in prepared.plan:
+            prepared.plan["proc_view"] = True
+            if self.host.landlock_abi > 0:
+                prepared.plan["dumpable"] = True
+
     def _plan_tmp(self, prepared: PreparedSandbox, spec: WorkerSpec, uid: int | None) -> None:
         size = spec.ephemeral_storage_mb
         # Code that lives under /tmp (a data dir there) must survive /tmp being replaced.
@@ -642,7 +727,12 @@ class SandboxPlanner:
         in_namespace = "task_root" in prepared.plan
         code = TASK_ROOT if in_namespace else spec.code_dir
         tmp = str(prepared.tmp_dir) if prepared.tmp_dir else "/tmp"
-        return [[code, "rx"], [tmp, "rw"]]
+        rules = [[code, "rx"], [tmp, "rw"]]
+        if prepared.plan.get("proc_view"):
+            # The worker's own procfs: not the one the system rules (built before the mounts
+            # changed) name.
+            rules.append(["/proc", "r"])
+        return rules
 
     def _landlock_system_rules(self) -> list[list[str]]:
         """What every function may use: system libraries and tools, the interpreter, /etc,
@@ -652,7 +742,8 @@ class SandboxPlanner:
         if self.host.root:
             # Other processes' private /proc files are guarded by their uid (ptrace checks),
             # so all of /proc is readable: a function's subprocesses and snapshot clones read
-            # their own /proc/self, whose path differs from the worker's.
+            # their own /proc/self, whose path differs from the worker's. (With a /proc of the
+            # worker's own, the function rules name that one.)
             rules.append(["/proc", "r"])
         else:
             # Same uid as the platform: only this process's own entries.

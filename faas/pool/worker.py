@@ -2,8 +2,8 @@
 
 The worker runs init once, then one invocation at a time. This object sends the invocation,
 enforces the deadline (the platform kills the worker's process group; the function cannot
-stop that), collects its stdout/stderr per invocation (capped), and notices when the
-process dies.
+stop that), collects its stdout/stderr per invocation (capped), notices when the process
+dies, and freezes and thaws it through its cgroup while it is idle (faas.pool.freezer).
 """
 
 from __future__ import annotations
@@ -220,6 +220,7 @@ class Worker:
         # not a cold start, so it reports no Init Duration (as on Lambda).
         self.report_init = True
         self.exit_status: int | None = None
+        self.frozen = False
         self._process = process
         self._sock = process.sock
         self._log_fd = process.log_fd
@@ -251,6 +252,34 @@ class Worker:
     def idle(self) -> bool:
         """Alive and not in the middle of an invocation."""
         return self.state is WorkerState.IDLE
+
+    @property
+    def can_freeze(self) -> bool:
+        return self._cgroup is not None and self._cgroup.freezable
+
+    def freeze(self) -> bool:
+        """Stop every process of this idle worker until thaw(); False if that failed."""
+        if self._cgroup is None or not self.idle:
+            return False
+        try:
+            self._cgroup.freeze()
+        except OSError:
+            return False  # its cgroup is gone: it is ending anyway
+        self.frozen = True
+        return True
+
+    def thaw(self) -> bool:
+        """Let it run again (before it is handed an invocation); False if it stays frozen.
+        Output its background threads write from now on goes into the next invocation's log,
+        as everything written between invocations does."""
+        if not self.frozen or self._cgroup is None:
+            return True
+        try:
+            self._cgroup.thaw()
+        except OSError:
+            return False
+        self.frozen = False
+        return True
 
     def credentials_stale(self, now_s: float) -> bool:
         """Its execution credentials are too near their expiry for another invocation."""

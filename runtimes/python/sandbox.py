@@ -8,8 +8,9 @@ applied never runs user code (the zygote child exits and the invocation fails).
 Order (each step needs the privileges the next ones drop):
   join cgroups -> open /proc/self/clear_refs -> Landlock rules for the system paths ->
   rlimits -> new mount/IPC/UTS(/net) namespaces -> private mounts -> code at /var/task
-  (read-only) -> /tmp -> the interpreter's prefix made reachable -> hide paths -> drop to the
-  function's uid -> no_new_privs -> Landlock rules for code and /tmp, enforced -> seccomp
+  (read-only) -> /tmp -> the interpreter's prefix made reachable -> hide paths -> a /proc of
+  its own -> drop to the function's uid (dumpable again) -> no_new_privs -> Landlock rules for
+  code, /tmp and /proc, enforced -> seccomp
 A spare carries out the first three steps when it is forked (they do not depend on the
 function), the rest when it is given a function.
 """
@@ -24,6 +25,7 @@ import struct
 import sys
 from typing import Any
 
+PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
@@ -48,6 +50,7 @@ CLONE_NEW_ANY = (
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
+MS_NOEXEC = 8
 MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
@@ -185,6 +188,10 @@ LL_WRITE = (
     | LL_MAKE_FIFO
     | LL_MAKE_SYM
 )
+
+
+# What a worker's own /proc is mounted with (and the probe tries): see mount_proc().
+PROC_OPTIONS = "hidepid=invisible"
 
 
 class SandboxError(Exception):
@@ -334,10 +341,27 @@ def hide(paths: list[str]) -> None:
             mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0555")
 
 
+def mount_proc(options: str) -> None:
+    """A procfs of this mount namespace's own on /proc. With `hidepid=invisible` it lists only
+    the processes the reader may ptrace: its own uid's, where they are dumpable and, under
+    Landlock, in its own domain. Kernels before 5.8 do not know "invisible" (EINVAL): there
+    every procfs mount of a pid namespace shares one superblock, so hidepid would change the
+    host's /proc too, and no older spelling is tried."""
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, options)
+
+
 def drop_privileges(uid: int, gid: int) -> None:
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)
+
+
+def set_dumpable() -> None:
+    """Changing the uid made this process non-dumpable, and the children it forks inherit
+    that: under hidepid they would be hidden from it, and the runtime could not measure their
+    memory. Dumpable again, its entries open up to its own uid within its own Landlock domain
+    only (ptrace itself stays denied by seccomp)."""
+    _check(_LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(SET_DUMPABLE)")
 
 
 def set_no_new_privs() -> None:
@@ -482,11 +506,11 @@ def apply(plan: dict[str, Any], opened: dict[str, int] | None = None) -> dict[st
         base = plan["landlock_base"]
         opened["landlock_fd"] = landlock_ruleset(base["rules"], int(base["abi"]))
     set_rlimits(plan.get("rlimits") or {})
-    if plan.get("netns"):
-        join_network(plan["netns"], plan.get("userns"))
     _isolate_mounts(plan)
     if plan.get("uid") is not None:
         drop_privileges(int(plan["uid"]), int(plan["gid"]))
+    if plan.get("dumpable"):
+        set_dumpable()
     if plan.get("no_new_privs"):
         set_no_new_privs()
     if plan.get("landlock"):
@@ -499,6 +523,8 @@ def apply(plan: dict[str, Any], opened: dict[str, int] | None = None) -> dict[st
 
 
 def _isolate_mounts(plan: dict[str, Any]) -> None:
+    if plan.get("netns"):  # first: a network namespace unshared next would replace it
+        join_network(plan["netns"], plan.get("userns"))
     if plan.get("namespaces"):
         unshare(int(plan["namespaces"]))
         mount("none", "/", None, MS_REC | MS_PRIVATE, None)
@@ -516,6 +542,8 @@ def _isolate_mounts(plan: dict[str, Any]) -> None:
         runtime = plan["runtime"]
         expose_runtime(runtime["prefix"], runtime["covered"], runtime["staging"])
     hide(plan.get("hide") or [])
+    if plan.get("proc_view"):
+        mount_proc(PROC_OPTIONS)
 
 
 def _enforce_landlock(part: dict[str, Any], ruleset: int | None) -> None:
@@ -531,8 +559,9 @@ def _enforce_landlock(part: dict[str, Any], ruleset: int | None) -> None:
 # -- probing (run by the platform as `python -I -S sandbox.py --probe`) ------------------
 
 
-def _probe_in_child(flags: int) -> str:
-    """Try unshare(flags) in a throwaway child; '' on success, else the reason."""
+def _probe_in_child(flags: int, proc_options: str = "") -> str:
+    """Try unshare(flags) (and a /proc mounted with `proc_options`) in a throwaway child; ''
+    on success, else the reason."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -542,6 +571,8 @@ def _probe_in_child(flags: int) -> str:
             if flags & CLONE_NEWNS:
                 mount("none", "/", None, MS_REC | MS_PRIVATE, None)
                 mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+            if proc_options:
+                mount_proc(proc_options)
             os.write(write_end, b"ok")
         except (SandboxError, OSError) as exc:
             os.write(write_end, str(exc).encode()[:200])
@@ -580,6 +611,7 @@ def probe() -> dict[str, Any]:
         "root": root,
         "mount_namespace": _probe_in_child(base | userns),
         "net_namespace": _probe_in_child(base | CLONE_NEWNET | userns),
+        "proc_view": _probe_in_child(base | userns, PROC_OPTIONS),
         "landlock_abi": landlock_abi(),
         "seccomp": seccomp_available() and machine() in SYSCALLS,
     }

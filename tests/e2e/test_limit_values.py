@@ -17,17 +17,9 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.helpers.server import FaasServer
+from tests.helpers.server import FaasServer, require_layers
 
 MB = 1024 * 1024
-
-
-def require_layers(server: FaasServer, *names: str) -> None:
-    """Skip, saying why, where a limit is not enforced by the layer whose value is checked."""
-    rows = {layer["layer"]: layer for layer in server.health()["sandbox"]}
-    off = [f"{name}: {rows[name]['detail']}" for name in names if not rows[name]["active"]]
-    if off:
-        pytest.skip(f"sandbox layer not active on this host ({'; '.join(off)})")
 
 
 def deploy(server: FaasServer, prefix: str, source: str, **config: Any) -> str:

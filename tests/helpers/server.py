@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -35,11 +36,13 @@ SANDBOX_LAYERS = frozenset(
         "/tmp",
         "mount namespace",
         "per-function uid",
+        "process view",
         "landlock",
         "seccomp",
         "no_new_privs",
         "network",
         "network namespace",
+        "freezer",
     }
 )
 
@@ -230,6 +233,14 @@ class FaasServer:
         response = client.invoke(FunctionName=name, Payload=payload, **kwargs)
         body = response["Payload"].read()
         return response, json.loads(body) if body else None
+
+
+def require_layers(server: FaasServer, *names: str) -> None:
+    """Skip, saying why, where a sandbox layer a test relies on is not active on this host."""
+    rows = {layer["layer"]: layer for layer in server.health()["sandbox"]}
+    off = [f"{name}: {rows[name]['detail']}" for name in names if not rows[name]["active"]]
+    if off:
+        pytest.skip(f"sandbox layer not active on this host ({'; '.join(off)})")
 
 
 def run_cli(

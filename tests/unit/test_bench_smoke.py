@@ -22,6 +22,7 @@ EXPECTED_NUMBERS: dict[str, list[tuple[str, ...]]] = {
     "f": [("1", "rps"), ("50", "rps")],
     "g": [("records_on", "rps"), ("records_off", "rps")],
     "h": [("signed", "c32", "rps"), ("auth_off", "c1", "p50_ms")],
+    "i": [("warm", "p50_ms"), ("frozen", "p99_ms"), ("paused_unfrozen", "p50_ms")],
 }
 
 

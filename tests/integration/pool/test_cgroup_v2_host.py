@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from faas.pool.cgroups import ProcCgroup, kill_listed, process_alive
+from faas.pool.cgroups import ProcCgroup, kill_listed, process_alive, write_interface
 from faas.pool.cgroups_v2 import (
     CgroupV2Layout,
     kill_cgroup,
@@ -209,6 +209,29 @@ def test_remove_refuses_while_a_process_is_inside(scratch: Path) -> None:
         assert cgroup.is_dir()
     finally:
         kill_cgroup(cgroup)
+        stop(worker)
+
+
+@pytest.mark.parametrize("how", ["cgroup.kill", "loop over cgroup.procs"])
+def test_a_frozen_worker_and_its_daemon_still_die(scratch: Path, how: str) -> None:
+    """What the pool relies on when it stops an idle (frozen) worker on v2: SIGKILL ends
+    frozen tasks without a thaw (v1 needs one: cgroups_v1)."""
+    cgroup = scratch / "w1"
+    cgroup.mkdir()
+    if not (cgroup / "cgroup.freeze").exists():
+        pytest.skip("this kernel has no cgroup.freeze (before 5.2)")
+    worker, daemon = start_worker(cgroup)
+    try:
+        write_interface(cgroup / "cgroup.freeze", "1")
+        if how == "cgroup.kill":
+            kill_cgroup(cgroup)
+        else:
+            kill_listed(cgroup / "cgroup.procs")
+        assert worker.wait(timeout=10) == -signal.SIGKILL
+        assert wait_until_empty(cgroup, timeout_s=10)
+        assert gone(daemon)
+        assert remove_cgroup(cgroup)
+    finally:
         stop(worker)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -48,3 +49,26 @@ def test_workers_created_from_many_threads_at_once_never_share_a_cgroup(
         sys.setswitchinterval(interval)
     assert all(len(set(controllers)) == 1 for controllers in names)  # one w<n> in each
     assert len({controllers[0] for controllers in names}) == len(names) == 800
+
+
+def test_a_frozen_worker_stops_running_and_still_dies_when_killed(
+    manager: CgroupV1Manager,
+) -> None:
+    """A v1 frozen task ignores SIGKILL until thawed: kill_all() thaws after signalling."""
+    if manager.freezer_why:
+        pytest.skip(manager.freezer_why)
+    cgroup = manager.create()
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        for procs in cgroup.procs_files:
+            Path(procs).write_text(str(sleeper.pid))
+        cgroup.freeze()
+        state = (cgroup.dirs["freezer"] / "freezer.state").read_text().strip()
+        assert state in ("FREEZING", "FROZEN")
+        cgroup.kill_all()
+        assert sleeper.wait(timeout=10) == -9
+        cgroup.thaw()  # a no-op now; it must not fail
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        manager.release(cgroup)

@@ -28,7 +28,7 @@ from faas.config import PoolSettings, SandboxSettings
 from faas.domain import WorkerSpec
 from faas.pool.launcher import ZygoteLauncher, runtime_dir
 from faas.pool.manager import PoolManager
-from faas.pool.sandbox import HostSandbox, SandboxPlanner, layers
+from faas.pool.sandbox import HostSandbox, SandboxPlanner, layers, proc_view_reason
 
 NOBODY = 65534
 SYSTEM_PYTHON = Path("/usr/bin/python3")
@@ -111,6 +111,7 @@ def host(as_nobody: str) -> HostSandbox:
         landlock_abi=int(probe["landlock_abi"]),
         seccomp=bool(probe["seccomp"]),
         scratch_why="unprivileged",
+        proc_view_why=proc_view_reason(False, probe),
     )
 
 
@@ -185,6 +186,7 @@ def test_layers_of_the_unprivileged_mode(host: HostSandbox) -> None:
         print(f"  {layer.name:18} {'active' if layer.active else 'INACTIVE':8} {layer.detail}")
     active = {layer.name: layer.active for layer in table}
     assert not active["memory"] and not active["processes"] and not active["per-function uid"]
+    assert not active["process view"]
     assert active["mount namespace"] == host.mount_namespace
     assert active["landlock"] == (host.landlock_abi > 0)
     assert active["seccomp"] == host.seccomp
@@ -233,6 +235,32 @@ async def test_the_worker_runs_as_nobody(
     assert (result["body"]["uid"], result["body"]["euid"]) == (NOBODY, NOBODY)
     if host.seccomp:
         assert result["body"]["seccomp"] == ["2"]
+
+
+LIST_PROCESSES = """
+    import os
+
+    def handler(event, context):
+        seen = {}
+        for path in ("/proc", f"/proc/{os.getppid()}/status", "/proc/1/status"):
+            try:
+                seen[path] = len(os.listdir(path) if path == "/proc" else open(path).read())
+            except OSError as exc:
+                seen[path] = -exc.errno
+        return seen
+"""
+
+
+async def test_landlock_keeps_a_function_from_listing_the_hosts_processes(
+    manager: PoolManager, world_dir: Path, host: HostSandbox
+) -> None:
+    """Without root every process shares the platform's uid, so hidepid would hide nothing
+    (the process view layer is off); Landlock leaves a worker only its own /proc entries."""
+    if host.landlock_abi == 0:
+        pytest.skip("no Landlock in this kernel")
+    result = await call(manager, make_spec(world_dir, LIST_PROCESSES))
+    assert result["error"] is None, result
+    assert set(result["body"].values()) == {-errno.EACCES}, result["body"]
 
 
 # The RSS poller stops the list (it grows slowly); the single huge allocation exceeds

@@ -12,6 +12,7 @@ under the fake mount (and unchanged everywhere else):
   have, EBUSY while a non-root cgroup holds processes;
 - a write to cgroup.kill empties the cgroup and its descendants (as if the processes died;
   nothing is signalled) and is recorded;
+- a write to cgroup.freeze is recorded, and cgroup.events says frozen 1 or 0 after it;
 - any other write replaces the file's content; interface files are never created;
 - with `unprivileged`, access() answers by the files' "other" permission bits.
 """
@@ -40,10 +41,13 @@ class FakeCgroupFs:
         controllers: Iterable[str] = ROOT_CONTROLLERS,
         swap: bool = True,
         cgroup_kill: bool = True,
+        cgroup_freeze: bool = True,
     ) -> None:
         self.mount = mount
         self.swap = swap
         self.cgroup_kill = cgroup_kill
+        self.cgroup_freeze = cgroup_freeze
+        self.freezes: list[tuple[Path, str]] = []  # (cgroup, "1" or "0") per write
         self.unprivileged = False
         self.moves: list[tuple[int, Path]] = []  # (pid, cgroup) per write to cgroup.procs
         self.kills: list[Path] = []  # cgroups written to cgroup.kill
@@ -124,6 +128,8 @@ class FakeCgroupFs:
         )
         if self.cgroup_kill:
             self._files(cgroup, {"cgroup.kill": ""}, mode=0o200)
+        if self.cgroup_freeze:
+            self._files(cgroup, {"cgroup.freeze": "0\n"})
         self._controller_files(cgroup, enabled)
 
     def _controller_files(self, cgroup: Path, controllers: set[str]) -> None:
@@ -173,6 +179,7 @@ class FakeCgroupFs:
             "cgroup.procs": self._move,
             "cgroup.subtree_control": self._enable,
             "cgroup.kill": self._kill,
+            "cgroup.freeze": self._freeze,
         }
         handler = handlers.get(path.name)
         if handler is not None:
@@ -231,11 +238,19 @@ class FakeCgroupFs:
             procs.write_text("")
         self._update_populated()
 
+    def _freeze(self, cgroup: Path, text: str) -> None:
+        assert text.strip() in ("0", "1"), text
+        self.freezes.append((cgroup, text.strip()))
+        (cgroup / "cgroup.freeze").write_text(text)
+        self._update_populated()
+
     def _update_populated(self) -> None:
         for events in self.mount.rglob("cgroup.events"):
             cgroup = events.parent
             populated = any(p.read_text().split() for p in cgroup.rglob("cgroup.procs"))
-            events.write_text(f"populated {int(populated)}\nfrozen 0\n")
+            freeze = cgroup / "cgroup.freeze"
+            frozen = freeze.exists() and freeze.read_text().strip() == "1"
+            events.write_text(f"populated {int(populated)}\nfrozen {int(frozen)}\n")
 
     def _access(self, path: Any, mode: int, **kwargs: Any) -> bool:
         if not (self.unprivileged and self._under(path)):

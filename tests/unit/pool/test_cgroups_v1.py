@@ -30,28 +30,37 @@ INTERFACE_FILES = {
 }
 
 
-@pytest.fixture
-def manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CgroupV1Manager:
+FREEZER_FILES = {"cgroup.procs": "", "freezer.state": "THAWED\n"}
+
+
+def fake_tree(
+    root: Path, monkeypatch: pytest.MonkeyPatch, hierarchies: dict[str, dict[str, str]]
+) -> CgroupV1Manager:
     """A manager set up under a fake v1 tree where mkdir makes a cgroup with its files."""
-    root = tmp_path / "cgroup"
     real_mkdir = os.mkdir
 
     def mkdir(path: Any, mode: int = 0o777, **kwargs: Any) -> None:
         real_mkdir(path, mode, **kwargs)
         directory = Path(os.fsdecode(path))
         parts = directory.relative_to(root).parts if directory.is_relative_to(root) else ()
-        for name, content in INTERFACE_FILES.get(parts[0] if parts else "", {}).items():
+        for name, content in hierarchies.get(parts[0] if parts else "", {}).items():
             (directory / name).write_text(content)
 
     monkeypatch.setattr(os, "mkdir", mkdir)
-    for hierarchy in INTERFACE_FILES:
+    for hierarchy in hierarchies:
         (root / hierarchy / OWN.lstrip("/")).mkdir(parents=True)
-    proc_cgroup = f"4:memory:{OWN}\n3:pids:{OWN}\n2:cpu,cpuacct:{OWN}\n0::/\n"
+    proc_cgroup = f"5:freezer:{OWN}\n4:memory:{OWN}\n3:pids:{OWN}\n2:cpu,cpuacct:{OWN}\n0::/\n"
     layout, why = CgroupV1Layout.detect(proc_cgroup, root)
     assert layout is not None, why
     made = CgroupV1Manager(layout)
     made.setup()
     return made
+
+
+@pytest.fixture
+def manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CgroupV1Manager:
+    """No freezer hierarchy mounted (the process names one, as every v1 host does)."""
+    return fake_tree(tmp_path / "cgroup", monkeypatch, INTERFACE_FILES)
 
 
 @pytest.mark.parametrize(
@@ -84,3 +93,25 @@ def test_what_a_worker_cgroup_gets(
     assert sorted(cgroup.procs_files) == sorted(
         str(root / hierarchy / worker / "cgroup.procs") for hierarchy in INTERFACE_FILES
     )
+
+
+def test_without_a_freezer_hierarchy_nothing_is_frozen(manager: CgroupV1Manager) -> None:
+    assert manager.freezer_why == "no writable cgroup v1 freezer hierarchy"
+    assert not manager.create().freezable
+
+
+def test_with_a_freezer_hierarchy_a_worker_is_frozen_and_killed_thawed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "cgroup"
+    manager = fake_tree(root, monkeypatch, {**INTERFACE_FILES, "freezer": FREEZER_FILES})
+    assert manager.freezer_why == ""
+    cgroup = manager.create()
+    state = root / "freezer" / OWN.lstrip("/") / f"faas-{os.getpid()}" / "w1" / "freezer.state"
+    assert cgroup.freezable
+    assert str(state.parent / "cgroup.procs") in cgroup.procs_files  # the worker joins it
+    cgroup.freeze()
+    assert state.read_text().strip() == "FROZEN"
+    # A frozen v1 task dies of SIGKILL only once thawed: killing thaws it.
+    cgroup.kill_all()
+    assert state.read_text().strip() == "THAWED"

@@ -402,3 +402,69 @@ def test_setup_failure_in_faas_pid_is_reported(fake: FakeCgroupFs) -> None:
     with pytest.raises(CgroupSetupFailed, match="No space left on device"):
         CgroupV2Manager(layout).setup()
     assert not (layout.own / f"faas-{PID}").exists()
+
+
+# -- freezing idle workers ---------------------------------------------------------------
+
+
+def test_a_worker_is_frozen_and_thawed_through_cgroup_freeze(fake: FakeCgroupFs) -> None:
+    manager = set_up(fake)
+    assert manager.freezer_why == ""
+    cgroup = manager.create()
+    directory = manager.parent / "w1"
+    assert cgroup.freezable
+    cgroup.freeze()
+    assert "frozen 1" in (directory / "cgroup.events").read_text()
+    cgroup.thaw()
+    assert fake.freezes == [(directory, "1"), (directory, "0")]
+    assert "frozen 0" in (directory / "cgroup.events").read_text()
+
+
+def test_a_kernel_without_cgroup_freeze_freezes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeCgroupFs(tmp_path / "cgroup", monkeypatch, cgroup_freeze=False)
+    manager = set_up(fake)
+    assert manager.freezer_why == "this kernel has no cgroup.freeze (before 5.2)"
+    assert not manager.create().freezable
+
+
+@pytest.mark.parametrize(
+    ("freeze_after_ms", "cgroup_freeze", "expected"),
+    [
+        (100, True, ""),
+        (0, True, "off: pool.freeze_after_ms is 0"),
+        (100, False, "this kernel has no cgroup.freeze (before 5.2)"),
+    ],
+)
+def test_the_planner_reports_the_freezer_as_set_up(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    freeze_after_ms: int,
+    cgroup_freeze: bool,
+    expected: str,
+) -> None:
+    fake = FakeCgroupFs(tmp_path / "cgroup", monkeypatch, cgroup_freeze=cgroup_freeze)
+    planner = SandboxPlanner(
+        make_host(usable(fake)),
+        SandboxSettings(),
+        tmp_path / "data",
+        freeze_after_ms=freeze_after_ms,
+    )
+    planner.setup()
+    freezer = next(layer for layer in layers(planner.host) if layer.name == "freezer")
+    assert freezer.active == (expected == "")
+    assert freezer.detail == (expected or "cgroup v2 freezer after pool.freeze_after_ms")
+    planner.teardown()
+
+
+def test_without_cgroups_nothing_is_frozen_and_the_table_says_why(
+    fake: FakeCgroupFs, tmp_path: Path
+) -> None:
+    layout = usable(fake)
+    fake.place(layout.own, [1])  # a stranger in the cgroup: setup falls back
+    planner = SandboxPlanner(make_host(layout), SandboxSettings(), tmp_path / "data")
+    planner.setup()
+    freezer = next(layer for layer in layers(planner.host) if layer.name == "freezer")
+    assert not freezer.active
+    assert freezer.detail == f"no cgroups ({planner.host.cgroup_why})"
