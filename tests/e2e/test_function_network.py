@@ -33,10 +33,10 @@ from tests.helpers.netns import isolated_network as make_isolated_network
 from tests.helpers.server import FaasServer
 
 PROBE = """
-import socket
+import os, socket
 
 def handler(event, context):
-    seen = {}
+    seen = {"pids": sorted(int(entry) for entry in os.listdir("/proc") if entry.isdigit())}
     for label, (address, port) in event.get("connect", {}).items():
         try:
             connection = socket.create_connection((address, port), timeout=3)
@@ -90,7 +90,7 @@ class NetworkedServer:
         assert deployed.returncode == 0, deployed.stderr
         return name
 
-    def probe(self, name: str, **event: Any) -> dict[str, str]:
+    def probe(self, name: str, **event: Any) -> dict[str, Any]:
         response, seen = self.server.invoke(name, event)
         assert "FunctionError" not in response, seen
         return dict(seen)
@@ -160,6 +160,9 @@ def test_by_default_a_function_reaches_beyond_the_host_and_nothing_of_it(
 
     assert seen["remote"] == "remote-service 198.18.0.1"  # through NAT: the host's address
     assert seen["other remote"] == "other-remote-service 198.18.0.1"
+    # Its own processes only: not the server's, not pid 1.
+    assert seen["pids"] and networked.server.process.pid not in seen["pids"]
+    assert 1 not in seen["pids"]
     assert seen[f"db.{ZONE}"] == REMOTE_ADDRESS  # through the platform's DNS forwarder
     for blocked in (
         "host database",
@@ -183,7 +186,7 @@ def test_an_allowlist_reaches_exactly_its_destinations(networked: NetworkedServe
     seen = networked.probe(name, connect=networked.everything(), resolve=[f"db.{ZONE}"])
 
     assert seen["remote"] == "remote-service 198.18.0.1"
-    for blocked in set(seen) - {"remote", f"db.{ZONE}"}:
+    for blocked in set(seen) - {"remote", f"db.{ZONE}", "pids"}:
         assert seen[blocked].startswith("refused"), (blocked, seen)
     assert seen[f"db.{ZONE}"] == REMOTE_ADDRESS  # names still resolve
     assert "netns-allowlist" in networked.isolation(name)
@@ -235,6 +238,7 @@ def test_an_allowlist_needs_destinations_and_refuses_nonsense(networked: Network
 def test_none_reaches_nothing(networked: NetworkedServer) -> None:
     name = networked.deploy_probe("none")
     seen = networked.probe(name, connect=networked.everything(), resolve=[f"db.{ZONE}"])
+    seen.pop("pids")
     assert all(value.startswith(("refused", "unresolved")) for value in seen.values()), seen
 
 
