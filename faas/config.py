@@ -99,8 +99,13 @@ class PoolSettings:
     # A worker idle this long (ms) is frozen with its cgroup's freezer, as Lambda freezes an
     # environment between invocations, and thawed when it is handed one; 0 never freezes.
     freeze_after_ms: int = 100
+    # When the memory budget has no room for another worker: how long a request waits for a
+    # worker of its function to come free, or for room, before its 429.
+    memory_wait_ms: int = 1000
 
     def __post_init__(self) -> None:
+        if self.memory_wait_ms < 0:
+            raise ConfigError("pool.memory_wait_ms must not be negative (0: 429 at once)")
         if self.freeze_after_ms < 0:
             raise ConfigError("pool.freeze_after_ms must not be negative (0: never freeze)")
 

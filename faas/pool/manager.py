@@ -1,10 +1,16 @@
 """Pools of warm workers, one pool per function version (WorkerSpec.key).
 
-acquire -> an idle warm worker (most recently used first, so the rest age out) or a new one;
-release -> back to idle, or gone if it died or its version was retired. Around that:
+acquire -> an idle warm worker (most recently used first, so the rest age out); when every
+worker of the version is busy, a new one is started, and the caller is served by whichever
+worker is free first: one of the busy ones coming back, or the new one (which joins the pool
+either way), as Knative's activator and OpenWhisk do. A caller never waits on a cold start
+while a warm worker of its function is free.
+release -> to the longest-waiting caller of its version, else idle; gone if it died.
+Around that:
 - a host memory budget: the MemorySize of every live worker adds up to at most
   `memory_budget_mb`; to make room, the least recently used idle workers (of any function)
-  are stopped, and when even that cannot make room the caller gets a 429;
+  are stopped; when even that cannot make room, the caller waits up to `memory_wait_ms` for
+  a worker of its function to come free or for room, and only then gets a 429;
 - provisioned concurrency: a pool can be told to keep N workers initialised at all times
   (filled ahead of requests, refilled when one dies, never reaped or evicted below N);
 - a reaper stops workers idle longer than `idle_ttl_s` (scale to zero);
@@ -19,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -47,6 +53,10 @@ class Pool:
     provisioned: int = 0
     starting: int = 0
     filling: asyncio.Task[None] | None = None
+    # Callers waiting for a worker, first come first served.
+    waiters: deque[asyncio.Future[Worker]] = field(default_factory=deque)
+    # Workers being started for callers (each caller that found no idle worker starts one).
+    launching: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def size(self) -> int:
@@ -94,13 +104,17 @@ class PoolManager:
         self._stopping = False
         self._reaper: asyncio.Task[None] | None = None
         self._freezer = IdleFreezer(settings.freeze_after_ms / 1000, _call_later)
+        # Callers whose worker could not be started for lack of memory, oldest first: a start
+        # is tried again for them whenever memory is freed.
+        self._memory_waiters: deque[tuple[Pool, asyncio.Future[Worker]]] = deque()
 
     def start(self) -> None:
         self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
 
     async def acquire(self, spec: WorkerSpec) -> Worker:
-        """An idle worker of this version, or a freshly started one (raises InitFailed, or
-        TooManyRequests when the memory budget has no room even after evicting idle ones)."""
+        """An idle worker of this version; else the first one free, a busy one coming back or
+        one started for this call (raises InitFailed when that start fails first, or
+        TooManyRequests when the memory budget has had no room for `memory_wait_ms`)."""
         if self._stopping:
             raise ServiceUnavailable("The platform is shutting down")
         pool = self._pool_for(spec)
@@ -108,15 +122,22 @@ class PoolManager:
         while pool.idle:
             worker = pool.idle.pop()
             self._idle_lru.pop(worker, None)
-            usable = worker.alive and not worker.credentials_stale(now_s)
-            if usable and self._freezer.handed_work(worker):
+            if self._usable(worker, now_s):
                 pool.busy.add(worker)
                 return worker
-            self._forget(worker)
-            worker.kill()  # dead already, or its credentials are due for renewal
-        worker = await self._start_worker(pool)
-        pool.busy.add(worker)
-        return worker
+        waiter: asyncio.Future[Worker] = asyncio.get_running_loop().create_future()
+        pool.waiters.append(waiter)
+        self._start_for(pool, waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            # Handed a worker in the same loop turn as the cancellation: it goes back.
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self.release(waiter.result())
+            raise
+        finally:
+            with contextlib.suppress(ValueError):
+                pool.waiters.remove(waiter)
 
     def release(self, worker: Worker) -> None:
         pool = self._pool_of.get(worker)
@@ -124,8 +145,8 @@ class PoolManager:
             return
         pool.busy.discard(worker)
         # A worker whose invocation was cancelled is still running it: never hand it out.
-        if worker.idle and not pool.retired and not self._stopping:
-            self._make_idle(pool, worker)
+        if worker.idle and not self._stopping:
+            self._hand_off(pool, worker)
             return
         self._forget(worker)
         worker.kill()
@@ -198,9 +219,7 @@ class PoolManager:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
-        for pool in self._pools.values():
-            if pool.filling is not None:
-                pool.filling.cancel()
+        await self._stop_starts()
         workers = list(self._pool_of)
         for worker in workers:
             worker.kill()
@@ -222,11 +241,127 @@ class PoolManager:
 
     # -- internals --------------------------------------------------------------------
 
+    async def _stop_starts(self) -> None:
+        """Provisioning and starts for callers end; every waiting caller gets a 503."""
+        launching: list[asyncio.Task[None]] = []
+        waiters = [waiter for _, waiter in self._memory_waiters]
+        self._memory_waiters.clear()
+        for pool in self._pools.values():
+            if pool.filling is not None:
+                pool.filling.cancel()
+            launching += pool.launching
+            waiters += pool.waiters
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(ServiceUnavailable("The platform is shutting down"))
+        for task in launching:
+            task.cancel()
+        await asyncio.gather(*launching, return_exceptions=True)
+
     def _pool_for(self, spec: WorkerSpec) -> Pool:
         pool = self._pools.get(spec.key)
         if pool is None:
             pool = self._pools[spec.key] = Pool(spec)
         return pool
+
+    def _usable(self, worker: Worker, now_s: float) -> bool:
+        """Alive, credentials fresh, thawed: else it is stopped (False)."""
+        if (
+            worker.alive
+            and not worker.credentials_stale(now_s)
+            and self._freezer.handed_work(worker)
+        ):
+            return True
+        self._forget(worker)
+        worker.kill()  # dead already, its credentials are due for renewal, or it stays frozen
+        return False
+
+    def _hand_off(self, pool: Pool, worker: Worker) -> None:
+        """A free worker goes to the longest-waiting caller of its version, else to idle (a
+        retired version's worker, with nobody waiting, is stopped)."""
+        while pool.waiters:
+            waiter = pool.waiters.popleft()
+            if waiter.done():
+                continue  # timed out, or failed by its own start
+            if not self._usable(worker, time.time()):
+                pool.waiters.appendleft(waiter)
+                return
+            pool.busy.add(worker)
+            waiter.set_result(worker)
+            return
+        if pool.retired:
+            self._forget(worker)
+            worker.kill()
+            return
+        self._make_idle(pool, worker)
+
+    def _start_for(self, pool: Pool, waiter: asyncio.Future[Worker]) -> None:
+        """Start a worker for a caller, or queue it for memory (bounded by memory_wait_ms)."""
+        if not self._try_reserve_memory(pool.spec.memory_mb):
+            self._memory_waiters.append((pool, waiter))
+            loop = asyncio.get_running_loop()
+            expiry = loop.call_later(
+                self._settings.memory_wait_ms / 1000, self._memory_wait_expired, pool, waiter
+            )
+            waiter.add_done_callback(lambda _: expiry.cancel())
+            return
+        task = asyncio.get_running_loop().create_task(self._launch_for(pool, waiter))
+        pool.launching.add(task)
+        task.add_done_callback(pool.launching.discard)
+
+    async def _launch_for(self, pool: Pool, origin: asyncio.Future[Worker]) -> None:
+        """Start a worker (memory already reserved) and hand it to whoever waits first; a
+        failed start fails the caller that asked for it, if that one still waits."""
+        pool.starting += 1
+        try:
+            worker = await self._launch_and_init(pool, reserved=True)
+        except asyncio.CancelledError:  # stop(): the platform is going
+            if not origin.done():
+                origin.set_exception(ServiceUnavailable("The platform is shutting down"))
+            raise
+        except Exception as exc:
+            if not origin.done():
+                origin.set_exception(exc)
+            else:
+                log.info(
+                    "a worker of %s failed after its caller was served: %s", pool.spec.key, exc
+                )
+            return
+        finally:
+            pool.starting -= 1
+        if self._stopping:
+            self._forget(worker)
+            worker.kill()
+            return
+        self._hand_off(pool, worker)
+
+    def _memory_wait_expired(self, pool: Pool, waiter: asyncio.Future[Worker]) -> None:
+        if waiter.done():
+            return
+        with contextlib.suppress(ValueError):
+            self._memory_waiters.remove((pool, waiter))
+        memory_mb = pool.spec.memory_mb
+        waiter.set_exception(
+            TooManyRequests(
+                f"Not enough memory on this host for another {memory_mb} MB worker "
+                f"({self._memory_in_use_mb} of {self._budget_mb} MB in use)",
+                reason="ConcurrentInvocationLimitExceeded",
+            )
+        )
+
+    def _retry_memory_waiters(self) -> None:
+        """Memory was freed: start workers for the callers that wait for it, oldest first."""
+        while self._memory_waiters and not self._stopping:
+            pool, waiter = self._memory_waiters[0]
+            if waiter.done():
+                self._memory_waiters.popleft()
+                continue
+            if not self._try_reserve_memory(pool.spec.memory_mb):
+                return
+            self._memory_waiters.popleft()
+            task = asyncio.get_running_loop().create_task(self._launch_for(pool, waiter))
+            pool.launching.add(task)
+            task.add_done_callback(pool.launching.discard)
 
     def _make_idle(self, pool: Pool, worker: Worker) -> None:
         pool.idle.append(worker)
@@ -243,13 +378,14 @@ class PoolManager:
         finally:
             pool.starting -= 1
 
-    async def _launch_and_init(self, pool: Pool) -> Worker:
+    async def _launch_and_init(self, pool: Pool, *, reserved: bool = False) -> Worker:
         memory_mb = pool.spec.memory_mb
-        self._reserve_memory(memory_mb)
+        if not reserved:
+            self._reserve_memory(memory_mb)
         try:
             process = await self._launcher.launch(pool.spec)
         except BaseException:
-            self._memory_in_use_mb -= memory_mb
+            self._release_memory(memory_mb)
             raise
         worker = Worker(
             pool.spec,
@@ -270,18 +406,29 @@ class PoolManager:
         return worker
 
     def _reserve_memory(self, memory_mb: int) -> None:
+        """As _try_reserve_memory, but 429 at once (provisioning: retried by the reaper)."""
+        if not self._try_reserve_memory(memory_mb):
+            raise TooManyRequests(
+                f"Not enough memory on this host for another {memory_mb} MB worker "
+                f"({self._memory_in_use_mb} of {self._budget_mb} MB in use)",
+                reason="ConcurrentInvocationLimitExceeded",
+            )
+
+    def _try_reserve_memory(self, memory_mb: int) -> bool:
         """Count a new worker's MemorySize against the budget, evicting idle workers (least
-        recently used first) to make room; 429 when that is not enough."""
+        recently used first) to make room; False when that is not enough."""
         while self._memory_in_use_mb + memory_mb > self._budget_mb:
             victim = self._eviction_candidate()
             if victim is None:
-                raise TooManyRequests(
-                    f"Not enough memory on this host for another {memory_mb} MB worker "
-                    f"({self._memory_in_use_mb} of {self._budget_mb} MB in use)",
-                    reason="ConcurrentInvocationLimitExceeded",
-                )
+                return False
             self._stop_idle(victim)
         self._memory_in_use_mb += memory_mb
+        return True
+
+    def _release_memory(self, memory_mb: int) -> None:
+        self._memory_in_use_mb -= memory_mb
+        if self._memory_waiters:
+            asyncio.get_running_loop().call_soon(self._retry_memory_waiters)
 
     def _eviction_candidate(self) -> Worker | None:
         for worker in self._idle_lru:
@@ -314,7 +461,7 @@ class PoolManager:
                     self._forget(worker)
                     worker.kill()
                     return
-                self._make_idle(pool, worker)
+                self._hand_off(pool, worker)
         except (InitFailed, TooManyRequests, ServiceUnavailable) as exc:
             # Retried on the next reaper tick; a function that cannot init must not spin.
             log.warning("provisioning %s failed: %s", pool.spec.key, exc)
@@ -336,7 +483,7 @@ class PoolManager:
     def _forget(self, worker: Worker) -> None:
         self._freezer.forget(worker)
         if self._pool_of.pop(worker, None) is not None:
-            self._memory_in_use_mb -= worker.spec.memory_mb
+            self._release_memory(worker.spec.memory_mb)
 
     async def _reap_forever(self) -> None:
         loop = asyncio.get_running_loop()

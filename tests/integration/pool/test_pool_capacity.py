@@ -86,7 +86,7 @@ async def test_the_least_recently_used_idle_worker_makes_room(
 
 
 async def test_no_room_even_after_eviction_is_a_429(make_pool: Factory, tmp_path: Path) -> None:
-    pool = make_pool(memory_budget_mb=256)
+    pool = make_pool(memory_budget_mb=256, memory_wait_ms=100)
     big = spec_for(tmp_path, "big", memory_mb=256)
     busy = await pool.acquire(big)  # the whole budget, and busy: nothing to evict
     with pytest.raises(TooManyRequests) as refused:
@@ -155,3 +155,53 @@ async def test_idle_workers_scale_to_zero(make_pool: Factory, tmp_path: Path) ->
     await wait_for(pool, warm=0)
     assert pool.stats().warm == 0
     assert pool.stats().memory_in_use_mb == 0
+
+
+async def test_a_caller_waits_for_memory_and_gets_a_worker_coming_free(
+    make_pool: Factory, tmp_path: Path
+) -> None:
+    """No room for a second worker: the caller waits, and the busy one serves it next."""
+    pool = make_pool(memory_budget_mb=256, memory_wait_ms=30_000)
+    spec = spec_for(tmp_path, "only", memory_mb=256)
+    busy = await pool.acquire(spec)
+    waiting = asyncio.ensure_future(pool.acquire(spec))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    pool.release(busy)
+    served = await asyncio.wait_for(waiting, 10)
+    assert served is busy  # no 429, no second worker
+    assert pool.stats().memory_in_use_mb == 256
+    pool.release(served)
+
+
+async def test_the_wait_for_memory_is_bounded(make_pool: Factory, tmp_path: Path) -> None:
+    pool = make_pool(memory_budget_mb=256, memory_wait_ms=100)
+    spec = spec_for(tmp_path, "only", memory_mb=256)
+    busy = await pool.acquire(spec)
+    with pytest.raises(TooManyRequests):
+        await pool.acquire(spec)
+    pool.release(busy)
+
+
+SLOW_INIT = "\n    import time\n    time.sleep(1.5)" + COUNTER  # dedented by make_spec
+
+
+async def test_a_caller_gets_the_first_worker_free_not_its_cold_start(
+    make_pool: Factory, tmp_path: Path
+) -> None:
+    """Every worker busy: a new one is started, but the caller is served by the busy one
+    that comes back first; the new worker joins the pool when it is ready."""
+    pool = make_pool()
+    spec = dataclasses.replace(
+        make_spec(tmp_path / "slow", SLOW_INIT, key="slow:1"), function_name="slow"
+    )
+    warm = await pool.acquire(spec)  # pays the slow init once
+    waiting = asyncio.ensure_future(pool.acquire(spec))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # a new worker is starting for it (1.5 s of init)
+    pool.release(warm)
+    served = await asyncio.wait_for(waiting, 10)
+    assert served is warm
+    pool.release(served)
+    await wait_for(pool, idle=2)  # the started worker joined the pool anyway
+    assert pool.stats().idle == 2
