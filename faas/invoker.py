@@ -7,6 +7,7 @@ nothing.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import math
@@ -111,7 +112,9 @@ class Invoker:
             )
 
     async def _run(self, config: FunctionConfig, request: InvocationRequest) -> WorkerResult:
-        spec = self._registry.worker_spec(config)
+        spec = self._registry.cached_worker_spec(config)
+        if spec is None:  # the first call of a revision may extract its code: off the loop
+            spec = await asyncio.to_thread(self._registry.worker_spec, config)
         try:
             worker = await self._pool.acquire(spec)
         except InitFailed as failed:

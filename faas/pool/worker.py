@@ -162,12 +162,20 @@ class ResourceWatch:
     def active(self) -> bool:
         return bool(self.memory_limit_bytes or self.tmp_dir)
 
-    def exceeded(self) -> bool:
+    def memory_exceeded(self) -> bool:
+        """One read of /proc/<pid>/statm: cheap enough for the event loop."""
         if self.memory_limit_bytes and _rss_bytes(self.pid) > self.memory_limit_bytes:
             self.over_memory = True
-        if self.tmp_dir and _tree_bytes(self.tmp_dir) > self.tmp_limit_bytes:
+        return self.over_memory
+
+    def tmp_used(self) -> int:
+        """Walks the /tmp directory: blocking, call it from a thread."""
+        return _tree_bytes(self.tmp_dir) if self.tmp_dir else 0
+
+    def tmp_exceeded(self, used: int) -> bool:
+        if used > self.tmp_limit_bytes:
             self.over_tmp = True
-        return self.over_memory or self.over_tmp
+        return self.over_tmp
 
 
 def _rss_bytes(pid: int) -> int:
@@ -240,6 +248,7 @@ class Worker:
         self._cgroup = sandbox.cgroup if sandbox else None
         self._watch = ResourceWatch.for_sandbox(sandbox, spec, process.pid, poll_interval_s)
         self._watch_timer: asyncio.TimerHandle | None = None
+        self._tmp_walk: asyncio.Future[int] | None = None  # one /tmp walk at a time, in a thread
         loop.add_reader(self._sock.fileno(), self._on_socket_readable)
         loop.add_reader(self._log_fd, self._drain_logs)
         process.exited.add_done_callback(self._on_process_exit)
@@ -389,10 +398,22 @@ class Worker:
             self._watch_timer = None
 
     def _check_watch(self) -> None:
-        if self._watch.exceeded():
+        if self._watch.memory_exceeded():
             self._kill_tree()
             return
+        if self._watch.tmp_dir and self._tmp_walk is None:
+            # Walking a directory tree would stall the event loop: a thread measures it.
+            self._tmp_walk = self._loop.run_in_executor(None, self._watch.tmp_used)
+            self._tmp_walk.add_done_callback(self._on_tmp_measured)
         self._watch_timer = self._loop.call_later(self._watch.interval_s, self._check_watch)
+
+    def _on_tmp_measured(self, walk: asyncio.Future[int]) -> None:
+        self._tmp_walk = None
+        if walk.cancelled() or walk.exception() is not None or self._watch_timer is None:
+            return  # the invocation ended meanwhile: its watch is over
+        if self._watch.tmp_exceeded(walk.result()):
+            self._stop_watch()
+            self._kill_tree()
 
     async def wait_ready(self, init_timeout_s: float) -> None:
         """Wait for init to finish; raises InitFailed (the worker is then dead)."""

@@ -180,8 +180,13 @@ class Registry:
     def get(self, name: str) -> FunctionConfig:
         return self.resolve(name, None)
 
+    def cached_worker_spec(self, cfg: FunctionConfig) -> WorkerSpec | None:
+        """The spec of `cfg` when it was built already (no disk work): for the event loop."""
+        return self._specs.get(cfg.revision_id)
+
     def worker_spec(self, cfg: FunctionConfig) -> WorkerSpec:
-        """What the pool needs to run `cfg`; built once per revision."""
+        """What the pool needs to run `cfg`; built once per revision (blocking the first time:
+        its code may have to be extracted again)."""
         spec = self._specs.get(cfg.revision_id)
         if spec is not None:
             return spec
