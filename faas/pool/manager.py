@@ -276,15 +276,22 @@ class PoolManager:
         worker.kill()  # dead already, its credentials are due for renewal, or it stays frozen
         return False
 
-    def _hand_off(self, pool: Pool, worker: Worker) -> None:
+    def _hand_off(self, pool: Pool, worker: Worker, *, fresh: bool = False) -> None:
         """A free worker goes to the longest-waiting caller of its version, else to idle (a
-        retired version's worker, with nobody waiting, is stopped)."""
+        retired version's worker, with nobody waiting, is stopped). A `fresh` one was just
+        started: its credentials are as new as they come, even when their lifetime is
+        shorter than the function's timeout."""
         while pool.waiters:
             waiter = pool.waiters.popleft()
             if waiter.done():
                 continue  # timed out, or failed by its own start
-            if not self._usable(worker, time.time()):
+            usable = worker.alive if fresh else self._usable(worker, time.time())
+            if not usable:
+                if fresh:
+                    self._forget(worker)
+                    worker.kill()
                 pool.waiters.appendleft(waiter)
+                self._ensure_starts(pool)
                 return
             pool.busy.add(worker)
             waiter.set_result(worker)
@@ -305,35 +312,49 @@ class PoolManager:
             )
             waiter.add_done_callback(lambda _: expiry.cancel())
             return
-        task = asyncio.get_running_loop().create_task(self._launch_for(pool, waiter))
+        self._launch_task(pool, waiter)
+
+    def _launch_task(self, pool: Pool, origin: asyncio.Future[Worker]) -> None:
+        pool.starting += 1  # now, not when the task first runs: _ensure_starts counts it
+        task = asyncio.get_running_loop().create_task(self._launch_for(pool, origin))
         pool.launching.add(task)
         task.add_done_callback(pool.launching.discard)
 
+    def _ensure_starts(self, pool: Pool) -> None:
+        """Every waiting caller has a start of its own pending (a start whose worker was
+        unusable, or went to another caller and then failed, leaves one without)."""
+        waiting = [waiter for waiter in pool.waiters if not waiter.done()]
+        queued = sum(1 for queued_pool, _ in self._memory_waiters if queued_pool is pool)
+        for waiter in waiting[pool.starting + queued :]:
+            self._start_for(pool, waiter)
+
     async def _launch_for(self, pool: Pool, origin: asyncio.Future[Worker]) -> None:
         """Start a worker (memory already reserved) and hand it to whoever waits first; a
-        failed start fails the caller that asked for it, if that one still waits."""
-        pool.starting += 1
+        failed start fails the caller that asked for it, if that one still waits. `starting`
+        was counted by _launch_task."""
         try:
             worker = await self._launch_and_init(pool, reserved=True)
         except asyncio.CancelledError:  # stop(): the platform is going
+            pool.starting -= 1
             if not origin.done():
                 origin.set_exception(ServiceUnavailable("The platform is shutting down"))
             raise
         except Exception as exc:
+            pool.starting -= 1
             if not origin.done():
                 origin.set_exception(exc)
             else:
                 log.info(
                     "a worker of %s failed after its caller was served: %s", pool.spec.key, exc
                 )
+                self._ensure_starts(pool)
             return
-        finally:
-            pool.starting -= 1
+        pool.starting -= 1
         if self._stopping:
             self._forget(worker)
             worker.kill()
             return
-        self._hand_off(pool, worker)
+        self._hand_off(pool, worker, fresh=True)
 
     def _memory_wait_expired(self, pool: Pool, waiter: asyncio.Future[Worker]) -> None:
         if waiter.done():
@@ -359,9 +380,7 @@ class PoolManager:
             if not self._try_reserve_memory(pool.spec.memory_mb):
                 return
             self._memory_waiters.popleft()
-            task = asyncio.get_running_loop().create_task(self._launch_for(pool, waiter))
-            pool.launching.add(task)
-            task.add_done_callback(pool.launching.discard)
+            self._launch_task(pool, waiter)
 
     def _make_idle(self, pool: Pool, worker: Worker) -> None:
         pool.idle.append(worker)
@@ -461,7 +480,7 @@ class PoolManager:
                     self._forget(worker)
                     worker.kill()
                     return
-                self._hand_off(pool, worker)
+                self._hand_off(pool, worker, fresh=True)
         except (InitFailed, TooManyRequests, ServiceUnavailable) as exc:
             # Retried on the next reaper tick; a function that cannot init must not spin.
             log.warning("provisioning %s failed: %s", pool.spec.key, exc)
