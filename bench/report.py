@@ -360,6 +360,24 @@ def freeze_lines(results: Results) -> list[str]:
     ]
 
 
+def burst_lines(results: Results) -> list[str]:
+    rows = []
+    for phase, shown in (("ramp", "first run: from idle (the ramp)"), ("steady", "second run")):
+        data = dig(results, "k", phase) or {}
+        rows.append(
+            [
+                shown,
+                fmt(data.get("rps")),
+                fmt(data.get("p50_ms")),
+                fmt(data.get("p99_ms")),
+                fmt(data.get("errors")),
+            ]
+        )
+    runs = ", ".join(fmt(v) for v in dig(results, "k", "ramp_p99_runs") or [])
+    header = ["hello, 64 callers at a fresh function", "req/s", "p50 ms", "p99 ms", "errors"]
+    return [*table(header, rows), "", f"Ramp p99 of each run (the median run shown): {runs}"]
+
+
 def target_lines(verdicts: list[dict[str, Any]]) -> list[str]:
     rows = []
     for verdict in verdicts:
@@ -383,6 +401,7 @@ def render(results: Results) -> str:
         ("(h) Cost of authentication", auth_lines(results)),
         ("(i) Cost of the network layer", network_lines(results)),
         ("(j) Frozen warm start", freeze_lines(results)),
+        ("(k) A burst at an idle function", burst_lines(results)),
         ("Targets", target_lines(results["targets"])),
     ]
     lines = [f"Mode: {results['mode']}; run took {results['elapsed_s']} s.", ""]

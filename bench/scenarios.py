@@ -1,4 +1,4 @@
-"""The measurements of one run, (a) to (j); each starts and stops its own servers.
+"""The measurements of one run, (a) to (k); each starts and stops its own servers.
 
 Every scenario is `async def scenario(bench) -> dict` of plain JSON values, so any subset can
 run (`--only`) and the report reads one document.
@@ -493,6 +493,43 @@ async def _after_pauses(bench: Bench, target: Target, pause_s: float) -> list[in
     return latencies
 
 
+# -- (k) a burst at an idle function ---------------------------------------------------------
+
+BURST_CONNECTIONS = 64
+
+
+async def burst(bench: Bench) -> dict[str, Any]:
+    """A function nobody has called yet, then 64 callers at once: the first run's p99 is the
+    ramp (every caller that finds all workers busy starts one, and is served by whichever
+    worker is free first); a second run on the same function is the steady state."""
+    result: dict[str, Any] = {"connections": BURST_CONNECTIONS}
+    async with faas_with(bench, {}) as server:
+        runs = []
+        for attempt in range(bench.plan.function_repeats):
+            name = f"burst-{attempt}"
+            async with http_client() as http:
+                await deploy(http, server.target, name, HELLO)
+            ramp = await measure(
+                bench.generator,
+                server.target,
+                name,
+                BURST_CONNECTIONS,
+                Durations(0.0, bench.plan.durations.measure_s),
+            )
+            steady = await measure(
+                bench.generator,
+                server.target,
+                name,
+                BURST_CONNECTIONS,
+                Durations(0.0, bench.plan.durations.measure_s),
+            )
+            runs.append({"ramp": ramp.as_dict(), "steady": steady.as_dict()})
+    ordered = sorted(runs, key=lambda run: float(run["ramp"]["p99_ms"]))
+    result.update(ordered[len(ordered) // 2])
+    result["ramp_p99_runs"] = [run["ramp"]["p99_ms"] for run in runs]
+    return result
+
+
 SCENARIOS: Mapping[str, Scenario] = {
     "a": baseline,
     "b": warm_invoke,
@@ -504,4 +541,5 @@ SCENARIOS: Mapping[str, Scenario] = {
     "h": auth_cost,
     "i": network_cost,
     "j": frozen_warm_start,
+    "k": burst,
 }

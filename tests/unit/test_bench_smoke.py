@@ -24,6 +24,7 @@ EXPECTED_NUMBERS: dict[str, list[tuple[str, ...]]] = {
     "h": [("signed", "c32", "rps"), ("auth_off", "c1", "p50_ms")],
     "i": [("host", "cold", "p50_ms"), ("egress", "cold", "p50_ms"), ("egress", "c32", "rps")],
     "j": [("warm", "p50_ms"), ("frozen", "p99_ms"), ("paused_unfrozen", "p50_ms")],
+    "k": [("ramp", "p99_ms"), ("steady", "rps")],
 }
 
 
