@@ -19,6 +19,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from faas.domain import (
@@ -197,7 +198,11 @@ def _key_to_row(key: StoredKey) -> dict[str, Any]:
 
 
 class RecordRepo:
-    """The `invocations` table: one durable row per invocation."""
+    """The `invocations` table: one durable row per invocation.
+
+    Rows travel as tuples in RECORD_COLUMNS order (`record_row`): the journal stores them so,
+    and the ingester inserts them so, without building a Record in between.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -207,10 +212,22 @@ class RecordRepo:
         if records:
             connection.execute(insert(invocations), [_record_to_row(r) for r in records])
 
-    def insert_many_sqlite(self, records: Sequence[Record], dbapi_connection: Any) -> None:
-        """The same rows through a SQLite driver connection (the record writer's fast path);
-        the caller commits."""
-        dbapi_connection.executemany(_SQLITE_INSERT, [_record_to_tuple(r) for r in records])
+    def insert_rows_once(self, rows: Sequence[Sequence[Any]], connection: Connection) -> None:
+        """Add rows (tuples, see `record_row`) in the caller's transaction; a row whose request
+        id is already stored is left out (ON CONFLICT DO NOTHING), so replaying is harmless."""
+        if not rows:
+            return
+        dialect = connection.dialect.name
+        module = postgresql if dialect == "postgresql" else sqlite
+        statement = module.insert(invocations).on_conflict_do_nothing(
+            index_elements=[invocations.c.request_id]
+        )
+        connection.execute(statement, [dict(zip(RECORD_COLUMNS, row, strict=True)) for row in rows])
+
+    def insert_rows_once_sqlite(self, rows: Sequence[Sequence[Any]], dbapi_connection: Any) -> None:
+        """The same through a SQLite driver connection (the ingester's fast path: SQLAlchemy's
+        execution layer cost more than the insert itself); the caller commits."""
+        dbapi_connection.executemany(_SQLITE_INSERT_ONCE, rows)
 
     def recent(self, function_name: str | None, limit: int) -> list[Record]:
         """Newest first; `limit` is clamped to 1..1000."""
@@ -283,7 +300,7 @@ def _config_from_row(row: RowMapping, environment: Mapping[str, str]) -> Functio
     )
 
 
-_RECORD_COLUMNS = (
+RECORD_COLUMNS = (
     "request_id",
     "function_name",
     "function_version",
@@ -297,13 +314,14 @@ _RECORD_COLUMNS = (
     "error_type",
     "isolation",
 )
-_SQLITE_INSERT = (
-    f"INSERT INTO {invocations.name} ({', '.join(_RECORD_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _RECORD_COLUMNS)})"
+_SQLITE_INSERT_ONCE = (
+    f"INSERT INTO {invocations.name} ({', '.join(RECORD_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in RECORD_COLUMNS)}) ON CONFLICT (request_id) DO NOTHING"
 )
 
 
-def _record_to_tuple(record: Record) -> tuple[Any, ...]:
+def record_row(record: Record) -> tuple[Any, ...]:
+    """The record as its row's values, in RECORD_COLUMNS order (long strings truncated)."""
     error_type = record.error_type
     return (
         record.request_id,
@@ -322,21 +340,7 @@ def _record_to_tuple(record: Record) -> tuple[Any, ...]:
 
 
 def _record_to_row(record: Record) -> dict[str, Any]:
-    error_type = record.error_type
-    return {
-        "request_id": record.request_id,
-        "function_name": record.function_name,
-        "function_version": record.function_version,
-        "started_at_ms": record.started_at_ms,
-        "duration_ms": record.duration_ms,
-        "billed_ms": record.billed_ms,
-        "memory_mb": record.memory_mb,
-        "max_memory_used_mb": record.max_memory_used_mb,
-        "init_duration_ms": record.init_duration_ms,
-        "status": str(record.status),
-        "error_type": None if error_type is None else error_type[:ERROR_TYPE_MAX],
-        "isolation": _isolation(record),
-    }
+    return dict(zip(RECORD_COLUMNS, record_row(record), strict=True))
 
 
 def _isolation(record: Record) -> str | None:

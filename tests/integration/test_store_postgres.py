@@ -1,8 +1,8 @@
-"""The store against a real PostgreSQL: the same repos and writer as on SQLite."""
+"""The store against a real PostgreSQL: the same repos as on SQLite (the records journal's
+ingester runs against both in tests/unit/store/test_store_records.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import uuid
 from collections.abc import Iterator
@@ -11,11 +11,10 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from faas.domain import FunctionConfig, InvocationStatus, Record
-from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound, ServiceError
+from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
 from faas.store import (
     FunctionRepo,
     RecordRepo,
-    RecordWriter,
     checkpoint,
     make_engine,
     migrate,
@@ -125,17 +124,3 @@ def test_records_round_trip_newest_first(engine: Engine) -> None:
     assert [r.request_id for r in found] == ["r3", "r1"]
     assert found[0] == dataclasses.replace(record("r3"), error_type="E" * 128)
     assert (records.count(), records.count("other")) == (3, 1)
-
-
-async def test_writer_commits_and_reports_failures(engine: Engine) -> None:
-    writer = RecordWriter(engine)
-    writer.start(asyncio.get_running_loop())
-    try:
-        await asyncio.gather(*(writer.submit(record(f"r{i}")) for i in range(200)))
-        duplicate = writer.submit(record("r0"))
-        with pytest.raises(ServiceError, match="r0"):
-            await duplicate
-        await writer.submit(record("after"))
-    finally:
-        await writer.stop()
-    assert RecordRepo(engine).count() == 201
