@@ -12,6 +12,7 @@ from faas.domain import FunctionConfig, InvocationStatus, Record
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
 from faas.store import FunctionRepo, RecordRepo, make_engine, migrate
 from faas.store.migrations import baseline
+from faas.store.repos import record_row
 from tests.helpers.sealing import TEST_SEALER
 
 
@@ -151,11 +152,29 @@ def test_the_sqlite_fast_path_stores_the_same_row(engine: Engine, records: Recor
     stored = record("fast", isolation="rlimit-memory tmp-dir landlock-4 nnp", error_type="E" * 300)
     raw = engine.raw_connection()
     try:
-        records.insert_many_sqlite([stored], raw)
+        records.insert_rows_once_sqlite([record_row(stored)], raw)
         raw.commit()
     finally:
         raw.close()
     assert records.recent(None, 1) == [dataclasses.replace(stored, error_type="E" * 128)]
+
+
+def test_rows_inserted_once_skip_request_ids_already_stored(
+    engine: Engine, records: RecordRepo
+) -> None:
+    add_records(engine, records, [record("r1")])
+    again = [record_row(record("r1", "other")), record_row(record("r2"))]
+    with engine.begin() as connection:
+        records.insert_rows_once(again, connection)
+        records.insert_rows_once(again, connection)
+    raw = engine.raw_connection()
+    try:
+        records.insert_rows_once_sqlite(again, raw)
+        raw.commit()
+    finally:
+        raw.close()
+    assert [r.request_id for r in records.recent(None, 10)] == ["r2", "r1"]
+    assert records.count("other") == 0  # the first row of a request id stands
 
 
 def test_recent_and_count_filter_by_function(engine: Engine, records: RecordRepo) -> None:
