@@ -4,11 +4,10 @@ ingester runs against both in tests/unit/store/test_store_records.py)."""
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from faas.domain import FunctionConfig, InvocationStatus, Record
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
@@ -20,34 +19,21 @@ from faas.store import (
     migrate,
     url_kind,
 )
-from tests.helpers.postgres import require_postgres
+from tests.helpers.postgres import SERVER_URL, schema_url
+from tests.helpers.records import record as sample_record
 from tests.helpers.sealing import TEST_SEALER
 
 pytestmark = pytest.mark.postgres
 
-SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
 
 @pytest.fixture(scope="module")
-def schema() -> Iterator[str]:
-    """A fresh schema per run, so nothing is left behind and runs cannot collide."""
-    require_postgres()
-    name = f"faas_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f"CREATE SCHEMA {name}"))
-        yield name
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
-    finally:
-        admin.dispose()
+def schema_engine_url() -> Iterator[str]:
+    yield from schema_url()
 
 
 @pytest.fixture
-def engine(schema: str) -> Iterator[Engine]:
-    # libpq's `options` puts every pooled connection in the test's schema.
-    made = make_engine(f"{SERVER_URL}?options=-csearch_path%3D{schema}")
+def engine(schema_engine_url: str) -> Iterator[Engine]:
+    made = make_engine(schema_engine_url)
     migrate(made, sealer=TEST_SEALER)
     yield made
     with made.begin() as connection:
@@ -76,25 +62,20 @@ def config(name: str = "hello", **changes: object) -> FunctionConfig:
 
 
 def record(request_id: str, function_name: str = "hello") -> Record:
-    return Record(
-        request_id=request_id,
-        function_name=function_name,
-        function_version="$LATEST",
-        started_at_ms=1_700_000_000_000,
-        duration_ms=12.5,
-        billed_ms=13,
-        memory_mb=128,
-        max_memory_used_mb=40,
+    return sample_record(
+        request_id,
+        function_name,
         init_duration_ms=100.5,
         status=InvocationStatus.UNHANDLED,
         error_type="E" * 300,
     )
 
 
-def test_tables_live_in_the_test_schema(engine: Engine, schema: str) -> None:
+def test_tables_live_in_the_test_schema(engine: Engine, schema_engine_url: str) -> None:
     assert url_kind(SERVER_URL) == "postgresql"
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT current_schema()")).scalar_one() == schema
+        schema = connection.execute(text("SELECT current_schema()")).scalar_one()
+    assert schema_engine_url.endswith(f"search_path%3D{schema}")
     checkpoint(engine)  # nothing to do on PostgreSQL, and it must not fail
 
 

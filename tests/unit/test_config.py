@@ -1,5 +1,5 @@
-"""Settings for the audit log, rate limits and the records journal: read from the file and the environment, and
-refused with a message naming the key when they cannot be used."""
+"""Settings for the audit log, rate limits and the records journal: read from the file and
+the environment, and refused with a message naming the key when they cannot be used."""
 
 from __future__ import annotations
 

@@ -10,45 +10,32 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
-from faas.domain import InvocationStatus, Record
+from faas.domain import Record
 from faas.errors import ServiceError
 from faas.store import RecordLog, RecordRepo, make_engine, migrate
 from faas.store.ingester import Ingester
 from faas.store.journal import SegmentWriter, segment_path, segment_seqs
 from faas.store.repos import record_row
 from faas.store.tables import invocations
-from tests.helpers.postgres import require_postgres
+from tests.helpers.postgres import schema_url
+from tests.helpers.records import record as sample_record
 from tests.helpers.sealing import TEST_SEALER
-
-POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'faas.db'}"
-        return
-    require_postgres()
-    schema = f"faas_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
-        # libpq's `options` puts every pooled connection in the test's schema.
-        yield f"{POSTGRES_SERVER}?options=-csearch_path%3D{schema}"
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    finally:
-        admin.dispose()
+    else:
+        yield from schema_url()
 
 
 @pytest.fixture
@@ -64,21 +51,8 @@ def journal_dir(tmp_path: Path) -> Path:
     return tmp_path / "journal"
 
 
-def record(request_id: str, function_name: str = "hello") -> Record:
-    return Record(
-        request_id=request_id,
-        function_name=function_name,
-        function_version="$LATEST",
-        started_at_ms=1_700_000_000_000,
-        duration_ms=1.5,
-        billed_ms=2,
-        memory_mb=128,
-        max_memory_used_mb=30,
-        init_duration_ms=None,
-        status=InvocationStatus.SUCCESS,
-        error_type="E" * 300,
-        isolation="cgroup",
-    )
+def record(request_id: str) -> Record:
+    return sample_record(request_id, error_type="E" * 300, isolation="cgroup")
 
 
 def stored_ids(engine: Engine) -> list[str]:

@@ -13,6 +13,7 @@ from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
 from faas.store import FunctionRepo, RecordRepo, make_engine, migrate
 from faas.store.migrations import baseline
 from faas.store.repos import record_row
+from tests.helpers.records import record
 from tests.helpers.sealing import TEST_SEALER
 
 
@@ -49,23 +50,6 @@ def config(name: str = "hello", **changes: object) -> FunctionConfig:
         code_size=1234,
         revision_id="rev-1",
         last_modified="2024-01-01T00:00:00.000+0000",
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
-
-
-def record(request_id: str, function_name: str = "hello", **changes: object) -> Record:
-    base = Record(
-        request_id=request_id,
-        function_name=function_name,
-        function_version="$LATEST",
-        started_at_ms=1_700_000_000_000,
-        duration_ms=12.5,
-        billed_ms=13,
-        memory_mb=128,
-        max_memory_used_mb=40,
-        init_duration_ms=None,
-        status=InvocationStatus.SUCCESS,
-        error_type=None,
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
