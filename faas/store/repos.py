@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -214,7 +215,8 @@ class RecordRepo:
 
     def insert_rows_once(self, rows: Sequence[Sequence[Any]], connection: Connection) -> None:
         """Add rows (tuples, see `record_row`) in the caller's transaction; a row whose request
-        id is already stored is left out (ON CONFLICT DO NOTHING), so replaying is harmless."""
+        id is already stored is left out (ON CONFLICT DO NOTHING), so replaying is harmless.
+        MalformedRows if a row does not hold one value per column."""
         if not rows:
             return
         dialect = connection.dialect.name
@@ -222,12 +224,24 @@ class RecordRepo:
         statement = module.insert(invocations).on_conflict_do_nothing(
             index_elements=[invocations.c.request_id]
         )
-        connection.execute(statement, [dict(zip(RECORD_COLUMNS, row, strict=True)) for row in rows])
+        try:
+            values = [dict(zip(RECORD_COLUMNS, row, strict=True)) for row in rows]
+        except (TypeError, ValueError) as exc:
+            raise MalformedRows(f"not a row of {len(RECORD_COLUMNS)} values: {exc}") from exc
+        connection.execute(statement, values)
 
-    def insert_rows_once_sqlite(self, rows: Sequence[Sequence[Any]], dbapi_connection: Any) -> None:
-        """The same through a SQLite driver connection (the ingester's fast path: SQLAlchemy's
-        execution layer cost more than the insert itself); the caller commits."""
-        dbapi_connection.executemany(_SQLITE_INSERT_ONCE, rows)
+    def insert_json_rows_once_sqlite(self, rows_json: bytes, dbapi_connection: Any) -> None:
+        """The same for rows given as one JSON array of row arrays, in one statement through a
+        SQLite driver connection (the ingester's fast path); the caller commits.
+        MalformedRows if that is not valid JSON."""
+        try:
+            dbapi_connection.execute(_SQLITE_INSERT_JSON_ONCE, (rows_json.decode(),))
+        except sqlite3.OperationalError as exc:
+            if "JSON" not in str(exc):
+                raise
+            raise MalformedRows(str(exc)) from exc
+        except UnicodeDecodeError as exc:
+            raise MalformedRows(str(exc)) from exc
 
     def recent(self, function_name: str | None, limit: int) -> list[Record]:
         """Newest first; `limit` is clamped to 1..1000."""
@@ -314,10 +328,16 @@ RECORD_COLUMNS = (
     "error_type",
     "isolation",
 )
-_SQLITE_INSERT_ONCE = (
+# `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
+_JSON_VALUES = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(RECORD_COLUMNS)))
+_SQLITE_INSERT_JSON_ONCE = (
     f"INSERT INTO {invocations.name} ({', '.join(RECORD_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in RECORD_COLUMNS)}) ON CONFLICT (request_id) DO NOTHING"
+    f"SELECT {_JSON_VALUES} FROM json_each(?) WHERE true ON CONFLICT (request_id) DO NOTHING"
 )
+
+
+class MalformedRows(ValueError):
+    """Rows that are not rows of `invocations` (not JSON, or not a value per column)."""
 
 
 def record_row(record: Record) -> tuple[Any, ...]:
@@ -367,7 +387,7 @@ def _record_from_row(row: RowMapping) -> Record:
 MAX_AUDIT_EVENTS = 1000
 _OUTCOMES = frozenset(outcome.value for outcome in AuditOutcome)
 # Rows per retention delete: each chunk is its own short transaction, so a large backlog never
-# holds the database's write lock (and the record writer) for long.
+# holds the database's write lock (and the records ingester) for long.
 AUDIT_DELETE_CHUNK = 5000
 
 

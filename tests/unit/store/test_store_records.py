@@ -153,6 +153,21 @@ async def test_a_torn_tail_is_skipped_and_the_rest_replayed(
     assert "torn entry" in caplog.text
 
 
+async def test_an_entry_the_database_cannot_take_is_dropped_and_the_others_stored(
+    engine: Engine, journal_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal_dir.mkdir()
+    writer = SegmentWriter(journal_dir, 1, segment_bytes=1 << 20, fsync=False)
+    writer.append(orjson.dumps(record_row(record("before"))))
+    writer.append(b"not json, though its checksum is right")
+    writer.append(orjson.dumps(["too", "few", "values"]))
+    writer.append(orjson.dumps(record_row(record("after"))))
+    await writer.close()
+    assert Ingester(engine, journal_dir).replay() == 4
+    assert stored_ids(engine) == ["before", "after"]
+    assert caplog.text.count("refused, dropped") == 2
+
+
 async def test_a_database_failure_fails_the_drain_and_the_ingester_recovers(
     engine: Engine, journal_dir: Path, started: Any
 ) -> None:

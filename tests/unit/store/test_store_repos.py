@@ -5,6 +5,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import Engine
 
@@ -12,7 +13,7 @@ from faas.domain import FunctionConfig, InvocationStatus, Record
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
 from faas.store import FunctionRepo, RecordRepo, make_engine, migrate
 from faas.store.migrations import baseline
-from faas.store.repos import record_row
+from faas.store.repos import MalformedRows, record_row
 from tests.helpers.records import record
 from tests.helpers.sealing import TEST_SEALER
 
@@ -136,7 +137,7 @@ def test_the_sqlite_fast_path_stores_the_same_row(engine: Engine, records: Recor
     stored = record("fast", isolation="rlimit-memory tmp-dir landlock-4 nnp", error_type="E" * 300)
     raw = engine.raw_connection()
     try:
-        records.insert_rows_once_sqlite([record_row(stored)], raw)
+        records.insert_json_rows_once_sqlite(orjson.dumps([record_row(stored)]), raw)
         raw.commit()
     finally:
         raw.close()
@@ -153,12 +154,23 @@ def test_rows_inserted_once_skip_request_ids_already_stored(
         records.insert_rows_once(again, connection)
     raw = engine.raw_connection()
     try:
-        records.insert_rows_once_sqlite(again, raw)
+        records.insert_json_rows_once_sqlite(orjson.dumps(again), raw)
         raw.commit()
     finally:
         raw.close()
     assert [r.request_id for r in records.recent(None, 10)] == ["r2", "r1"]
     assert records.count("other") == 0  # the first row of a request id stands
+
+
+def test_rows_given_as_malformed_json_are_refused_as_such(
+    engine: Engine, records: RecordRepo
+) -> None:
+    raw = engine.raw_connection()
+    try:
+        with pytest.raises(MalformedRows):
+            records.insert_json_rows_once_sqlite(b'[["r1", "hello"', raw)
+    finally:
+        raw.close()
 
 
 def test_recent_and_count_filter_by_function(engine: Engine, records: RecordRepo) -> None:
