@@ -190,6 +190,11 @@ class Ingester:
             self._raw.execute(f"PRAGMA journal_size_limit={self._wal_limit_bytes}")
         except Exception as exc:  # the SQLAlchemy path still works, only slower
             _log.error("records ingester: no direct SQLite connection (%s)", exc)
+            return
+        if not self._repo.sqlite_reads_json(self._raw):
+            _log.info("records ingester: this SQLite has no JSON functions; using executemany")
+            self._raw.close()
+            self._raw = None
 
     def _report(self, failure: BaseException | None) -> None:
         assert self._loop is not None

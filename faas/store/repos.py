@@ -230,6 +230,16 @@ class RecordRepo:
             raise MalformedRows(f"not a row of {len(RECORD_COLUMNS)} values: {exc}") from exc
         connection.execute(statement, values)
 
+    @staticmethod
+    def sqlite_reads_json(dbapi_connection: Any) -> bool:
+        """Whether this SQLite has the JSON functions `insert_json_rows_once_sqlite` uses
+        (built in since 3.38, an option before)."""
+        try:
+            dbapi_connection.execute("SELECT json_extract(value, '$[0]') FROM json_each('[[1]]')")
+        except sqlite3.OperationalError:
+            return False
+        return True
+
     def insert_json_rows_once_sqlite(self, rows_json: bytes, dbapi_connection: Any) -> None:
         """The same for rows given as one JSON array of row arrays, in one statement through a
         SQLite driver connection (the ingester's fast path); the caller commits.
