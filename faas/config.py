@@ -61,22 +61,41 @@ class ServerSettings:
 class StoreSettings:
     # SQLAlchemy URL; empty means sqlite:///<data_dir>/faas.db.
     url: str = ""
-    # The WAL is checkpointed on this timer from a side connection, never inside a request.
+    # The WAL is checkpointed on this timer by the records ingester, never inside a request.
     checkpoint_interval_s: float = 1.0
     # Past this size the WAL is started over (under steady load it would otherwise keep
     # growing).
     wal_limit_mb: int = 64
-    # Upper bound on rows per group commit.
-    max_batch_rows: int = 512
+    # Upper bound on rows per transaction of the records ingester.
+    max_batch_rows: int = 2000
     # Benchmark-only switch: false skips invocation records entirely, to measure their cost.
     # Never turn it off in production: unrecorded invocations are unbilled and untraceable.
     write_records: bool = True
+    # "write": a record is in the journal (one write()) before its answer leaves: it survives
+    # a crash or SIGKILL of the server, not a power cut. "fsync": answers also wait for a
+    # group fsync of the journal (power-loss safe; each answer waits for a disk flush).
+    durability: str = "write"
+    # The journal starts a new segment file past this size; a segment is deleted once its
+    # records are all in the database.
+    journal_segment_kb: int = 16 * 1024
+    # Seconds between passes of the ingester moving the journal into the database (a query
+    # does not wait for it: it asks for a pass at once). Tests make it large to hold records
+    # in the journal.
+    ingest_interval_s: float = 0.1
 
     def __post_init__(self) -> None:
         if self.checkpoint_interval_s <= 0:
             raise ConfigError("store.checkpoint_interval_s must be more than 0")
         if self.wal_limit_mb < 1:
             raise ConfigError("store.wal_limit_mb must be at least 1")
+        if self.max_batch_rows < 1 or self.journal_segment_kb < 1:
+            raise ConfigError(
+                "store.max_batch_rows and store.journal_segment_kb must be at least 1"
+            )
+        if self.durability not in ("write", "fsync"):
+            raise ConfigError("store.durability must be write or fsync")
+        if self.ingest_interval_s <= 0:
+            raise ConfigError("store.ingest_interval_s must be more than 0")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """The single entry of every invocation: resolve -> check -> admit -> acquire -> run -> record.
 
-The record of an answered invocation is committed before the answer leaves: `invoke` returns
-only after the record's group commit, so a server killed right after answering has lost
-nothing.
+The record of an answered invocation is journaled before the answer leaves (one write; with
+durability "fsync", after a group fsync too), so a server killed right after answering has
+lost nothing; the database gets it in the background (faas.store.records).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from faas.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound
 from faas.pool.manager import PoolManager
 from faas.pool.worker import RESPONSE_TOO_LARGE, RESPONSE_TOO_LARGE_MESSAGE, InitFailed
 from faas.registry.functions import Registry
-from faas.store.writer import RecordWriter
+from faas.store.records import RecordLog
 
 LOG_TAIL_BYTES = 4096
 
@@ -43,7 +43,7 @@ class Invoker:
         self,
         registry: Registry,
         pool: PoolManager,
-        records: RecordWriter,
+        records: RecordLog,
         limits: Limits,
         admission: AdmissionController,
         *,
@@ -70,7 +70,9 @@ class Invoker:
             result = await self._run(config, request)
         finally:
             slot.release()
-        await self._records.submit(self._record(config, request.request_id, result))
+        synced = self._records.append(self._record(config, request.request_id, result))
+        if synced is not None:
+            await synced
         return InvocationResult(
             request_id=request.request_id,
             payload=result.payload,

@@ -1,8 +1,8 @@
 """Composition root: builds every part from Settings, starts and stops them in order.
 
 Signal handlers only set an event; the main coroutine does the work of shutting down
-(stop accepting -> let in-flight invocations finish, bounded -> stop workers -> flush
-records -> close the database).
+(stop accepting -> let in-flight invocations finish, bounded -> stop workers -> ingest the
+whole records journal -> close the database).
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ from faas.registry.codestore import CodeStore
 from faas.registry.functions import Registry
 from faas.store.audit import AuditLog
 from faas.store.engine import make_engine, url_kind
-from faas.store.repos import FunctionRepo, RecordRepo
+from faas.store.records import RecordLog
+from faas.store.repos import FunctionRepo
 from faas.store.schema import migrate
-from faas.store.writer import RecordWriter
 
 try:  # uvloop: ~25% more throughput on the invoke path; asyncio's own loop works too
     from uvloop import run as run_event_loop
@@ -79,7 +79,7 @@ class Platform:
     engine: Engine
     registry: Registry
     pool: PoolManager
-    writer: RecordWriter
+    records: RecordLog
     audit: AuditLog
     runner: web.AppRunner
     sweeper: asyncio.Task[None]
@@ -100,7 +100,8 @@ class Platform:
         if self.gateway_services is not None:
             self.gateway_services.close()
         await asyncio.to_thread(self.sandbox.teardown)
-        await self.writer.stop()
+        # After the runner and the pools: every answered record is in the journal by now.
+        await self.records.stop()
         # After the runner: the calls answered while it drained are audited too.
         await self.audit.stop()
         self.engine.dispose()
@@ -250,15 +251,8 @@ async def _start_parts(
     )
     await asyncio.to_thread(registry.load)
     loop = asyncio.get_running_loop()
-    writer = RecordWriter(
-        engine,
-        max_batch_rows=settings.store.max_batch_rows,
-        checkpoint_interval_s=settings.store.checkpoint_interval_s,
-        wal_limit_bytes=settings.store.wal_limit_mb * 1024 * 1024,
-        enabled=settings.store.write_records,
-    )
-    writer.start(loop)
-    undo.push_async_callback(writer.stop)
+    records = await start_records(settings, engine)
+    undo.push_async_callback(records.stop)
     audit = AuditLog(
         engine,
         retention_days=settings.auth.audit_retention_days,
@@ -298,7 +292,7 @@ async def _start_parts(
         loop.call_soon_threadsafe(admission.set_reservation, name, reserved)
 
     registry.add_concurrency_listener(reserve_on_loop)
-    invoker = Invoker(registry, pool, writer, limits, admission, isolation=planner.isolation)
+    invoker = Invoker(registry, pool, records, limits, admission, isolation=planner.isolation)
 
     # Provisioned workers follow every change: an update starts the new version's workers
     # (the old pool was retired just before, in the same loop order), a removed config or a
@@ -314,7 +308,7 @@ async def _start_parts(
             Services(
                 registry=registry,
                 invoker=invoker,
-                records=RecordRepo(engine),
+                records=records,
                 health=functools.partial(health_report, settings, registry, pool, planner, audit),
                 limits=limits,
                 max_request_bytes=settings.server.max_request_mb * MB,
@@ -350,7 +344,7 @@ async def _start_parts(
         engine,
         registry,
         pool,
-        writer,
+        records,
         audit,
         runner,
         sweeper,
@@ -358,6 +352,27 @@ async def _start_parts(
         data_dir_lock,
         gateway_services,
     )
+
+
+async def start_records(settings: Settings, engine: Engine) -> RecordLog:
+    """The records journal, after replaying what an earlier run left in it (before anything
+    is answered)."""
+    store = settings.store
+    records = RecordLog(
+        engine,
+        settings.data_dir / "journal",
+        enabled=store.write_records,
+        durability=store.durability,
+        segment_bytes=store.journal_segment_kb * 1024,
+        max_batch_rows=store.max_batch_rows,
+        ingest_interval_s=store.ingest_interval_s,
+        checkpoint_interval_s=store.checkpoint_interval_s,
+        wal_limit_bytes=store.wal_limit_mb * 1024 * 1024,
+    )
+    replayed = await records.start()
+    if replayed:
+        log.info("records journal: replayed %d records left by the previous run", replayed)
+    return records
 
 
 async def _start_isolation(

@@ -52,6 +52,8 @@ class PlatformApi:
         else:
             self._auth.require(request, "faas:ListInvocations", "*")
         limit = _limit(request.query.get("limit"))
+        # Records reach the database behind the answers: wait for those answered so far.
+        await self._services.records.drained()
         records = await asyncio.to_thread(self._services.records.recent, function, limit)
         if function is not None and not records:
             # No records and no such function: a misspelt name, not an idle function.

@@ -16,9 +16,13 @@ from faas.registry.functions import Registry
 
 
 class RecordSource(Protocol):
-    """Reads invocation records (blocking; the gateway calls it from a thread)."""
+    """Reads invocation records."""
 
-    def recent(self, function_name: str | None, limit: int) -> list[Record]: ...
+    async def drained(self) -> None:
+        """Return once every record answered so far can be read."""
+
+    def recent(self, function_name: str | None, limit: int) -> list[Record]:
+        """Newest first (blocking; the gateway calls it from a thread)."""
 
 
 @dataclass(frozen=True, slots=True)

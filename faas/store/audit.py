@@ -14,11 +14,9 @@ Promises:
   the calls answered before its own.
 - Between batches the same thread deletes the events past their retention, on a timer.
 
-Its own thread and not the record writer's: the two promise different things (a record is
-awaited by its invocation; an audit event by nobody), and a failing audit insert must never
-hold back a record commit that an answer waits for. Audit batches are small and rare next to
-records, so the two writers seldom meet at SQLite's write lock, and when they do, the busy
-timeout orders them.
+Its own thread and not the records ingester's: a failing audit insert must never hold back
+the records. Audit batches are small and rare next to records, so the two writers seldom meet
+at SQLite's write lock, and when they do, the busy timeout orders them.
 """
 
 from __future__ import annotations

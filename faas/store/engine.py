@@ -32,7 +32,7 @@ _SQLITE_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
     # Automatic checkpoints run inside whichever commit crosses the threshold and set the
-    # p99; the record writer checkpoints on a timer from its own connection instead.
+    # p99; the records ingester checkpoints on a timer from a side connection instead.
     "PRAGMA wal_autocheckpoint=0",
 )
 
@@ -131,7 +131,7 @@ def _make_sqlite_engine(url: str) -> Engine:
     # URI filenames (file:...) are left to SQLite as given.
     if database and database != ":memory:" and not database.startswith("file:"):
         _prepare_database_file(Path(database))
-        # A pool of real connections: the record writer, the checkpoint timer and request
+        # A pool of real connections: the records ingester, its checkpoints and request
         # handlers use the file from different threads at once. (In-memory databases
         # keep SQLAlchemy's default pool: there each connection is its own database.)
         options["poolclass"] = QueuePool

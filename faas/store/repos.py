@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from faas.domain import (
@@ -197,7 +199,11 @@ def _key_to_row(key: StoredKey) -> dict[str, Any]:
 
 
 class RecordRepo:
-    """The `invocations` table: one durable row per invocation."""
+    """The `invocations` table: one durable row per invocation.
+
+    Rows travel as tuples in RECORD_COLUMNS order (`record_row`): the journal stores them so,
+    and the ingester inserts them so, without building a Record in between.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -207,10 +213,45 @@ class RecordRepo:
         if records:
             connection.execute(insert(invocations), [_record_to_row(r) for r in records])
 
-    def insert_many_sqlite(self, records: Sequence[Record], dbapi_connection: Any) -> None:
-        """The same rows through a SQLite driver connection (the record writer's fast path);
-        the caller commits."""
-        dbapi_connection.executemany(_SQLITE_INSERT, [_record_to_tuple(r) for r in records])
+    def insert_rows_once(self, rows: Sequence[Sequence[Any]], connection: Connection) -> None:
+        """Add rows (tuples, see `record_row`) in the caller's transaction; a row whose request
+        id is already stored is left out (ON CONFLICT DO NOTHING), so replaying is harmless.
+        MalformedRows if a row does not hold one value per column."""
+        if not rows:
+            return
+        dialect = connection.dialect.name
+        module = postgresql if dialect == "postgresql" else sqlite
+        statement = module.insert(invocations).on_conflict_do_nothing(
+            index_elements=[invocations.c.request_id]
+        )
+        try:
+            values = [dict(zip(RECORD_COLUMNS, row, strict=True)) for row in rows]
+        except (TypeError, ValueError) as exc:
+            raise MalformedRows(f"not a row of {len(RECORD_COLUMNS)} values: {exc}") from exc
+        connection.execute(statement, values)
+
+    @staticmethod
+    def sqlite_reads_json(dbapi_connection: Any) -> bool:
+        """Whether this SQLite has the JSON functions `insert_json_rows_once_sqlite` uses
+        (built in since 3.38, an option before)."""
+        try:
+            dbapi_connection.execute("SELECT json_extract(value, '$[0]') FROM json_each('[[1]]')")
+        except sqlite3.OperationalError:
+            return False
+        return True
+
+    def insert_json_rows_once_sqlite(self, rows_json: bytes, dbapi_connection: Any) -> None:
+        """The same for rows given as one JSON array of row arrays, in one statement through a
+        SQLite driver connection (the ingester's fast path); the caller commits.
+        MalformedRows if that is not valid JSON."""
+        try:
+            dbapi_connection.execute(_SQLITE_INSERT_JSON_ONCE, (rows_json.decode(),))
+        except sqlite3.OperationalError as exc:
+            if "JSON" not in str(exc):
+                raise
+            raise MalformedRows(str(exc)) from exc
+        except UnicodeDecodeError as exc:
+            raise MalformedRows(str(exc)) from exc
 
     def recent(self, function_name: str | None, limit: int) -> list[Record]:
         """Newest first; `limit` is clamped to 1..1000."""
@@ -283,7 +324,7 @@ def _config_from_row(row: RowMapping, environment: Mapping[str, str]) -> Functio
     )
 
 
-_RECORD_COLUMNS = (
+RECORD_COLUMNS = (
     "request_id",
     "function_name",
     "function_version",
@@ -297,13 +338,20 @@ _RECORD_COLUMNS = (
     "error_type",
     "isolation",
 )
-_SQLITE_INSERT = (
-    f"INSERT INTO {invocations.name} ({', '.join(_RECORD_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _RECORD_COLUMNS)})"
+# `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
+_JSON_VALUES = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(RECORD_COLUMNS)))
+_SQLITE_INSERT_JSON_ONCE = (
+    f"INSERT INTO {invocations.name} ({', '.join(RECORD_COLUMNS)}) "
+    f"SELECT {_JSON_VALUES} FROM json_each(?) WHERE true ON CONFLICT (request_id) DO NOTHING"
 )
 
 
-def _record_to_tuple(record: Record) -> tuple[Any, ...]:
+class MalformedRows(ValueError):
+    """Rows that are not rows of `invocations` (not JSON, or not a value per column)."""
+
+
+def record_row(record: Record) -> tuple[Any, ...]:
+    """The record as its row's values, in RECORD_COLUMNS order (long strings truncated)."""
     error_type = record.error_type
     return (
         record.request_id,
@@ -322,21 +370,7 @@ def _record_to_tuple(record: Record) -> tuple[Any, ...]:
 
 
 def _record_to_row(record: Record) -> dict[str, Any]:
-    error_type = record.error_type
-    return {
-        "request_id": record.request_id,
-        "function_name": record.function_name,
-        "function_version": record.function_version,
-        "started_at_ms": record.started_at_ms,
-        "duration_ms": record.duration_ms,
-        "billed_ms": record.billed_ms,
-        "memory_mb": record.memory_mb,
-        "max_memory_used_mb": record.max_memory_used_mb,
-        "init_duration_ms": record.init_duration_ms,
-        "status": str(record.status),
-        "error_type": None if error_type is None else error_type[:ERROR_TYPE_MAX],
-        "isolation": _isolation(record),
-    }
+    return dict(zip(RECORD_COLUMNS, record_row(record), strict=True))
 
 
 def _isolation(record: Record) -> str | None:
@@ -363,7 +397,7 @@ def _record_from_row(row: RowMapping) -> Record:
 MAX_AUDIT_EVENTS = 1000
 _OUTCOMES = frozenset(outcome.value for outcome in AuditOutcome)
 # Rows per retention delete: each chunk is its own short transaction, so a large backlog never
-# holds the database's write lock (and the record writer) for long.
+# holds the database's write lock (and the records ingester) for long.
 AUDIT_DELETE_CHUNK = 5000
 
 

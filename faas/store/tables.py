@@ -66,7 +66,7 @@ functions = Table(
 )
 
 # Longest error type kept in a record; repos truncate so one odd exception name cannot fail
-# the group commit it rides in.
+# the batch it rides in.
 ERROR_TYPE_MAX = 128
 ISOLATION_MAX = 128
 

@@ -1,54 +1,39 @@
-"""The store against a real PostgreSQL: the same repos and writer as on SQLite."""
+"""The store against a real PostgreSQL: the same repos as on SQLite (the records journal's
+ingester runs against both in tests/unit/store/test_store_records.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from faas.domain import FunctionConfig, InvocationStatus, Record
-from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound, ServiceError
+from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
 from faas.store import (
     FunctionRepo,
     RecordRepo,
-    RecordWriter,
     checkpoint,
     make_engine,
     migrate,
     url_kind,
 )
-from tests.helpers.postgres import require_postgres
+from tests.helpers.postgres import SERVER_URL, schema_url
+from tests.helpers.records import record as sample_record
 from tests.helpers.sealing import TEST_SEALER
 
 pytestmark = pytest.mark.postgres
 
-SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
 
 @pytest.fixture(scope="module")
-def schema() -> Iterator[str]:
-    """A fresh schema per run, so nothing is left behind and runs cannot collide."""
-    require_postgres()
-    name = f"faas_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f"CREATE SCHEMA {name}"))
-        yield name
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
-    finally:
-        admin.dispose()
+def schema_engine_url() -> Iterator[str]:
+    yield from schema_url()
 
 
 @pytest.fixture
-def engine(schema: str) -> Iterator[Engine]:
-    # libpq's `options` puts every pooled connection in the test's schema.
-    made = make_engine(f"{SERVER_URL}?options=-csearch_path%3D{schema}")
+def engine(schema_engine_url: str) -> Iterator[Engine]:
+    made = make_engine(schema_engine_url)
     migrate(made, sealer=TEST_SEALER)
     yield made
     with made.begin() as connection:
@@ -77,25 +62,20 @@ def config(name: str = "hello", **changes: object) -> FunctionConfig:
 
 
 def record(request_id: str, function_name: str = "hello") -> Record:
-    return Record(
-        request_id=request_id,
-        function_name=function_name,
-        function_version="$LATEST",
-        started_at_ms=1_700_000_000_000,
-        duration_ms=12.5,
-        billed_ms=13,
-        memory_mb=128,
-        max_memory_used_mb=40,
+    return sample_record(
+        request_id,
+        function_name,
         init_duration_ms=100.5,
         status=InvocationStatus.UNHANDLED,
         error_type="E" * 300,
     )
 
 
-def test_tables_live_in_the_test_schema(engine: Engine, schema: str) -> None:
+def test_tables_live_in_the_test_schema(engine: Engine, schema_engine_url: str) -> None:
     assert url_kind(SERVER_URL) == "postgresql"
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT current_schema()")).scalar_one() == schema
+        schema = connection.execute(text("SELECT current_schema()")).scalar_one()
+    assert schema_engine_url.endswith(f"search_path%3D{schema}")
     checkpoint(engine)  # nothing to do on PostgreSQL, and it must not fail
 
 
@@ -125,17 +105,3 @@ def test_records_round_trip_newest_first(engine: Engine) -> None:
     assert [r.request_id for r in found] == ["r3", "r1"]
     assert found[0] == dataclasses.replace(record("r3"), error_type="E" * 128)
     assert (records.count(), records.count("other")) == (3, 1)
-
-
-async def test_writer_commits_and_reports_failures(engine: Engine) -> None:
-    writer = RecordWriter(engine)
-    writer.start(asyncio.get_running_loop())
-    try:
-        await asyncio.gather(*(writer.submit(record(f"r{i}")) for i in range(200)))
-        duplicate = writer.submit(record("r0"))
-        with pytest.raises(ServiceError, match="r0"):
-            await duplicate
-        await writer.submit(record("after"))
-    finally:
-        await writer.stop()
-    assert RecordRepo(engine).count() == 201

@@ -1,5 +1,5 @@
-"""Settings for the audit log and rate limits: read from the file and the environment, and
-refused with a message naming the key when they cannot be used."""
+"""Settings for the audit log, rate limits and the records journal: read from the file and
+the environment, and refused with a message naming the key when they cannot be used."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ def test_the_documented_config_file_holds_the_built_in_defaults() -> None:
     assert documented.auth == Settings().auth
     assert documented.rate_limits == RateLimitSettings()
     assert documented.pool == Settings().pool
+    assert documented.store == Settings().store
+    assert documented.sandbox == Settings().sandbox
 
 
 def test_trusted_proxies_from_a_toml_list_or_a_comma_separated_variable(tmp_path: Path) -> None:
@@ -38,6 +40,10 @@ def test_trusted_proxies_from_a_toml_list_or_a_comma_separated_variable(tmp_path
         ({"FAAS_RATE_LIMITS_INVOKE_BURST": "-1"}, "rate_limits.invoke_burst"),
         ({"FAAS_RATE_LIMITS_INVOKE_PER_S": "fast"}, "rate_limits.invoke_per_s"),
         ({"FAAS_POOL_FREEZE_AFTER_MS": "-1"}, "pool.freeze_after_ms"),
+        ({"FAAS_POOL_MEMORY_WAIT_MS": "-1"}, "pool.memory_wait_ms"),
+        ({"FAAS_STORE_DURABILITY": "sometimes"}, "store.durability"),
+        ({"FAAS_STORE_INGEST_INTERVAL_S": "0"}, "store.ingest_interval_s"),
+        ({"FAAS_STORE_JOURNAL_SEGMENT_KB": "0"}, "store.journal_segment_kb"),
     ],
 )
 def test_unusable_values_are_refused_by_name(environ: dict[str, str], named: str) -> None:

@@ -5,6 +5,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import Engine
 
@@ -12,6 +13,8 @@ from faas.domain import FunctionConfig, InvocationStatus, Record
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
 from faas.store import FunctionRepo, RecordRepo, make_engine, migrate
 from faas.store.migrations import baseline
+from faas.store.repos import MalformedRows, record_row
+from tests.helpers.records import record
 from tests.helpers.sealing import TEST_SEALER
 
 
@@ -48,23 +51,6 @@ def config(name: str = "hello", **changes: object) -> FunctionConfig:
         code_size=1234,
         revision_id="rev-1",
         last_modified="2024-01-01T00:00:00.000+0000",
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
-
-
-def record(request_id: str, function_name: str = "hello", **changes: object) -> Record:
-    base = Record(
-        request_id=request_id,
-        function_name=function_name,
-        function_version="$LATEST",
-        started_at_ms=1_700_000_000_000,
-        duration_ms=12.5,
-        billed_ms=13,
-        memory_mb=128,
-        max_memory_used_mb=40,
-        init_duration_ms=None,
-        status=InvocationStatus.SUCCESS,
-        error_type=None,
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
@@ -151,11 +137,40 @@ def test_the_sqlite_fast_path_stores_the_same_row(engine: Engine, records: Recor
     stored = record("fast", isolation="rlimit-memory tmp-dir landlock-4 nnp", error_type="E" * 300)
     raw = engine.raw_connection()
     try:
-        records.insert_many_sqlite([stored], raw)
+        records.insert_json_rows_once_sqlite(orjson.dumps([record_row(stored)]), raw)
         raw.commit()
     finally:
         raw.close()
     assert records.recent(None, 1) == [dataclasses.replace(stored, error_type="E" * 128)]
+
+
+def test_rows_inserted_once_skip_request_ids_already_stored(
+    engine: Engine, records: RecordRepo
+) -> None:
+    add_records(engine, records, [record("r1")])
+    again = [record_row(record("r1", "other")), record_row(record("r2"))]
+    with engine.begin() as connection:
+        records.insert_rows_once(again, connection)
+        records.insert_rows_once(again, connection)
+    raw = engine.raw_connection()
+    try:
+        records.insert_json_rows_once_sqlite(orjson.dumps(again), raw)
+        raw.commit()
+    finally:
+        raw.close()
+    assert [r.request_id for r in records.recent(None, 10)] == ["r2", "r1"]
+    assert records.count("other") == 0  # the first row of a request id stands
+
+
+def test_rows_given_as_malformed_json_are_refused_as_such(
+    engine: Engine, records: RecordRepo
+) -> None:
+    raw = engine.raw_connection()
+    try:
+        with pytest.raises(MalformedRows):
+            records.insert_json_rows_once_sqlite(b'[["r1", "hello"', raw)
+    finally:
+        raw.close()
 
 
 def test_recent_and_count_filter_by_function(engine: Engine, records: RecordRepo) -> None:
