@@ -127,7 +127,7 @@ class PoolManager:
                 return worker
         waiter: asyncio.Future[Worker] = asyncio.get_running_loop().create_future()
         pool.waiters.append(waiter)
-        self._start_for(pool, waiter)
+        self._ensure_starts(pool)
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -321,11 +321,19 @@ class PoolManager:
         task.add_done_callback(pool.launching.discard)
 
     def _ensure_starts(self, pool: Pool) -> None:
-        """Every waiting caller has a start of its own pending (a start whose worker was
-        unusable, or went to another caller and then failed, leaves one without)."""
+        """Each waiting caller has a start of its own pending, but at most
+        `max_parallel_starts` of a version at once: a burst at an idle function would
+        otherwise start a worker per caller all at once, and those starts' CPU would slow
+        the workers already serving (the rest start as these finish, while the callers are
+        served by whichever worker is free first)."""
         waiting = [waiter for waiter in pool.waiters if not waiter.done()]
         queued = sum(1 for queued_pool, _ in self._memory_waiters if queued_pool is pool)
-        for waiter in waiting[pool.starting + queued :]:
+        pending = pool.starting + queued
+        lacking = waiting[pending:]
+        cap = self._settings.max_parallel_starts
+        if cap:
+            lacking = lacking[: max(0, cap - pending)]
+        for waiter in lacking:
             self._start_for(pool, waiter)
 
     async def _launch_for(self, pool: Pool, origin: asyncio.Future[Worker]) -> None:
@@ -347,7 +355,7 @@ class PoolManager:
                 log.info(
                     "a worker of %s failed after its caller was served: %s", pool.spec.key, exc
                 )
-                self._ensure_starts(pool)
+            self._ensure_starts(pool)
             return
         pool.starting -= 1
         if self._stopping:
@@ -355,6 +363,7 @@ class PoolManager:
             worker.kill()
             return
         self._hand_off(pool, worker, fresh=True)
+        self._ensure_starts(pool)  # the ramp goes on while callers still wait
 
     def _memory_wait_expired(self, pool: Pool, waiter: asyncio.Future[Worker]) -> None:
         if waiter.done():

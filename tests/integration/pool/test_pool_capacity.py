@@ -205,3 +205,24 @@ async def test_a_caller_gets_the_first_worker_free_not_its_cold_start(
     pool.release(served)
     await wait_for(pool, idle=2)  # the started worker joined the pool anyway
     assert pool.stats().idle == 2
+
+
+async def test_a_burst_starts_at_most_max_parallel_starts_workers_at_once(
+    make_pool: Factory, tmp_path: Path
+) -> None:
+    """Six callers at an idle function whose init is slow: two workers start (the limit),
+    the next ones only as those finish, and every caller is served."""
+    pool = make_pool(max_parallel_starts=2)
+    spec = dataclasses.replace(
+        make_spec(tmp_path / "slow", SLOW_INIT, key="slow:1"), function_name="slow"
+    )
+    callers = [asyncio.ensure_future(pool.acquire(spec)) for _ in range(6)]
+    await asyncio.sleep(0.2)
+    assert pool.stats().memory_in_use_mb == 2 * spec.memory_mb  # two starting, not six
+    served = []
+    for caller in asyncio.as_completed(callers, timeout=60):
+        worker = await caller
+        served.append(worker)
+        pool.release(worker)
+    assert len(served) == 6
+    assert pool.stats().warm <= 6
