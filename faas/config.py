@@ -121,13 +121,14 @@ class PoolSettings:
     # When the memory budget has no room for another worker: how long a request waits for a
     # worker of its function to come free, or for room, before its 429.
     memory_wait_ms: int = 1000
-    # Most workers of one function version starting at once for waiting callers (0: one per
-    # caller that finds every worker busy). The rest start as these finish.
-    max_parallel_starts: int = 4
+    # Most workers of one function version starting at once for waiting callers; the rest
+    # start as these finish. 0: as many as this host has CPUs (a start is mostly CPU: more at
+    # once only slow the workers already serving; bench/RESULTS.md, (k)).
+    max_parallel_starts: int = 0
 
     def __post_init__(self) -> None:
         if self.max_parallel_starts < 0:
-            raise ConfigError("pool.max_parallel_starts must not be negative (0: no limit)")
+            raise ConfigError("pool.max_parallel_starts must not be negative (0: one per CPU)")
         if self.memory_wait_ms < 0:
             raise ConfigError("pool.memory_wait_ms must not be negative (0: 429 at once)")
         if self.freeze_after_ms < 0:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -100,6 +101,7 @@ class PoolManager:
         self._pool_of: dict[Worker, Pool] = {}
         self._idle_lru: OrderedDict[Worker, None] = OrderedDict()  # oldest first
         self._budget_mb = settings.memory_budget_mb or default_memory_budget_mb()
+        self._parallel_starts = settings.max_parallel_starts or os.cpu_count() or 1
         self._memory_in_use_mb = 0
         self._stopping = False
         self._reaper: asyncio.Task[None] | None = None
@@ -330,9 +332,7 @@ class PoolManager:
         queued = sum(1 for queued_pool, _ in self._memory_waiters if queued_pool is pool)
         pending = pool.starting + queued
         lacking = waiting[pending:]
-        cap = self._settings.max_parallel_starts
-        if cap:
-            lacking = lacking[: max(0, cap - pending)]
+        lacking = lacking[: max(0, self._parallel_starts - pending)]
         for waiter in lacking:
             self._start_for(pool, waiter)
 
