@@ -341,12 +341,24 @@ async def _with_functions(bench: Bench, count: int) -> dict[str, Any]:
 
 
 async def record_cost(bench: Bench) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for label, flag in (("records_on", "true"), ("records_off", "false")):
-        env = {"FAAS_STORE_WRITE_RECORDS": flag}
-        async with faas_with(bench, {"hello": HELLO}, env) as server:
-            result[label] = await _load(bench, server.target, "hello", DENSITY_CONNECTIONS)
-    return result
+    """c=32 hello with records on and off, the two servers side by side and their runs
+    alternating (three each in a full run, the median kept), as in (h): one run against the
+    other moves by more than the effect on these machines."""
+    modes = {"records_on": "true", "records_off": "false"}
+    async with contextlib.AsyncExitStack() as stack:
+        servers = {
+            label: await stack.enter_async_context(
+                faas_with(bench, {"hello": HELLO}, {"FAAS_STORE_WRITE_RECORDS": flag})
+            )
+            for label, flag in modes.items()
+        }
+        runs: dict[str, list[dict[str, Any]]] = {label: [] for label in modes}
+        for _ in range(bench.plan.function_repeats):
+            for label, server in servers.items():
+                runs[label].append(
+                    await _load_with_cpu(bench, server, server.target, DENSITY_CONNECTIONS)
+                )
+    return {label: _median_run(measured) for label, measured in runs.items()}
 
 
 # -- (h) authentication ---------------------------------------------------------------------
