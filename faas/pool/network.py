@@ -30,26 +30,24 @@ from __future__ import annotations
 import contextlib
 import enum
 import ipaddress
+import itertools
 import logging
 import os
 import shutil
 import subprocess
-import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from faas.domain import NetworkDestination
+from faas.pool.slotpool import SlotPool
 
 log = logging.getLogger(__name__)
 
 NETNS_DIR = Path("/run/netns")
 SHARED_SPACE = ipaddress.IPv4Network("100.64.0.0/10")
 PREFIX = "fs"
-MAX_IDLE_PER_KIND = 8
-REFILL_DELAY_S = 0.02
 
 
 class SlotKind(enum.StrEnum):
@@ -134,13 +132,13 @@ class NetworkLayer:
     def __init__(self, *, prepared_per_kind: int, pid: int | None = None) -> None:
         self._instance = instance_name(pid if pid is not None else os.getpid())
         self._api_port: int | None = None
-        self._target = prepared_per_kind
-        self._lock = threading.Lock()
-        self._idle: dict[SlotKind, list[NetSlot]] = {kind: [] for kind in SlotKind}
-        self._count = 0
-        self._wanted = threading.Event()
-        self._stopping = False
-        self._refiller: threading.Thread | None = None
+        self._indexes = itertools.count(1)  # next() is atomic: slots are made in threads
+        self._slots: SlotPool[SlotKind, NetSlot] = SlotPool(
+            target=prepared_per_kind,
+            make=self._make,
+            kinds=lambda: (SlotKind.EGRESS, SlotKind.API),
+            name="faas-net-slots",
+        )
         self._subnet: ipaddress.IPv4Network | None = None
         self.resolv_conf: Path | None = None
 
@@ -174,9 +172,7 @@ class NetworkLayer:
         _write("/proc/sys/net/ipv4/ip_forward", "1")
         _run("ip", "addr", "add", f"{self.gateway}/32", "dev", "lo", "label", self._label())
         _nft(self._ruleset())
-        self._top_up()
-        self._refiller = threading.Thread(target=self._refill_forever, name="faas-net-slots")
-        self._refiller.start()
+        self._slots.start()
 
     @property
     def api_endpoint(self) -> str:
@@ -190,19 +186,13 @@ class NetworkLayer:
 
     def has_idle(self, kind: SlotKind) -> bool:
         """A slot of this kind is waiting: acquire() runs no command."""
-        with self._lock:
-            return bool(self._idle[kind])
+        return self._slots.has_idle(kind)
 
     def acquire(
         self, kind: SlotKind, allowed: Sequence[NetworkDestination] = (), *, api: bool = False
     ) -> NetSlot:
         """A slot for one worker; an allowlist slot gets `allowed` (and the API with `api`)."""
-        with self._lock:
-            idle = self._idle[kind]
-            slot = idle.pop() if idle else None
-        self._wanted.set()
-        if slot is None:
-            slot = self._make(kind)
+        slot = self._slots.take(kind) or self._make(kind)
         if kind is SlotKind.ALLOWLIST:
             script = self._allowlist_rules(slot, allowed)
             if api:
@@ -222,47 +212,17 @@ class NetworkLayer:
             except (subprocess.SubprocessError, OSError):
                 self._destroy(slot)  # never hand out a slot whose rules are unknown
                 return
-        with self._lock:
-            idle = self._idle[slot.kind]
-            if len(idle) < MAX_IDLE_PER_KIND and not self._stopping:
-                idle.append(slot)
-                return
-        self._destroy(slot)
+        if not self._slots.give_back(slot.kind, slot):
+            self._destroy(slot)
 
     def teardown(self) -> None:
-        self._stopping = True
-        self._wanted.set()
-        if self._refiller is not None:
-            self._refiller.join()
-            self._refiller = None
+        self._slots.stop()  # its idle slots go with everything else of the instance
         remove_instance(self._instance)
 
     # -- slots ----------------------------------------------------------------------------------
 
-    def _top_up(self) -> None:
-        for kind in (SlotKind.EGRESS, SlotKind.API):
-            while not self._stopping:
-                with self._lock:
-                    if len(self._idle[kind]) >= self._target:
-                        break
-                slot = self._make(kind)
-                with self._lock:
-                    self._idle[kind].append(slot)
-
-    def _refill_forever(self) -> None:
-        while not self._stopping:
-            self._wanted.wait()
-            time.sleep(REFILL_DELAY_S)  # let the cold start that took a slot finish first
-            self._wanted.clear()
-            try:
-                self._top_up()
-            except (OSError, subprocess.SubprocessError):
-                log.exception("could not prepare a network slot; retrying on the next demand")
-
     def _make(self, kind: SlotKind) -> NetSlot:
-        with self._lock:
-            self._count += 1
-            index = self._count
+        index = next(self._indexes)
         assert self._subnet is not None
         base = self._subnet.network_address + 4 * index
         host_side, inside = base + 1, base + 2

@@ -31,18 +31,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import os
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from faas.domain import NetworkDestination
-from faas.pool.network import MAX_IDLE_PER_KIND, REFILL_DELAY_S, SlotKind
+from faas.pool.network import SlotKind
+from faas.pool.slotpool import SlotPool
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +87,15 @@ class UserNetworkLayer:
 
     def __init__(self, *, prepared_per_kind: int, pasta: str = "pasta") -> None:
         self._pasta = pasta
-        self._target = prepared_per_kind
-        self._lock = threading.Lock()
-        self._idle: dict[SlotKind, list[UserSlot]] = {SlotKind.EGRESS: [], SlotKind.API: []}
-        self._count = 0
+        self._indexes = itertools.count(1)
         self._api_port: int | None = None
-        self._wanted = threading.Event()
-        self._stopping = False
-        self._refiller: threading.Thread | None = None
+        # API slots forward the API's port: only kept ready once it is published.
+        self._slots: SlotPool[SlotKind, UserSlot] = SlotPool(
+            target=prepared_per_kind,
+            make=self._make,
+            kinds=lambda: [SlotKind.EGRESS] + ([SlotKind.API] if self._api_port else []),
+            name="faas-usernet",
+        )
         self.resolv_conf: Path | None = None
         self._guard: subprocess.Popen[bytes] | None = None
 
@@ -122,57 +124,36 @@ class UserNetworkLayer:
         self.resolv_conf = state_dir / "resolv.conf"
         self.resolv_conf.write_text(f"nameserver {DNS_ADDRESS}\noptions timeout:2 attempts:2\n")
         self.resolv_conf.chmod(0o644)
-        self._top_up()
-        self._refiller = threading.Thread(target=self._refill_forever, name="faas-usernet")
-        self._refiller.start()
+        self._slots.start()
 
     def publish_api(self, port: int) -> None:
         """API slots forward the namespace's 127.0.0.1:`port` to the platform's."""
         self._api_port = port
-        self._wanted.set()
+        self._slots.wake()
 
     def has_idle(self, kind: SlotKind) -> bool:
-        with self._lock:
-            return bool(self._idle.get(kind))
+        return self._slots.has_idle(kind)
 
     def acquire(
         self, kind: SlotKind, allowed: Sequence[NetworkDestination] = (), *, api: bool = False
     ) -> UserSlot:
         if kind is SlotKind.ALLOWLIST:
             raise OSError(errno.ENOTSUP, "allowlists need the root network layer (nftables)")
-        with self._lock:
-            idle = self._idle[kind]
-            slot = idle.pop() if idle else None
-        self._wanted.set()
+        slot = self._slots.take(kind)
         while slot is not None and slot.holder.poll() is not None:
             self._destroy(slot)  # its holder died: never hand out a namespace that is gone
-            with self._lock:
-                idle = self._idle[kind]
-                slot = idle.pop() if idle else None
+            slot = self._slots.take(kind)
         return slot if slot is not None else self._make(kind)
 
     def join_plan(self, slot: UserSlot) -> dict[str, str]:
         return dict(slot.namespaces)
 
     def release(self, slot: UserSlot) -> None:
-        with self._lock:
-            idle = self._idle[slot.kind]
-            if len(idle) < MAX_IDLE_PER_KIND and not self._stopping and slot.holder.poll() is None:
-                idle.append(slot)
-                return
-        self._destroy(slot)
+        if slot.holder.poll() is not None or not self._slots.give_back(slot.kind, slot):
+            self._destroy(slot)
 
     def teardown(self) -> None:
-        self._stopping = True
-        self._wanted.set()
-        if self._refiller is not None:
-            self._refiller.join()
-            self._refiller = None
-        with self._lock:
-            slots = [slot for idle in self._idle.values() for slot in idle]
-            for idle in self._idle.values():
-                idle.clear()
-        for slot in slots:
+        for slot in self._slots.stop():
             self._destroy(slot)
         if self._guard is not None:  # EOF: it kills whatever is left in its group
             with contextlib.suppress(OSError, subprocess.SubprocessError):
@@ -181,33 +162,10 @@ class UserNetworkLayer:
                 self._guard.wait(timeout=5)
             self._guard = None
 
-    def _top_up(self) -> None:
-        kinds = [SlotKind.EGRESS] + ([SlotKind.API] if self._api_port else [])
-        for kind in kinds:
-            while not self._stopping:
-                with self._lock:
-                    if len(self._idle[kind]) >= self._target:
-                        break
-                slot = self._make(kind)
-                with self._lock:
-                    self._idle[kind].append(slot)
-
-    def _refill_forever(self) -> None:
-        while not self._stopping:
-            self._wanted.wait()
-            time.sleep(REFILL_DELAY_S)
-            self._wanted.clear()
-            try:
-                self._top_up()
-            except (OSError, subprocess.SubprocessError):
-                log.exception("could not prepare a user-mode network slot; retrying on demand")
-
     def _make(self, kind: SlotKind) -> UserSlot:
         if kind is SlotKind.API and not self._api_port:
             raise OSError(errno.EAGAIN, "the platform's API port is not published yet")
-        with self._lock:
-            self._count += 1
-            index = self._count
+        index = next(self._indexes)
         assert self._guard is not None, "setup() first"
         holder = subprocess.Popen(
             ["unshare", "--user", "--map-current-user", "--net", "--", "cat"],
