@@ -40,6 +40,8 @@ from faas.errors import FaasError
 from faas.gateway.app import make_app
 from faas.gateway.audit import AuditTrail
 from faas.gateway.auth import GatewayAuth
+from faas.gateway.front import FrontDoor
+from faas.gateway.invoke_api import INVOKE_HANDLER
 from faas.gateway.services import Services
 from faas.invoker import Invoker
 from faas.pool.launcher import ZygoteLauncher, runtime_dir
@@ -82,6 +84,7 @@ class Platform:
     records: RecordLog
     audit: AuditLog
     runner: web.AppRunner
+    front: FrontDoor
     sweeper: asyncio.Task[None]
     sandbox: SandboxPlanner
     data_dir_lock: DataDirLock
@@ -90,11 +93,13 @@ class Platform:
     @property
     def urls(self) -> list[str]:
         scheme = "https" if self.settings.server.tls_cert else "http"
-        return [f"{scheme}://{host}:{port}" for host, port, *_ in self.runner.addresses]
+        return [f"{scheme}://{host}:{port}" for host, port in self.front.addresses]
 
     async def stop(self) -> None:
         log.info("stopping: no new requests; waiting for in-flight invocations")
-        await self.runner.cleanup()
+        self.front.stop_listening()
+        grace_s = self.settings.server.shutdown_grace_s
+        await asyncio.gather(self.front.drain(grace_s), self.runner.cleanup())
         self.sweeper.cancel()
         await self.pool.stop()
         if self.gateway_services is not None:
@@ -303,41 +308,33 @@ async def _start_parts(
     registry.add_change_listener(provision_on_loop)
     for name in registry.provisioned_functions():
         invoker.provision(name)
-    runner = web.AppRunner(
-        make_app(
-            Services(
-                registry=registry,
-                invoker=invoker,
-                records=records,
-                health=functools.partial(health_report, settings, registry, pool, planner, audit),
-                limits=limits,
-                max_request_bytes=settings.server.max_request_mb * MB,
-                auth=GatewayAuth(
-                    auth.authenticator,
-                    region=settings.server.region,
-                    account_id=settings.server.account_id,
-                    rate_limiter=RateLimiter(settings.rate_limits),
-                    audit=AuditTrail(audit, settings.server.trusted_proxies),
-                ),
-                keys=auth.keys,
-                roles=auth.roles,
-                audit=audit,
+    app = make_app(
+        Services(
+            registry=registry,
+            invoker=invoker,
+            records=records,
+            health=functools.partial(health_report, settings, registry, pool, planner, audit),
+            limits=limits,
+            max_request_bytes=settings.server.max_request_mb * MB,
+            auth=GatewayAuth(
+                auth.authenticator,
+                region=settings.server.region,
                 account_id=settings.server.account_id,
-                code_url_expiry_s=settings.auth.code_url_expiry_s,
-            )
-        ),
-        access_log=None,
-        shutdown_timeout=settings.server.shutdown_grace_s,
+                rate_limiter=RateLimiter(settings.rate_limits),
+                audit=AuditTrail(audit, settings.server.trusted_proxies),
+            ),
+            keys=auth.keys,
+            roles=auth.roles,
+            audit=audit,
+            account_id=settings.server.account_id,
+            code_url_expiry_s=settings.auth.code_url_expiry_s,
+        )
     )
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.server.shutdown_grace_s)
     await runner.setup()
     undo.push_async_callback(runner.cleanup)
-    await listen(runner, settings.server.host, settings.server.port, tls_context(settings))
-    if gateway_services is not None:
-        # Plain HTTP: the gateway is reached only from the host's own namespaces, and every
-        # call is still signed.
-        await web.SockSite(runner, gateway_services.api_socket).start()
-    elif planner.network is not None and not settings.server.port:
-        planner.network.publish_api(int(runner.addresses[0][1]))
+    front = await start_front_door(settings, app, runner, planner, gateway_services)
+    undo.callback(front.stop_listening)
     sweeper = loop.create_task(sweep_code_forever(registry, pool, CODE_SWEEP_INTERVAL_S))
     return Platform(
         settings,
@@ -347,11 +344,39 @@ async def _start_parts(
         records,
         audit,
         runner,
+        front,
         sweeper,
         planner,
         data_dir_lock,
         gateway_services,
     )
+
+
+async def start_front_door(
+    settings: Settings,
+    app: web.Application,
+    runner: web.AppRunner,
+    planner: SandboxPlanner,
+    gateway_services: GatewayServices | None,
+) -> FrontDoor:
+    """Listen: Invoke on the lean route, every other request handed to the aiohttp app."""
+    aiohttp_server = runner.server
+    assert aiohttp_server is not None  # the runner is set up
+    front = FrontDoor(
+        app[INVOKE_HANDLER], aiohttp_server, max_body_bytes=settings.server.max_request_mb * MB
+    )
+    try:
+        await listen(front, settings.server.host, settings.server.port, tls_context(settings))
+        if gateway_services is not None:
+            # Plain HTTP: the gateway is reached only from the host's own namespaces, and
+            # every call is still signed.
+            await front.listen(sock=gateway_services.api_socket)
+        elif planner.network is not None and not settings.server.port:
+            planner.network.publish_api(int(front.addresses[0][1]))
+    except BaseException:
+        front.stop_listening()
+        raise
+    return front
 
 
 async def start_records(settings: Settings, engine: Engine) -> RecordLog:
@@ -410,11 +435,11 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 async def listen(
-    runner: web.AppRunner, host: str, port: int, context: ssl.SSLContext | None = None
+    front: FrontDoor, host: str, port: int, context: ssl.SSLContext | None = None
 ) -> None:
     """Start listening; a port already taken is a user's problem with a named way out."""
     try:
-        await web.TCPSite(runner, host, port, ssl_context=context).start()
+        await front.listen(host, port, ssl=context)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
