@@ -153,7 +153,7 @@ async def test_a_request_after_invokes_is_handed_over_with_all_its_bytes() -> No
 
 
 async def test_pipelined_invokes_are_answered_in_order() -> None:
-    async with front_door() as (_door, served, port):
+    async with front_door() as (_door, _served, port):
         reader, writer = await _connect(port)
         writer.write(b"".join(_invoke_request(f"f{i}") for i in range(5)))
         bodies = [(await _read_response(reader))[2] for _ in range(5)]
