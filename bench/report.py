@@ -390,6 +390,48 @@ def burst_lines(results: Results) -> list[str]:
     return [*table(header, rows), "", f"Ramp p99 of each run (the median run shown): {runs}"]
 
 
+def peer_lines(results: Results) -> list[str]:
+    unavailable = dig(results, "l", "unavailable")
+    if unavailable is not None:
+        return [f"n/a ({unavailable})"]
+    rows = []
+    for label in ("peer", "faas"):
+        data = dig(results, "l", label) or {}
+        shown = f"{data.get('name', 'serverless-offline')} (peer)" if label == "peer" else "faas"
+        rows.append(
+            [
+                shown,
+                fmt(dig(data, "c1", "rps")),
+                f"{fmt(dig(data, 'c1', 'p50_ms'))} / {fmt(dig(data, 'c1', 'p99_ms'))}",
+                fmt(dig(data, "c32", "rps")),
+                fmt(dig(data, "c32", "p50_ms")),
+                fmt(dig(data, "c32", "p99_ms")),
+                ", ".join(fmt(v) for v in dig(data, "c32", "rps_runs") or []),
+            ]
+        )
+    faas = dig(results, "l", "faas", "c32", "rps")
+    offline = dig(results, "l", "peer", "c32", "rps")
+    header = [
+        "hello",
+        "req/s c=1",
+        "p50 / p99 ms c=1",
+        "req/s c=32 (median)",
+        "p50 ms c=32",
+        "p99 ms c=32",
+        "req/s of each run",
+    ]
+    python = dig(results, "l", "peer", "python")
+    warm = dig(results, "l", "peer", "warm_python_processes")
+    return [
+        *table(header, rows),
+        "",
+        f"faas / serverless-offline at c=32: {fmt(ratio(faas, offline), 'x')}",
+        "",
+        f"The peer ran the handler with {fmt(python)}; {fmt(warm)} warm Python processes "
+        "under it after the c=32 runs (one per concurrent request, each reused).",
+    ]
+
+
 def target_lines(verdicts: list[dict[str, Any]]) -> list[str]:
     rows = []
     for verdict in verdicts:
@@ -414,6 +456,7 @@ def render(results: Results) -> str:
         ("(i) Cost of the network layer", network_lines(results)),
         ("(j) Frozen warm start", freeze_lines(results)),
         ("(k) A burst at an idle function", burst_lines(results)),
+        ("(l) Peer: serverless-offline", peer_lines(results)),
         ("Targets", target_lines(results["targets"])),
     ]
     lines = [f"Mode: {results['mode']}; run took {results['elapsed_s']} s.", ""]

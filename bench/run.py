@@ -19,7 +19,7 @@ from typing import Any
 
 import uvloop
 
-from bench import machine, report
+from bench import machine, peer, report
 from bench.handlers import CPU_TARGET_MS, calibrate_cpu_iterations
 from bench.loadgen import LoadGenerator, pick_generator
 from bench.netns import enter_private_network
@@ -84,7 +84,7 @@ async def run(args: argparse.Namespace) -> int:
     iterations = calibrate_cpu_iterations()
     started = time.monotonic()
     with scratch_dir() as workdir:
-        bench = Bench(plan, generator, workdir, iterations)
+        bench = Bench(plan, generator, workdir, iterations, args.peer_problem)
         scenario_results, failed = await run_scenarios(
             bench, args.scenarios, SCENARIO_TIMEOUT_S[mode]
         )
@@ -108,6 +108,9 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # (l)'s peer is installed with npm, which needs the registry: before the run's network.
+    wanted = "l" in args.scenarios
+    args.peer_problem = peer.prepare(install=not args.quick) if wanted else None
     args.network = enter_private_network()
     return uvloop.run(run(args))
 

@@ -1,4 +1,4 @@
-"""The measurements of one run, (a) to (k); each starts and stops its own servers.
+"""The measurements of one run, (a) to (l); each starts and stops its own servers.
 
 Every scenario is `async def scenario(bench) -> dict` of plain JSON values, so any subset can
 run (`--only`) and the report reads one document.
@@ -18,15 +18,18 @@ from typing import Any
 
 import psutil
 
+from bench import peer
 from bench.handlers import HEAVY, HEAVY_MODULES, HELLO, cpu_source
 from bench.loadgen import Durations, LoadGenerator, LoadResult, measure, percentile
 from bench.servers import (
+    EVENT,
     ServerProcess,
     Target,
     deploy,
     deploy_many,
     http_client,
     invoke_once,
+    invoke_url,
     start_baseline,
     start_faas,
 )
@@ -71,6 +74,8 @@ class Bench:
     generator: LoadGenerator
     workdir: Path
     cpu_iterations: int
+    # Why (l)'s peer cannot run (None: it can); bench.peer.prepare, before the run's network.
+    peer_problem: str | None = None
 
 
 Scenario = Callable[[Bench], Awaitable[dict[str, Any]]]
@@ -542,6 +547,79 @@ async def burst(bench: Bench) -> dict[str, Any]:
     return result
 
 
+# -- (l) a peer: serverless-offline ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Side:
+    """One server of a side-by-side comparison: where the load goes, the headers of a run
+    (made per run: a signature stays valid for 5 minutes) and the front process whose CPU
+    each run reports."""
+
+    url: str
+    headers: Callable[[], dict[str, str]]
+    pid: int
+
+
+async def peer_serverless_offline(bench: Bench) -> dict[str, Any]:
+    """The same hello behind serverless-offline (an `httpApi` POST route, unsigned) and behind
+    faas (the Invoke API, signed, default configuration), both servers side by side and their
+    runs alternating, as in (h): c=1 once, c=32 three times in a full run, the median kept."""
+    if bench.peer_problem is not None:
+        return {"unavailable": bench.peer_problem}
+    json_type = {"Content-Type": "application/json"}
+    async with faas_with(bench, {"hello": HELLO}) as server:
+        target = server.target
+        url = invoke_url(target.url, "hello")
+        faas_side = _Side(url, lambda: target.signed("POST", url, EVENT, json_type), server.pid)
+        offline = await asyncio.to_thread(peer.start, bench.workdir)
+        try:
+            sides = {"peer": _Side(offline.url + peer.PATH, lambda: dict(json_type), offline.pid)}
+            sides["faas"] = faas_side
+            runs = await _alternate(bench, sides)
+            warm_pythons = len(offline.python_processes())
+        finally:
+            await asyncio.to_thread(offline.stop)
+    result: dict[str, Any] = {
+        label: {level: _median_run(measured) for level, measured in levels.items()}
+        for label, levels in runs.items()
+    }
+    result["peer"]["name"] = peer.NAME
+    result["peer"]["python"] = await asyncio.to_thread(peer.python_version)
+    result["peer"]["warm_python_processes"] = warm_pythons
+    return result
+
+
+async def _alternate(
+    bench: Bench, sides: Mapping[str, _Side]
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {label: {} for label in sides}
+    repeats_c32 = bench.plan.function_repeats
+    for connections, repeats in ((1, 1), (DENSITY_CONNECTIONS, repeats_c32)):
+        for _ in range(repeats):
+            for label, side in sides.items():
+                run = await _url_load_with_cpu(bench, side, connections)
+                runs[label].setdefault(f"c{connections}", []).append(run)
+    return runs
+
+
+async def _url_load_with_cpu(bench: Bench, side: _Side, connections: int) -> dict[str, Any]:
+    """As `_load_with_cpu`, for any URL: a warm-up, then one measurement with the front
+    process's CPU time around it (for the peer, node's, without its Python processes)."""
+    generator = bench.generator
+    warmup_s, measure_s = bench.plan.durations.warmup_s, bench.plan.durations.measure_s
+    if warmup_s > 0:
+        await generator.run(side.url, connections, warmup_s, side.headers())
+    front = psutil.Process(side.pid)
+    before = front.cpu_times()
+    result = await generator.run(side.url, connections, measure_s, side.headers())
+    after = front.cpu_times()
+    spent_s = (after.user + after.system) - (before.user + before.system)
+    run = result.as_dict()
+    run["gateway_cpu_us"] = round(spent_s / max(result.requests, 1) * 1e6, 1)
+    return run
+
+
 SCENARIOS: Mapping[str, Scenario] = {
     "a": baseline,
     "b": warm_invoke,
@@ -554,4 +632,5 @@ SCENARIOS: Mapping[str, Scenario] = {
     "i": network_cost,
     "j": frozen_warm_start,
     "k": burst,
+    "l": peer_serverless_offline,
 }
