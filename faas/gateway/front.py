@@ -199,6 +199,7 @@ class _Message:
         "query_string",
         "raw_target",
         "url",
+        "wants_continue",
     )
 
     def __init__(self) -> None:
@@ -214,6 +215,7 @@ class _Message:
         self.query_string = ""
         self.keep_alive = True
         self.http_10 = False
+        self.wants_continue = False
 
 
 class FrontProtocol(asyncio.Protocol):
@@ -314,6 +316,8 @@ class FrontProtocol(asyncio.Protocol):
         message.headers.append(
             (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
         )
+        if len(name) == 6 and name.lower() == b"expect":
+            message.wants_continue = value.lower() == b"100-continue"
 
     def on_headers_complete(self) -> None:
         message = self._message
@@ -324,7 +328,7 @@ class FrontProtocol(asyncio.Protocol):
         message.keep_alive = parser.should_keep_alive()
         message.http_10 = parser.get_http_version() == "1.0"
         self._raw = None  # an Invoke: nothing of it is handed over
-        if not message.http_10 and _wants_continue(message.headers):
+        if message.wants_continue and not message.http_10:
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
@@ -559,12 +563,6 @@ class FrontProtocol(asyncio.Protocol):
         if self._transport is not None and not self._closed:
             self._closed = True
             self._transport.abort()
-
-
-def _wants_continue(headers: list[tuple[str, str]]) -> bool:
-    return any(
-        name.lower() == "expect" and value.lower() == "100-continue" for name, value in headers
-    )
 
 
 def _body_of(response: web.StreamResponse) -> bytes:

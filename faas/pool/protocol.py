@@ -55,6 +55,8 @@ class FrameDecoder:
         self._on_frame = on_frame
 
     def feed(self, data: bytes) -> None:
+        if not self._buffer and self._feed_whole_frame(data):
+            return
         self._buffer += data
         while len(self._buffer) >= HEADER.size:
             meta_len, body_len = HEADER.unpack_from(self._buffer)
@@ -73,3 +75,21 @@ class FrameDecoder:
             body = bytes(self._buffer[meta_end:total])
             del self._buffer[:total]
             self._on_frame(Frame(meta, body))
+
+    def _feed_whole_frame(self, data: bytes) -> bool:
+        """The usual case, one whole frame in one read: decoded without copying it into the
+        buffer first. False (nothing consumed) for anything else."""
+        if len(data) < HEADER.size:
+            return False
+        meta_len, body_len = HEADER.unpack_from(data)
+        meta_end = HEADER.size + meta_len
+        if meta_end + body_len != len(data):
+            return False
+        try:
+            meta = orjson.loads(memoryview(data)[HEADER.size : meta_end])
+        except orjson.JSONDecodeError as exc:
+            raise ProtocolError("frame metadata is not JSON") from exc
+        if not isinstance(meta, dict):
+            raise ProtocolError("frame metadata is not an object")
+        self._on_frame(Frame(meta, data[meta_end:]))
+        return True
