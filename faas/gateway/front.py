@@ -64,6 +64,8 @@ _REASONS = {
     503: "Service Unavailable",
 }
 _NO_BODY_STATUSES = frozenset({204, 304})
+# Headers the front door writes itself (a handler's own values for them are dropped).
+_WRITTEN_HERE = ("Content-Length", "Connection", "Date", "Server")
 
 InvokeHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -416,10 +418,13 @@ class FrontProtocol(asyncio.Protocol):
         status = response.status
         body = b"" if status in _NO_BODY_STATUSES else _body_of(response)
         reason = _REASONS.get(status) or response.reason
+        headers = response.headers
+        if any(name in headers for name in _WRITTEN_HERE):
+            headers = CIMultiDict(
+                (name, value) for name, value in headers.items() if name not in _WRITTEN_HERE
+            )
         lines = [f"HTTP/1.1 {status} {reason}"]
-        for name, value in response.headers.items():
-            if name.lower() not in ("content-length", "connection", "date", "server"):
-                lines.append(f"{name}: {value}")
+        lines += [f"{name}: {value}" for name, value in headers.items()]
         if status not in _NO_BODY_STATUSES:
             lines.append(f"Content-Length: {len(body)}")
         lines.append(f"Date: {self._door.date.now()}")
