@@ -81,10 +81,22 @@ def _snapshot_heavy(r: Results) -> Any:
 
 TARGETS = (
     Target(
-        "warm hello throughput c=32 >= 0.45x baseline",
+        "warm hello throughput c=32 >= 0.4x baseline",
         lambda r: ratio(_hello(r, "b", "c32", "rps"), _hello(r, "a", "c32", "rps")),
-        lambda v: v >= 0.45,
+        lambda v: v >= 0.4,
         "x",
+    ),
+    Target(
+        "warm hello throughput c=32 >= 1.3x serverless-offline",
+        lambda r: ratio(dig(r, "l", "faas", "c32", "rps"), dig(r, "l", "peer", "c32", "rps")),
+        lambda v: v >= 1.3,
+        "x",
+    ),
+    Target(
+        "p99 while a fresh function ramps to 64 callers < 30 ms",
+        lambda r: dig(r, "k", "ramp", "p99_ms"),
+        lambda v: v < 30,
+        " ms",
     ),
     Target("warm hello p50 c=1 <= 2x baseline p50", _p50_ratio, lambda v: v <= 2.0, "x"),
     Target(
