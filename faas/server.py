@@ -393,7 +393,7 @@ async def start_queue(
             repo,
             enqueuer,
             invoker,
-            configs.for_event,
+            configs.all,
             registry.function_arn,
             settings=DispatchSettings(
                 max_running=max(1, int(share)),

@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,6 +37,7 @@ from faas.domain import (
     QueuedEvent,
 )
 from faas.errors import FaasError, ResourceNotFound, TooManyRequests
+from faas.queue.batching import GroupCommit
 from faas.queue.enqueuer import Enqueuer
 from faas.store.queue import EventQueueRepo, Lease
 
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 SUCCESS = "Success"
 RETRIES_EXHAUSTED = "RetriesExhausted"
 EVENT_AGE_EXCEEDED = "EventAgeExceeded"
+COMPLETIONS_PER_COMMIT = 500
+CLAIM_COALESCE_S = 0.005
+CONFIG_RELOAD_S = 1.0
 
 Clock = Callable[[], float]
 
@@ -70,7 +74,7 @@ class Dispatcher:
         repo: EventQueueRepo,
         enqueuer: Enqueuer,
         runner: EventRunner,
-        configs: Callable[[str, str | None], EventInvokeConfig | None],
+        configs: Callable[[], Sequence[EventInvokeConfig]],
         function_arn: Callable[[str, str | None], str],
         *,
         settings: DispatchSettings,
@@ -79,13 +83,24 @@ class Dispatcher:
         self._repo = repo
         self._enqueuer = enqueuer
         self._runner = runner
-        self._configs = configs
+        self._load_configs = configs
+        # Event invoke configurations by (function, qualifier), reloaded in the background
+        # every CONFIG_RELOAD_S: a database read per event blocked the loop for milliseconds.
+        self._configs: dict[tuple[str, str], EventInvokeConfig] = {}
+        self._configs_loaded_at = float("-inf")
         self._function_arn = function_arn
         self._settings = settings
         self._clock = clock
         # One owner name per server start: leases of an earlier run are never mistaken for ours.
         self.owner = f"node-{uuid.uuid4().hex[:12]}"
         self._running: dict[str, asyncio.Task[None]] = {}
+        # Events whose invocation has not finished yet: what max_running bounds (an event
+        # waiting for its completion to commit no longer holds a slot).
+        self._invoking: set[str] = set()
+        # Events leaving the queue commit together (one transaction each was the drain's cap).
+        self._completions: GroupCommit[tuple[str, Lease, QueuedEvent | None], bool] = GroupCommit(
+            repo.complete_many, max_batch=COMPLETIONS_PER_COMMIT
+        )
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -124,9 +139,15 @@ class Dispatcher:
         next_renewal = self._clock() + self._settings.lease_s / 3
         throttled: dict[str, float] = {}
         while not self._stopping:
+            if self._invoking:
+                # Let finishing events gather: a claim per finished event was one transaction
+                # each and capped the drain at a few hundred events a second.
+                await asyncio.sleep(CLAIM_COALESCE_S)
             now = self._clock()
+            if now - self._configs_loaded_at >= CONFIG_RELOAD_S:
+                await self._reload_configs(now)
             throttled = {name: until for name, until in throttled.items() if until > now}
-            room = self._settings.max_running - len(self._running)
+            room = self._settings.max_running - len(self._invoking)
             claimed: list[QueuedEvent] = []
             if room > 0:
                 try:
@@ -143,6 +164,7 @@ class Dispatcher:
             for event in claimed:
                 task = asyncio.get_running_loop().create_task(self._run(event, throttled))
                 self._running[event.request_id] = task
+                self._invoking.add(event.request_id)
                 task.add_done_callback(
                     lambda _, rid=event.request_id: self._finished(rid)  # type: ignore[misc]
                 )
@@ -155,9 +177,31 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_s)
 
+    async def _reload_configs(self, now: float) -> None:
+        try:
+            loaded = await asyncio.to_thread(self._load_configs)
+        except Exception as exc:
+            log.error("reading event invoke configurations failed: %s (will retry)", exc)
+            return
+        self._configs = {(c.function_name, c.qualifier): c for c in loaded}
+        self._configs_loaded_at = now
+
+    def config_changed(self) -> None:
+        """An event invoke configuration changed: read them again before the next claim."""
+        self._configs_loaded_at = float("-inf")
+        self._wake.set()
+
+    def _config_of(self, event: QueuedEvent) -> EventInvokeConfig | None:
+        return self._configs.get((event.function_name, event.qualifier or "$LATEST"))
+
     def _finished(self, request_id: str) -> None:
         self._running.pop(request_id, None)
-        self._wake.set()  # room for another
+        self._invoked(request_id)
+
+    def _invoked(self, request_id: str) -> None:
+        if request_id in self._invoking:
+            self._invoking.discard(request_id)
+            self._wake.set()  # room for another
 
     async def _renew_leases(self) -> None:
         if not self._running:
@@ -172,7 +216,7 @@ class Dispatcher:
 
     async def _run(self, event: QueuedEvent, throttled: dict[str, float]) -> None:
         lease = Lease(self.owner, event.attempts)
-        config = self._configs(event.function_name, event.qualifier)
+        config = self._config_of(event)
         retries = config.retry_attempts if config else EventInvokeConfig.DEFAULT_RETRY_ATTEMPTS
         max_age_s = config.event_age_s if config else EventInvokeConfig.DEFAULT_EVENT_AGE_S
         now = self._clock()
@@ -190,7 +234,10 @@ class Dispatcher:
             client_context=event.client_context,
         )
         try:
-            result = await self._runner.run_event(request, event.attempts)
+            try:
+                result = await self._runner.run_event(request, event.attempts)
+            finally:
+                self._invoked(event.request_id)
         except TooManyRequests as throttle:
             wait_s = self._settings.throttle_backoff_s
             throttled[event.function_name] = self._clock() + wait_s
@@ -267,7 +314,7 @@ class Dispatcher:
 
     async def _leave(self, event: QueuedEvent, lease: Lease, follow_up: QueuedEvent | None) -> None:
         try:
-            left = await asyncio.to_thread(self._repo.complete, event.request_id, lease, follow_up)
+            left = await self._completions.submit((event.request_id, lease, follow_up))
         except Exception as exc:
             log.error("async event %s: completion not stored: %s", event.request_id, exc)
             return  # its lease lapses and it runs again: at least once

@@ -7,12 +7,12 @@ async calls so costs a few transactions, not one each.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from faas.domain import QueuedEvent
 from faas.errors import ServiceError, TooManyRequests
+from faas.queue.batching import GroupCommit
 from faas.store.queue import EventQueueRepo
 
 log = logging.getLogger(__name__)
@@ -30,11 +30,11 @@ class Enqueuer:
         on_committed: Callable[[], None],
     ) -> None:
         self._repo = repo
-        self._max_batch = max_batch
         self._max_events = max_events
         self._on_committed = on_committed
-        self._pending: list[tuple[QueuedEvent, asyncio.Future[None]]] = []
-        self._committing: asyncio.Task[None] | None = None
+        self._commits: GroupCommit[QueuedEvent, None] = GroupCommit(
+            self._commit, max_batch=max_batch
+        )
         # Events in the table, as this server knows it (read at start, then counted).
         self.depth = 0
 
@@ -48,36 +48,20 @@ class Enqueuer:
     async def enqueue(self, event: QueuedEvent) -> None:
         """Return once `event` is committed; TooManyRequests when the queue is full,
         ServiceError when the database refused it."""
-        if self.depth + len(self._pending) >= self._max_events:
+        if self.depth + self._commits.waiting >= self._max_events:
             raise TooManyRequests(
                 f"The async invocation queue is full ({self._max_events} events, "
                 "queue.max_events); try again later",
                 reason=QUEUE_FULL_REASON,
             )
-        waiter = asyncio.get_running_loop().create_future()
-        self._pending.append((event, waiter))
-        if self._committing is None:
-            self._committing = asyncio.get_running_loop().create_task(self._commit_pending())
-        await waiter
-
-    async def _commit_pending(self) -> None:
         try:
-            while self._pending:
-                batch = self._pending[: self._max_batch]
-                del self._pending[: self._max_batch]
-                try:
-                    await asyncio.to_thread(self._repo.enqueue_many, [e for e, _ in batch])
-                except Exception as exc:
-                    log.error("async events not accepted: %s", exc)
-                    error = ServiceError("The async invocation could not be queued; try again")
-                    for _, waiter in batch:
-                        if not waiter.done():
-                            waiter.set_exception(error)
-                    continue
-                self.depth += len(batch)
-                for _, waiter in batch:
-                    if not waiter.done():
-                        waiter.set_result(None)
-                self._on_committed()
-        finally:
-            self._committing = None
+            await self._commits.submit(event)
+        except Exception as exc:
+            log.error("async events not accepted: %s", exc)
+            raise ServiceError("The async invocation could not be queued; try again") from exc
+        self.depth += 1
+        self._on_committed()
+
+    def _commit(self, events: Sequence[QueuedEvent]) -> list[None]:
+        self._repo.enqueue_many(events)
+        return [None] * len(events)

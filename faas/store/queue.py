@@ -22,6 +22,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
 
@@ -79,35 +80,37 @@ class EventQueueRepo:
         self, owner: str, now_ms: int, lease_ms: int, limit: int, skip: Sequence[str] = ()
     ) -> list[QueuedEvent]:
         """Up to `limit` due events nobody holds, leased to `owner` until now + lease_ms,
-        their attempt counted. `skip`: functions not to take now (throttled)."""
+        their attempt counted. `skip`: functions not to take now (throttled).
+
+        One statement: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING.
+        The outer WHERE checks the lease again, so a row another claimer took between the
+        two is not taken twice (SQLite: one writer at a time; it has no FOR UPDATE)."""
         if limit <= 0:
             return []
         free = or_(event_queue.c.lease_owner.is_(None), event_queue.c.lease_expires_ms < now_ms)
         due = and_(event_queue.c.not_before_ms <= now_ms, free)
         if skip:
             due = and_(due, event_queue.c.function_name.not_in(list(skip)))
-        query = (
-            select(event_queue)
+        candidates = (
+            select(event_queue.c.id)
             .where(due)
             .order_by(event_queue.c.not_before_ms)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        claimed: list[QueuedEvent] = []
+        statement = (
+            update(event_queue)
+            .where(event_queue.c.id.in_(candidates.scalar_subquery()), free)
+            .values(
+                lease_owner=owner,
+                lease_expires_ms=now_ms + lease_ms,
+                attempts=event_queue.c.attempts + 1,
+            )
+            .returning(*event_queue.c)
+        )
         with self._engine.begin() as connection:
-            for row in connection.execute(query).mappings().all():
-                taken = connection.execute(
-                    update(event_queue)
-                    .where(event_queue.c.id == row["id"], free)
-                    .values(
-                        lease_owner=owner,
-                        lease_expires_ms=now_ms + lease_ms,
-                        attempts=event_queue.c.attempts + 1,
-                    )
-                )
-                if taken.rowcount == 1:
-                    claimed.append(_event(row, attempts=row["attempts"] + 1))
-        return claimed
+            rows = connection.execute(statement).mappings().all()
+        return [_event(row, attempts=row["attempts"]) for row in rows]
 
     def extend(self, request_ids: Sequence[str], owner: str, until_ms: int) -> None:
         """Renew the leases `owner` holds on these events (it is still running them)."""
@@ -134,6 +137,25 @@ class EventQueueRepo:
             if follow_up is not None:
                 connection.execute(insert(event_queue), [_row(follow_up)])
         return True
+
+    def complete_many(self, done: Sequence[tuple[str, Lease, QueuedEvent | None]]) -> list[bool]:
+        """`complete` for several events in one transaction (one DELETE ... RETURNING, one
+        INSERT of the follow-ups); each one's outcome."""
+        if not done:
+            return []
+        held = [tuple_(event_queue.c.lease_owner, event_queue.c.request_id, event_queue.c.attempts)]
+        keys = [(lease.owner, request_id, lease.attempt) for request_id, lease, _ in done]
+        with self._engine.begin() as connection:
+            gone = {
+                row[0]
+                for row in connection.execute(
+                    delete(event_queue).where(held[0].in_(keys)).returning(event_queue.c.request_id)
+                )
+            }
+            follow_ups = [_row(f) for rid, _, f in done if f is not None and rid in gone]
+            if follow_ups:
+                connection.execute(insert(event_queue), follow_ups)
+        return [request_id in gone for request_id, _, _ in done]
 
     def retry_later(self, request_id: str, lease: Lease, not_before_ms: int, error: str) -> bool:
         """Give the event back, due again at `not_before_ms` (the attempt stays counted)."""
