@@ -453,6 +453,41 @@ def target_lines(verdicts: list[dict[str, Any]]) -> list[str]:
     return table(["target", "measured", "verdict"], rows)
 
 
+def async_lines(results: Results) -> list[str]:
+    data = dig(results, "m")
+    if not isinstance(data, Mapping):
+        return ["n/a"]
+    header = [
+        "hello",
+        "accepted 202/s c=32",
+        "p99 ms (202)",
+        "events",
+        "drained events/s",
+        "drain s",
+        "sync req/s c=32 (same server)",
+    ]
+    row = [
+        "async",
+        fmt(dig(data, "enqueue", "rps")),
+        fmt(dig(data, "enqueue", "p99_ms")),
+        fmt(data.get("accepted")),
+        fmt(data.get("drain_rps")),
+        fmt(data.get("drain_s")),
+        fmt(dig(data, "sync", "rps")),
+    ]
+    lines = table(header, [row])
+    drained = ratio(data.get("drain_rps"), dig(data, "sync", "rps"))
+    accepted = ratio(dig(data, "enqueue", "rps"), dig(data, "sync", "rps"))
+    lines += [
+        "",
+        f"Accepting / synchronous: {fmt(accepted, 'x')}; running queued events / synchronous: "
+        f"{fmt(drained, 'x')}. Accepting: a server with queue.dispatch off (each 202 after a "
+        "group commit); running: the same data directory on a server with dispatch on, from "
+        "its start to an empty queue.",
+    ]
+    return lines
+
+
 def render(results: Results) -> str:
     sections: list[tuple[str, list[str]]] = [
         ("Machine", machine_lines(results["machine"])),
@@ -469,6 +504,7 @@ def render(results: Results) -> str:
         ("(j) Frozen warm start", freeze_lines(results)),
         ("(k) A burst at an idle function", burst_lines(results)),
         ("(l) Peer: serverless-offline", peer_lines(results)),
+        ("(m) Async invocations", async_lines(results)),
         ("Targets", target_lines(results["targets"])),
     ]
     lines = [f"Mode: {results['mode']}; run took {results['elapsed_s']} s.", ""]

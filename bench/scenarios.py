@@ -11,6 +11,7 @@ import contextlib
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from bench.servers import (
     Target,
     deploy,
     deploy_many,
+    health,
     http_client,
     invoke_once,
     invoke_url,
@@ -620,6 +622,60 @@ async def _url_load_with_cpu(bench: Bench, side: _Side, connections: int) -> dic
     return run
 
 
+# -- (m) async invocations ------------------------------------------------------------------
+
+# How long (m) waits for the queue to drain before it reports what is left.
+DRAIN_TIMEOUT_S = 300.0
+
+
+async def async_rates(bench: Bench) -> dict[str, Any]:
+    """Async hello: how fast faas accepts events (202s per second at c=32, on a server with
+    dispatch off, so accepting alone is measured), how fast it runs them (the same events,
+    the same data directory, a server with dispatch on: events over the time to an empty
+    queue) and, on that server, synchronous c=32 hello for comparison."""
+    data_dir = bench.workdir / "async-data"
+    event_type = {"Content-Type": "application/json", "X-Amz-Invocation-Type": "Event"}
+    paused = await asyncio.to_thread(
+        start_faas, bench.workdir, {"FAAS_QUEUE_DISPATCH": "false"}, data_dir
+    )
+    try:
+        target = paused.target
+        async with http_client() as http:
+            await deploy(http, target, "hello", HELLO)
+        url = invoke_url(target.url, "hello")
+        enqueue = await bench.generator.run(
+            url,
+            DENSITY_CONNECTIONS,
+            bench.plan.durations.measure_s,
+            target.signed("POST", url, EVENT, event_type),
+        )
+        async with http_client() as http:
+            accepted = int((await health(http, target))["queue"]["events"])
+    finally:
+        await asyncio.to_thread(paused.stop)
+    server = await asyncio.to_thread(start_faas, bench.workdir, None, data_dir)
+    try:
+        started = time.monotonic()
+        left = accepted
+        async with http_client() as http:
+            while left and time.monotonic() - started < DRAIN_TIMEOUT_S:
+                await asyncio.sleep(0.05)
+                left = int((await health(http, server.target))["queue"]["events"])
+        drain_s = time.monotonic() - started
+        sync = await _load(bench, server.target, "hello", DENSITY_CONNECTIONS)
+    finally:
+        await asyncio.to_thread(server.stop)
+    ran = accepted - left
+    return {
+        "enqueue": enqueue.as_dict(),
+        "accepted": accepted,
+        "drained": ran,
+        "drain_s": round(drain_s, 2),
+        "drain_rps": round(ran / drain_s, 1) if drain_s > 0 else None,
+        "sync": sync,
+    }
+
+
 SCENARIOS: Mapping[str, Scenario] = {
     "a": baseline,
     "b": warm_invoke,
@@ -633,4 +689,5 @@ SCENARIOS: Mapping[str, Scenario] = {
     "j": frozen_warm_start,
     "k": burst,
     "l": peer_serverless_offline,
+    "m": async_rates,
 }

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -158,9 +159,12 @@ def _wait_listening(server: ServerProcess, port: int) -> None:
     raise RuntimeError(f"server did not start listening:\n{server.log()}")
 
 
-def start_faas(workdir: Path, env: Mapping[str, str] | None = None) -> ServerProcess:
+def start_faas(
+    workdir: Path, env: Mapping[str, str] | None = None, data_dir: Path | None = None
+) -> ServerProcess:
+    """A faas server on a free port; its data in `data_dir` (a new one by default)."""
     port = free_port()
-    data_dir = workdir / f"data-{port}"
+    data_dir = data_dir or workdir / f"data-{port}"
     argv = [sys.executable, "-m", "faas.cli", "serve", "--port", str(port)]
     argv += ["--data-dir", str(data_dir)]
     settings = {"FAAS_SERVER_LOG_LEVEL": "WARNING", **(env or {})}
@@ -257,3 +261,11 @@ async def invoke_once(http: aiohttp.ClientSession, target: Target, name: str) ->
         if response.status != 200 or response.headers.get("X-Amz-Function-Error"):
             raise RuntimeError(f"invoke {name}: HTTP {response.status} {await response.text()}")
     return elapsed
+
+
+async def health(http: aiohttp.ClientSession, target: Target) -> dict[str, Any]:
+    """The server's /health report, signed (so it holds the details)."""
+    url = target.url + "/health"
+    async with http.get(url, headers=target.signed("GET", url, b"")) as response:
+        document: dict[str, Any] = await response.json()
+    return document

@@ -196,6 +196,50 @@ class ConcurrencySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """Async invocations (faas/queue): timings are settings so that tests run in seconds."""
+
+    # false: events are accepted (and kept) but not run, e.g. while the database is maintained.
+    dispatch: bool = True
+    # Seconds between looks for due events when none was waiting (a new event wakes it).
+    poll_interval_s: float = 0.5
+    # A claimed event is someone else's to run again once its lease lapses unrenewed.
+    lease_s: float = 60.0
+    # Lambda retries a failed event after about 1 minute, then 2: base x 1, then base x 2.
+    retry_backoff_base_s: float = 60.0
+    # A throttled event (concurrency, memory) is tried again after this long.
+    throttle_backoff_s: float = 1.0
+    # Most of the account's concurrency async events may use, so that they never starve
+    # synchronous callers.
+    max_concurrency_share: float = 0.5
+    # Most events waiting in the queue; beyond it an async call gets 429.
+    max_events: int = 100_000
+    # Lambda keeps events at most 6 hours (MaximumEventAgeInSeconds 60..21600); the floor is a
+    # setting so that tests can age events in seconds.
+    min_event_age_s: int = 60
+    # Days a dead letter is kept.
+    dead_letter_retention_days: int = 14
+    # Most async events enqueued in one transaction (the group commit behind the 202s).
+    max_enqueue_batch: int = 500
+
+    def __post_init__(self) -> None:
+        if min(self.poll_interval_s, self.lease_s, self.retry_backoff_base_s) <= 0:
+            raise ConfigError(
+                "queue.poll_interval_s, lease_s and retry_backoff_base_s must be more than 0"
+            )
+        if self.throttle_backoff_s < 0:
+            raise ConfigError("queue.throttle_backoff_s must not be negative")
+        if not 0 < self.max_concurrency_share <= 1:
+            raise ConfigError("queue.max_concurrency_share must be more than 0 and at most 1")
+        if self.max_events < 1 or self.max_enqueue_batch < 1:
+            raise ConfigError("queue.max_events and max_enqueue_batch must be at least 1")
+        if not 1 <= self.min_event_age_s <= 60:
+            raise ConfigError("queue.min_event_age_s must be between 1 and 60")
+        if self.dead_letter_retention_days < 1:
+            raise ConfigError("queue.dead_letter_retention_days must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
 class AuthSettings:
     # Every API call must be signed (SigV4) by a key whose policy allows it. false is for
     # throwaway local use only: allowed on a loopback address alone, and loudly reported.
@@ -255,6 +299,7 @@ class Settings:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
     concurrency: ConcurrencySettings = field(default_factory=ConcurrencySettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     # Runtime name -> interpreter path. The interpreter faas runs on is always offered as
@@ -292,6 +337,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "sandbox": SandboxSettings,
     "billing": BillingSettings,
     "concurrency": ConcurrencySettings,
+    "queue": QueueSettings,
     "auth": AuthSettings,
     "rate_limits": RateLimitSettings,
 }

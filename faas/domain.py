@@ -216,6 +216,50 @@ class InvocationRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedEvent:
+    """An async invocation in the queue (faas/queue): accepted, not yet done."""
+
+    request_id: str
+    function_name: str
+    qualifier: str | None
+    payload: bytes
+    client_context: str | None
+    enqueued_at_ms: int
+    attempts: int = 0  # attempts started so far (the one running counts)
+    not_before_ms: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventInvokeConfig:
+    """PutFunctionEventInvokeConfig of one function and qualifier; None: Lambda's default
+    (2 retries, 6 hours, no destination)."""
+
+    function_name: str
+    qualifier: str
+    maximum_retry_attempts: int | None
+    maximum_event_age_s: int | None
+    on_success: str | None
+    on_failure: str | None
+    last_modified_ms: int
+
+    DEFAULT_RETRY_ATTEMPTS = 2
+    DEFAULT_EVENT_AGE_S = 21600
+
+    @property
+    def retry_attempts(self) -> int:
+        if self.maximum_retry_attempts is None:
+            return self.DEFAULT_RETRY_ATTEMPTS
+        return self.maximum_retry_attempts
+
+    @property
+    def event_age_s(self) -> int:
+        if self.maximum_event_age_s is None:
+            return self.DEFAULT_EVENT_AGE_S
+        return self.maximum_event_age_s
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerResult:
     """What one worker reported for one invocation (the pool's answer to the invoker)."""
 
@@ -257,6 +301,9 @@ class Record:
     # The sandbox layers active for it, e.g. "cgroup-v1 mountns tmp-ext4 uid landlock-7
     # seccomp nnp" (see faas.pool.sandbox.isolation_tag); None in rows older than the field.
     isolation: str | None = None
+    # How it was invoked (RequestResponse or Event) and, for an async event, which attempt.
+    invocation_type: str = "RequestResponse"
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,13 +64,31 @@ class Invoker:
         self._check(request)
         if request.invocation_type is InvocationType.DRY_RUN:
             return InvocationResult(request.request_id, b"", None, config.version)
+        return await self._execute(config, request, attempt=1)
+
+    async def run_event(self, request: InvocationRequest, attempt: int) -> InvocationResult:
+        """One attempt of an async event (faas/queue), recorded as such. Throttles raise
+        TooManyRequests, as for a synchronous call: the queue tries the event again later."""
+        config = self._registry.resolve(request.function_name, request.qualifier)
+        return await self._execute(config, request, attempt=attempt)
+
+    def resolve(self, function_name: str, qualifier: str | None) -> FunctionConfig:
+        """The function an invocation would run (ResourceNotFound if there is none)."""
+        return self._registry.resolve(function_name, qualifier)
+
+    async def _execute(
+        self, config: FunctionConfig, request: InvocationRequest, *, attempt: int
+    ) -> InvocationResult:
         # Admitted before a worker is acquired, so a throttled call costs no worker.
         slot = await self._admission.admit(config.name)
         try:
             result = await self._run(config, request)
         finally:
             slot.release()
-        synced = self._records.append(self._record(config, request.request_id, result))
+        record = self._record(config, request.request_id, result)
+        if request.invocation_type is InvocationType.EVENT:
+            record = dataclasses.replace(record, invocation_type="Event", attempt=attempt)
+        synced = self._records.append(record)
         if synced is not None:
             await synced
         return InvocationResult(
@@ -104,9 +122,8 @@ class Invoker:
 
     def _check(self, request: InvocationRequest) -> None:
         if request.invocation_type is InvocationType.EVENT:
-            raise InvalidParameterValue(
-                "InvocationType Event is not supported yet; use RequestResponse"
-            )
+            # The gateway queues Event invocations (faas/queue); they come back by run_event.
+            raise InvalidParameterValue("InvocationType Event is queued, not invoked directly")
         limit = self._limits.max_sync_payload_bytes
         if len(request.payload) > limit:
             raise RequestTooLarge(

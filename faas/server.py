@@ -50,11 +50,16 @@ from faas.pool.network import NetworkLayer
 from faas.pool.published import GatewayServices
 from faas.pool.sandbox import SandboxPlanner, isolation_summary, layers, probe_host
 from faas.pool.scratch import isolate_mounts
+from faas.queue.dispatcher import Dispatcher, DispatchSettings
+from faas.queue.enqueuer import Enqueuer
+from faas.queue.service import AsyncInvocations
 from faas.ratelimit import RateLimiter
 from faas.registry.codestore import CodeStore
 from faas.registry.functions import Registry
 from faas.store.audit import AuditLog
 from faas.store.engine import make_engine, url_kind
+from faas.store.event_configs import EventConfigRepo
+from faas.store.queue import EventQueueRepo
 from faas.store.records import RecordLog
 from faas.store.repos import FunctionRepo
 from faas.store.schema import migrate
@@ -89,6 +94,7 @@ class Platform:
     sandbox: SandboxPlanner
     data_dir_lock: DataDirLock
     gateway_services: GatewayServices | None = None
+    dispatcher: Dispatcher | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -100,6 +106,10 @@ class Platform:
         self.front.stop_listening()
         grace_s = self.settings.server.shutdown_grace_s
         await asyncio.gather(self.front.drain(grace_s), self.runner.cleanup())
+        if self.dispatcher is not None:
+            # Events still running after the grace period are cancelled: their leases lapse
+            # and they run again (a new attempt) after a restart.
+            await self.dispatcher.stop(grace_s)
         self.sweeper.cancel()
         await self.pool.stop()
         if self.gateway_services is not None:
@@ -308,6 +318,9 @@ async def _start_parts(
     registry.add_change_listener(provision_on_loop)
     for name in registry.provisioned_functions():
         invoker.provision(name)
+    async_invocations, dispatcher = await start_queue(settings, engine, invoker, registry, limits)
+    if dispatcher is not None:
+        undo.push_async_callback(dispatcher.stop, 0)
     app = make_app(
         Services(
             registry=registry,
@@ -328,6 +341,7 @@ async def _start_parts(
             audit=audit,
             account_id=settings.server.account_id,
             code_url_expiry_s=settings.auth.code_url_expiry_s,
+            async_invocations=async_invocations,
         )
     )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.server.shutdown_grace_s)
@@ -349,7 +363,55 @@ async def _start_parts(
         planner,
         data_dir_lock,
         gateway_services,
+        dispatcher,
     )
+
+
+async def start_queue(
+    settings: Settings, engine: Engine, invoker: Invoker, registry: Registry, limits: Limits
+) -> tuple[AsyncInvocations, Dispatcher | None]:
+    """The async invocation queue: its enqueuer, and its dispatcher unless dispatch is off."""
+    queue_settings = settings.queue
+    repo = EventQueueRepo(engine)
+    configs = EventConfigRepo(engine)
+    dispatcher: Dispatcher | None = None
+
+    def wake() -> None:
+        if dispatcher is not None:
+            dispatcher.wake()
+
+    enqueuer = Enqueuer(
+        repo,
+        max_batch=queue_settings.max_enqueue_batch,
+        max_events=queue_settings.max_events,
+        on_committed=wake,
+    )
+    await asyncio.to_thread(enqueuer.start)
+    if queue_settings.dispatch:
+        share = settings.concurrency.account_limit * queue_settings.max_concurrency_share
+        dispatcher = Dispatcher(
+            repo,
+            enqueuer,
+            invoker,
+            configs.all,
+            registry.function_arn,
+            settings=DispatchSettings(
+                max_running=max(1, int(share)),
+                poll_interval_s=queue_settings.poll_interval_s,
+                lease_s=queue_settings.lease_s,
+                retry_backoff_base_s=queue_settings.retry_backoff_base_s,
+                throttle_backoff_s=queue_settings.throttle_backoff_s,
+            ),
+        )
+        dispatcher.start()
+    service = AsyncInvocations(
+        repo,
+        enqueuer,
+        dispatcher,
+        invoker.resolve,
+        max_payload_bytes=limits.max_async_payload_bytes,
+    )
+    return service, dispatcher
 
 
 async def start_front_door(

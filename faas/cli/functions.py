@@ -241,6 +241,7 @@ RECORD_COLUMNS = (
     "INIT",
     "STATUS",
     "ERROR",
+    "TYPE",
 )
 
 
@@ -279,7 +280,15 @@ def record_row(item: Mapping[str, Any]) -> tuple[str, ...]:
         "-" if init is None else _milliseconds(init),
         str(item.get("Status", "")),
         str(item.get("ErrorType") or "-"),
+        _invocation_kind(item),
     )
+
+
+def _invocation_kind(item: Mapping[str, Any]) -> str:
+    """`sync`, or `async #N` (the attempt) for an Event invocation."""
+    if item.get("InvocationType") == "Event":
+        return f"async #{item.get('Attempt', 1)}"
+    return "sync"
 
 
 def _milliseconds(value: Any) -> str:

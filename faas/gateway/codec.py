@@ -74,6 +74,8 @@ def record_document(record: Record) -> dict[str, Any]:
         "Status": str(record.status),
         "ErrorType": record.error_type,
         "Isolation": record.isolation,
+        "InvocationType": record.invocation_type,
+        "Attempt": record.attempt,
     }
 
 

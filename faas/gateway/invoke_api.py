@@ -32,6 +32,10 @@ def add_routes(app: web.Application, services: Services) -> None:
     handler = guarded(api.invoke, services.auth, INVOKE_OPERATION)
     app[INVOKE_HANDLER] = handler
     app.router.add_post("/2015-03-31/functions/{name}/invocations", handler)
+    legacy = guarded(api.invoke_async, services.auth, "InvokeAsync")
+    # botocore sends the trailing slash; the route takes the path without it too.
+    app.router.add_post("/2014-11-13/functions/{name}/invoke-async/", legacy)
+    app.router.add_post("/2014-11-13/functions/{name}/invoke-async", legacy)
 
 
 class InvokeApi:
@@ -40,6 +44,7 @@ class InvokeApi:
         self._auth = services.auth
         self._max_payload = services.limits.max_sync_payload_bytes
         self._request_ids = RequestIds()
+        self._async = services.async_invocations
 
     async def invoke(self, request: web.Request) -> web.Response:
         qualifier = request.query.get("Qualifier") if request.query_string else None
@@ -48,6 +53,9 @@ class InvokeApi:
         request_id = self._request_ids.new()
         try:
             invocation = await self._parse(request, request_id, name, qualifier)
+            if invocation.invocation_type is InvocationType.EVENT:
+                await self._queue(invocation)
+                return web.Response(status=202, headers={"x-amzn-RequestId": request_id})
             result = await self._invoker.invoke(invocation)
         except RequestTooLarge as too_large:
             return error_response(too_large, request_id)
@@ -62,6 +70,38 @@ class InvokeApi:
         if result.log_tail:
             headers["X-Amz-Log-Result"] = result.log_tail.decode()
         return web.Response(body=result.payload, headers=headers, content_type="application/json")
+
+    async def invoke_async(self, request: web.Request) -> web.Response:
+        """The legacy InvokeAsync: the body is the event; 202 `{"Status": 202}` once queued."""
+        name = request.match_info["name"]
+        self._auth.require_on_function(request, "lambda:InvokeFunction", name)
+        request_id = self._request_ids.new()
+        payload = await request.read()
+        try:
+            if payload:
+                _check_json(payload)
+            await self._queue(
+                InvocationRequest(
+                    request_id=request_id,
+                    function_name=name,
+                    qualifier=None,
+                    payload=payload,
+                    invocation_type=InvocationType.EVENT,
+                )
+            )
+        except RequestTooLarge as too_large:
+            return error_response(too_large, request_id)
+        return web.Response(
+            status=202,
+            body=b'{"Status": 202}',
+            content_type="application/json",
+            headers={"x-amzn-RequestId": request_id},
+        )
+
+    async def _queue(self, invocation: InvocationRequest) -> None:
+        if self._async is None:
+            raise InvalidParameterValue("Async invocations are not available on this server")
+        await self._async.enqueue(invocation)
 
     async def _parse(
         self, request: web.Request, request_id: str, name: str, qualifier: str | None

@@ -39,7 +39,10 @@ class PlatformApi:
         if signed or not self._auth.enabled:
             caller = await self._auth.authenticate(request)
             if caller.allows("faas:GetHealth", "*"):
-                return json_response({**self._services.health(), **summary})
+                report = {**self._services.health(), **summary}
+                if self._services.async_invocations is not None:
+                    report["queue"] = await self._services.async_invocations.report()
+                return json_response(report)
         return json_response(summary)
 
     async def invocations(self, request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from faas.domain import Limits, Record
 from faas.gateway.audit import AuditSink
 from faas.gateway.auth import GatewayAuth
 from faas.invoker import Invoker
+from faas.queue.service import AsyncInvocations
 from faas.registry.functions import Registry
 
 
@@ -40,3 +41,5 @@ class Services:
     account_id: str
     # How long GetFunction's Code.Location stays valid.
     code_url_expiry_s: int = 600
+    # Async invocations (InvocationType Event and the legacy InvokeAsync).
+    async_invocations: AsyncInvocations | None = None

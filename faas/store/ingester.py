@@ -2,7 +2,7 @@
 
 It wakes every `interval_s` (or when a query asks to be drained, or at stop), reads what was
 appended since its last pass and inserts it in batches of at most `max_batch_rows`, one
-transaction each, with INSERT ... ON CONFLICT (request_id) DO NOTHING: a row seen twice (a
+transaction each, with INSERT ... ON CONFLICT (request_id, attempt) DO NOTHING: a row seen twice (a
 replay after a crash re-reads a whole segment) is stored once. A segment is deleted only once
 every row of it is committed and the writer has moved on to the next one, so the journal stays
 a segment or two long. SQLite releases the GIL while it commits, so the event loop keeps

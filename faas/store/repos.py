@@ -222,10 +222,10 @@ class RecordRepo:
         dialect = connection.dialect.name
         module = postgresql if dialect == "postgresql" else sqlite
         statement = module.insert(invocations).on_conflict_do_nothing(
-            index_elements=[invocations.c.request_id]
+            index_elements=[invocations.c.request_id, invocations.c.attempt]
         )
         try:
-            values = [dict(zip(RECORD_COLUMNS, row, strict=True)) for row in rows]
+            values = [dict(zip(RECORD_COLUMNS, _full_row(row), strict=True)) for row in rows]
         except (TypeError, ValueError) as exc:
             raise MalformedRows(f"not a row of {len(RECORD_COLUMNS)} values: {exc}") from exc
         connection.execute(statement, values)
@@ -324,6 +324,18 @@ def _config_from_row(row: RowMapping, environment: Mapping[str, str]) -> Functio
     )
 
 
+def _sql_literal(value: Any) -> str:
+    return f"'{value}'" if isinstance(value, str) else str(int(value))
+
+
+def _full_row(row: Sequence[Any]) -> Sequence[Any]:
+    """A row of every column: one journaled before the newer columns existed gets their
+    defaults."""
+    if OLDEST_ROW_LENGTH <= len(row) < len(RECORD_COLUMNS):
+        return [*row, *(ROW_DEFAULTS[i] for i in range(len(row), len(RECORD_COLUMNS)))]
+    return row
+
+
 RECORD_COLUMNS = (
     "request_id",
     "function_name",
@@ -337,12 +349,24 @@ RECORD_COLUMNS = (
     "status",
     "error_type",
     "isolation",
+    "invocation_type",
+    "attempt",
 )
+# Rows journaled by a faas from before a column was added are shorter: the missing values
+# are these (the columns' defaults), so a journal left by the previous version still replays.
+ROW_DEFAULTS: dict[int, Any] = {12: "RequestResponse", 13: 1}
+OLDEST_ROW_LENGTH = 12
 # `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
-_JSON_VALUES = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(RECORD_COLUMNS)))
+_JSON_VALUES = ", ".join(
+    f"coalesce(json_extract(value, '$[{i}]'), {_sql_literal(ROW_DEFAULTS[i])})"
+    if i in ROW_DEFAULTS
+    else f"json_extract(value, '$[{i}]')"
+    for i in range(len(RECORD_COLUMNS))
+)
 _SQLITE_INSERT_JSON_ONCE = (
     f"INSERT INTO {invocations.name} ({', '.join(RECORD_COLUMNS)}) "
-    f"SELECT {_JSON_VALUES} FROM json_each(?) WHERE true ON CONFLICT (request_id) DO NOTHING"
+    f"SELECT {_JSON_VALUES} FROM json_each(?) WHERE true "
+    "ON CONFLICT (request_id, attempt) DO NOTHING"
 )
 
 
@@ -366,6 +390,8 @@ def record_row(record: Record) -> tuple[Any, ...]:
         str(record.status),
         None if error_type is None else error_type[:ERROR_TYPE_MAX],
         _isolation(record),
+        record.invocation_type,
+        record.attempt,
     )
 
 
@@ -391,6 +417,8 @@ def _record_from_row(row: RowMapping) -> Record:
         status=InvocationStatus(row["status"]),
         error_type=row["error_type"],
         isolation=row["isolation"],
+        invocation_type=row["invocation_type"],
+        attempt=row["attempt"],
     )
 
 

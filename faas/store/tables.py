@@ -87,7 +87,11 @@ invocations = Table(
     Column("error_type", String(ERROR_TYPE_MAX), nullable=True),
     # Added after the first release: NULL in records from before it.
     Column("isolation", String(ISOLATION_MAX), nullable=True),
-    Index("ix_invocations_request_id", "request_id", unique=True),
+    # RequestResponse or Event, and which attempt of an async event it was (1 for sync).
+    Column("invocation_type", String(16), nullable=False, server_default="RequestResponse"),
+    Column("attempt", Integer, nullable=False, server_default="1"),
+    # A record is one attempt of one request: an async event's retries keep its request id.
+    Index("ix_invocations_request_id_attempt", "request_id", "attempt", unique=True),
     # "Newest first for one function" walks this index backwards.
     Index("ix_invocations_function_name_id", "function_name", "id"),
 )
@@ -147,4 +151,62 @@ audit_events = Table(
     Index("ix_audit_events_time_ms", "time_ms"),
     Index("ix_audit_events_key_name", "key_name", "time_ms"),
     Index("ix_audit_events_key_id", "key_id", "time_ms"),
+)
+
+# Async invocations waiting to run, or running under a lease (faas/queue). A row leaves when
+# its event completed (or went to a destination or the dead-letter store) in one transaction.
+event_queue = Table(
+    "event_queue",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("request_id", String(36), nullable=False),
+    Column("function_name", String(64), nullable=False),
+    Column("qualifier", String(128), nullable=True),
+    Column("payload", LargeBinary, nullable=False),
+    Column("client_context", Text, nullable=True),
+    Column("enqueued_at_ms", BigInteger, nullable=False),
+    # Attempts started so far (a lease taken counts one; a throttled one is given back).
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # Not claimed before this moment (a retry's backoff, a throttled event's wait).
+    Column("not_before_ms", BigInteger, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_ms", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_event_queue_request_id", "request_id", unique=True),
+    Index("ix_event_queue_not_before_ms", "not_before_ms"),
+    Index("ix_event_queue_function_name", "function_name"),
+)
+
+# PutFunctionEventInvokeConfig, per function and qualifier; NULL fields take Lambda's defaults.
+event_invoke_configs = Table(
+    "event_invoke_configs",
+    metadata,
+    Column("function_name", String(64), primary_key=True),
+    Column("qualifier", String(128), primary_key=True),
+    Column("maximum_retry_attempts", Integer, nullable=True),
+    Column("maximum_event_age_s", Integer, nullable=True),
+    Column("on_success", String(2048), nullable=True),
+    Column("on_failure", String(2048), nullable=True),
+    Column("last_modified_ms", BigInteger, nullable=False),
+)
+
+# Events that failed every attempt with no failure destination, kept to be listed and re-driven.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("request_id", String(36), nullable=False),
+    Column("function_name", String(64), nullable=False),
+    Column("qualifier", String(128), nullable=True),
+    Column("payload", LargeBinary, nullable=False),
+    Column("client_context", Text, nullable=True),
+    Column("enqueued_at_ms", BigInteger, nullable=False),
+    Column("failed_at_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    # RetriesExhausted or EventAgeExceeded, as Lambda names them.
+    Column("condition", String(32), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Index("ix_dead_letters_request_id", "request_id", unique=True),
+    Index("ix_dead_letters_function_name", "function_name", "id"),
+    Index("ix_dead_letters_failed_at_ms", "failed_at_ms"),
 )

@@ -561,6 +561,7 @@ def test_records_table_and_query(url: str, fake: FakeLambda) -> None:
         "-",
         "Unhandled",
         "ZeroDivisionError",
+        "sync",
     ]
     queries = [r.query for r in fake.requests("GET")]
     assert queries == [{"function": "fn", "limit": "5"}, {"limit": "20"}]
