@@ -260,3 +260,24 @@ def test_a_sigkill_while_events_run_loses_none_and_reruns_only_those_in_flight(
         assert len(twice) <= 64
     finally:
         restarted.stop()
+
+
+def test_health_and_the_cli_show_the_queue(tmp_path: Path) -> None:
+    server = FaasServer.start(tmp_path / "data", env=PAUSED)
+    try:
+        server.deploy("waits", {"app.py": HELLO})
+        for n in range(3):
+            invoke_event(server, "waits", {"n": n})
+        time.sleep(1.1)
+        queue = server.health()["queue"]
+        assert queue["events"] == 3 and queue["dispatching"] is False
+        assert queue["functions"]["waits"]["events"] == 3
+        assert queue["functions"]["waits"]["oldest_age_s"] >= 1.0
+        shown = server.cli("queue")
+        assert shown.returncode == 0, shown.stderr
+        assert "3 events queued" in shown.stdout and "NOT dispatching" in shown.stdout
+        assert "waits" in shown.stdout
+        accepted = server.cli("invoke", "waits", "--async", "--payload", '{"n": 9}')
+        assert accepted.returncode == 0 and accepted.stdout.startswith("accepted ")
+    finally:
+        server.stop()
