@@ -36,6 +36,7 @@ def build_app() -> web.Application:
         audit=object(),
         account_id="000000000000",
         code_url_expiry_s=600,
+        async_invocations=None,
     )
     return make_app(services)  # type: ignore[arg-type]
 
