@@ -6,7 +6,7 @@ registers their commands on it.
 
 from __future__ import annotations
 
-from faas.cli import audit, deploy, functions, invoke, keys, roles, serve
+from faas.cli import audit, deploy, dlq, functions, invoke, keys, roles, serve
 from faas.cli.app import main
 
-__all__ = ["audit", "deploy", "functions", "invoke", "keys", "main", "roles", "serve"]
+__all__ = ["audit", "deploy", "dlq", "functions", "invoke", "keys", "main", "roles", "serve"]
