@@ -219,6 +219,8 @@ class QueueSettings:
     min_event_age_s: int = 60
     # Days a dead letter is kept.
     dead_letter_retention_days: int = 14
+    # Seconds between sweeps that delete dead letters past their retention.
+    dead_letter_sweep_interval_s: float = 3600.0
     # Most async events enqueued in one transaction (the group commit behind the 202s).
     max_enqueue_batch: int = 500
 
@@ -237,6 +239,8 @@ class QueueSettings:
             raise ConfigError("queue.min_event_age_s must be between 1 and 60")
         if self.dead_letter_retention_days < 1:
             raise ConfigError("queue.dead_letter_retention_days must be at least 1")
+        if self.dead_letter_sweep_interval_s <= 0:
+            raise ConfigError("queue.dead_letter_sweep_interval_s must be more than 0")
 
 
 @dataclass(frozen=True, slots=True)

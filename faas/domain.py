@@ -231,6 +231,23 @@ class QueuedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An async event that failed for good with no OnFailure destination (faas/queue): kept to
+    be listed, re-driven or deleted."""
+
+    request_id: str
+    function_name: str
+    qualifier: str | None
+    payload: bytes
+    client_context: str | None
+    enqueued_at_ms: int
+    failed_at_ms: int
+    attempts: int
+    condition: str  # RetriesExhausted or EventAgeExceeded
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class EventInvokeConfig:
     """PutFunctionEventInvokeConfig of one function and qualifier; None: Lambda's default
     (2 retries, 6 hours, no destination)."""

@@ -50,6 +50,8 @@ from faas.pool.network import NetworkLayer
 from faas.pool.published import GatewayServices
 from faas.pool.sandbox import SandboxPlanner, isolation_summary, layers, probe_host
 from faas.pool.scratch import isolate_mounts
+from faas.queue.configs import EventConfigs
+from faas.queue.dead_letters import DeadLetters
 from faas.queue.dispatcher import Dispatcher, DispatchSettings
 from faas.queue.enqueuer import Enqueuer
 from faas.queue.service import AsyncInvocations
@@ -57,6 +59,7 @@ from faas.ratelimit import RateLimiter
 from faas.registry.codestore import CodeStore
 from faas.registry.functions import Registry
 from faas.store.audit import AuditLog
+from faas.store.dead_letters import DeadLetterRepo
 from faas.store.engine import make_engine, url_kind
 from faas.store.event_configs import EventConfigRepo
 from faas.store.queue import EventQueueRepo
@@ -95,6 +98,7 @@ class Platform:
     data_dir_lock: DataDirLock
     gateway_services: GatewayServices | None = None
     dispatcher: Dispatcher | None = None
+    dead_letter_sweeper: asyncio.Task[None] | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -111,6 +115,8 @@ class Platform:
             # and they run again (a new attempt) after a restart.
             await self.dispatcher.stop(grace_s)
         self.sweeper.cancel()
+        if self.dead_letter_sweeper is not None:
+            self.dead_letter_sweeper.cancel()
         await self.pool.stop()
         if self.gateway_services is not None:
             self.gateway_services.close()
@@ -318,9 +324,10 @@ async def _start_parts(
     registry.add_change_listener(provision_on_loop)
     for name in registry.provisioned_functions():
         invoker.provision(name)
-    async_invocations, dispatcher = await start_queue(settings, engine, invoker, registry, limits)
-    if dispatcher is not None:
-        undo.push_async_callback(dispatcher.stop, 0)
+    queue = await start_queue(settings, engine, invoker, registry, limits)
+    undo.callback(queue.sweeper.cancel)
+    if queue.dispatcher is not None:
+        undo.push_async_callback(queue.dispatcher.stop, 0)
     app = make_app(
         Services(
             registry=registry,
@@ -341,7 +348,9 @@ async def _start_parts(
             audit=audit,
             account_id=settings.server.account_id,
             code_url_expiry_s=settings.auth.code_url_expiry_s,
-            async_invocations=async_invocations,
+            async_invocations=queue.invocations,
+            event_configs=queue.event_configs,
+            dead_letters=queue.dead_letters,
         )
     )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.server.shutdown_grace_s)
@@ -363,17 +372,37 @@ async def _start_parts(
         planner,
         data_dir_lock,
         gateway_services,
-        dispatcher,
+        queue.dispatcher,
+        queue.sweeper,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueParts:
+    """The async invocation queue's parts the gateway and the stop need."""
+
+    invocations: AsyncInvocations
+    dispatcher: Dispatcher | None
+    event_configs: EventConfigs
+    dead_letters: DeadLetters
+    # The retention sweep of dead letters (runs until cancelled).
+    sweeper: asyncio.Task[None]
 
 
 async def start_queue(
     settings: Settings, engine: Engine, invoker: Invoker, registry: Registry, limits: Limits
-) -> tuple[AsyncInvocations, Dispatcher | None]:
-    """The async invocation queue: its enqueuer, and its dispatcher unless dispatch is off."""
+) -> QueueParts:
+    """The async invocation queue: its enqueuer, its dispatcher unless dispatch is off, its
+    event invoke configurations and its dead letters."""
     queue_settings = settings.queue
     repo = EventQueueRepo(engine)
-    configs = EventConfigRepo(engine)
+    configs = EventConfigs(
+        EventConfigRepo(engine),
+        registry,
+        region=settings.server.region,
+        account_id=settings.server.account_id,
+        min_event_age_s=queue_settings.min_event_age_s,
+    )
     dispatcher: Dispatcher | None = None
 
     def wake() -> None:
@@ -404,6 +433,13 @@ async def start_queue(
             ),
         )
         dispatcher.start()
+        loop = asyncio.get_running_loop()
+        changed = dispatcher.config_changed
+
+        def config_changed() -> None:  # called from the thread that wrote the change
+            loop.call_soon_threadsafe(changed)
+
+        configs.on_change = config_changed
     service = AsyncInvocations(
         repo,
         enqueuer,
@@ -411,7 +447,18 @@ async def start_queue(
         invoker.resolve,
         max_payload_bytes=limits.max_async_payload_bytes,
     )
-    return service, dispatcher
+    dead_letters = DeadLetters(
+        DeadLetterRepo(engine),
+        enqueuer,
+        wake,
+        retention_days=queue_settings.dead_letter_retention_days,
+    )
+    # Deleting a function deletes its event invoke configurations (Lambda's DeleteFunction).
+    registry.add_delete_listener(configs.forget_function)
+    sweeper = asyncio.get_running_loop().create_task(
+        dead_letters.sweep_forever(queue_settings.dead_letter_sweep_interval_s)
+    )
+    return QueueParts(service, dispatcher, configs, dead_letters, sweeper)
 
 
 async def start_front_door(

@@ -6,7 +6,18 @@ registers their commands on it.
 
 from __future__ import annotations
 
-from faas.cli import audit, deploy, functions, invoke, keys, queue, roles, serve
+from faas.cli import audit, deploy, dlq, functions, invoke, keys, queue, roles, serve
 from faas.cli.app import main
 
-__all__ = ["audit", "deploy", "functions", "invoke", "keys", "main", "queue", "roles", "serve"]
+__all__ = [
+    "audit",
+    "deploy",
+    "dlq",
+    "functions",
+    "invoke",
+    "keys",
+    "main",
+    "queue",
+    "roles",
+    "serve",
+]

@@ -7,6 +7,8 @@ from aiohttp import web
 from faas.gateway import (
     audit_api,
     concurrency_api,
+    dead_letter_api,
+    event_config_api,
     functions_api,
     invoke_api,
     keys_api,
@@ -29,6 +31,8 @@ def make_app(services: Services) -> web.Application:
     platform_api.add_routes(app, services)
     concurrency_api.add_routes(app, services)
     provisioned_api.add_routes(app, services)
+    event_config_api.add_routes(app, services)
+    dead_letter_api.add_routes(app, services)
     keys_api.add_routes(app, services.keys, services.auth, services.account_id)
     roles_api.add_routes(app, services.roles, services.auth)
     audit_api.add_routes(app, services.audit, services.auth)

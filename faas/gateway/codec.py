@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from faas.domain import AuditEvent, ConfigChange, FunctionConfig, Record
+from faas.domain import AuditEvent, ConfigChange, DeadLetter, FunctionConfig, Record
 from faas.errors import InvalidParameterValue, InvalidRequestContent
 
 ARCHITECTURE = "arm64" if platform.machine() in {"aarch64", "arm64"} else "x86_64"
@@ -76,6 +76,25 @@ def record_document(record: Record) -> dict[str, Any]:
         "Isolation": record.isolation,
         "InvocationType": record.invocation_type,
         "Attempt": record.attempt,
+    }
+
+
+def dead_letter_document(letter: DeadLetter) -> dict[str, Any]:
+    """A dead letter for the platform API; its payload as JSON when it parses, else text."""
+    try:
+        payload: Any = orjson.loads(letter.payload)
+    except orjson.JSONDecodeError:
+        payload = letter.payload.decode("utf-8", "replace")
+    return {
+        "RequestId": letter.request_id,
+        "FunctionName": letter.function_name,
+        "Qualifier": letter.qualifier,
+        "Payload": payload,
+        "EnqueuedAt": _iso_ms(letter.enqueued_at_ms),
+        "FailedAt": _iso_ms(letter.failed_at_ms),
+        "Attempts": letter.attempts,
+        "Condition": letter.condition,
+        "LastError": letter.last_error,
     }
 
 

@@ -12,6 +12,8 @@ from faas.domain import Limits, Record
 from faas.gateway.audit import AuditSink
 from faas.gateway.auth import GatewayAuth
 from faas.invoker import Invoker
+from faas.queue.configs import EventConfigs
+from faas.queue.dead_letters import DeadLetters
 from faas.queue.service import AsyncInvocations
 from faas.registry.functions import Registry
 
@@ -43,3 +45,6 @@ class Services:
     code_url_expiry_s: int = 600
     # Async invocations (InvocationType Event and the legacy InvokeAsync).
     async_invocations: AsyncInvocations | None = None
+    # Their event invoke configurations (retries, age, destinations) and dead letters.
+    event_configs: EventConfigs | None = None
+    dead_letters: DeadLetters | None = None

@@ -101,6 +101,7 @@ class Registry:
         self._listeners: tuple[RetireListener, ...] = ()
         self._concurrency_listeners: tuple[ConcurrencyListener, ...] = ()
         self._change_listeners: tuple[ChangeListener, ...] = ()
+        self._delete_listeners: tuple[ChangeListener, ...] = ()
         self._mutation = threading.Lock()
         # Code replaced or deleted while old workers may still run from it: removed by
         # sweep_unused_code() once no function and no live worker uses it.
@@ -150,6 +151,16 @@ class Registry:
         call_soon_threadsafe.
         """
         self._change_listeners = (*self._change_listeners, listener)
+
+    def add_delete_listener(self, listener: ChangeListener) -> None:
+        """Call `listener(name)` when a function is deleted, to delete what belongs to it
+        elsewhere (its event invoke configurations).
+
+        Runs on the mutating thread under the registry's lock, right after the function's
+        row is gone: a function created again under the same name never sees what the
+        deleted one left. A listener that fails is logged; the delete stands.
+        """
+        self._delete_listeners = (*self._delete_listeners, listener)
 
     def provisioned_functions(self) -> list[str]:
         """Names of the functions with provisioned concurrency configured (at startup)."""
@@ -321,6 +332,7 @@ class Registry:
         with self._mutation:
             current = self._current(name, None)
             self._repo.delete(name)
+            self._announce_deleted(name)
             functions = dict(self._functions)
             del functions[name]
             self._functions = functions
@@ -505,6 +517,14 @@ class Registry:
         except OSError:
             # The change itself is committed; an orphaned bundle only costs disk space.
             _log.exception("could not remove unused code %s", sha256)
+
+    def _announce_deleted(self, name: str) -> None:
+        for listener in self._delete_listeners:
+            try:
+                listener(name)
+            except Exception:
+                # The delete is committed; one broken listener must not undo or hide it.
+                _log.exception("delete listener failed for %s", name)
 
     def _announce_change(self, name: str) -> None:
         for listener in self._change_listeners:

@@ -36,7 +36,10 @@ def build_app() -> web.Application:
         audit=object(),
         account_id="000000000000",
         code_url_expiry_s=600,
+        # No queue: its routes (and the Event invocation type) are not served here.
         async_invocations=None,
+        event_configs=None,
+        dead_letters=None,
     )
     return make_app(services)  # type: ignore[arg-type]
 
