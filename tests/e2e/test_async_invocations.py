@@ -281,3 +281,22 @@ def test_health_and_the_cli_show_the_queue(tmp_path: Path) -> None:
         assert accepted.returncode == 0 and accepted.stdout.startswith("accepted ")
     finally:
         server.stop()
+
+
+def test_a_full_queue_answers_429_saying_so(tmp_path: Path) -> None:
+    server = FaasServer.start(tmp_path / "data", env={**PAUSED, "FAAS_QUEUE_MAX_EVENTS": "2"})
+    try:
+        server.deploy("bounded", {"app.py": HELLO})
+        invoke_event(server, "bounded", {})
+        invoke_event(server, "bounded", {})
+        with pytest.raises(ClientError) as full:
+            server.client().invoke(FunctionName="bounded", InvocationType="Event", Payload=b"{}")
+        error = full.value.response
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
+        assert error["Error"]["Code"] == "TooManyRequestsException"
+        assert "queue.max_events" in error["Error"]["Message"]
+        # Synchronous calls are not held back by a full queue.
+        response, body = server.invoke("bounded", {"n": 1})
+        assert body == {"n": 1, "id": response["ResponseMetadata"]["RequestId"]}
+    finally:
+        server.stop()
