@@ -109,11 +109,13 @@ class Platform:
         log.info("stopping: no new requests; waiting for in-flight invocations")
         self.front.stop_listening()
         grace_s = self.settings.server.shutdown_grace_s
-        await asyncio.gather(self.front.drain(grace_s), self.runner.cleanup())
+        # Async events get the same grace as requests, at the same time; those still running
+        # then are cancelled: their leases lapse and they run again (a new attempt) after a
+        # restart.
+        stopping = [self.front.drain(grace_s), self.runner.cleanup()]
         if self.dispatcher is not None:
-            # Events still running after the grace period are cancelled: their leases lapse
-            # and they run again (a new attempt) after a restart.
-            await self.dispatcher.stop(grace_s)
+            stopping.append(self.dispatcher.stop(grace_s))
+        await asyncio.gather(*stopping)
         self.sweeper.cancel()
         if self.dead_letter_sweeper is not None:
             self.dead_letter_sweeper.cancel()

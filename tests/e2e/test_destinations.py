@@ -23,6 +23,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.e2e.test_async_invocations import FAST_QUEUE, invoke_event, records, wait_for
+from tests.helpers.auth import allow, create_key, policy, unique
+from tests.helpers.auth import call as signed_call
 from tests.helpers.server import REGION, FaasServer, make_zip
 
 ACCOUNT = "000000000000"
@@ -373,3 +375,32 @@ def test_dead_letters_past_their_retention_are_swept(server: FaasServer) -> None
             (15 * 86400 * 1000,),
         )
     assert wait_for(lambda: dead_letters(server, "old") == [], timeout_s=10)
+
+
+def test_the_new_operations_need_their_own_permissions(server: FaasServer) -> None:
+    server.deploy("guarded-async", {"app.py": "def handler(event, context):\n    return 1\n"})
+    invoker = server.client(
+        create_key(server, unique("async-invoker"), policy(allow("lambda:InvokeFunction", "*")))
+    )
+    # Invoking asynchronously is lambda:InvokeFunction, as on Lambda.
+    assert (
+        invoker.invoke(FunctionName="guarded-async", InvocationType="Event", Payload=b"{}")[
+            "StatusCode"
+        ]
+        == 202
+    )
+    for operation, kwargs in (
+        ("put_function_event_invoke_config", {"MaximumRetryAttempts": 0}),
+        ("update_function_event_invoke_config", {"MaximumRetryAttempts": 1}),
+        ("get_function_event_invoke_config", {}),
+        ("delete_function_event_invoke_config", {}),
+        ("list_function_event_invoke_configs", {}),
+    ):
+        with pytest.raises(ClientError) as refused:
+            getattr(invoker, operation)(FunctionName="guarded-async", **kwargs)
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException", operation
+    key = create_key(server, unique("no-dlq"), policy(allow("lambda:InvokeFunction", "*")))
+    path = "/faas/v1/functions/guarded-async/dead-letters"
+    assert signed_call(server, path, key).status == 403
+    assert signed_call(server, path + "/redrive", key, method="POST", body=b"{}").status == 403
+    assert signed_call(server, path, key, method="DELETE").status == 403
