@@ -248,4 +248,8 @@ def python_version() -> str:
     completed = subprocess.run(
         [found, "--version"], capture_output=True, text=True, timeout=10, check=False
     )
-    return f"{completed.stdout.strip() or completed.stderr.strip()} ({found})"
+    version = completed.stdout.strip() or completed.stderr.strip()
+    # The interpreter's own path stays out of the report (it names this machine's layout).
+    same = Path(found).resolve() == Path(sys.executable).resolve()
+    which = "the bench's interpreter" if same else "another python3 on PATH"
+    return f"{version} ({which})"
