@@ -15,17 +15,15 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 from bench.handlers import HELLO
-from bench.servers import RUNTIME, free_port
+from bench.servers import RUNTIME, free_port, wait_listening
 
 PEER_DIR = Path(__file__).resolve().parent / ".peer"
 VERSIONS = {"serverless": "3.40.0", "serverless-offline": "13.9.0"}
@@ -222,22 +220,11 @@ def start(workdir: Path) -> PeerServer:
         )
     server = PeerServer(process, f"http://127.0.0.1:{port}", log_path)
     try:
-        _wait_listening(server, port)
+        wait_listening(process, port, server.log, "serverless-offline", START_TIMEOUT_S)
     except BaseException:
         server.stop()
         raise
     return server
-
-
-def _wait_listening(server: PeerServer, port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"serverless-offline exited early:\n{server.log()}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"serverless-offline did not start listening:\n{server.log()}")
 
 
 def python_version() -> str:

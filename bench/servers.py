@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,22 +141,30 @@ def _spawn(argv: list[str], env: Mapping[str, str], workdir: Path, port: int) ->
         )
     server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
     try:
-        _wait_listening(server, port)
+        wait_listening(server.process, port, server.log)
     except BaseException:
         server.stop()
         raise
     return server
 
 
-def _wait_listening(server: ServerProcess, port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+def wait_listening(
+    process: subprocess.Popen[bytes],
+    port: int,
+    log: Callable[[], str],
+    what: str = "server",
+    timeout_s: float = START_TIMEOUT_S,
+) -> None:
+    """Return once 127.0.0.1:`port` accepts a connection; RuntimeError (with the end of
+    `log`) if `process` exits first or `timeout_s` passes."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{server.log()}")
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited early:\n{log()}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
             return
         time.sleep(0.05)
-    raise RuntimeError(f"server did not start listening:\n{server.log()}")
+    raise RuntimeError(f"{what} did not start listening:\n{log()}")
 
 
 def start_faas(

@@ -278,9 +278,6 @@ class EventConfigs:
         self._repo.delete(name)
         self.on_change()
 
-    def for_event(self, function_name: str, qualifier: str | None) -> EventInvokeConfig | None:
-        return self._repo.for_event(function_name, qualifier)
-
     # -- steps ------------------------------------------------------------------------------
 
     def _target(self, raw_name: str, qualifier: str | None) -> tuple[str, str]:

@@ -130,26 +130,20 @@ class EventQueueRepo:
         """The event is done: it leaves the queue, and `follow_up` (its destination's event)
         enters it, in one transaction. False (and nothing changed) if the lease was no longer
         this one's."""
-        with self._engine.begin() as connection:
-            done = connection.execute(delete(event_queue).where(_held(request_id, lease)))
-            if done.rowcount != 1:
-                return False
-            if follow_up is not None:
-                connection.execute(insert(event_queue), [_row(follow_up)])
-        return True
+        return self.complete_many([(request_id, lease, follow_up)])[0]
 
     def complete_many(self, done: Sequence[tuple[str, Lease, QueuedEvent | None]]) -> list[bool]:
         """`complete` for several events in one transaction (one DELETE ... RETURNING, one
         INSERT of the follow-ups); each one's outcome."""
         if not done:
             return []
-        held = [tuple_(event_queue.c.lease_owner, event_queue.c.request_id, event_queue.c.attempts)]
+        held = tuple_(event_queue.c.lease_owner, event_queue.c.request_id, event_queue.c.attempts)
         keys = [(lease.owner, request_id, lease.attempt) for request_id, lease, _ in done]
         with self._engine.begin() as connection:
             gone = {
                 row[0]
                 for row in connection.execute(
-                    delete(event_queue).where(held[0].in_(keys)).returning(event_queue.c.request_id)
+                    delete(event_queue).where(held.in_(keys)).returning(event_queue.c.request_id)
                 )
             }
             follow_ups = [_row(f) for rid, _, f in done if f is not None and rid in gone]

@@ -1,22 +1,16 @@
 """Scenarios of the queue's repositories (event queue, dead letters, event invoke configs),
-run against SQLite (tests/unit/store) and PostgreSQL (tests/integration) alike."""
+run against SQLite and PostgreSQL alike (tests/unit/store/test_store_dead_letters.py)."""
 
 from __future__ import annotations
 
 import itertools
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from faas.domain import EventInvokeConfig, QueuedEvent
 from faas.store.dead_letters import DeadLetterRepo
 from faas.store.event_configs import EventConfigRepo
 from faas.store.queue import EventQueueRepo, Lease
-
-
-def clear(engine: Engine) -> None:
-    with engine.begin() as connection:
-        for table in ("event_queue", "dead_letters", "event_invoke_configs"):
-            connection.execute(text(f"DELETE FROM {table}"))
 
 
 def event(request_id: str, function_name: str = "fn", payload: bytes = b'{"n": 1}') -> QueuedEvent:

@@ -5,32 +5,11 @@ lease it was given."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 
 from faas.domain import QueuedEvent
-from faas.store import make_engine, migrate
 from faas.store.queue import EventQueueRepo, Lease
-from tests.helpers.postgres import schema_url
-from tests.helpers.sealing import TEST_SEALER
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        made = make_engine(f"sqlite:///{tmp_path / 'faas.db'}")
-        migrate(made, sealer=TEST_SEALER)
-        yield made
-        made.dispose()
-        return
-    for url in schema_url():
-        made = make_engine(url)
-        migrate(made, sealer=TEST_SEALER)
-        yield made
-        made.dispose()
 
 
 def event(n: int, *, not_before_ms: int = 0, function: str = "f") -> QueuedEvent:
@@ -45,8 +24,8 @@ def event(n: int, *, not_before_ms: int = 0, function: str = "f") -> QueuedEvent
     )
 
 
-def test_a_claim_leases_due_events_and_counts_their_attempt(engine: Engine) -> None:
-    repo = EventQueueRepo(engine)
+def test_a_claim_leases_due_events_and_counts_their_attempt(store_engine: Engine) -> None:
+    repo = EventQueueRepo(store_engine)
     repo.enqueue_many([event(1), event(2), event(3, not_before_ms=5_000)])
     claimed = repo.claim("a", now_ms=2_000, lease_ms=1_000, limit=10)
     assert sorted(e.request_id[-1] for e in claimed) == ["1", "2"]
@@ -62,8 +41,8 @@ def test_a_claim_leases_due_events_and_counts_their_attempt(engine: Engine) -> N
     assert repo.count() == 2
 
 
-def test_concurrent_claimers_never_share_an_event(engine: Engine) -> None:
-    repo = EventQueueRepo(engine)
+def test_concurrent_claimers_never_share_an_event(store_engine: Engine) -> None:
+    repo = EventQueueRepo(store_engine)
     repo.enqueue_many([event(n) for n in range(200)])
     taken: dict[str, list[str]] = {}
 
@@ -82,8 +61,8 @@ def test_concurrent_claimers_never_share_an_event(engine: Engine) -> None:
     assert len(set(everything)) == 200
 
 
-def test_retry_defer_and_dead_letter_check_the_lease(engine: Engine) -> None:
-    repo = EventQueueRepo(engine)
+def test_retry_defer_and_dead_letter_check_the_lease(store_engine: Engine) -> None:
+    repo = EventQueueRepo(store_engine)
     repo.enqueue_many([event(1), event(2), event(3)])
     first, second, third = sorted(
         repo.claim("a", now_ms=2_000, lease_ms=1_000, limit=10), key=lambda e: e.request_id
@@ -100,8 +79,8 @@ def test_retry_defer_and_dead_letter_check_the_lease(engine: Engine) -> None:
     assert repo.count() == 2
 
 
-def test_completing_with_a_follow_up_is_one_step(engine: Engine) -> None:
-    repo = EventQueueRepo(engine)
+def test_completing_with_a_follow_up_is_one_step(store_engine: Engine) -> None:
+    repo = EventQueueRepo(store_engine)
     repo.enqueue_many([event(1)])
     (claimed,) = repo.claim("a", now_ms=2_000, lease_ms=1_000, limit=1)
     follow_up = event(99, function="alerts")
@@ -113,8 +92,10 @@ def test_completing_with_a_follow_up_is_one_step(engine: Engine) -> None:
     assert repo.count() == 1
 
 
-def test_skipped_functions_are_not_claimed_and_depths_are_per_function(engine: Engine) -> None:
-    repo = EventQueueRepo(engine)
+def test_skipped_functions_are_not_claimed_and_depths_are_per_function(
+    store_engine: Engine,
+) -> None:
+    repo = EventQueueRepo(store_engine)
     repo.enqueue_many([event(1, function="busy"), event(2, function="free")])
     claimed = repo.claim("a", now_ms=2_000, lease_ms=1_000, limit=10, skip=["busy"])
     assert [e.function_name for e in claimed] == ["free"]
