@@ -19,6 +19,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from faas.domain import Bucket
+
 ENV_PREFIX = "FAAS_"
 
 
@@ -196,6 +198,35 @@ class ConcurrencySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FileWatchSettings:
+    """File-watch buckets (faas/triggers/filewatch.py): timings are settings so that tests
+    run in seconds."""
+
+    # A file closed after writing is complete once it stayed unchanged this long (a writer
+    # that reopens it within this time is still writing).
+    quiet_period_ms: int = 200
+    # Seconds between full comparisons of each watched directory with the delivery ledger: a
+    # safety net for events the kernel dropped; 0 turns it off (a comparison still runs at
+    # start, when a trigger is added, and when the kernel reports lost events).
+    rescan_interval_s: float = 300.0
+    # Most file events committed (ledger rows with their queued events) in one transaction.
+    max_delivery_batch: int = 500
+    # The group a writable bucket's directory is given to; workers that mount a writable
+    # bucket get it as a supplementary group (their own uids differ per function).
+    bucket_gid: int = 199999
+
+    def __post_init__(self) -> None:
+        if self.quiet_period_ms < 0 or self.rescan_interval_s < 0:
+            raise ConfigError(
+                "filewatch.quiet_period_ms and rescan_interval_s must not be negative"
+            )
+        if self.max_delivery_batch < 1:
+            raise ConfigError("filewatch.max_delivery_batch must be at least 1")
+        if self.bucket_gid < 1:
+            raise ConfigError("filewatch.bucket_gid must be a group id above 0")
+
+
+@dataclass(frozen=True, slots=True)
 class QueueSettings:
     """Async invocations (faas/queue): timings are settings so that tests run in seconds."""
 
@@ -304,11 +335,15 @@ class Settings:
     billing: BillingSettings = field(default_factory=BillingSettings)
     concurrency: ConcurrencySettings = field(default_factory=ConcurrencySettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
+    filewatch: FileWatchSettings = field(default_factory=FileWatchSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     # Runtime name -> interpreter path. The interpreter faas runs on is always offered as
     # python3.X; entries here add others (e.g. python3.12 = "/usr/bin/python3.12").
     runtimes: Mapping[str, str] = field(default_factory=dict)
+    # [buckets]: name -> directory (`photos = "/srv/photos"`), or a table with `path` and
+    # `writable` (`thumbs = { path = "/srv/thumbs", writable = true }`).
+    buckets: Mapping[str, Bucket] = field(default_factory=dict)
 
     @property
     def data_dir(self) -> Path:
@@ -342,6 +377,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "billing": BillingSettings,
     "concurrency": ConcurrencySettings,
     "queue": QueueSettings,
+    "filewatch": FileWatchSettings,
     "auth": AuthSettings,
     "rate_limits": RateLimitSettings,
 }
@@ -353,14 +389,33 @@ def load(
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
     """Build Settings from defaults < file < environment < overrides ("section.key": value)."""
-    layered: dict[str, dict[str, Any]] = {name: {} for name in [*_SECTIONS, "runtimes"]}
+    layered: dict[str, dict[str, Any]] = {name: {} for name in [*_SECTIONS, "runtimes", "buckets"]}
     if file is not None:
         _merge(layered, _read_file(file), source=str(file))
     _merge(layered, _from_environ(environ or {}), source="environment")
     _merge(layered, _nest(overrides or {}), source="command line")
     sections = {name: _build_section(cls, layered[name], name) for name, cls in _SECTIONS.items()}
     runtimes = {str(k): str(v) for k, v in layered["runtimes"].items()}
-    return Settings(runtimes=runtimes, **sections)
+    buckets = {name: _bucket(name, value) for name, value in layered["buckets"].items()}
+    return Settings(runtimes=runtimes, buckets=buckets, **sections)
+
+
+def _bucket(name: str, value: Any) -> Bucket:
+    """One [buckets] entry; the registry checks the name and the directory at start."""
+    if isinstance(value, str):
+        return Bucket(str(name), value, origin="config")
+    if isinstance(value, Mapping) and isinstance(value.get("path"), str):
+        unknown = sorted(set(value) - {"path", "writable"})
+        writable = value.get("writable", False)
+        if unknown or not isinstance(writable, bool):
+            raise ConfigError(
+                f"[buckets] {name}: a table takes `path` (a string) and `writable` (true/false)"
+            )
+        return Bucket(str(name), value["path"], writable=writable, origin="config")
+    raise ConfigError(
+        f'[buckets] {name}: give a directory ("/srv/{name}") or a table '
+        f'{{ path = "/srv/{name}", writable = true }}'
+    )
 
 
 def default_config_file(environ: Mapping[str, str], cwd: Path) -> Path | None:

@@ -13,6 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 LATEST = "$LATEST"
+# RecursiveLoop values (PutFunctionRecursionConfig); a loop is stopped after this many rounds.
+RECURSIVE_LOOP_TERMINATE = "Terminate"
+RECURSIVE_LOOP_ALLOW = "Allow"
+MAX_RECURSION_DEPTH = 16
 # Network modes (FaasNetwork, a faas extension to Lambda's configuration):
 #   egress     a network namespace of the worker's own: the world beyond the host through NAT,
 #              nothing of the host (as a Lambda function reaches the internet, never its host);
@@ -85,6 +89,17 @@ class NetworkDestination:
 
 
 @dataclass(frozen=True, slots=True)
+class FileSystemConfig:
+    """One FileSystemConfigs entry: what to mount (`arn`) at `local_mount_path` (/mnt/...).
+
+    Lambda takes one entry naming an EFS access point; faas takes several, each naming a
+    bucket as `arn:aws:s3:::NAME` (an extension, see docs/buckets.md)."""
+
+    arn: str
+    local_mount_path: str
+
+
+@dataclass(frozen=True, slots=True)
 class Limits:
     """Lambda's quotas, the ones faas enforces."""
 
@@ -151,6 +166,11 @@ class FunctionConfig:
     # then do its workers get the role's credentials (a role made later under a name some
     # function already gives does not hand that function credentials nobody passed it).
     role_passed: bool = False
+    # FileSystemConfigs: buckets (and nothing else) mounted under /mnt/ in its workers.
+    file_system_configs: tuple[FileSystemConfig, ...] = ()
+    # PutFunctionRecursionConfig: Terminate (Lambda's default) stops a recursive loop of
+    # bucket events after MAX_RECURSION_DEPTH rounds; Allow lets it run.
+    recursive_loop: str = "Terminate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +190,7 @@ class ConfigChange:
     kms_key_arn: str | None = None  # "" removes it
     network_allow: tuple[str, ...] | None = None
     role_passed: bool | None = None  # set by the API with the role: see FunctionConfig
+    file_system_configs: tuple[FileSystemConfig, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,3 +436,67 @@ class AuditQuery:
     # An AuditOutcome, or an error code (AccessDeniedException) or HTTP status (404).
     outcome: str | None = None
     limit: int = 50
+
+
+class FileEventKind(enum.StrEnum):
+    """What happened to a file in a bucket, as S3 names the event type families."""
+
+    CREATED = "ObjectCreated"
+    REMOVED = "ObjectRemoved"
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """A name bound to a host directory; read-only to functions unless `writable`.
+
+    `origin` is "config" for [buckets] in config.toml (changed there only) or "api"."""
+
+    name: str
+    path: str
+    writable: bool = False
+    origin: str = "api"
+    # The group that may write it (a writable bucket's directory is given to this gid, and
+    # workers that mount it writable get it as a supplementary group); None: no group set.
+    group: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BucketTrigger:
+    """Files landing in (or leaving) `bucket` under `prefix` and ending in `suffix` invoke
+    `function_name` asynchronously with an S3 notification event."""
+
+    id: str
+    function_name: str
+    bucket: str
+    prefix: str = ""
+    suffix: str = ""
+    events: tuple[FileEventKind, ...] = (FileEventKind.CREATED,)
+    created_ms: int = 0
+
+    def matches(self, key: str, kind: FileEventKind) -> bool:
+        return kind in self.events and key.startswith(self.prefix) and key.endswith(self.suffix)
+
+
+@dataclass(frozen=True, slots=True)
+class FileVersion:
+    """One version of a file: an overwrite, a replace or a touch makes a new one."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileDelivery:
+    """A file event for one trigger: to be committed, with its queued event, exactly once.
+
+    `version` is None for a removal. `depth` is the round of a recursive chain this event
+    belongs to (1: written by someone other than a function). `event` is None when a
+    recursive loop was stopped: the version is on the books, nothing is invoked."""
+
+    trigger_id: str
+    key: str
+    kind: FileEventKind
+    version: FileVersion | None
+    event: QueuedEvent | None
+    depth: int = 1

@@ -16,7 +16,7 @@ import os
 import signal
 import ssl
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -54,18 +54,24 @@ from faas.queue.configs import EventConfigs
 from faas.queue.dead_letters import DeadLetters
 from faas.queue.dispatcher import Dispatcher, DispatchSettings
 from faas.queue.enqueuer import Enqueuer
+from faas.queue.file_deliveries import FileDeliveries
 from faas.queue.service import AsyncInvocations
 from faas.ratelimit import RateLimiter
+from faas.registry.buckets import BucketRegistry
 from faas.registry.codestore import CodeStore
 from faas.registry.functions import Registry
 from faas.store.audit import AuditLog
+from faas.store.buckets import BucketsRepo, TriggersRepo
 from faas.store.dead_letters import DeadLetterRepo
 from faas.store.engine import make_engine, url_kind
 from faas.store.event_configs import EventConfigRepo
+from faas.store.file_ledger import FileLedgerRepo
 from faas.store.queue import EventQueueRepo
 from faas.store.records import RecordLog
 from faas.store.repos import FunctionRepo
 from faas.store.schema import migrate
+from faas.triggers.filewatch import FileWatch
+from faas.triggers.recursion import RecursionGuard
 
 try:  # uvloop: ~25% more throughput on the invoke path; asyncio's own loop works too
     from uvloop import run as run_event_loop
@@ -99,6 +105,7 @@ class Platform:
     gateway_services: GatewayServices | None = None
     dispatcher: Dispatcher | None = None
     dead_letter_sweeper: asyncio.Task[None] | None = None
+    filewatch: FileWatch | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -112,6 +119,10 @@ class Platform:
         # Async events get the same grace as requests, at the same time; those still running
         # then are cancelled: their leases lapse and they run again (a new attempt) after a
         # restart.
+        if self.filewatch is not None:
+            # First: no new file events while the rest drains (the next start compares the
+            # directories with the ledger and delivers what changed meanwhile).
+            await self.filewatch.stop()
         stopping = [self.front.drain(grace_s), self.runner.cleanup()]
         if self.dispatcher is not None:
             stopping.append(self.dispatcher.stop(grace_s))
@@ -326,10 +337,9 @@ async def _start_parts(
     registry.add_change_listener(provision_on_loop)
     for name in registry.provisioned_functions():
         invoker.provision(name)
-    queue = await start_queue(settings, engine, invoker, registry, limits)
-    undo.callback(queue.sweeper.cancel)
-    if queue.dispatcher is not None:
-        undo.push_async_callback(queue.dispatcher.stop, 0)
+    queue, buckets, filewatch = await _start_events(
+        settings, engine, invoker, registry, limits, undo=undo
+    )
     app = make_app(
         Services(
             registry=registry,
@@ -353,6 +363,8 @@ async def _start_parts(
             async_invocations=queue.invocations,
             event_configs=queue.event_configs,
             dead_letters=queue.dead_letters,
+            buckets=buckets,
+            triggers=filewatch,
         )
     )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.server.shutdown_grace_s)
@@ -376,7 +388,70 @@ async def _start_parts(
         gateway_services,
         queue.dispatcher,
         queue.sweeper,
+        filewatch,
     )
+
+
+async def _start_events(
+    settings: Settings,
+    engine: Engine,
+    invoker: Invoker,
+    registry: Registry,
+    limits: Limits,
+    *,
+    undo: contextlib.AsyncExitStack,
+) -> tuple[QueueParts, BucketRegistry, FileWatch]:
+    """The async queue, then the buckets' watcher that feeds it."""
+    queue = await start_queue(settings, engine, invoker, registry, limits)
+    undo.callback(queue.sweeper.cancel)
+    if queue.dispatcher is not None:
+        undo.push_async_callback(queue.dispatcher.stop, 0)
+    buckets, filewatch = await start_buckets(settings, engine, registry, queue)
+    undo.push_async_callback(filewatch.stop)
+    return queue, buckets, filewatch
+
+
+async def start_buckets(
+    settings: Settings, engine: Engine, registry: Registry, queue: QueueParts
+) -> tuple[BucketRegistry, FileWatch]:
+    """Buckets (config.toml and the store), their mounts, and the watcher of their triggers,
+    which first delivers what changed while the server was down."""
+    buckets = BucketRegistry(
+        BucketsRepo(engine),
+        TriggersRepo(engine),
+        configured=settings.buckets,
+        data_dir=settings.data_dir,
+        bucket_gid=settings.filewatch.bucket_gid,
+        function_lookup=registry.get,
+        mounted_by=registry.mounted_by,
+    )
+    await asyncio.to_thread(buckets.load)
+    registry.set_bucket_resolver(buckets.bucket_by_arn)
+    # Deleting a function deletes its triggers.
+    registry.add_delete_listener(buckets.remove_function_triggers)
+    first_uid = settings.sandbox.first_uid
+
+    def function_for_uid(uid: int) -> str | None:
+        return registry.function_for_uid_offset().get(uid - first_uid)
+
+    def recursive_loop_of(name: str) -> str:
+        return registry.get(name).recursive_loop
+
+    deliveries = FileDeliveries(
+        FileLedgerRepo(engine),
+        queue.enqueuer,
+        max_batch=settings.filewatch.max_delivery_batch,
+        on_committed=queue.wake,
+    )
+    filewatch = FileWatch(
+        buckets,
+        deliveries,
+        RecursionGuard(function_for_uid, recursive_loop_of),
+        settings=settings.filewatch,
+        region=settings.server.region,
+    )
+    await filewatch.start()
+    return buckets, filewatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +464,9 @@ class QueueParts:
     dead_letters: DeadLetters
     # The retention sweep of dead letters (runs until cancelled).
     sweeper: asyncio.Task[None]
+    # Accepts events (file events are counted into its depth too) and wakes the dispatcher.
+    enqueuer: Enqueuer
+    wake: Callable[[], None]
 
 
 async def start_queue(
@@ -460,7 +538,7 @@ async def start_queue(
     sweeper = asyncio.get_running_loop().create_task(
         dead_letters.sweep_forever(queue_settings.dead_letter_sweep_interval_s)
     )
-    return QueueParts(service, dispatcher, configs, dead_letters, sweeper)
+    return QueueParts(service, dispatcher, configs, dead_letters, sweeper, enqueuer, wake)
 
 
 async def start_front_door(

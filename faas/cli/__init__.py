@@ -6,11 +6,12 @@ registers their commands on it.
 
 from __future__ import annotations
 
-from faas.cli import audit, deploy, dlq, functions, invoke, keys, queue, roles, serve
+from faas.cli import audit, buckets, deploy, dlq, functions, invoke, keys, queue, roles, serve
 from faas.cli.app import main
 
 __all__ = [
     "audit",
+    "buckets",
     "deploy",
     "dlq",
     "functions",

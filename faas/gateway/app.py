@@ -6,6 +6,7 @@ from aiohttp import web
 
 from faas.gateway import (
     audit_api,
+    buckets_api,
     concurrency_api,
     dead_letter_api,
     event_config_api,
@@ -33,6 +34,7 @@ def make_app(services: Services) -> web.Application:
     provisioned_api.add_routes(app, services)
     event_config_api.add_routes(app, services)
     dead_letter_api.add_routes(app, services)
+    buckets_api.add_routes(app, services)
     keys_api.add_routes(app, services.keys, services.auth, services.account_id)
     roles_api.add_routes(app, services.roles, services.auth)
     audit_api.add_routes(app, services.audit, services.auth)

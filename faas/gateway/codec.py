@@ -12,7 +12,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from faas.domain import AuditEvent, ConfigChange, DeadLetter, FunctionConfig, Record
+from faas.domain import (
+    AuditEvent,
+    ConfigChange,
+    DeadLetter,
+    FileSystemConfig,
+    FunctionConfig,
+    Record,
+)
 from faas.errors import InvalidParameterValue, InvalidRequestContent
 
 ARCHITECTURE = "arm64" if platform.machine() in {"aarch64", "arm64"} else "x86_64"
@@ -48,6 +55,16 @@ def configuration_document(cfg: FunctionConfig, arn: str) -> dict[str, Any]:
         "FaasNetwork": cfg.network,
         "FaasNetworkAllow": list(cfg.network_allow),
         "SnapStart": snap_start_document(cfg.snap_start),
+        **(
+            {
+                "FileSystemConfigs": [
+                    {"Arn": entry.arn, "LocalMountPath": entry.local_mount_path}
+                    for entry in cfg.file_system_configs
+                ]
+            }
+            if cfg.file_system_configs
+            else {}
+        ),
         **({"KMSKeyArn": cfg.kms_key_arn} if cfg.kms_key_arn else {}),
     }
 
@@ -162,6 +179,7 @@ def config_change(document: Mapping[str, Any]) -> ConfigChange:
         snap_start=_nested(document, "SnapStart", "ApplyOn", _snap_start),
         kms_key_arn=_typed(document, "KMSKeyArn", str),
         network_allow=_string_list(document, "FaasNetworkAllow"),
+        file_system_configs=_file_systems(document),
     )
 
 
@@ -229,6 +247,24 @@ def _string_list(document: Mapping[str, Any], key: str) -> tuple[str, ...] | Non
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise InvalidParameterValue(f"{key} must be a list of strings")
     return tuple(value)
+
+
+def _file_systems(document: Mapping[str, Any]) -> tuple[FileSystemConfig, ...] | None:
+    value = document.get("FileSystemConfigs")
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InvalidParameterValue("FileSystemConfigs must be a list")
+    entries = []
+    for entry in value:
+        if not isinstance(entry, Mapping) or not all(
+            isinstance(entry.get(k), str) for k in ("Arn", "LocalMountPath")
+        ):
+            raise InvalidParameterValue(
+                "Each FileSystemConfigs entry needs Arn and LocalMountPath (strings)"
+            )
+        entries.append(FileSystemConfig(entry["Arn"], entry["LocalMountPath"]))
+    return tuple(entries)
 
 
 def _int(value: Any, name: str) -> int:

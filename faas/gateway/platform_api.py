@@ -42,6 +42,8 @@ class PlatformApi:
                 report = {**self._services.health(), **summary}
                 if self._services.async_invocations is not None:
                     report["queue"] = await self._services.async_invocations.report()
+                if self._services.triggers is not None:
+                    report["triggers"] = self._services.triggers.report()
                 return json_response(report)
         return json_response(summary)
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from faas.auth.keys import KeyRing
 from faas.auth.roles import RoleBook
-from faas.domain import Limits, Record
+from faas.domain import BucketTrigger, Limits, Record
 from faas.gateway.audit import AuditSink
 from faas.gateway.auth import GatewayAuth
 from faas.invoker import Invoker
 from faas.queue.configs import EventConfigs
 from faas.queue.dead_letters import DeadLetters
 from faas.queue.service import AsyncInvocations
+from faas.registry.buckets import BucketRegistry
 from faas.registry.functions import Registry
 
 
@@ -26,6 +27,24 @@ class RecordSource(Protocol):
 
     def recent(self, function_name: str | None, limit: int) -> list[Record]:
         """Newest first (blocking; the gateway calls it from a thread)."""
+
+
+class TriggerManager(Protocol):
+    """Adds and removes bucket triggers, and reports their state (faas/triggers/filewatch)."""
+
+    async def add_trigger(
+        self,
+        function_name: str,
+        bucket: str,
+        *,
+        prefix: str = "",
+        suffix: str = "",
+        events: Iterable[str] = ("created",),
+    ) -> BucketTrigger: ...
+
+    async def remove_trigger(self, trigger_id: str) -> BucketTrigger: ...
+
+    def report(self) -> list[dict[str, object]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +67,6 @@ class Services:
     # Their event invoke configurations (retries, age, destinations) and dead letters.
     event_configs: EventConfigs | None = None
     dead_letters: DeadLetters | None = None
+    # Buckets and their triggers (file-watch events).
+    buckets: BucketRegistry | None = None
+    triggers: TriggerManager | None = None

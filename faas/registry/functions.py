@@ -25,6 +25,9 @@ from faas.config import ConcurrencySettings
 from faas.domain import (
     FUNCTION_NAME_RE,
     LATEST,
+    RECURSIVE_LOOP_ALLOW,
+    RECURSIVE_LOOP_TERMINATE,
+    Bucket,
     CodeInfo,
     ConfigChange,
     FunctionConfig,
@@ -103,6 +106,9 @@ class Registry:
         self._change_listeners: tuple[ChangeListener, ...] = ()
         self._delete_listeners: tuple[ChangeListener, ...] = ()
         self._mutation = threading.Lock()
+        # FileSystemConfigs Arn -> its bucket (ResourceNotFound/InvalidParameterValue when
+        # there is none): set by the composition root once the bucket registry exists.
+        self._bucket_for: Callable[[str], Bucket] | None = None
         # Code replaced or deleted while old workers may still run from it: removed by
         # sweep_unused_code() once no function and no live worker uses it.
         self._superseded_code: set[str] = set()
@@ -124,6 +130,25 @@ class Registry:
 
     def function_arn(self, name: str, qualifier: str | None = None) -> str:
         return function_arn(self._region, self._account_id, name, qualifier)
+
+    def set_bucket_resolver(self, resolve: Callable[[str], Bucket]) -> None:
+        self._bucket_for = resolve
+
+    def mounted_by(self, arn: str) -> list[str]:
+        """The functions whose FileSystemConfigs name `arn`."""
+        return [
+            cfg.name
+            for cfg in self._functions.values()
+            if any(entry.arn == arn for entry in cfg.file_system_configs)
+        ]
+
+    def function_for_uid_offset(self) -> dict[int, str]:
+        """Function names by their sandbox uid offset (who wrote a file into a bucket)."""
+        return {
+            cfg.sandbox_uid: cfg.name
+            for cfg in self._functions.values()
+            if cfg.sandbox_uid is not None
+        }
 
     def add_retire_listener(self, listener: RetireListener) -> None:
         """Call `listener(old_worker_key)` after an update or delete made that key obsolete.
@@ -282,6 +307,7 @@ class Registry:
         draft = _apply(self._defaults(name), change)
         validate_change(_as_change(draft), self._limits, self._runtimes)
         check_network(draft.network, draft.network_allow)
+        self._check_buckets(draft)
         with self._mutation:
             if name in self._functions:
                 raise ResourceConflict(f"Function already exist: {name}")
@@ -320,11 +346,45 @@ class Registry:
             current = self._current(name, revision_id)
             cfg = _revised(_apply(current, change))
             check_network(cfg.network, cfg.network_allow)
+            if change.file_system_configs is not None:
+                self._check_buckets(cfg)
             self._repo.replace(cfg, current.revision_id)
             self._publish(cfg, replaced=current)
         self._retire(current)
         self._announce_change(name)
         return cfg
+
+    def set_recursive_loop(self, name: str, value: str) -> FunctionConfig:
+        """PutFunctionRecursionConfig: Terminate or Allow (a new revision, like any change)."""
+        if value not in (RECURSIVE_LOOP_TERMINATE, RECURSIVE_LOOP_ALLOW):
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{value[:64]}' at 'recursiveLoop' failed to "
+                "satisfy constraint: Member must satisfy enum value set: [Allow, Terminate]"
+            )
+        name = self._unqualified(name)
+        with self._mutation:
+            current = self._current(name, None)
+            cfg = _revised(dataclasses.replace(current, recursive_loop=value))
+            self._repo.replace(cfg, current.revision_id)
+            self._publish(cfg, replaced=current)
+        self._retire(current)
+        self._announce_change(name)
+        return cfg
+
+    def mounts(self, cfg: FunctionConfig) -> tuple[Bucket, ...]:
+        """The buckets `cfg`'s FileSystemConfigs name, in order (ResourceNotFound for one that
+        is gone, e.g. removed from config.toml since)."""
+        if not cfg.file_system_configs:
+            return ()
+        if self._bucket_for is None:
+            raise InvalidParameterValue("FileSystemConfigs: this server has no buckets")
+        return tuple(self._bucket_for(entry.arn) for entry in cfg.file_system_configs)
+
+    def _check_buckets(self, cfg: FunctionConfig) -> None:
+        try:
+            self.mounts(cfg)
+        except ResourceNotFound as exc:
+            raise InvalidParameterValue(f"FileSystemConfigs: {exc.message}") from exc
 
     def delete(self, name: str) -> None:
         """Remove the function, and its code when no other function uses it."""

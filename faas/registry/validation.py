@@ -16,6 +16,7 @@ from faas.domain import (
     NETWORK_MODES,
     RESERVED_ENV_KEYS,
     ConfigChange,
+    FileSystemConfig,
     Limits,
     NetworkDestination,
 )
@@ -25,6 +26,11 @@ from faas.errors import InvalidParameterValue
 MAX_DESCRIPTION_CHARS = 256
 MAX_ROLE_CHARS = 2048
 MAX_HANDLER_CHARS = 128
+# Lambda's LocalMountPath pattern (max 160 characters).
+LOCAL_MOUNT_PATH_RE = re.compile(r"^/mnt/[a-zA-Z0-9-_.]+\Z")
+MAX_LOCAL_MOUNT_PATH_CHARS = 160
+# Lambda takes one FileSystemConfigs entry; faas takes several buckets (an extension).
+MAX_FILE_SYSTEMS = 8
 # Lambda's pattern for KMSKeyArn ("" resets it).
 KMS_KEY_ARN_RE = re.compile(r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()")
 
@@ -46,12 +52,9 @@ def validate_change(change: ConfigChange, limits: Limits, runtimes: Collection[s
             "failed to satisfy constraint: Member must satisfy regular expression pattern: "
             "(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"
         )
-    if change.network_allow is not None:
-        _check_network_allow(change.network_allow)
-    if change.network is not None and change.network not in NETWORK_MODES:
-        raise InvalidParameterValue(
-            f"FaasNetwork must be one of {', '.join(NETWORK_MODES)}, not {change.network!r}"
-        )
+    _check_network(change)
+    if change.file_system_configs is not None:
+        _check_file_systems(change.file_system_configs)
     if change.role is not None:
         _check_text(change.role, "role", MAX_ROLE_CHARS)
     if change.snap_start is not None and not isinstance(change.snap_start, bool):
@@ -180,3 +183,44 @@ def check_network(network: str, allow: Sequence[str]) -> None:
             "FaasNetwork allowlist needs FaasNetworkAllow: the destinations it may reach, e.g. "
             '["10.0.0.5/32:5432"]'
         )
+
+
+def _check_network(change: ConfigChange) -> None:
+    if change.network_allow is not None:
+        _check_network_allow(change.network_allow)
+    if change.network is not None and change.network not in NETWORK_MODES:
+        raise InvalidParameterValue(
+            f"FaasNetwork must be one of {', '.join(NETWORK_MODES)}, not {change.network!r}"
+        )
+
+
+def _check_file_systems(entries: Sequence[FileSystemConfig]) -> None:
+    """Each entry names a bucket (arn:aws:s3:::NAME) and a distinct /mnt/NAME; that the
+    bucket exists is the registry's to check."""
+    if len(entries) > MAX_FILE_SYSTEMS:
+        raise InvalidParameterValue(
+            f"FileSystemConfigs takes at most {MAX_FILE_SYSTEMS} entries, not {len(entries)}"
+        )
+    seen: set[str] = set()
+    for entry in entries:
+        path = entry.local_mount_path
+        if len(path) > MAX_LOCAL_MOUNT_PATH_CHARS or not LOCAL_MOUNT_PATH_RE.fullmatch(path):
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{path[:200]}' at "
+                "'fileSystemConfigs.member.localMountPath' failed to satisfy constraint: Member "
+                "must satisfy regular expression pattern: /mnt/[a-zA-Z0-9-_.]+"
+            )
+        if path in (f"/mnt/{dots}" for dots in (".", "..")):
+            raise InvalidParameterValue(f"LocalMountPath {path!r} is not a directory name")
+        if path in seen:
+            raise InvalidParameterValue(f"LocalMountPath {path} is given twice")
+        seen.add(path)
+        if ":elasticfilesystem:" in entry.arn or ":s3files:" in entry.arn:
+            raise InvalidParameterValue(
+                f"{entry.arn[:256]}: faas mounts buckets (arn:aws:s3:::NAME), not EFS or S3 Files "
+                "access points"
+            )
+        if not entry.arn.startswith("arn:aws:s3:::"):
+            raise InvalidParameterValue(
+                f"FileSystemConfigs Arn {entry.arn[:256]!r} must name a bucket: arn:aws:s3:::NAME"
+            )

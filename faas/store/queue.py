@@ -56,7 +56,7 @@ class EventQueueRepo:
         if not events:
             return
         with self._engine.begin() as connection:
-            connection.execute(insert(event_queue), [_row(event) for event in events])
+            connection.execute(insert(event_queue), [event_row(event) for event in events])
 
     def count(self) -> int:
         with self._engine.connect() as connection:
@@ -146,7 +146,7 @@ class EventQueueRepo:
                     delete(event_queue).where(held.in_(keys)).returning(event_queue.c.request_id)
                 )
             }
-            follow_ups = [_row(f) for rid, _, f in done if f is not None and rid in gone]
+            follow_ups = [event_row(f) for rid, _, f in done if f is not None and rid in gone]
             if follow_ups:
                 connection.execute(insert(event_queue), follow_ups)
         return [request_id in gone for request_id, _, _ in done]
@@ -209,7 +209,7 @@ def _held(request_id: str, lease: Lease) -> ColumnElement[bool]:
     )
 
 
-def _row(event: QueuedEvent) -> dict[str, object]:
+def event_row(event: QueuedEvent) -> dict[str, object]:
     return {
         "request_id": event.request_id,
         "function_name": event.function_name,

@@ -27,6 +27,7 @@ from faas.domain import (
     AuditEvent,
     AuditOutcome,
     AuditQuery,
+    FileSystemConfig,
     FunctionConfig,
     InvocationStatus,
     Record,
@@ -294,6 +295,10 @@ def _config_to_row(cfg: FunctionConfig, sealed_environment: str) -> dict[str, An
         "network_allow": json.dumps(list(cfg.network_allow)),
         "kms_key_arn": cfg.kms_key_arn,
         "role_passed": cfg.role_passed,
+        "file_system_configs": json.dumps(
+            [[entry.arn, entry.local_mount_path] for entry in cfg.file_system_configs]
+        ),
+        "recursive_loop": cfg.recursive_loop,
     }
 
 
@@ -321,6 +326,11 @@ def _config_from_row(row: RowMapping, environment: Mapping[str, str]) -> Functio
         network_allow=tuple(str(entry) for entry in json.loads(row["network_allow"])),
         kms_key_arn=row["kms_key_arn"],
         role_passed=bool(row["role_passed"]),
+        file_system_configs=tuple(
+            FileSystemConfig(str(arn), str(path))
+            for arn, path in json.loads(row["file_system_configs"])
+        ),
+        recursive_loop=row["recursive_loop"],
     )
 
 

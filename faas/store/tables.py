@@ -62,6 +62,10 @@ functions = Table(
     Column("kms_key_arn", String(2048), nullable=True),
     # See FunctionConfig.role_passed.
     Column("role_passed", Boolean, nullable=False, server_default=false()),
+    # FileSystemConfigs, a JSON list of [Arn, LocalMountPath].
+    Column("file_system_configs", Text, nullable=False, server_default="[]"),
+    # PutFunctionRecursionConfig: Terminate or Allow.
+    Column("recursive_loop", String(16), nullable=False, server_default="Terminate"),
     Index("ix_functions_sandbox_uid", "sandbox_uid", unique=True),
 )
 
@@ -209,4 +213,48 @@ dead_letters = Table(
     Index("ix_dead_letters_request_id", "request_id", unique=True),
     Index("ix_dead_letters_function_name", "function_name", "id"),
     Index("ix_dead_letters_failed_at_ms", "failed_at_ms"),
+)
+
+# Buckets made through the API (`faas bucket add`); [buckets] in config.toml are not stored.
+buckets = Table(
+    "buckets",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("writable", Boolean, nullable=False, server_default=false()),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# Which files of a bucket invoke which function (faas/triggers/filewatch.py).
+bucket_triggers = Table(
+    "bucket_triggers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("function_name", String(64), nullable=False),
+    Column("bucket", String(63), nullable=False),
+    Column("prefix", Text, nullable=False),
+    Column("suffix", Text, nullable=False),
+    # Comma-separated: ObjectCreated, ObjectRemoved.
+    Column("events", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_bucket_triggers_bucket", "bucket"),
+)
+
+# The delivery ledger: per trigger and key, the version of the file last delivered. A row
+# changes in the same transaction as the queued event it caused, so a version is delivered
+# once; a removal deletes the row with its event. Comparing a directory with these rows
+# finds what changed while nobody watched.
+bucket_ledger = Table(
+    "bucket_ledger",
+    metadata,
+    Column("trigger_id", String(36), primary_key=True),
+    Column("key", String(1024), primary_key=True),
+    Column("inode", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("depth", Integer, nullable=False, server_default="1"),
+    # The request id of the event that delivered this version (empty for a baseline row:
+    # a file already there when the trigger was made, which S3 would not announce either).
+    Column("request_id", String(36), nullable=False),
+    Column("delivered_ms", BigInteger, nullable=False),
 )

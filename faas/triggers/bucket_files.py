@@ -1,0 +1,97 @@
+"""Files in a bucket's directory: which names are keys, a file's version, a directory's
+contents, a file's eTag. Blocking (disk): the watcher calls these from threads.
+
+Names ignored (never keys, no events), so that uploads and editors' scratch files do not
+fire: any path part starting with `.` (hidden files and directories, rsync's and editors'
+temporary names), and names ending in `~`, `.tmp`, `.part`, `.partial`, `.swp` or
+`.crdownload`. Such a file renamed to a real name is delivered then, complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from faas.domain import FileVersion
+
+IGNORED_SUFFIXES = ("~", ".tmp", ".part", ".partial", ".swp", ".crdownload")
+ETAG_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FoundFile:
+    """A regular file in a bucket, as stat() saw it."""
+
+    key: str
+    version: FileVersion
+    uid: int
+
+
+def key_of(root: str, path: str) -> str | None:
+    """The key of `path` in the bucket at `root` (`a/b.jpg`), or None when the path is not
+    a key: outside the bucket, the bucket itself, or an ignored name."""
+    relative = os.path.relpath(path, root)
+    if relative == "." or relative.startswith(".." + os.sep) or relative == "..":
+        return None
+    key = relative.replace(os.sep, "/")
+    return None if is_ignored(key) else key
+
+
+def is_ignored(key: str) -> bool:
+    parts = key.split("/")
+    return any(part.startswith(".") for part in parts) or parts[-1].endswith(IGNORED_SUFFIXES)
+
+
+def version_of(info: os.stat_result) -> FileVersion:
+    return FileVersion(info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def stat_file(root: str, key: str) -> FoundFile | None:
+    """The regular file at `key` (None: gone, or not a regular file). Symbolic links are not
+    followed: a link could point a function at files outside the bucket."""
+    try:
+        info = os.lstat(os.path.join(root, key))
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return FoundFile(key, version_of(info), info.st_uid)
+
+
+def scan(root: str, prefix: str = "") -> dict[str, FoundFile]:
+    """Every key under `prefix` (a directory part of keys, or "") in the bucket at `root`.
+    OSError when the bucket's directory itself cannot be read (never an empty answer)."""
+    found: dict[str, FoundFile] = {}
+    start = os.path.join(root, prefix) if prefix else root
+    os.listdir(root)  # raises for a missing or unreadable bucket; os.walk would not
+
+    def unreadable(error: OSError) -> None:
+        if error.filename == root:
+            raise error
+
+    for directory, subdirectories, files in os.walk(start, onerror=unreadable):
+        # Ignored directories are not walked into; links to directories are not followed.
+        subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
+        for name in files:
+            key = key_of(root, os.path.join(directory, name))
+            if key is None:
+                continue
+            seen = stat_file(root, key)
+            if seen is not None:
+                found[key] = seen
+    return found
+
+
+def etag_of(root: str, key: str) -> str:
+    """S3's eTag of a single-part upload: the MD5 of the content, in hex ("" if unreadable)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        with Path(root, key).open("rb") as stream:
+            while chunk := stream.read(ETAG_CHUNK):
+                digest.update(chunk)
+    except OSError:
+        return ""
+    return digest.hexdigest()
