@@ -377,7 +377,12 @@ def mount_under_mnt(held: list[tuple[dict[str, Any], int]]) -> None:
             flags = MS_NOSUID | MS_NODEV | (os.fstatvfs(fd).f_flag & KEPT_SOURCE_FLAGS)
             if not entry.get("writable"):
                 flags |= MS_RDONLY
-            mount(source, target, None, MS_BIND, None)
+            try:
+                mount(source, target, None, MS_BIND, None)
+            except SandboxError as exc:  # say which: the kernel's EINVAL names nothing
+                raise SandboxError(
+                    f"mount source {entry['source']} for {target} cannot be bound: {exc}"
+                ) from exc
             mount("none", target, None, MS_BIND | MS_REMOUNT | flags, None)
     finally:
         for _, fd in held:
