@@ -35,6 +35,8 @@ FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 # `module.function`, where module may be a dotted path inside the code (pkg.mod.handler).
 HANDLER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
 ENV_KEY_RE = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])*\Z")
+# Lambda's rule for a FileSystemConfigs LocalMountPath (a Mount's target).
+MOUNT_TARGET_RE = re.compile(r"^/mnt/[A-Za-z0-9_.-]+\Z")
 
 # Lambda sets these itself; a function may not define them (Lambda answers 400 too).
 RESERVED_ENV_KEYS = frozenset(
@@ -194,6 +196,17 @@ class ConfigChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Mount:
+    """A host directory bound into a worker at `target` (a FileSystemConfigs LocalMountPath)."""
+
+    source: str  # absolute host directory
+    target: str  # "/mnt/<name>": MOUNT_TARGET_RE (Lambda's LocalMountPath rule)
+    writable: bool = False
+    # A supplementary gid the worker gets, so its per-function uid may write a writable bucket.
+    group: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerSpec:
     """Everything the pool needs to start and run workers of one function version.
 
@@ -221,6 +234,8 @@ class WorkerSpec:
     # The function's Role ARN: a faas execution role gives its workers temporary credentials.
     role: str = ""
     network_allow: tuple[NetworkDestination, ...] = ()
+    # Host directories bound under /mnt in every worker (docs/sandbox.md, Mounts).
+    mounts: tuple[Mount, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

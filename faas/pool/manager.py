@@ -262,6 +262,11 @@ class PoolManager:
 
     def _pool_for(self, spec: WorkerSpec) -> Pool:
         pool = self._pools.get(spec.key)
+        if pool is not None and pool.spec.mounts != spec.mounts:
+            # The same version with other host directories (a bucket moved, or its group
+            # changed): no worker, spare plan or snapshot template of the old ones may serve it.
+            self.retire(spec.key)
+            pool = None
         if pool is None:
             pool = self._pools[spec.key] = Pool(spec)
         return pool

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from faas.config import PoolSettings, SandboxSettings
-from faas.domain import MB, WorkerSpec
+from faas.domain import MB, MOUNT_TARGET_RE, Mount, WorkerSpec
 from faas.errors import ServiceError
 from faas.pool.cgroups import (
     CGROUP_ROOT,
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 TASK_ROOT = "/var/task"
 RUNTIME_ROOT = "/var/runtime"
+MOUNT_ROOT = "/mnt"  # a function's mounts (FileSystemConfigs LocalMountPath) live here
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
 OPEN_FILES = 1024  # Lambda's file descriptor limit
@@ -442,7 +443,7 @@ class SandboxPlanner:
             self._scratch.setup()
             self._scratch.prepare(512, self._settings.prepared_tmp_slots)
         if self.host.mount_namespace and self.host.root:
-            for mount_point in (TASK_ROOT, RUNTIME_ROOT):
+            for mount_point in (TASK_ROOT, RUNTIME_ROOT, MOUNT_ROOT):
                 Path(mount_point).mkdir(mode=0o755, parents=True, exist_ok=True)
 
     def _setup_cgroups(self) -> None:
@@ -596,6 +597,7 @@ class SandboxPlanner:
             self._plan_memory(prepared, spec)
             self._plan_network(prepared, spec, api_access)
             self._plan_namespaces(prepared, spec, uid)
+            self._plan_mounts(prepared, spec, uid)
             self._plan_proc_view(prepared)
             self._plan_tmp(prepared, spec, uid)
             if uid is not None:
@@ -691,6 +693,27 @@ class SandboxPlanner:
                 prepared.plan["runtime"] = self._runtime_exposure
             prepared.env["LAMBDA_TASK_ROOT"] = TASK_ROOT
 
+    def _plan_mounts(self, prepared: PreparedSandbox, spec: WorkerSpec, uid: int | None) -> None:
+        """The function's host directories, bound under /mnt in its mount namespace (root or
+        not: a user namespace may bind what its uid can reach). With a uid of its own, the
+        worker also gets each mount's group, so that uid may write a writable one."""
+        if not spec.mounts:
+            return
+        if not self.host.mount_namespace:
+            raise ServiceError(
+                f"{spec.function_name} mounts {', '.join(m.target for m in spec.mounts)}, but "
+                f"this host cannot make mount namespaces: {self.host.mount_namespace_why}"
+            )
+        problem = _mounts_problem(spec.mounts, self._data_dir)
+        if problem:
+            raise ServiceError(f"{spec.function_name} cannot mount {problem}")
+        prepared.plan["mounts"] = [
+            {"source": m.source, "target": m.target, "writable": m.writable} for m in spec.mounts
+        ]
+        groups = sorted({m.group for m in spec.mounts if m.group is not None})
+        if uid is not None and groups:
+            prepared.plan["groups"] = groups
+
     def _plan_proc_view(self, prepared: PreparedSandbox) -> None:
         """A /proc of the worker's own (in the mount namespace of a per-function uid). The
         worker is made dumpable again after the uid change, else it could not see the
@@ -732,6 +755,7 @@ class SandboxPlanner:
             # The worker's own procfs: not the one the system rules (built before the mounts
             # changed) name.
             rules.append(["/proc", "r"])
+        rules += _landlock_mount_rules(prepared.plan.get("mounts") or [])
         return rules
 
     def _landlock_system_rules(self) -> list[list[str]]:
@@ -786,6 +810,37 @@ def _runtime_exposure(prefix: str) -> dict[str, str] | None:
         except OSError:
             return None
     return None
+
+
+def _mounts_problem(mounts: tuple[Mount, ...], data_dir: Path) -> str:
+    """'' when every mount is one the sandbox can carry out safely, else what is wrong (the
+    API checks these first; the pool does not trust it to)."""
+    targets: set[str] = set()
+    for mount in mounts:
+        name = mount.target.removeprefix(f"{MOUNT_ROOT}/")
+        if not MOUNT_TARGET_RE.match(mount.target) or name in (".", ".."):
+            return f"at {mount.target!r}: a mount path is /mnt/ and a name of A-Z a-z 0-9 _ . -"
+        if mount.target in targets:
+            return f"two directories at {mount.target}"
+        targets.add(mount.target)
+        if not Path(mount.source).is_absolute():
+            return f"{mount.source!r} at {mount.target}: the source must be an absolute path"
+        if data_dir.resolve().is_relative_to(Path(mount.source).resolve()):
+            return f"{mount.source} at {mount.target}: it holds the platform's data directory"
+        if mount.group is not None and mount.group <= 0:
+            return f"{mount.source} at {mount.target}: its group must be a gid above 0 (root)"
+    return ""
+
+
+def _landlock_mount_rules(mounts: list[dict[str, Any]]) -> list[list[str]]:
+    """/mnt itself may be listed (it holds only the function's mounts); each mount may be
+    read, and a writable one changed: files and directories made, written, truncated, renamed
+    within and removed (the "rw" rights of the runtime's Landlock ruleset)."""
+    if not mounts:
+        return []
+    rules = [[MOUNT_ROOT, "r"]]
+    rules += [[str(m["target"]), "rw" if m["writable"] else "r"] for m in mounts]
+    return rules
 
 
 def _under_tmp(path: str) -> bool:

@@ -7,10 +7,11 @@ applied never runs user code (the zygote child exits and the invocation fails).
 
 Order (each step needs the privileges the next ones drop):
   join cgroups -> open /proc/self/clear_refs -> Landlock rules for the system paths ->
-  rlimits -> new mount/IPC/UTS(/net) namespaces -> private mounts -> code at /var/task
-  (read-only) -> /tmp -> the interpreter's prefix made reachable -> hide paths -> a /proc of
-  its own -> drop to the function's uid (dumpable again) -> no_new_privs -> Landlock rules for
-  code, /tmp and /proc, enforced -> seccomp
+  rlimits -> new mount/IPC/UTS(/net) namespaces -> private mounts -> mount sources held open
+  -> code at /var/task (read-only) -> /tmp -> the interpreter's prefix made reachable ->
+  mounts under /mnt -> hide paths -> a /proc of its own -> drop to the function's uid and its
+  mounts' groups (dumpable again) -> no_new_privs -> Landlock rules for code, /tmp, /proc and
+  /mnt, enforced -> seccomp
 A spare carries out the first three steps when it is forked (they do not depend on the
 function), the rest when it is given a function.
 """
@@ -55,6 +56,12 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+# Per-mount flags of a bind's source that a bind must keep: a read-only or noexec host mount
+# stays so (a user namespace could not clear them anyway: the kernel locks them).
+KEPT_SOURCE_FLAGS = os.ST_RDONLY | os.ST_NOEXEC  # the same bits as MS_RDONLY, MS_NOEXEC
+
+# Where a function's mounts (FileSystemConfigs LocalMountPath) appear.
+MOUNT_ROOT = "/mnt"
 
 # Syscall numbers by machine: the ones a function never needs and an escape would.
 SYSCALLS = {
@@ -334,6 +341,55 @@ def mount_tmp(tmp: dict[str, Any]) -> None:
         os.close(fd)
 
 
+def open_mount_sources(mounts: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
+    """Each mount's source directory, held open (O_PATH) as soon as the mount namespace is
+    ours: a later step may cover where it lives (/tmp replaced, a closed home directory or the
+    data directory hidden), and a missing source fails the worker here, naming it."""
+    held: list[tuple[dict[str, Any], int]] = []
+    try:
+        for entry in mounts:
+            source, target = str(entry["source"]), str(entry["target"])
+            try:
+                fd = os.open(source, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise SandboxError(
+                    f"mount source {source} for {target} cannot be used: {exc.strerror}"
+                ) from exc
+            held.append((entry, fd))
+    except BaseException:
+        for _, fd in held:
+            os.close(fd)
+        raise
+    return held
+
+
+def mount_under_mnt(held: list[tuple[dict[str, Any], int]]) -> None:
+    """A small read-only tmpfs on /mnt (nothing of the host's /mnt shows) holding one bind of
+    each source: read-only unless writable, never suid or device files. Not recursive: host
+    mounts below a source (another worker's /tmp, say) stay out, and none escapes the
+    read-only remount."""
+    mount("tmpfs", MOUNT_ROOT, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755")
+    try:
+        for entry, fd in held:
+            target = str(entry["target"])
+            os.mkdir(target, 0o755)
+            source = f"/proc/self/fd/{fd}"
+            flags = MS_NOSUID | MS_NODEV | (os.fstatvfs(fd).f_flag & KEPT_SOURCE_FLAGS)
+            if not entry.get("writable"):
+                flags |= MS_RDONLY
+            try:
+                mount(source, target, None, MS_BIND, None)
+            except SandboxError as exc:  # say which: the kernel's EINVAL names nothing
+                raise SandboxError(
+                    f"mount source {entry['source']} for {target} cannot be bound: {exc}"
+                ) from exc
+            mount("none", target, None, MS_BIND | MS_REMOUNT | flags, None)
+    finally:
+        for _, fd in held:
+            os.close(fd)
+    mount("none", MOUNT_ROOT, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+
+
 def hide(paths: list[str]) -> None:
     """Cover platform directories with an empty read-only tmpfs."""
     for path in paths:
@@ -350,8 +406,10 @@ def mount_proc(options: str) -> None:
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, options)
 
 
-def drop_privileges(uid: int, gid: int) -> None:
-    os.setgroups([])
+def drop_privileges(uid: int, gid: int, groups: list[int] | None = None) -> None:
+    """To the function's uid; its only supplementary groups are those of its mounts (so it
+    may write a writable bucket whose directory belongs to that group)."""
+    os.setgroups(groups or [])
     os.setgid(gid)
     os.setuid(uid)
 
@@ -508,7 +566,8 @@ def apply(plan: dict[str, Any], opened: dict[str, int] | None = None) -> dict[st
     set_rlimits(plan.get("rlimits") or {})
     _isolate_mounts(plan)
     if plan.get("uid") is not None:
-        drop_privileges(int(plan["uid"]), int(plan["gid"]))
+        groups = [int(group) for group in plan.get("groups") or []]
+        drop_privileges(int(plan["uid"]), int(plan["gid"]), groups)
     if plan.get("dumpable"):
         set_dumpable()
     if plan.get("no_new_privs"):
@@ -528,6 +587,10 @@ def _isolate_mounts(plan: dict[str, Any]) -> None:
     if plan.get("namespaces"):
         unshare(int(plan["namespaces"]))
         mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    if plan.get("mounts") and not int(plan.get("namespaces") or 0) & CLONE_NEWNS:
+        raise SandboxError("mounts need a mount namespace of the worker's own")
+    # Held open in this namespace (a bind's source must be in it), before anything covers them.
+    sources = open_mount_sources(plan.get("mounts") or [])
     if plan.get("resolv_conf"):
         # First: its source is in the data dir, which /tmp may replace and `hide` covers.
         bind_resolv_conf(plan["resolv_conf"])
@@ -541,6 +604,9 @@ def _isolate_mounts(plan: dict[str, Any]) -> None:
     if plan.get("runtime"):
         runtime = plan["runtime"]
         expose_runtime(runtime["prefix"], runtime["covered"], runtime["staging"])
+    # After /tmp and the runtime: a data dir under /mnt still had to serve their binds.
+    if sources:
+        mount_under_mnt(sources)
     hide(plan.get("hide") or [])
     if plan.get("proc_view"):
         mount_proc(PROC_OPTIONS)

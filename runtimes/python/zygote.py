@@ -138,9 +138,23 @@ class Zygote:
         os.environ.update(request["env"])
         time.tzset()
         os.chdir(request["cwd"])
-        opened = sandbox.apply(request.get("sandbox") or {}, opened)
+        try:
+            opened = sandbox.apply(request.get("sandbox") or {}, opened)
+        except sandbox.SandboxError as exc:
+            report_sandbox_failure(sock, exc)
+            raise
         gc.enable()
         return int(bootstrap.run(sock, opened.get("clear_refs_fd"), bool(request.get("template"))))
+
+
+def report_sandbox_failure(sock: socket.socket, exc: Exception) -> None:
+    """Tell the platform why the sandbox failed (a mount source that is missing, say), so the
+    invocation's error says so instead of only the exit status. No user code has run yet:
+    the platform may trust this frame as much as the plan it sent."""
+    message = f"Runtime exited with error: the sandbox could not be applied: {exc}"
+    document = bootstrap.error_document("Runtime.ExitError", message, "", [])
+    with contextlib.suppress(OSError):
+        bootstrap.FrameChannel(sock).send({"t": "init_error"}, document)
 
 
 # The shape of a worker's environment (values do not matter): see rehearse().

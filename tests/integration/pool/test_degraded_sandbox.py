@@ -9,6 +9,7 @@ unprivileged user `nobody` (so they need root to switch to it) and drive the poo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import json
 import os
@@ -25,7 +26,7 @@ from typing import Any
 import pytest
 
 from faas.config import PoolSettings, SandboxSettings
-from faas.domain import WorkerSpec
+from faas.domain import Mount, WorkerSpec
 from faas.pool.launcher import ZygoteLauncher, runtime_dir
 from faas.pool.manager import PoolManager
 from faas.pool.sandbox import HostSandbox, SandboxPlanner, layers, proc_view_reason
@@ -416,3 +417,65 @@ async def test_code_kept_under_tmp_stays_visible(manager: PoolManager, host: Hos
         shutil.rmtree(parent, ignore_errors=True)
     assert result["error"] is None, result
     assert result["body"]["uid"] == NOBODY
+
+
+MOUNTED = """
+    import os
+
+    def attempt(step):
+        try:
+            return step()
+        except OSError as exc:
+            return -exc.errno
+
+    def write(path):
+        with open(path, "w") as opened:
+            return opened.write("from the function")
+
+    def handler(event, context):
+        shelf, drop, sibling = event["shelf"], event["drop"], event["sibling"]
+        return {
+            "mnt": attempt(lambda: sorted(os.listdir("/mnt"))),
+            "read": attempt(lambda: open(f"{shelf}/book").read()),
+            "write_read_only": attempt(lambda: write(f"{shelf}/new")),
+            "write": attempt(lambda: write(f"{drop}/note")),
+            "rename": attempt(lambda: os.rename(f"{drop}/note", f"{drop}/kept")),
+            "mkdir": attempt(lambda: os.mkdir(f"{drop}/dir")),
+            "sibling": attempt(lambda: open(sibling).read()),
+        }
+"""
+
+
+async def test_mounts_are_bound_in_the_user_namespace(
+    manager: PoolManager, world_dir: Path, host: HostSandbox
+) -> None:
+    """Without root a worker binds its mounts in its user+mount namespace: a read-only one
+    refuses writes, a writable one takes them (as the platform's uid: there is no uid of the
+    function's own, nor a group to give it), and Landlock keeps the rest of the host out."""
+    if not host.mount_namespace:
+        pytest.skip(f"no user+mount namespace for nobody: {host.mount_namespace_why}")
+    shelf = world_readable_dir(str(world_dir))
+    (shelf / "book").write_text("a story")
+    (shelf / "book").chmod(WORLD_READABLE_FILE)
+    drop = world_readable_dir(str(world_dir))
+    os.chown(drop, NOBODY, NOBODY)  # a writable bucket belongs to the platform's user here
+    sibling = world_dir / f"sibling-{uuid.uuid4().hex[:8]}"
+    sibling.write_text("not mounted")
+    sibling.chmod(WORLD_READABLE_FILE)
+    spec = dataclasses.replace(
+        make_spec(world_dir, MOUNTED),
+        mounts=(Mount(str(shelf), "/mnt/shelf"), Mount(str(drop), "/mnt/drop", writable=True)),
+    )
+    event = {"shelf": "/mnt/shelf", "drop": "/mnt/drop", "sibling": str(sibling)}
+    result = await call(manager, spec, event)
+    assert result["error"] is None, result
+    body = result["body"]
+    assert body["mnt"] == ["drop", "shelf"]  # a tmpfs of the worker's own, not the host's /mnt
+    assert body["read"] == "a story"
+    assert body["write_read_only"] in (-errno.EROFS, -errno.EACCES)
+    assert body["write"] == len("from the function")
+    assert body["rename"] is None and body["mkdir"] is None
+    assert (drop / "kept").stat().st_uid == NOBODY and (drop / "dir").is_dir()
+    assert not (shelf / "new").exists()
+    if host.landlock_abi:
+        assert body["sibling"] == -errno.EACCES
