@@ -33,6 +33,7 @@ from faas.domain import (
     FunctionConfig,
     FunctionPage,
     Limits,
+    Mount,
     NetworkDestination,
     WorkerSpec,
 )
@@ -244,6 +245,7 @@ class Registry:
             sandbox_uid=cfg.sandbox_uid,
             role=cfg.role if cfg.role_passed else "",
             network_allow=tuple(NetworkDestination.parse(e) for e in cfg.network_allow),
+            mounts=self._mounts(cfg),
         )
         # A caller holding a configuration that was just replaced gets a spec, but the cache
         # does not keep it alive after the update already evicted that revision.
@@ -379,6 +381,18 @@ class Registry:
         if self._bucket_for is None:
             raise InvalidParameterValue("FileSystemConfigs: this server has no buckets")
         return tuple(self._bucket_for(entry.arn) for entry in cfg.file_system_configs)
+
+    def _mounts(self, cfg: FunctionConfig) -> tuple[Mount, ...]:
+        buckets = self.mounts(cfg)
+        return tuple(
+            Mount(
+                source=bucket.path,
+                target=entry.local_mount_path,
+                writable=bucket.writable,
+                group=bucket.group if bucket.writable else None,
+            )
+            for bucket, entry in zip(buckets, cfg.file_system_configs, strict=True)
+        )
 
     def _check_buckets(self, cfg: FunctionConfig) -> None:
         try:

@@ -13,6 +13,7 @@ from faas.domain import (
     ENV_KEY_RE,
     HANDLER_RE,
     MAX_NETWORK_ALLOW,
+    MOUNT_TARGET_RE,
     NETWORK_MODES,
     RESERVED_ENV_KEYS,
     ConfigChange,
@@ -26,8 +27,7 @@ from faas.errors import InvalidParameterValue
 MAX_DESCRIPTION_CHARS = 256
 MAX_ROLE_CHARS = 2048
 MAX_HANDLER_CHARS = 128
-# Lambda's LocalMountPath pattern (max 160 characters).
-LOCAL_MOUNT_PATH_RE = re.compile(r"^/mnt/[a-zA-Z0-9-_.]+\Z")
+# Lambda's LocalMountPath pattern is MOUNT_TARGET_RE (max 160 characters).
 MAX_LOCAL_MOUNT_PATH_CHARS = 160
 # Lambda takes one FileSystemConfigs entry; faas takes several buckets (an extension).
 MAX_FILE_SYSTEMS = 8
@@ -204,7 +204,7 @@ def _check_file_systems(entries: Sequence[FileSystemConfig]) -> None:
     seen: set[str] = set()
     for entry in entries:
         path = entry.local_mount_path
-        if len(path) > MAX_LOCAL_MOUNT_PATH_CHARS or not LOCAL_MOUNT_PATH_RE.fullmatch(path):
+        if len(path) > MAX_LOCAL_MOUNT_PATH_CHARS or not MOUNT_TARGET_RE.fullmatch(path):
             raise InvalidParameterValue(
                 f"1 validation error detected: Value '{path[:200]}' at "
                 "'fileSystemConfigs.member.localMountPath' failed to satisfy constraint: Member "
