@@ -53,6 +53,8 @@ class ConfigOptions:
     network: str | None = None
     network_allow: tuple[str, ...] | None = None
     snap_start: bool | None = None  # only ever True from the CLI: the flag turns it on
+    # --mount BUCKET:/mnt/PATH, as FileSystemConfigs (replaces the list).
+    mounts: tuple[tuple[str, str], ...] | None = None
 
     def to_lambda(self) -> dict[str, Any]:
         """The UpdateFunctionConfiguration / CreateFunction fields for the given options."""
@@ -70,9 +72,27 @@ class ConfigOptions:
             fields["EphemeralStorage"] = {"Size": self.ephemeral_storage_mb}
         if self.environment is not None:
             fields["Environment"] = {"Variables": dict(self.environment)}
+        if self.mounts is not None:
+            fields["FileSystemConfigs"] = [
+                {"Arn": f"arn:aws:s3:::{bucket}", "LocalMountPath": path}
+                for bucket, path in self.mounts
+            ]
         if self.snap_start is not None:
             fields["SnapStart"] = {"ApplyOn": "PublishedVersions" if self.snap_start else "None"}
         return {key: value for key, value in fields.items() if value is not None}
+
+
+def parse_mount_items(items: Sequence[str]) -> tuple[tuple[str, str], ...] | None:
+    """`BUCKET:/mnt/PATH` items; None when none were given."""
+    if not items:
+        return None
+    mounts = []
+    for item in items:
+        bucket, colon, path = item.partition(":")
+        if not colon or not bucket or not path.startswith("/mnt/"):
+            raise UsageProblem(f"--mount {item!r}: give BUCKET:/mnt/PATH, e.g. photos:/mnt/photos")
+        mounts.append((bucket, path))
+    return tuple(mounts)
 
 
 def parse_env_items(items: Sequence[str]) -> dict[str, str] | None:
@@ -188,6 +208,14 @@ def _zip_mode(source: Path) -> int:
     "the list), e.g. --allow 10.0.0.5/32:5432.",
 )
 @click.option(
+    "--mount",
+    "mount_items",
+    multiple=True,
+    metavar="BUCKET:/mnt/PATH",
+    help="Mount a bucket in the function at /mnt/PATH (repeat; replaces the list; read-only "
+    "unless the bucket is writable).",
+)
+@click.option(
     "--snap-start",
     is_flag=True,
     default=False,
@@ -207,6 +235,7 @@ def deploy(
     role: str | None,
     network: str | None,
     allow: tuple[str, ...],
+    mount_items: tuple[str, ...],
     snap_start: bool,
 ) -> None:
     """Deploy CODE (a zip file or a directory) as the function --name: create it, or update
@@ -222,6 +251,7 @@ def deploy(
         role=role,
         network=network,
         network_allow=allow or None,
+        mounts=parse_mount_items(mount_items),
         snap_start=True if snap_start else None,
     )
     zip_bytes = load_code(code)
