@@ -101,9 +101,12 @@ class FileLedgerRepo:
         changed = connection.execute(update(bucket_ledger).where(row, not_(same)).values(values))
         if changed.rowcount:
             return True
+        # RETURNING, not rowcount: PostgreSQL's driver reports -1 for an INSERT ... ON
+        # CONFLICT DO NOTHING, whether it inserted or not.
         inserted = connection.execute(
             self._insert(bucket_ledger)
             .values(trigger_id=delivery.trigger_id, key=delivery.key, **values)
             .on_conflict_do_nothing()
+            .returning(bucket_ledger.c.key)
         )
-        return bool(inserted.rowcount)
+        return inserted.first() is not None

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from faas.config import ConfigError, RateLimitSettings, Settings, load
+from faas.domain import Bucket
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,6 +21,8 @@ def test_the_documented_config_file_holds_the_built_in_defaults() -> None:
     assert documented.pool == Settings().pool
     assert documented.store == Settings().store
     assert documented.sandbox == Settings().sandbox
+    assert documented.filewatch == Settings().filewatch
+    assert documented.buckets == {}
 
 
 def test_trusted_proxies_from_a_toml_list_or_a_comma_separated_variable(tmp_path: Path) -> None:
@@ -56,3 +59,30 @@ def test_rate_limits_from_the_environment() -> None:
         environ={"FAAS_RATE_LIMITS_INVOKE_PER_S": "0.5", "FAAS_RATE_LIMITS_MANAGEMENT_BURST": "7"}
     ).rate_limits
     assert (limits.invoke_per_s, limits.management_burst) == (0.5, 7)
+
+
+def test_buckets_from_config_toml(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[buckets]\nphotos = "/srv/photos"\nthumbs = { path = "/srv/thumbs", writable = true }\n'
+    )
+    buckets = load(config).buckets
+    assert buckets["photos"] == Bucket("photos", "/srv/photos", False, "config")
+    assert buckets["thumbs"] == Bucket("thumbs", "/srv/thumbs", True, "config")
+
+
+@pytest.mark.parametrize(
+    "entry", ["photos = 3", 'photos = { path = "/x", writable = "yes" }', 'photos = { dir = "/x" }']
+)
+def test_a_bucket_entry_that_is_neither_a_path_nor_a_table_is_refused(
+    tmp_path: Path, entry: str
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"[buckets]\n{entry}\n")
+    with pytest.raises(ConfigError, match=r"\[buckets\] photos"):
+        load(config)
+
+
+def test_file_watch_timings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="quiet_period_ms"):
+        load(environ={"FAAS_FILEWATCH_QUIET_PERIOD_MS": "-1"})
