@@ -1,8 +1,8 @@
 """The README's tutorial, run as written against a real server.
 
-The shell blocks of the "Tutorial" section run in order in one bash, in a scratch directory
-that plays the checkout: the server's data directory is its `.faas`, as `make serve` makes
-it. Only what cannot run in a test is changed: the port (a free one instead of 8080, and
+The shell blocks of the "Tutorial" section, then those of "Buckets and triggers", run in
+order in one bash, in a scratch directory that plays the checkout: the server's data
+directory is its `.faas`, as `make serve` makes it. Only what cannot run in a test is changed: the port (a free one instead of 8080, and
 FAAS_URL for the CLI), the server start (`make serve` and activating the virtualenv: the
 server is already running and the test's Python is on PATH), `pip install boto3` (a test
 dependency already), and the AWS CLI line when the AWS CLI is not installed.
@@ -23,11 +23,15 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 SKIPPED_LINES = ("make serve", "source .venv/bin/activate", "pip install boto3")
 
 
+def section_blocks(text: str, title: str) -> list[str]:
+    section = text[text.index(f"## {title}") :]
+    section = section[: section.index("\n## ", 1)]
+    return re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+
+
 def tutorial_script(port: int) -> str:
     text = README.read_text()
-    section = text[text.index("## Tutorial") :]
-    section = section[: section.index("\n## ", 1)]
-    blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+    blocks = [*section_blocks(text, "Tutorial"), *section_blocks(text, "Buckets and triggers")]
     lines = []
     for block in blocks:
         for line in block.splitlines():
@@ -66,3 +70,7 @@ def test_the_readme_tutorial_runs_as_written(tmp_path: Path) -> None:
     assert """b'{"hello": "boto3", "calls": 4}'""" in output  # boto3 with the credentials file
     assert "deleted hello" in output
     assert "REPORT RequestId:" in completed.stderr  # --tail
+    # Buckets: the file dropped into the bucket ran hello once, asynchronously.
+    # (records of the tutorial's first hello, deleted since, are listed below it)
+    records = output[output.rindex("REQUEST ID") :].splitlines()
+    assert records[1].endswith("async #1"), records
