@@ -2,10 +2,11 @@
 
 The shell blocks of the "Tutorial" section, then those of "Buckets and triggers", run in
 order in one bash, in a scratch directory that plays the checkout: the server's data
-directory is its `.faas`, as `make serve` makes it. Only what cannot run in a test is changed: the port (a free one instead of 8080, and
-FAAS_URL for the CLI), the server start (`make serve` and activating the virtualenv: the
-server is already running and the test's Python is on PATH), `pip install boto3` (a test
-dependency already), and the AWS CLI line when the AWS CLI is not installed.
+directory is its `.faas`, as `make serve` makes it. Only what cannot run in a test is
+changed: the port (a free one instead of 8080, and FAAS_URL for the CLI), the server start
+(`make serve` and activating the virtualenv: the server is already running and the test's
+Python is on PATH), `pip install boto3` (a test dependency already), and the AWS CLI line
+when the AWS CLI is not installed.
 """
 
 from __future__ import annotations
