@@ -79,6 +79,10 @@ def _snapshot_heavy(r: Results) -> Any:
     return dig(variant, "new_worker", "p50_ms") if isinstance(variant, Mapping) else variant
 
 
+def _file_drain_ratio(r: Results) -> Any:
+    return ratio(dig(r, "n", "drain", "events_per_s"), dig(r, "m", "drain_rps"))
+
+
 TARGETS = (
     Target(
         "warm hello throughput c=32 >= 0.4x baseline",
@@ -137,6 +141,13 @@ TARGETS = (
         lambda v: v >= 0.9,
         "x",
     ),
+    Target(
+        "file events: close-to-start latency minus the quiet period p50 < 50 ms",
+        lambda r: dig(r, "n", "latency", "latency_minus_quiet_p50_ms"),
+        lambda v: v < 50,
+        " ms",
+    ),
+    Target("file events drain >= 0.5x async drain (m)", _file_drain_ratio, lambda v: v >= 0.5, "x"),
 )
 
 
@@ -488,6 +499,72 @@ def async_lines(results: Results) -> list[str]:
     return lines
 
 
+def file_event_lines(results: Results) -> list[str]:
+    data = dig(results, "n")
+    if not isinstance(data, Mapping):
+        return ["n/a"]
+    rows = []
+    for label in ("drain", "drain_default_quiet"):
+        run = data.get(label) or {}
+        rows.append(
+            [
+                f"{fmt(run.get('files'))} files at once",
+                fmt(run.get("quiet_period_ms")),
+                fmt(run.get("events_per_s")),
+                fmt(run.get("elapsed_s")),
+                fmt(run.get("queued_s")),
+                fmt(run.get("write_s")),
+                fmt(run.get("ran_when_queued")),
+                fmt(run.get("after_queued_events_per_s")),
+                f"{fmt(run.get('delivered'))} / {fmt(run.get('invoked'))}",
+                fmt(run.get("gateway_cpu_ms_per_event")),
+            ]
+        )
+    header = [
+        "drain",
+        "quiet period ms",
+        "events/s (first write to last run)",
+        "s",
+        "all queued s",
+        "writing s",
+        "run by then",
+        "events/s after",
+        "queued / invoked",
+        "gateway CPU ms/event",
+    ]
+    lines = table(header, rows)
+    latency = data.get("latency") or {}
+    lines += [
+        "",
+        *table(
+            ["one file at a time", "quiet period ms", "p50 ms", "p99 ms", "max ms", "n"],
+            [
+                [
+                    "close() to invocation start",
+                    fmt(latency.get("quiet_period_ms")),
+                    fmt(latency.get("p50_ms")),
+                    fmt(latency.get("p99_ms")),
+                    fmt(latency.get("max_ms")),
+                    fmt(latency.get("n")),
+                ]
+            ],
+        ),
+    ]
+    rate = dig(data, "drain", "events_per_s")
+    lines += [
+        "",
+        f"Latency minus the quiet period at p50: "
+        f"{fmt(latency.get('latency_minus_quiet_p50_ms'), ' ms')} (StartTime has whole "
+        "milliseconds). File events / async drain (m): "
+        f"{fmt(ratio(rate, dig(results, 'm', 'drain_rps')), 'x')}; file events / baseline "
+        f"hello req/s c=1: {fmt(ratio(rate, _hello(results, 'a', 'c1', 'rps')), 'x')}. "
+        "A file is complete once unchanged for the quiet period after its close "
+        "(filewatch.quiet_period_ms, 200 ms by default): every file waits that long before "
+        "it is queued.",
+    ]
+    return lines
+
+
 def render(results: Results) -> str:
     sections: list[tuple[str, list[str]]] = [
         ("Machine", machine_lines(results["machine"])),
@@ -505,6 +582,7 @@ def render(results: Results) -> str:
         ("(k) A burst at an idle function", burst_lines(results)),
         ("(l) Peer: serverless-offline", peer_lines(results)),
         ("(m) Async invocations", async_lines(results)),
+        ("(n) File events", file_event_lines(results)),
         ("Targets", target_lines(results["targets"])),
     ]
     lines = [f"Mode: {results['mode']}; run took {results['elapsed_s']} s.", ""]

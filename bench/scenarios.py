@@ -1,4 +1,4 @@
-"""The measurements of one run, (a) to (l); each starts and stops its own servers.
+"""The measurements of one run, (a) to (n); each starts and stops its own servers.
 
 Every scenario is `async def scenario(bench) -> dict` of plain JSON values, so any subset can
 run (`--only`) and the report reads one document.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import statistics
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import psutil
 
 from bench import peer
@@ -26,6 +28,7 @@ from bench.servers import (
     EVENT,
     ServerProcess,
     Target,
+    call_api,
     deploy,
     deploy_many,
     health,
@@ -35,6 +38,7 @@ from bench.servers import (
     start_baseline,
     start_faas,
 )
+from faas.config import FileWatchSettings
 
 # The CreateFunction fields that turn snapshot start on; the cold start scenario deploys its
 # "with snapshot start" functions with them (None would report those rows as not implemented).
@@ -64,10 +68,13 @@ class Plan:
     function_repeats: int
     # (j): invokes timed after each kind of pause.
     pause_samples: int
+    # (n): files dropped at once, and files dropped one at a time for the latency.
+    file_drops: int
+    file_samples: int
 
 
-FULL = Plan(Durations(2.0, 5.0), 20, 5, 8, (1, 100, 1000), 3, 60)
-QUICK = Plan(Durations(0.5, 1.0), 5, 2, 4, (1, 10, 50), 1, 8)
+FULL = Plan(Durations(2.0, 5.0), 20, 5, 8, (1, 100, 1000), 3, 60, 1000, 30)
+QUICK = Plan(Durations(0.5, 1.0), 5, 2, 4, (1, 10, 50), 1, 8, 100, 5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -676,6 +683,197 @@ async def async_rates(bench: Bench) -> dict[str, Any]:
     }
 
 
+# -- (n) file events ------------------------------------------------------------------------
+
+# The drains run with a short quiet period, so that the wait for a file's completion weighs
+# little against what follows it; the latency samples (and a second drain) with the default.
+DRAIN_QUIET_PERIOD_MS = 50
+DEFAULT_QUIET_PERIOD_MS = FileWatchSettings().quiet_period_ms
+FILE_POLL_S = 0.01
+# A signed /health costs the gateway some CPU: polled less often while it is under load.
+FILE_DRAIN_POLL_S = 0.02
+FILE_SAMPLE_GAP_S = 0.05
+FILE_WAIT_S = 120.0
+FILE_CONTENT = b"x" * 1024
+BUCKET = "bench"
+
+
+async def file_events(bench: Bench) -> dict[str, Any]:
+    """Files written into a watched directory, each one an async invocation of hello.
+    Drain: N files written (write + close) as fast as one thread can, timed from the first
+    write until every event has run (the trigger's delivered count at N and the queue
+    empty, from /health), on a server with a short quiet period and on one with the default.
+    Latency: one file at a time on the default server, each after the last one's invocation
+    finished: from the bench's clock right after close() to the invocation's StartTime in
+    its record (both wall clock, the record's in whole milliseconds)."""
+    short = {"FAAS_FILEWATCH_QUIET_PERIOD_MS": str(DRAIN_QUIET_PERIOD_MS)}
+    result: dict[str, Any] = {"quiet_period_ms": DRAIN_QUIET_PERIOD_MS}
+    async with _watched_bucket(bench, "short-quiet", short) as (server, directory):
+        result["drain"] = await _file_drain(bench, server, directory, DRAIN_QUIET_PERIOD_MS)
+    async with _watched_bucket(bench, "default-quiet", None) as (server, directory):
+        result["drain_default_quiet"] = await _file_drain(
+            bench, server, directory, DEFAULT_QUIET_PERIOD_MS
+        )
+        result["latency"] = await _close_to_start(bench, server, directory)
+    return result
+
+
+@contextlib.asynccontextmanager
+async def _watched_bucket(
+    bench: Bench, label: str, env: Mapping[str, str] | None
+) -> AsyncIterator[tuple[ServerProcess, Path]]:
+    """A server with hello deployed, a fresh directory as bucket `bench` and a trigger that
+    invokes hello for every file created in it."""
+    directory = bench.workdir / f"bucket-{label}"
+    directory.mkdir()
+    async with faas_with(bench, {"hello": HELLO}, env) as server:
+        async with http_client() as http:
+            bucket = {"Name": BUCKET, "Path": str(directory), "Writable": False}
+            await call_api(http, server.target, "POST", "/faas/v1/buckets", bucket)
+            trigger = {"FunctionName": "hello", "Bucket": BUCKET}
+            await call_api(http, server.target, "POST", "/faas/v1/triggers", trigger)
+        yield server, directory
+
+
+def _write_files(directory: Path, prefix: str, count: int) -> float:
+    """Write `count` files one after the other; the seconds it took."""
+    started = time.monotonic()
+    for index in range(count):
+        with (directory / f"{prefix}-{index:05d}.bin").open("wb") as stream:
+            stream.write(FILE_CONTENT)
+    return time.monotonic() - started
+
+
+async def _delivered(http: aiohttp.ClientSession, target: Target) -> tuple[int, int]:
+    """The trigger's delivered count and the queue's depth (running events included)."""
+    report = await health(http, target)
+    (trigger,) = report["triggers"]
+    return int(trigger["Delivered"]), int(report["queue"]["events"])
+
+
+async def _event_records(http: aiohttp.ClientSession, target: Target) -> list[dict[str, Any]]:
+    """hello's newest async invocation records, up to the endpoint's limit of 1,000."""
+    path = "/faas/v1/invocations?function=hello&limit=1000"
+    document = await call_api(http, target, "GET", path)
+    return [r for r in document["Invocations"] if r["InvocationType"] == "Event"]
+
+
+def _start_ms(record: Mapping[str, Any]) -> int:
+    moment = dt.datetime.strptime(record["StartTime"], "%Y-%m-%dT%H:%M:%S.%f%z")
+    return round(moment.timestamp() * 1000)
+
+
+@dataclass
+class _DrainProgress:
+    """What one drain saw, poll by poll (seconds from the first write)."""
+
+    written_s: float | None = None
+    queued_s: float | None = None
+    ran_when_written: int = 0
+    ran_when_queued: int = 0
+    delivered: int = 0
+    waiting: int = 0
+
+
+async def _file_drain(
+    bench: Bench, server: ServerProcess, directory: Path, quiet_period_ms: int
+) -> dict[str, Any]:
+    """Write the files in a thread while /health is polled: when the writer finished, when
+    the watcher had queued every file, when the last event had run."""
+    files = bench.plan.file_drops
+    gateway = psutil.Process(server.pid)
+    seen = _DrainProgress(waiting=files)
+    async with http_client() as http:
+        already, _ = await _delivered(http, server.target)
+        cpu_before = gateway.cpu_times()
+        since_ms = time.time_ns() // 1_000_000
+        started = time.monotonic()
+        writing = asyncio.ensure_future(asyncio.to_thread(_write_files, directory, "drain", files))
+        while time.monotonic() - started < FILE_WAIT_S:
+            await asyncio.sleep(FILE_DRAIN_POLL_S)
+            delivered, seen.waiting = await _delivered(http, server.target)
+            seen.delivered = delivered - already
+            now_s, ran = time.monotonic() - started, seen.delivered - seen.waiting
+            if seen.written_s is None and writing.done():
+                seen.written_s, seen.ran_when_written = now_s, ran
+            if seen.queued_s is None and seen.delivered >= files:
+                seen.queued_s, seen.ran_when_queued = now_s, ran
+            if seen.written_s is not None and seen.delivered >= files and seen.waiting == 0:
+                break
+        elapsed_s = time.monotonic() - started
+        cpu_after = gateway.cpu_times()
+        write_s = await writing
+        records = [r for r in await _event_records(http, server.target) if _start_ms(r) >= since_ms]
+    gateway_cpu_s = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+    tail_s = elapsed_s - seen.queued_s if seen.queued_s is not None else 0.0
+    return {
+        "files": files,
+        "quiet_period_ms": quiet_period_ms,
+        "write_s": round(write_s, 3),
+        "queued_s": round(seen.queued_s, 3) if seen.queued_s is not None else None,
+        "elapsed_s": round(elapsed_s, 3),
+        "events_per_s": round(files / elapsed_s, 1),
+        # Events run when the writer finished and when every file was queued, and the rate of
+        # the rest: the dispatcher working through a backlog, as in (m).
+        "ran_when_written": seen.ran_when_written,
+        "ran_when_queued": seen.ran_when_queued,
+        "after_queued_events_per_s": (
+            round((files - seen.ran_when_queued) / tail_s, 1) if tail_s > 0 else None
+        ),
+        # What the watcher committed, and what ran: each exactly `files` when all is well.
+        "delivered": seen.delivered,
+        "left_in_queue": seen.waiting,
+        "invoked": len(records),
+        "distinct_request_ids": len({r["RequestId"] for r in records}),
+        "retried": sum(1 for r in records if r["Attempt"] != 1),
+        "gateway_cpu_s": round(gateway_cpu_s, 2),
+        "gateway_cpu_ms_per_event": round(gateway_cpu_s / files * 1000, 3),
+    }
+
+
+async def _close_to_start(bench: Bench, server: ServerProcess, directory: Path) -> dict[str, Any]:
+    """One file at a time; the first warms the path up and is not counted."""
+    latencies_us: list[int] = []
+    async with http_client(1) as http:
+        events = await _event_records(http, server.target)
+        last = events[0]["RequestId"] if events else None
+        for index in range(bench.plan.file_samples + 1):
+            await asyncio.sleep(FILE_SAMPLE_GAP_S)
+            with (directory / f"sample-{index:03d}.bin").open("wb") as stream:
+                stream.write(FILE_CONTENT)
+            closed_us = time.time_ns() // 1000
+            record = await _next_event_record(http, server.target, last)
+            last = record["RequestId"]
+            if index > 0:
+                latencies_us.append(_start_ms(record) * 1000 - closed_us)
+    ordered = sorted(latencies_us)
+    p50_ms = percentile(ordered, 0.50) / 1000
+    return {
+        "n": len(ordered),
+        "quiet_period_ms": DEFAULT_QUIET_PERIOD_MS,
+        "p50_ms": round(p50_ms, 1),
+        "p99_ms": round(percentile(ordered, 0.99) / 1000, 1),
+        "max_ms": round(ordered[-1] / 1000, 1),
+        "min_ms": round(ordered[0] / 1000, 1),
+        "latency_minus_quiet_p50_ms": round(p50_ms - DEFAULT_QUIET_PERIOD_MS, 1),
+    }
+
+
+async def _next_event_record(
+    http: aiohttp.ClientSession, target: Target, last: str | None
+) -> dict[str, Any]:
+    """Poll hello's newest record until an async invocation other than `last` shows up."""
+    path = "/faas/v1/invocations?function=hello&limit=1"
+    deadline = time.monotonic() + FILE_WAIT_S
+    while time.monotonic() < deadline:
+        document = await call_api(http, target, "GET", path)
+        for record in document["Invocations"]:
+            if record["InvocationType"] == "Event" and record["RequestId"] != last:
+                return dict(record)
+        await asyncio.sleep(FILE_POLL_S)
+    raise RuntimeError("a file dropped into the bucket was not invoked within the wait")
+
+
 SCENARIOS: Mapping[str, Scenario] = {
     "a": baseline,
     "b": warm_invoke,
@@ -690,4 +888,5 @@ SCENARIOS: Mapping[str, Scenario] = {
     "k": burst,
     "l": peer_serverless_offline,
     "m": async_rates,
+    "n": file_events,
 }

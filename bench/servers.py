@@ -277,3 +277,22 @@ async def health(http: aiohttp.ClientSession, target: Target) -> dict[str, Any]:
     async with http.get(url, headers=target.signed("GET", url, b"")) as response:
         document: dict[str, Any] = await response.json()
     return document
+
+
+async def call_api(
+    http: aiohttp.ClientSession,
+    target: Target,
+    method: str,
+    path: str,
+    document: Mapping[str, object] | None = None,
+) -> Any:
+    """A signed request to the platform's own API (/faas/v1/...); its JSON answer."""
+    url = target.url + path
+    body = json.dumps(document).encode() if document is not None else b""
+    headers = {"Content-Type": "application/json"} if document is not None else {}
+    signed = target.signed(method, url, body, headers)
+    data = body if document is not None else None
+    async with http.request(method, url, data=data, headers=signed) as response:
+        if response.status >= 300:
+            raise RuntimeError(f"{method} {path}: HTTP {response.status} {await response.text()}")
+        return await response.json()

@@ -25,6 +25,7 @@ EXPECTED_NUMBERS: dict[str, list[tuple[str, ...]]] = {
     "i": [("host", "cold", "p50_ms"), ("egress", "cold", "p50_ms"), ("egress", "c32", "rps")],
     "j": [("warm", "p50_ms"), ("frozen", "p99_ms"), ("paused_unfrozen", "p50_ms")],
     "k": [("ramp", "p99_ms"), ("steady", "rps")],
+    "n": [("drain", "events_per_s"), ("latency", "p50_ms")],
 }
 
 
