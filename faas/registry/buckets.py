@@ -37,8 +37,6 @@ _EVENT_NAMES = {
     "objectremoved": FileEventKind.REMOVED,
 }
 
-TriggerListener = Callable[[BucketTrigger], None]
-
 
 def bucket_arn(name: str) -> str:
     return BUCKET_ARN_PREFIX + name
@@ -87,8 +85,6 @@ class BucketRegistry:
         self._buckets: dict[str, Bucket] = {}
         self._triggers: dict[str, BucketTrigger] = {}
         self._mutation = threading.Lock()
-        self._added: tuple[TriggerListener, ...] = ()
-        self._removed: tuple[TriggerListener, ...] = ()
 
     # -- start and views --------------------------------------------------------------------
 
@@ -117,11 +113,6 @@ class BucketRegistry:
         with self._mutation:
             self._buckets = found
             self._triggers = {t.id: t for t in self._triggers_repo.list()}
-
-    def add_trigger_listeners(self, added: TriggerListener, removed: TriggerListener) -> None:
-        """Called (on the mutating thread) after a trigger was stored or removed."""
-        self._added = (*self._added, added)
-        self._removed = (*self._removed, removed)
 
     def buckets(self) -> list[Bucket]:
         return sorted(self._buckets.values(), key=lambda bucket: bucket.name)
@@ -219,7 +210,6 @@ class BucketRegistry:
         with self._mutation:
             self._triggers_repo.add(trigger)
             self._triggers = {**self._triggers, trigger.id: trigger}
-        self._announce(self._added, trigger)
         return trigger
 
     def remove_trigger(self, trigger_id: str) -> BucketTrigger:
@@ -229,7 +219,6 @@ class BucketRegistry:
             triggers = dict(self._triggers)
             del triggers[trigger_id]
             self._triggers = triggers
-        self._announce(self._removed, trigger)
         return trigger
 
     def remove_function_triggers(self, function_name: str) -> None:
@@ -271,15 +260,6 @@ class BucketRegistry:
             )
             return bucket
         return Bucket(bucket.name, bucket.path, True, bucket.origin, self._bucket_gid)
-
-    @staticmethod
-    def _announce(listeners: Sequence[TriggerListener], trigger: BucketTrigger) -> None:
-        for listener in listeners:
-            try:
-                listener(trigger)
-            except Exception:
-                # The change is committed; one broken listener must not undo or hide it.
-                log.exception("trigger listener failed for %s", trigger.id)
 
 
 def _check_name(name: str) -> None:

@@ -13,7 +13,6 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass
-from pathlib import Path
 
 from faas.domain import FileVersion
 
@@ -85,13 +84,20 @@ def scan(root: str, prefix: str = "") -> dict[str, FoundFile]:
     return found
 
 
-def etag_of(root: str, key: str) -> str:
-    """S3's eTag of a single-part upload: the MD5 of the content, in hex ("" if unreadable)."""
+def etag_of(root: str, found: FoundFile) -> str | None:
+    """S3's eTag of a single-part upload: the MD5 of the content, in hex. None when the file
+    is no longer the version `found` saw (replaced, changed or gone meanwhile): the link is
+    not followed and the opened file's own version is checked, so a name swapped for a link
+    between the two never has the platform read a file outside the bucket."""
     digest = hashlib.md5(usedforsecurity=False)
     try:
-        with Path(root, key).open("rb") as stream:
-            while chunk := stream.read(ETAG_CHUNK):
-                digest.update(chunk)
+        fd = os.open(os.path.join(root, found.key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
-        return ""
+        return None
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode) or version_of(info) != found.version:
+            return None
+        while chunk := stream.read(ETAG_CHUNK):
+            digest.update(chunk)
     return digest.hexdigest()

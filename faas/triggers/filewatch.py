@@ -463,9 +463,9 @@ class FileWatch:
         seen = await asyncio.to_thread(stat_file, root, key)
         if seen is None:
             return
-        etag = await asyncio.to_thread(etag_of, root, key)
-        if await asyncio.to_thread(stat_file, root, key) != seen:
-            return  # changed while it was read: its own events follow
+        etag = await asyncio.to_thread(etag_of, root, seen)
+        if etag is None or await asyncio.to_thread(stat_file, root, key) != seen:
+            return  # replaced or changed while it was read: its own events follow
         writer = self._guard.writer(seen.uid)
         deliveries = []
         for trigger in triggers:

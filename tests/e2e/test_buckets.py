@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.auth import allow, call, create_key, policy
 from tests.helpers.server import FaasServer
 
 HELLO = """
@@ -325,3 +326,21 @@ def test_buckets_from_config_toml(tmp_path: Path, photos: Path) -> None:
 def _no_leftover_dirs(tmp_path: Path) -> Iterator[None]:
     yield
     shutil.rmtree(tmp_path / "photos", ignore_errors=True)
+
+
+def test_buckets_and_triggers_need_their_own_permissions(server: FaasServer, photos: Path) -> None:
+    invoker = create_key(server, "invoker", policy(allow("lambda:InvokeFunction", "*")))
+    body = json.dumps({"Name": "more", "Path": str(photos)}).encode()
+    refused = call(server, "/faas/v1/buckets", invoker, method="POST", body=body)
+    assert refused.refusal == (403, "AccessDeniedException")
+    trigger = json.dumps({"FunctionName": "thumbs", "Bucket": "photos"}).encode()
+    refused = call(server, "/faas/v1/triggers", invoker, method="POST", body=trigger)
+    assert refused.refusal == (403, "AccessDeniedException")
+    assert call(server, "/faas/v1/triggers", invoker).refusal == (403, "AccessDeniedException")
+    # Allowed to add triggers to one function only.
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:thumbs"
+    wirer = create_key(server, "wirer", policy(allow("faas:CreateTrigger", arn)))
+    assert call(server, "/faas/v1/triggers", wirer, method="POST", body=trigger).status == 201
+    other = json.dumps({"FunctionName": "other", "Bucket": "photos"}).encode()
+    refused = call(server, "/faas/v1/triggers", wirer, method="POST", body=other)
+    assert refused.refusal == (403, "AccessDeniedException")

@@ -48,7 +48,18 @@ def test_a_missing_bucket_directory_is_an_error_not_an_empty_bucket(tmp_path: Pa
         scan(str(tmp_path / "gone"))
 
 
-def test_the_etag_is_the_md5_of_the_content(tmp_path: Path) -> None:
+def test_the_etag_is_the_md5_of_the_version_seen(tmp_path: Path) -> None:
     (tmp_path / "f.bin").write_bytes(b"x" * 3_000_000)
-    assert etag_of(str(tmp_path), "f.bin") == hashlib.md5(b"x" * 3_000_000).hexdigest()
-    assert etag_of(str(tmp_path), "missing") == ""
+    seen = stat_file(str(tmp_path), "f.bin")
+    assert seen is not None
+    assert etag_of(str(tmp_path), seen) == hashlib.md5(b"x" * 3_000_000).hexdigest()
+    # Changed since it was seen, or replaced by a link to a file outside: no eTag.
+    (tmp_path / "f.bin").write_bytes(b"y")
+    assert etag_of(str(tmp_path), seen) is None
+    outside = tmp_path.parent / f"{tmp_path.name}-secret"
+    outside.write_bytes(b"secret")
+    (tmp_path / "f.bin").unlink()
+    os.symlink(outside, tmp_path / "f.bin")
+    assert etag_of(str(tmp_path), seen) is None
+    (tmp_path / "f.bin").unlink()
+    assert etag_of(str(tmp_path), seen) is None
