@@ -40,6 +40,8 @@ def build_app() -> web.Application:
         async_invocations=None,
         event_configs=None,
         dead_letters=None,
+        buckets=None,
+        triggers=None,
     )
     return make_app(services)  # type: ignore[arg-type]
 
