@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from faas.domain import FileVersion
@@ -27,6 +28,12 @@ class FoundFile:
     key: str
     version: FileVersion
     uid: int
+    device: int = 0
+
+    @property
+    def identity(self) -> tuple[int, int]:
+        """(device, inode): what an open descriptor of the file points at."""
+        return self.device, self.version.inode
 
 
 def key_of(root: str, path: str) -> str | None:
@@ -57,7 +64,7 @@ def stat_file(root: str, key: str) -> FoundFile | None:
         return None
     if not stat.S_ISREG(info.st_mode):
         return None
-    return FoundFile(key, version_of(info), info.st_uid)
+    return FoundFile(key, version_of(info), info.st_uid, info.st_dev)
 
 
 def scan(root: str, prefix: str = "") -> dict[str, FoundFile]:
@@ -101,3 +108,43 @@ def etag_of(root: str, found: FoundFile) -> str | None:
         while chunk := stream.read(ETAG_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def open_for_writing(files: Iterable[tuple[int, int]], proc: str = "/proc") -> set[tuple[int, int]]:
+    """Which of these files ((device, inode) pairs) some process holds open for writing: a
+    file found by a scan, whose close the watcher never saw (written before its directory was
+    watched, or while the server was down), is complete only if nobody is still writing it.
+    Every process's descriptors are looked at (root sees them all; another user only its own,
+    so without root a writer of another user is not seen)."""
+    wanted = set(files)
+    writing: set[tuple[int, int]] = set()
+    if not wanted:
+        return writing
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        descriptors = os.path.join(proc, pid, "fd")
+        try:
+            names = os.listdir(descriptors)
+        except OSError:
+            continue  # gone, or not ours to see
+        for name in names:
+            try:
+                info = os.stat(os.path.join(descriptors, name))
+            except OSError:
+                continue
+            identity = (info.st_dev, info.st_ino)
+            if identity in wanted and _writable(os.path.join(proc, pid, "fdinfo", name)):
+                writing.add(identity)
+    return writing
+
+
+def _writable(fdinfo: str) -> bool:
+    try:
+        with open(fdinfo) as stream:
+            for line in stream:
+                if line.startswith("flags:"):
+                    return bool(int(line.split()[1], 8) & (os.O_WRONLY | os.O_RDWR))
+    except (OSError, ValueError, IndexError):
+        return False
+    return False

@@ -52,11 +52,19 @@ from faas.domain import (
     BucketTrigger,
     FileDelivery,
     FileEventKind,
+    FileVersion,
     QueuedEvent,
 )
 from faas.queue.file_deliveries import FileDeliveries
 from faas.registry.buckets import BucketRegistry
-from faas.triggers.bucket_files import FoundFile, etag_of, key_of, scan, stat_file
+from faas.triggers.bucket_files import (
+    FoundFile,
+    etag_of,
+    key_of,
+    open_for_writing,
+    scan,
+    stat_file,
+)
 from faas.triggers.recursion import RecursionGuard
 from faas.triggers.s3_event import ObjectEvent, Sequencer, s3_event
 
@@ -427,28 +435,36 @@ class FileWatch:
             log.error("bucket %s: %s", name, state.error)
             return
         state.error = None
-        changed: set[str] = set()
-        removed: set[str] = set()
-        for trigger, ledger in zip(triggers, ledgers, strict=True):
-            for key, seen in found.items():
-                if _in_scope(trigger, key) and ledger.get(key) != seen.version:
-                    changed.add(key)
-            removed.update(key for key in ledger if key not in found)
-        changed -= set(state.pending)
-        if changed:
-            await asyncio.sleep(self._quiet_s)
-            again = await asyncio.to_thread(scan, root)
-            changed = {
-                key
-                for key in changed
-                if key in again
-                and again[key].version == found[key].version
-                and key not in state.pending
-            }
+        changed, removed = _differences(triggers, ledgers, found)
+        changed = await self._complete(state, found, changed)
         for key in sorted(changed):
             self._in_order(name, key, lambda key=key: self._created(name, key))  # type: ignore[misc]
         for key in sorted(removed):
             self._in_order(name, key, lambda key=key: self._removed(name, key))  # type: ignore[misc]
+
+    async def _complete(
+        self, state: _BucketWatch, found: dict[str, FoundFile], changed: set[str]
+    ) -> set[str]:
+        """Of the changed files, those complete: unchanged for a quiet period and open for
+        writing by nobody. A file nobody has open was closed, whether or not the watcher saw
+        its close (written in a new directory before its watch existed, or while the server
+        was down); one still open is being written and waits for its close. Files the
+        watcher times already are left to their timers."""
+        changed = {key for key in changed if not _armed(state, key)}
+        if not changed:
+            return changed
+        await asyncio.sleep(self._quiet_s)
+        again = await asyncio.to_thread(scan, state.bucket.path)
+        stable = [
+            again[key]
+            for key in changed
+            if key in again and again[key].version == found[key].version and not _armed(state, key)
+        ]
+        writing = await asyncio.to_thread(open_for_writing, [f.identity for f in stable])
+        complete = {f.key for f in stable if f.identity not in writing}
+        for key in complete:
+            self._forget_pending(state, key)
+        return complete
 
     # -- deliveries -----------------------------------------------------------------------------
 
@@ -553,6 +569,27 @@ class FileWatch:
 
     def _stats_for(self, trigger: BucketTrigger) -> TriggerStats:
         return self._stats.setdefault(trigger.id, TriggerStats())
+
+
+def _differences(
+    triggers: list[BucketTrigger],
+    ledgers: list[dict[str, FileVersion]],
+    found: dict[str, FoundFile],
+) -> tuple[set[str], set[str]]:
+    """Keys whose file differs from some trigger's ledger, and delivered keys now gone."""
+    changed: set[str] = set()
+    removed: set[str] = set()
+    for trigger, ledger in zip(triggers, ledgers, strict=True):
+        for key, seen in found.items():
+            if _in_scope(trigger, key) and ledger.get(key) != seen.version:
+                changed.add(key)
+        removed.update(key for key in ledger if key not in found)
+    return changed, removed
+
+
+def _armed(state: _BucketWatch, key: str) -> bool:
+    pending = state.pending.get(key)
+    return pending is not None and pending.timer is not None
 
 
 def _in_scope(trigger: BucketTrigger, key: str) -> bool:

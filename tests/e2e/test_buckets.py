@@ -178,6 +178,32 @@ def test_temporary_names_are_ignored_until_renamed_and_subdirectories_are_keys(
     assert wait_for(lambda: keys(queued(server.data_dir)) == ["in/deep/x.jpg"])
 
 
+def test_files_written_in_new_directories_are_delivered_once_complete(
+    server: FaasServer, photos: Path
+) -> None:
+    add_trigger(server)
+    # Each file lands before its new directory is watched: found by comparing, complete
+    # because nobody holds it open any more.
+    for index in range(20):
+        (photos / f"d{index}" / "e").mkdir(parents=True)
+        (photos / f"d{index}" / "e" / "x.jpg").write_bytes(b"x" * index)
+    # One still held open, long past the quiet period, is not complete until it is closed.
+    (photos / "slow").mkdir()
+    with (photos / "slow" / "y.jpg").open("wb") as writer:
+        writer.write(b"half")
+        writer.flush()
+        wait_for(lambda: len(queued(server.data_dir)) >= 20)
+        time.sleep(0.8)
+        assert "slow/y.jpg" not in keys(queued(server.data_dir))
+        writer.write(b" and the rest")
+    records = wait_for(lambda: [r for r in queued(server.data_dir) if "slow" in str(r)])
+    records = settle(server.data_dir)
+    expected = Counter({"slow/y.jpg": 1, **{f"d{i}/e/x.jpg": 1 for i in range(20)}})
+    assert Counter(keys(records)) == expected
+    (slow,) = [r["s3"]["object"] for r in records if r["s3"]["object"]["key"] == "slow/y.jpg"]
+    assert slow["size"] == len(b"half and the rest")
+
+
 def test_prefix_and_suffix_filters(server: FaasServer, photos: Path) -> None:
     add_trigger(server, "--prefix", "in/", "--suffix", ".jpg")
     (photos / "in").mkdir()

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from faas.triggers.bucket_files import etag_of, is_ignored, key_of, scan, stat_file
+from faas.triggers.bucket_files import (
+    etag_of,
+    is_ignored,
+    key_of,
+    open_for_writing,
+    scan,
+    stat_file,
+)
 
 
 @pytest.mark.parametrize(
@@ -63,3 +70,14 @@ def test_the_etag_is_the_md5_of_the_version_seen(tmp_path: Path) -> None:
     assert etag_of(str(tmp_path), seen) is None
     (tmp_path / "f.bin").unlink()
     assert etag_of(str(tmp_path), seen) is None
+
+
+def test_files_open_for_writing_are_told_apart(tmp_path: Path) -> None:
+    (tmp_path / "reading").write_bytes(b"r")
+    with (tmp_path / "writing").open("ab") as writer, (tmp_path / "reading").open("rb"):
+        found = scan(str(tmp_path))
+        identities = {key: f.identity for key, f in found.items()}
+        assert open_for_writing(identities.values()) == {identities["writing"]}
+    assert open_for_writing(identities.values()) == set()
+    assert open_for_writing([]) == set()
+    del writer
