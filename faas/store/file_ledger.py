@@ -3,7 +3,8 @@
 A delivery changes its ledger row and inserts its queued event in one transaction, and only
 when the row really changed (a new version, or a removal of a delivered file): delivering the
 same version twice, from the watcher and a rescan or after a restart, changes nothing. One
-code path for SQLite and PostgreSQL (ON CONFLICT DO NOTHING exists in both).
+code path for SQLite and PostgreSQL (ON CONFLICT DO NOTHING, for the baseline, exists in
+both).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, not_, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from faas.domain import FileDelivery, FileEventKind, FileVersion
@@ -63,11 +64,29 @@ class FileLedgerRepo:
             connection.execute(self._insert(bucket_ledger).on_conflict_do_nothing(), rows)
 
     def deliver_many(self, deliveries: Sequence[FileDelivery], now_ms: int) -> list[bool]:
-        """Commit each delivery whose ledger row changes, with its event; which ones did."""
+        """Commit each delivery whose ledger row changes, with its event; which ones did.
+
+        A batch is one transaction of a few statements, not two per file: the rows of the
+        batch's keys are read (locked on PostgreSQL), the deliveries are applied in order to
+        that state (a key may come twice: created, then removed), and only the rows whose
+        end state differs are written, with every event of a delivery that changed one."""
         if not deliveries:
             return []
+        slots = list(dict.fromkeys((d.trigger_id, d.key) for d in deliveries))
         with self._engine.begin() as connection:
-            done = [self._record(connection, delivery, now_ms) for delivery in deliveries]
+            stored = self._current(connection, slots)
+            state: dict[tuple[str, str], FileVersion | None] = dict(stored)
+            written: dict[tuple[str, str], FileDelivery] = {}
+            done = []
+            for delivery in deliveries:
+                slot = (delivery.trigger_id, delivery.key)
+                after = None if delivery.kind is FileEventKind.REMOVED else delivery.version
+                changed = state.get(slot) != after
+                done.append(changed)
+                if changed:
+                    state[slot] = after
+                    written[slot] = delivery
+            self._write(connection, stored, state, written, now_ms)
             events = [
                 event_row(d.event)
                 for d, did in zip(deliveries, done, strict=True)
@@ -77,36 +96,76 @@ class FileLedgerRepo:
                 connection.execute(insert(event_queue), events)
         return done
 
-    def _record(self, connection: Connection, delivery: FileDelivery, now_ms: int) -> bool:
-        row = and_(
-            bucket_ledger.c.trigger_id == delivery.trigger_id,
-            bucket_ledger.c.key == delivery.key,
-        )
-        if delivery.kind is FileEventKind.REMOVED or delivery.version is None:
-            return bool(connection.execute(delete(bucket_ledger).where(row)).rowcount)
-        version = delivery.version
-        values = {
-            "inode": version.inode,
-            "size": version.size,
-            "mtime_ns": version.mtime_ns,
-            "depth": delivery.depth,
-            "request_id": delivery.event.request_id if delivery.event else "",
-            "delivered_ms": now_ms,
-        }
-        same = and_(
-            bucket_ledger.c.inode == version.inode,
-            bucket_ledger.c.size == version.size,
-            bucket_ledger.c.mtime_ns == version.mtime_ns,
-        )
-        changed = connection.execute(update(bucket_ledger).where(row, not_(same)).values(values))
-        if changed.rowcount:
-            return True
-        # RETURNING, not rowcount: PostgreSQL's driver reports -1 for an INSERT ... ON
-        # CONFLICT DO NOTHING, whether it inserted or not.
-        inserted = connection.execute(
-            self._insert(bucket_ledger)
-            .values(trigger_id=delivery.trigger_id, key=delivery.key, **values)
-            .on_conflict_do_nothing()
-            .returning(bucket_ledger.c.key)
-        )
-        return inserted.first() is not None
+    def _current(
+        self, connection: Connection, slots: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], FileVersion]:
+        columns = bucket_ledger.c
+        found: dict[tuple[str, str], FileVersion] = {}
+        for start in range(0, len(slots), _SELECT_CHUNK):
+            chunk = slots[start : start + _SELECT_CHUNK]
+            query = (
+                select(
+                    columns.trigger_id, columns.key, columns.inode, columns.size, columns.mtime_ns
+                )
+                .where(tuple_(columns.trigger_id, columns.key).in_(chunk))
+                .with_for_update()
+            )
+            for trigger_id, key, inode, size, mtime_ns in connection.execute(query):
+                found[(trigger_id, key)] = FileVersion(inode, size, mtime_ns)
+        return found
+
+    @staticmethod
+    def _write(
+        connection: Connection,
+        stored: dict[tuple[str, str], FileVersion],
+        state: dict[tuple[str, str], FileVersion | None],
+        written: dict[tuple[str, str], FileDelivery],
+        now_ms: int,
+    ) -> None:
+        """The rows whose end state differs from what was stored: deleted, updated, inserted."""
+        gone = [slot for slot, version in state.items() if version is None and slot in stored]
+        present = [
+            (slot, version)
+            for slot, version in state.items()
+            if version is not None and stored.get(slot) != version
+        ]
+        rows = [_ledger_row(slot, version, written[slot], now_ms) for slot, version in present]
+        updates = [row for row, (slot, _) in zip(rows, present, strict=True) if slot in stored]
+        inserts = [row for row, (slot, _) in zip(rows, present, strict=True) if slot not in stored]
+        columns = bucket_ledger.c
+        if gone:
+            connection.execute(
+                delete(bucket_ledger).where(tuple_(columns.trigger_id, columns.key).in_(gone))
+            )
+        if updates:
+            connection.execute(
+                update(bucket_ledger)
+                .where(
+                    columns.trigger_id == bindparam("b_trigger_id"),
+                    columns.key == bindparam("b_key"),
+                )
+                .values({name: bindparam(f"b_{name}") for name in _VALUE_COLUMNS}),
+                [{f"b_{name}": value for name, value in row.items()} for row in updates],
+            )
+        if inserts:
+            connection.execute(insert(bucket_ledger), inserts)
+
+
+# Keys looked up per SELECT (two parameters each; SQLite allows 32,766 per statement).
+_SELECT_CHUNK = 1000
+_VALUE_COLUMNS = ("inode", "size", "mtime_ns", "depth", "request_id", "delivered_ms")
+
+
+def _ledger_row(
+    slot: tuple[str, str], version: FileVersion, delivery: FileDelivery, now_ms: int
+) -> dict[str, object]:
+    return {
+        "trigger_id": slot[0],
+        "key": slot[1],
+        "inode": version.inode,
+        "size": version.size,
+        "mtime_ns": version.mtime_ns,
+        "depth": delivery.depth,
+        "request_id": delivery.event.request_id if delivery.event else "",
+        "delivered_ms": now_ms,
+    }

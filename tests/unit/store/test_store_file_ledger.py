@@ -80,3 +80,22 @@ def test_files_there_before_the_trigger_are_known_but_not_announced(
     assert ledger.versions("t1") == {"old.jpg": V1, "older.jpg": V2}
     assert ledger.deliver_many([created(1, "old.jpg", V1)], now_ms=7) == [False]
     assert queue.count() == 0
+
+
+def test_deliveries_of_one_key_in_one_batch_apply_in_order(store_engine: Engine) -> None:
+    ledger, queue = FileLedgerRepo(store_engine), EventQueueRepo(store_engine)
+    batch = [
+        created(1, "k", V1),
+        created(2, "k", V1),
+        removed(3, "k"),
+        removed(4, "k"),
+        created(5, "k", V2),
+        created(6, "other", V1),
+    ]
+    assert ledger.deliver_many(batch, now_ms=5) == [True, False, True, False, True, True]
+    assert ledger.versions("t1") == {"k": V2, "other": V1}
+    assert queue.count() == 4
+    # Stored rows changed by a later batch: updated, removed, the rest left alone.
+    later = [created(7, "k", V1), removed(8, "other"), created(9, "new", V2)]
+    assert ledger.deliver_many(later, now_ms=6) == [True, True, True]
+    assert ledger.versions("t1") == {"k": V1, "new": V2}
