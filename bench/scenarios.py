@@ -793,7 +793,8 @@ async def _file_drain(
             await asyncio.sleep(FILE_DRAIN_POLL_S)
             delivered, seen.waiting = await _delivered(http, server.target)
             seen.delivered = delivered - already
-            now_s, ran = time.monotonic() - started, seen.delivered - seen.waiting
+            # (The queue may count a commit the trigger's counter has not yet: never below 0.)
+            now_s, ran = time.monotonic() - started, max(0, seen.delivered - seen.waiting)
             if seen.written_s is None and writing.done():
                 seen.written_s, seen.ran_when_written = now_s, ran
             if seen.queued_s is None and seen.delivered >= files:
