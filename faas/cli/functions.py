@@ -192,6 +192,7 @@ def _facts(described: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[tuple[s
         ("timeout", f"{cfg.get('Timeout', '')} s"),
         ("/tmp", f"{(cfg.get('EphemeralStorage') or {}).get('Size', '')} MB"),
         ("network", _network_text(cfg)),
+        ("mounts", _mounts_text(cfg)),
         ("snap start", str((cfg.get("SnapStart") or {}).get("OptimizationStatus", "Off"))),
         # Names only: values may be secrets, and --json has them for whoever needs them.
         ("environment", ", ".join(sorted(variables)) or "-"),
@@ -299,6 +300,15 @@ def _milliseconds(value: Any) -> str:
 
 if __name__ == "__main__":
     main()
+
+
+def _mounts_text(cfg: Mapping[str, Any]) -> str:
+    """FileSystemConfigs as `photos:/mnt/photos, ...` (the form `faas deploy --mount` takes)."""
+    mounts = [
+        f"{str(entry.get('Arn', '')).removeprefix('arn:aws:s3:::')}:{entry.get('LocalMountPath')}"
+        for entry in cfg.get("FileSystemConfigs") or []
+    ]
+    return ", ".join(mounts) or "-"
 
 
 def _network_text(cfg: Mapping[str, Any]) -> str:

@@ -120,6 +120,7 @@ def test_a_function_reads_its_buckets_through_mounts_and_nothing_else(
         {"app.py": PROBE},
         FileSystemConfigs=mounts(("photos", "/mnt/photos"), ("thumbs", "/mnt/thumbs")),
     )
+    assert "photos:/mnt/photos, thumbs:/mnt/thumbs" in ok(server.cli("get", "probe"))
     configuration = server.client().get_function_configuration(FunctionName="probe")
     assert configuration["FileSystemConfigs"] == mounts(
         ("photos", "/mnt/photos"), ("thumbs", "/mnt/thumbs")
