@@ -258,3 +258,31 @@ bucket_ledger = Table(
     Column("request_id", String(36), nullable=False),
     Column("delivered_ms", BigInteger, nullable=False),
 )
+
+# Schedule triggers (faas/triggers/schedule.py): EventBridge rate/cron expressions in UTC.
+# `last_tick_ms` is the last tick fired: a tick is claimed by moving it forward, in the same
+# transaction as its queued event, so it fires at most once (across restarts and nodes).
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("function_name", String(64), nullable=False),
+    Column("expression", String(256), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_tick_ms", BigInteger, nullable=True),
+)
+
+# Function URLs (CreateFunctionUrlConfig): one per function ($LATEST), served under
+# /urls/<url_id>/. `cors` is Lambda's Cors object as JSON; times in Lambda's ISO format.
+function_urls = Table(
+    "function_urls",
+    metadata,
+    Column("function_name", String(64), primary_key=True),
+    Column("url_id", String(64), nullable=False),
+    Column("auth_type", String(16), nullable=False),
+    Column("cors", Text, nullable=True),
+    Column("invoke_mode", String(32), nullable=False),
+    Column("created", String(32), nullable=False),
+    Column("last_modified", String(32), nullable=False),
+    Index("ix_function_urls_url_id", "url_id", unique=True),
+)
