@@ -227,6 +227,22 @@ class FileWatchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleSettings:
+    """Schedule triggers (faas/triggers/schedule.py)."""
+
+    # For tests only: the schedules' clock runs this many times faster than real time from
+    # `clock_origin_s` (a Unix time) on, so that `rate(1 minute)` ticks every second at 60.
+    clock_speedup: float = 1.0
+    clock_origin_s: float = 0.0
+    # Longest the scheduler sleeps between looks at its schedules (new ones, removed ones).
+    max_sleep_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.clock_speedup <= 0 or self.max_sleep_s <= 0:
+            raise ConfigError("schedules.clock_speedup and max_sleep_s must be more than 0")
+
+
+@dataclass(frozen=True, slots=True)
 class QueueSettings:
     """Async invocations (faas/queue): timings are settings so that tests run in seconds."""
 
@@ -336,6 +352,7 @@ class Settings:
     concurrency: ConcurrencySettings = field(default_factory=ConcurrencySettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
     filewatch: FileWatchSettings = field(default_factory=FileWatchSettings)
+    schedules: ScheduleSettings = field(default_factory=ScheduleSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     # Runtime name -> interpreter path. The interpreter faas runs on is always offered as
@@ -378,6 +395,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "concurrency": ConcurrencySettings,
     "queue": QueueSettings,
     "filewatch": FileWatchSettings,
+    "schedules": ScheduleSettings,
     "auth": AuthSettings,
     "rate_limits": RateLimitSettings,
 }

@@ -515,3 +515,15 @@ class FileDelivery:
     version: FileVersion | None
     event: QueuedEvent | None
     depth: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTrigger:
+    """`expression` (EventBridge's rate or cron, UTC) invokes `function_name` asynchronously
+    with a Scheduled Event at every tick. `last_tick_ms`: the last tick fired (claimed)."""
+
+    id: str
+    function_name: str
+    expression: str
+    created_ms: int
+    last_tick_ms: int | None = None

@@ -55,11 +55,13 @@ from faas.queue.dead_letters import DeadLetters
 from faas.queue.dispatcher import Dispatcher, DispatchSettings
 from faas.queue.enqueuer import Enqueuer
 from faas.queue.file_deliveries import FileDeliveries
+from faas.queue.schedule_ticks import ScheduleTicks
 from faas.queue.service import AsyncInvocations
 from faas.ratelimit import RateLimiter
 from faas.registry.buckets import BucketRegistry
 from faas.registry.codestore import CodeStore
 from faas.registry.functions import Registry
+from faas.registry.schedules import ScheduleBook
 from faas.store.audit import AuditLog
 from faas.store.buckets import BucketsRepo, TriggersRepo
 from faas.store.dead_letters import DeadLetterRepo
@@ -69,9 +71,11 @@ from faas.store.file_ledger import FileLedgerRepo
 from faas.store.queue import EventQueueRepo
 from faas.store.records import RecordLog
 from faas.store.repos import FunctionRepo
+from faas.store.schedules import ScheduleRepo
 from faas.store.schema import migrate
 from faas.triggers.filewatch import FileWatch
 from faas.triggers.recursion import RecursionGuard
+from faas.triggers.schedule import ScheduleClock, Scheduler
 
 try:  # uvloop: ~25% more throughput on the invoke path; asyncio's own loop works too
     from uvloop import run as run_event_loop
@@ -106,6 +110,7 @@ class Platform:
     dispatcher: Dispatcher | None = None
     dead_letter_sweeper: asyncio.Task[None] | None = None
     filewatch: FileWatch | None = None
+    scheduler: Scheduler | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -119,6 +124,8 @@ class Platform:
         # Async events get the same grace as requests, at the same time; those still running
         # then are cancelled: their leases lapse and they run again (a new attempt) after a
         # restart.
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         if self.filewatch is not None:
             # First: no new file events while the rest drains (the next start compares the
             # directories with the ledger and delivers what changed meanwhile).
@@ -337,7 +344,7 @@ async def _start_parts(
     registry.add_change_listener(provision_on_loop)
     for name in registry.provisioned_functions():
         invoker.provision(name)
-    queue, buckets, filewatch = await _start_events(
+    queue, buckets, filewatch, scheduler = await _start_events(
         settings, engine, invoker, registry, limits, undo=undo
     )
     app = make_app(
@@ -365,6 +372,7 @@ async def _start_parts(
             dead_letters=queue.dead_letters,
             buckets=buckets,
             triggers=filewatch,
+            schedules=scheduler,
         )
     )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.server.shutdown_grace_s)
@@ -389,6 +397,7 @@ async def _start_parts(
         queue.dispatcher,
         queue.sweeper,
         filewatch,
+        scheduler,
     )
 
 
@@ -400,15 +409,39 @@ async def _start_events(
     limits: Limits,
     *,
     undo: contextlib.AsyncExitStack,
-) -> tuple[QueueParts, BucketRegistry, FileWatch]:
-    """The async queue, then the buckets' watcher that feeds it."""
+) -> tuple[QueueParts, BucketRegistry, FileWatch, Scheduler]:
+    """The async queue, then what feeds it: the buckets' watcher and the scheduler."""
     queue = await start_queue(settings, engine, invoker, registry, limits)
     undo.callback(queue.sweeper.cancel)
     if queue.dispatcher is not None:
         undo.push_async_callback(queue.dispatcher.stop, 0)
     buckets, filewatch = await start_buckets(settings, engine, registry, queue)
     undo.push_async_callback(filewatch.stop)
-    return queue, buckets, filewatch
+    scheduler = await start_schedules(settings, engine, registry, queue)
+    undo.push_async_callback(scheduler.stop)
+    return queue, buckets, filewatch, scheduler
+
+
+async def start_schedules(
+    settings: Settings, engine: Engine, registry: Registry, queue: QueueParts
+) -> Scheduler:
+    """Schedule triggers: each tick claimed and queued once; ticks missed while the server
+    was down are skipped."""
+    book = ScheduleBook(ScheduleRepo(engine))
+    await asyncio.to_thread(book.load)
+    # Deleting a function deletes its schedules.
+    registry.add_delete_listener(book.remove_function_schedules)
+    scheduler = Scheduler(
+        book,
+        ScheduleTicks(ScheduleRepo(engine), queue.enqueuer, on_committed=queue.wake),
+        registry.get,
+        region=settings.server.region,
+        account_id=settings.server.account_id,
+        clock=ScheduleClock.from_settings(settings.schedules),
+        max_sleep_s=settings.schedules.max_sleep_s,
+    )
+    scheduler.start()
+    return scheduler
 
 
 async def start_buckets(

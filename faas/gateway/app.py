@@ -16,6 +16,7 @@ from faas.gateway import (
     platform_api,
     provisioned_api,
     roles_api,
+    triggers_api,
     unknown_api,
 )
 from faas.gateway.services import Services
@@ -35,6 +36,7 @@ def make_app(services: Services) -> web.Application:
     event_config_api.add_routes(app, services)
     dead_letter_api.add_routes(app, services)
     buckets_api.add_routes(app, services)
+    triggers_api.add_routes(app, services)
     keys_api.add_routes(app, services.keys, services.auth, services.account_id)
     roles_api.add_routes(app, services.roles, services.auth)
     audit_api.add_routes(app, services.audit, services.auth)

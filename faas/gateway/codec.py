@@ -276,3 +276,14 @@ def _int(value: Any, name: str) -> int:
 def _iso_ms(epoch_ms: int) -> str:
     moment = dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+
+
+def string_field(document: Mapping[str, Any], key: str, *, required: bool = False) -> str:
+    """A string member of a request body ("" when absent and not required)."""
+    value = document.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        what = "is required (a string)" if required else "must be a string"
+        raise InvalidParameterValue(f"{key} {what}")
+    return value

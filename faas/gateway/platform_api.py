@@ -42,8 +42,12 @@ class PlatformApi:
                 report = {**self._services.health(), **summary}
                 if self._services.async_invocations is not None:
                     report["queue"] = await self._services.async_invocations.report()
+                triggers: list[dict[str, object]] = []
                 if self._services.triggers is not None:
-                    report["triggers"] = self._services.triggers.report()
+                    triggers += self._services.triggers.report()
+                if self._services.schedules is not None:
+                    triggers += self._services.schedules.report()
+                report["triggers"] = triggers
                 return json_response(report)
         return json_response(summary)
 

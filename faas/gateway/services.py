@@ -8,7 +8,7 @@ from typing import Protocol
 
 from faas.auth.keys import KeyRing
 from faas.auth.roles import RoleBook
-from faas.domain import BucketTrigger, Limits, Record
+from faas.domain import BucketTrigger, Limits, Record, ScheduleTrigger
 from faas.gateway.audit import AuditSink
 from faas.gateway.auth import GatewayAuth
 from faas.invoker import Invoker
@@ -47,6 +47,18 @@ class TriggerManager(Protocol):
     def report(self) -> list[dict[str, object]]: ...
 
 
+class ScheduleManager(Protocol):
+    """Adds and removes schedule triggers, and reports them (faas/triggers/schedule)."""
+
+    async def add_schedule(self, function_name: str, expression: str) -> ScheduleTrigger: ...
+
+    async def remove_schedule(self, schedule_id: str) -> ScheduleTrigger: ...
+
+    def owns(self, trigger_id: str) -> bool: ...
+
+    def report(self) -> list[dict[str, object]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Services:
     registry: Registry
@@ -70,3 +82,4 @@ class Services:
     # Buckets and their triggers (file-watch events).
     buckets: BucketRegistry | None = None
     triggers: TriggerManager | None = None
+    schedules: ScheduleManager | None = None

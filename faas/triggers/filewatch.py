@@ -234,6 +234,7 @@ class FileWatch:
             rows.append(
                 {
                     "Id": trigger.id,
+                    "Type": "bucket",
                     "FunctionName": trigger.function_name,
                     "Bucket": trigger.bucket,
                     "Prefix": trigger.prefix,
