@@ -22,6 +22,7 @@ def test_the_documented_config_file_holds_the_built_in_defaults() -> None:
     assert documented.store == Settings().store
     assert documented.sandbox == Settings().sandbox
     assert documented.filewatch == Settings().filewatch
+    assert documented.schedules == Settings().schedules
     assert documented.buckets == {}
 
 
