@@ -75,7 +75,7 @@ class FunctionsApi:
         if not isinstance(code, dict):
             raise InvalidParameterValue('Code is required: {"ZipFile": <base64 zip>}')
         zip_bytes = zip_from_code(code, "Code")
-        change = self._with_role_passed(request, config_change(document))
+        change = self._checked(request, config_change(document))
         cfg = await asyncio.to_thread(self._registry.create, name, zip_bytes, change)
         return json_response(await self._deployed_document(cfg), status=201)
 
@@ -131,7 +131,7 @@ class FunctionsApi:
         name = self._resolve(request, "lambda:UpdateFunctionConfiguration").name
         document = await json_body(request)
         refuse_unsupported(document)
-        change = self._with_role_passed(request, config_change(document))
+        change = self._checked(request, config_change(document))
         revision = _revision(document)
         cfg = await asyncio.to_thread(self._registry.update_config, name, change, revision)
         return json_response(await self._deployed_document(cfg))
@@ -146,6 +146,15 @@ class FunctionsApi:
         name = self._registry.resolve(request.match_info["name"], None).name
         await asyncio.to_thread(self._registry.delete, name)
         return web.Response(status=204)
+
+    def _checked(self, request: web.Request, change: ConfigChange) -> ConfigChange:
+        """The change, once the caller may do what it implies beyond the function itself:
+        pass its role, mount its buckets."""
+        for entry in change.file_system_configs or ():
+            # A function mounting a bucket reads (or writes) what is in it: the caller must
+            # be allowed that bucket, as a role needs iam:PassRole.
+            self._auth.require(request, "faas:MountBucket", entry.arn)
+        return self._with_role_passed(request, change)
 
     def _with_role_passed(self, request: web.Request, change: ConfigChange) -> ConfigChange:
         """As on Lambda, giving a function an execution role needs iam:PassRole on it: the

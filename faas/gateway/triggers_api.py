@@ -86,9 +86,12 @@ class TriggersApi:
         events = document.get("Events", ["s3:ObjectCreated:*"])
         if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
             raise InvalidParameterValue("Events must be a list of strings")
+        bucket = string_field(document, "Bucket", required=True)
+        # A trigger tells its function what lands in the bucket: the bucket's to allow too.
+        self._auth.require(request, "faas:CreateTrigger", f"arn:aws:s3:::{bucket}")
         trigger = await self._buckets.add_trigger(
             function,
-            string_field(document, "Bucket", required=True),
+            bucket,
             prefix=string_field(document, "Prefix"),
             suffix=string_field(document, "Suffix"),
             events=events,

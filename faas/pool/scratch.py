@@ -53,7 +53,7 @@ def image_bytes(size_mb: int) -> int:
 
 CLONE_NEWNS = 0x00020000
 MS_REC = 16384
-MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
 
 
 @dataclass(eq=False)
@@ -233,14 +233,16 @@ def slot_owner(slot_name: str) -> int | None:
 
 def isolate_mounts() -> str:
     """Move this (still single-threaded) process into a mount namespace of its own whose
-    mounts do not propagate to the host. '' on success, else why not."""
+    mounts do not propagate to the host. The host's later mounts and unmounts still reach it
+    (a slave, not private): a disk mounted on a bucket's directory after the start is the
+    one the server watches and new workers see. '' on success, else why not."""
     if os.geteuid() != 0:
         return "not root"
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNS) != 0:
         return f"unshare: {os.strerror(ctypes.get_errno())}"
-    if libc.mount(b"none", b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None) != 0:
-        return f"mount --make-rprivate /: {os.strerror(ctypes.get_errno())}"
+    if libc.mount(b"none", b"/", None, ctypes.c_ulong(MS_REC | MS_SLAVE), None) != 0:
+        return f"mount --make-rslave /: {os.strerror(ctypes.get_errno())}"
     return ""
 
 

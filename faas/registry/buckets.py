@@ -11,12 +11,14 @@ import logging
 import os
 import re
 import stat
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
+import faas
 from faas.domain import Bucket, BucketTrigger, FileEventKind, FunctionConfig
 from faas.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from faas.store.buckets import BucketsRepo, TriggersRepo
@@ -97,6 +99,7 @@ class BucketRegistry:
             _check_name(bucket.name)
             path = _absolute(bucket.path)
             self._check_not_platform(path)
+            self._check_apart(bucket.name, path, found)
             found[bucket.name] = self._prepared(
                 Bucket(bucket.name, str(path), bucket.writable, "config")
             )
@@ -107,6 +110,15 @@ class BucketRegistry:
                     "config.toml's (%s) is used",
                     bucket.name,
                     found[bucket.name].path,
+                )
+                continue
+            if os.path.realpath(bucket.path) != bucket.path:
+                # Made a link (or moved) since it was added: never followed.
+                log.error(
+                    "bucket %s: %s is no longer the directory it was (a link now?); "
+                    "not used until it is again",
+                    bucket.name,
+                    bucket.path,
                 )
                 continue
             found[bucket.name] = self._prepared(bucket)
@@ -150,6 +162,7 @@ class BucketRegistry:
         with self._mutation:
             if name in self._buckets:
                 raise ResourceConflict(f"Bucket already exists: {name}")
+            self._check_apart(name, directory, self._buckets)
             bucket = self._prepared(Bucket(name, str(directory), writable, "api"))
             self._buckets_repo.add(bucket, _now_ms())
             self._buckets = {**self._buckets, name: bucket}
@@ -229,8 +242,9 @@ class BucketRegistry:
     # -- helpers ----------------------------------------------------------------------------
 
     def _check_not_platform(self, directory: Path) -> None:
-        """A bucket must not expose the platform's own data (keys, database, code) to the
-        functions that mount it, nor be the whole file system."""
+        """A bucket must not expose the platform's own data (keys, database, code), the
+        system's directories or faas's own code to the functions that mount it (a writable
+        one is also given to the bucket group)."""
         if directory == Path("/") or self._data_dir.is_relative_to(directory):
             raise InvalidParameterValue(
                 f"{directory} contains the server's data directory: a bucket cannot expose it"
@@ -239,6 +253,24 @@ class BucketRegistry:
             raise InvalidParameterValue(
                 f"{directory} is inside the server's data directory: a bucket cannot be there"
             )
+        for system in _protected_directories():
+            if directory.is_relative_to(system) or system.is_relative_to(directory):
+                raise InvalidParameterValue(
+                    f"{directory} overlaps {system}, which belongs to the system or to faas: "
+                    "a bucket cannot be there"
+                )
+
+    def _check_apart(self, name: str, directory: Path, others: Mapping[str, Bucket]) -> None:
+        """Buckets never nest: a function writing one bucket must not be able to swap the
+        directory of another for a link."""
+        for other in others.values():
+            if other.name == name:
+                continue
+            path = Path(other.path)
+            if directory.is_relative_to(path) or path.is_relative_to(directory):
+                raise InvalidParameterValue(
+                    f"{directory} overlaps bucket {other.name} ({path}): buckets cannot nest"
+                )
 
     def _prepared(self, bucket: Bucket) -> Bucket:
         """A writable bucket's directory is given to the bucket group (setgid, so what is
@@ -247,9 +279,14 @@ class BucketRegistry:
         if not bucket.writable or os.geteuid() != 0:
             return bucket
         try:
-            info = os.stat(bucket.path)
-            os.chown(bucket.path, -1, self._bucket_gid)
-            os.chmod(bucket.path, stat.S_IMODE(info.st_mode) | stat.S_ISGID | 0o070)
+            # The directory itself, never what a link put in its place points at.
+            fd = os.open(bucket.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                info = os.fstat(fd)
+                os.fchown(fd, -1, self._bucket_gid)
+                os.fchmod(fd, stat.S_IMODE(info.st_mode) | stat.S_ISGID | 0o070)
+            finally:
+                os.close(fd)
         except OSError as exc:
             log.error(
                 "bucket %s: cannot give %s to group %d: %s",
@@ -260,6 +297,18 @@ class BucketRegistry:
             )
             return bucket
         return Bucket(bucket.name, bucket.path, True, bucket.origin, self._bucket_gid)
+
+
+def _protected_directories() -> list[Path]:
+    """The system's directories, the interpreter's, and faas's own code (its runtimes run
+    as root in the zygote)."""
+    system = ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/dev"]
+    system += ["/proc", "/sys", "/run"]
+    found = [Path(p) for p in system]
+    found += [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
+    package = Path(faas.__file__).resolve().parent
+    found += [package, package.parent / "runtimes"]
+    return found
 
 
 def _check_name(name: str) -> None:

@@ -4,21 +4,29 @@ contents, a file's eTag. Blocking (disk): the watcher calls these from threads.
 Names ignored (never keys, no events), so that uploads and editors' scratch files do not
 fire: any path part starting with `.` (hidden files and directories, rsync's and editors'
 temporary names), and names ending in `~`, `.tmp`, `.part`, `.partial`, `.swp` or
-`.crdownload`. Such a file renamed to a real name is delivered then, complete.
+`.crdownload`. Such a file renamed to a real name is delivered then, complete. Names that are
+not UTF-8, or keys longer than S3's 1,024 bytes, are not keys either.
+
+A key is opened one directory at a time from the bucket's root without following a link
+(`O_NOFOLLOW` at every step): a function that swaps a directory of a writable bucket for a
+link never has the platform read, hash or stat a file outside the bucket.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 from faas.domain import FileVersion
 
 IGNORED_SUFFIXES = ("~", ".tmp", ".part", ".partial", ".swp", ".crdownload")
 ETAG_CHUNK = 1024 * 1024
+MAX_KEY_BYTES = 1024
+_STEP = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,12 @@ def key_of(root: str, path: str) -> str | None:
 
 
 def is_ignored(key: str) -> bool:
+    try:
+        encoded = key.encode()
+    except UnicodeEncodeError:
+        return True  # not UTF-8 on disk (kept as surrogates): no S3 key
+    if len(encoded) > MAX_KEY_BYTES:
+        return True
     parts = key.split("/")
     return any(part.startswith(".") for part in parts) or parts[-1].endswith(IGNORED_SUFFIXES)
 
@@ -55,11 +69,27 @@ def version_of(info: os.stat_result) -> FileVersion:
     return FileVersion(info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-def stat_file(root: str, key: str) -> FoundFile | None:
-    """The regular file at `key` (None: gone, or not a regular file). Symbolic links are not
-    followed: a link could point a function at files outside the bucket."""
+@contextlib.contextmanager
+def _parent(root: str, key: str) -> Iterator[tuple[int, str]]:
+    """The directory holding `key` (a descriptor reached from `root` without following any
+    link) and the key's last name. OSError when a step is missing or is a link."""
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        info = os.lstat(os.path.join(root, key))
+        *directories, name = key.split("/")
+        for directory in directories:
+            step = os.open(directory, _STEP, dir_fd=fd)
+            os.close(fd)
+            fd = step
+        yield fd, name
+    finally:
+        os.close(fd)
+
+
+def stat_file(root: str, key: str) -> FoundFile | None:
+    """The regular file at `key` (None: gone, a link, or not a regular file)."""
+    try:
+        with _parent(root, key) as (directory, name):
+            info = os.stat(name, dir_fd=directory, follow_symlinks=False)
     except OSError:
         return None
     if not stat.S_ISREG(info.st_mode):
@@ -67,18 +97,33 @@ def stat_file(root: str, key: str) -> FoundFile | None:
     return FoundFile(key, version_of(info), info.st_uid, info.st_dev)
 
 
-def scan(root: str, prefix: str = "") -> dict[str, FoundFile]:
-    """Every key under `prefix` (a directory part of keys, or "") in the bucket at `root`.
-    OSError when the bucket's directory itself cannot be read (never an empty answer)."""
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What a walk of a bucket found: its files, and the directories it could not read
+    (keys under them are unknown, never gone)."""
+
+    files: dict[str, FoundFile]
+    unreadable: tuple[str, ...] = field(default=())
+
+    def covers(self, key: str) -> bool:
+        """False when `key` lies under a directory the walk could not read."""
+        return not any(key.startswith(prefix + "/") for prefix in self.unreadable)
+
+
+def scan(root: str) -> Scan:
+    """Every key in the bucket at `root`. OSError when the bucket's directory itself cannot
+    be read (never an empty answer)."""
     found: dict[str, FoundFile] = {}
-    start = os.path.join(root, prefix) if prefix else root
+    unreadable: list[str] = []
     os.listdir(root)  # raises for a missing or unreadable bucket; os.walk would not
 
-    def unreadable(error: OSError) -> None:
+    def skipped(error: OSError) -> None:
         if error.filename == root:
             raise error
+        if error.filename:
+            unreadable.append(os.path.relpath(error.filename, root).replace(os.sep, "/"))
 
-    for directory, subdirectories, files in os.walk(start, onerror=unreadable):
+    for directory, subdirectories, files in os.walk(root, onerror=skipped):
         # Ignored directories are not walked into; links to directories are not followed.
         subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
         for name in files:
@@ -88,17 +133,19 @@ def scan(root: str, prefix: str = "") -> dict[str, FoundFile]:
             seen = stat_file(root, key)
             if seen is not None:
                 found[key] = seen
-    return found
+    return Scan(found, tuple(unreadable))
 
 
 def etag_of(root: str, found: FoundFile) -> str | None:
     """S3's eTag of a single-part upload: the MD5 of the content, in hex. None when the file
-    is no longer the version `found` saw (replaced, changed or gone meanwhile): the link is
-    not followed and the opened file's own version is checked, so a name swapped for a link
-    between the two never has the platform read a file outside the bucket."""
+    is no longer the version `found` saw (replaced, changed, gone, or not a regular file):
+    the opened file's own version is checked. Opened without blocking, so a FIFO swapped in
+    cannot hold the thread."""
     digest = hashlib.md5(usedforsecurity=False)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = os.open(os.path.join(root, found.key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with _parent(root, found.key) as (directory, name):
+            fd = os.open(name, flags, dir_fd=directory)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as stream:

@@ -59,6 +59,7 @@ from faas.queue.file_deliveries import FileDeliveries
 from faas.registry.buckets import BucketRegistry
 from faas.triggers.bucket_files import (
     FoundFile,
+    Scan,
     etag_of,
     key_of,
     open_for_writing,
@@ -84,6 +85,8 @@ WATCHED_EVENTS: list[type[FileSystemEvent]] = [
 ]
 # A burst of directory events (a tree moved in) leads to one comparison, this long after.
 RESCAN_DEBOUNCE_S = 0.05
+# After a failed delivery transaction, the bucket is compared with the ledger this much later.
+RETRY_AFTER_S = 2.0
 
 
 @dataclass
@@ -109,6 +112,7 @@ class _BucketWatch:
     error: str | None = None
     pending: dict[str, _Pending] = field(default_factory=dict)
     rescan: asyncio.TimerHandle | None = None
+    retry: asyncio.TimerHandle | None = None
 
 
 class _Forwarder(FileSystemEventHandler):
@@ -178,8 +182,9 @@ class FileWatch:
             for pending in state.pending.values():
                 if pending.timer is not None:
                     pending.timer.cancel()
-            if state.rescan is not None:
-                state.rescan.cancel()
+            for timer in (state.rescan, state.retry):
+                if timer is not None:
+                    timer.cancel()
         if self._observer is not None:
             observer, self._observer = self._observer, None
             observer.stop()
@@ -211,11 +216,16 @@ class FileWatch:
             events=list(events),
         )
         root = self._buckets.bucket(bucket).path
-        found = await asyncio.to_thread(_scan_or_empty, root)
-        await self._deliveries.baseline(
-            trigger.id,
-            [(key, f.version) for key, f in found.items() if _in_scope(trigger, key)],
-        )
+        try:
+            found = await asyncio.to_thread(_scan_or_empty, root)
+            await self._deliveries.baseline(
+                trigger.id,
+                [(key, f.version) for key, f in found.items() if _in_scope(trigger, key)],
+            )
+        except Exception:
+            # Not half made: a trigger without its baseline would announce every old file.
+            await asyncio.to_thread(self._buckets.remove_trigger, trigger.id)
+            raise
         self._watch(bucket)
         return trigger
 
@@ -292,6 +302,8 @@ class FileWatch:
         if isinstance(event, EventsLostEvent):
             log.warning("bucket %s: the kernel dropped file events; comparing again", name)
             self._schedule_rescan(state)
+        elif isinstance(event, DirDeletedEvent) and _same_path(event.src_path, state.bucket.path):
+            self._lost_root(state)
         elif isinstance(event, DirMovedEvent | DirDeletedEvent | DirCreatedEvent):
             # A tree moved in or out, or a new directory whose first files may have landed
             # before its watch: compare the bucket with the ledger.
@@ -316,6 +328,18 @@ class FileWatch:
                 pending.timer = None
         elif isinstance(event, FileClosedEvent):
             self._arm(state, key)
+
+    def _lost_root(self, state: _BucketWatch) -> None:
+        """The bucket's directory itself went away: its watch ended with it. The periodic
+        look watches it again once it is back (and compares it with the ledger)."""
+        state.error = f"{state.bucket.path} was removed"
+        log.error("bucket %s: %s", state.bucket.name, state.error)
+        if state.watch is not None and self._observer is not None:
+            with contextlib.suppress(KeyError, OSError):
+                self._observer.unschedule(state.watch)
+        state.watch = None
+        for key in list(state.pending):
+            self._forget_pending(state, key)
 
     def _on_moved(self, state: _BucketWatch, event: FileMovedEvent) -> None:
         """Renamed: the old key (if it was one) is removed; the new one is complete now (a
@@ -359,7 +383,7 @@ class FileWatch:
             return
         state.pending.pop(key, None)
         name = state.bucket.name
-        self._in_order(name, key, lambda: self._created(name, key))
+        self._in_order(name, key, lambda: self._created(name, key, now.version))
 
     def _forget_pending(self, state: _BucketWatch, key: str) -> None:
         pending = state.pending.pop(key, None)
@@ -409,7 +433,7 @@ class FileWatch:
         while True:
             await asyncio.sleep(self._rescan_interval_s)
             for name in list(self._watches):
-                self._watch(name)  # a bucket whose directory was missing may exist now
+                self._watch(name)  # a bucket whose directory was missing may be back
                 try:
                     await self._reconcile(name)
                 except Exception:
@@ -428,7 +452,7 @@ class FileWatch:
         root = state.bucket.path
         ledgers = [await self._deliveries.versions(t.id) for t in triggers]
         try:
-            found = await asyncio.to_thread(scan, root)
+            walked = await asyncio.to_thread(scan, root)
         except OSError as exc:
             # Never read as "every file was removed": a directory that went away (an
             # unmounted disk) announces nothing until it is back.
@@ -436,16 +460,16 @@ class FileWatch:
             log.error("bucket %s: %s", name, state.error)
             return
         state.error = None
-        changed, removed = _differences(triggers, ledgers, found)
-        changed = await self._complete(state, found, changed)
-        for key in sorted(changed):
-            self._in_order(name, key, lambda key=key: self._created(name, key))  # type: ignore[misc]
+        changed, removed = _differences(triggers, ledgers, walked)
+        complete = await self._complete(state, walked.files, changed)
+        for key, version in sorted(complete.items()):
+            self._in_order(name, key, lambda k=key, v=version: self._created(name, k, v))  # type: ignore[misc]
         for key in sorted(removed):
             self._in_order(name, key, lambda key=key: self._removed(name, key))  # type: ignore[misc]
 
     async def _complete(
         self, state: _BucketWatch, found: dict[str, FoundFile], changed: set[str]
-    ) -> set[str]:
+    ) -> dict[str, FileVersion]:
         """Of the changed files, those complete: unchanged for a quiet period and open for
         writing by nobody. A file nobody has open was closed, whether or not the watcher saw
         its close (written in a new directory before its watch existed, or while the server
@@ -453,33 +477,38 @@ class FileWatch:
         watcher times already are left to their timers."""
         changed = {key for key in changed if not _armed(state, key)}
         if not changed:
-            return changed
+            return {}
         await asyncio.sleep(self._quiet_s)
-        again = await asyncio.to_thread(scan, state.bucket.path)
+        again = (await asyncio.to_thread(scan, state.bucket.path)).files
         stable = [
             again[key]
             for key in changed
             if key in again and again[key].version == found[key].version and not _armed(state, key)
         ]
         writing = await asyncio.to_thread(open_for_writing, [f.identity for f in stable])
-        complete = {f.key for f in stable if f.identity not in writing}
+        complete = {f.key: f.version for f in stable if f.identity not in writing}
         for key in complete:
             self._forget_pending(state, key)
         return complete
 
     # -- deliveries -----------------------------------------------------------------------------
 
-    async def _created(self, bucket: str, key: str) -> None:
+    async def _created(self, bucket: str, key: str, expected: FileVersion | None = None) -> None:
+        """Deliver the file at `key` if it is complete: the version the caller saw complete
+        (`expected`; None for a rename, complete as it is), not being written since."""
         state = self._watches.get(bucket)
         if state is None:
             return
+        pending = state.pending.get(key)
+        if pending is not None and pending.timer is None:
+            return  # written again since it was seen complete: its close comes next
         root = state.bucket.path
         triggers = [t for t in self._buckets.triggers() if t.bucket == bucket and _in_scope(t, key)]
         if not triggers:
             return
         seen = await asyncio.to_thread(stat_file, root, key)
-        if seen is None:
-            return
+        if seen is None or (expected is not None and seen.version != expected):
+            return  # gone, or changed since it was seen complete: its own events follow
         etag = await asyncio.to_thread(etag_of, root, seen)
         if etag is None or await asyncio.to_thread(stat_file, root, key) != seen:
             return  # replaced or changed while it was read: its own events follow
@@ -519,6 +548,11 @@ class FileWatch:
         await self._commit(triggers, deliveries)
 
     async def _removed(self, bucket: str, key: str) -> None:
+        state = self._watches.get(bucket)
+        if state is None:
+            return
+        if await asyncio.to_thread(stat_file, state.bucket.path, key) is not None:
+            return  # there again (made anew since it was seen gone): not a removal
         triggers = [t for t in self._buckets.triggers() if t.bucket == bucket and _in_scope(t, key)]
         deliveries = []
         for trigger in triggers:
@@ -542,11 +576,25 @@ class FileWatch:
                 stats.errors += 1
                 stats.last_error = f"{type(outcome).__name__}: {outcome}"[:500]
                 log.error("trigger %s: %s not delivered: %s", trigger.id, delivery.key, outcome)
+                self._retry_later(trigger.bucket)
             elif outcome and delivery.event is not None:
                 stats.delivered += 1
                 stats.last_delivery_ms = now_ms
                 if delivery.kind is FileEventKind.CREATED:
                     self._guard.delivered(trigger.function_name, delivery.depth)
+
+    def _retry_later(self, bucket: str) -> None:
+        """A delivery's transaction failed (a lock held too long, the database away): the
+        bucket is compared with the ledger again after a pause, which offers it again."""
+        state = self._watches.get(bucket)
+        if state is None or state.retry is not None or self._loop is None:
+            return
+
+        def compare() -> None:
+            state.retry = None
+            self._schedule_rescan(state)
+
+        state.retry = self._loop.call_later(RETRY_AFTER_S, compare)
 
     def _event(self, trigger: BucketTrigger, event: ObjectEvent) -> QueuedEvent:
         now_ms = int(self._clock() * 1000)
@@ -573,18 +621,18 @@ class FileWatch:
 
 
 def _differences(
-    triggers: list[BucketTrigger],
-    ledgers: list[dict[str, FileVersion]],
-    found: dict[str, FoundFile],
+    triggers: list[BucketTrigger], ledgers: list[dict[str, FileVersion]], walked: Scan
 ) -> tuple[set[str], set[str]]:
-    """Keys whose file differs from some trigger's ledger, and delivered keys now gone."""
+    """Keys whose file differs from some trigger's ledger, and delivered keys now gone (not
+    those under a directory the walk could not read: unknown is not gone)."""
     changed: set[str] = set()
     removed: set[str] = set()
+    found = walked.files
     for trigger, ledger in zip(triggers, ledgers, strict=True):
         for key, seen in found.items():
             if _in_scope(trigger, key) and ledger.get(key) != seen.version:
                 changed.add(key)
-        removed.update(key for key in ledger if key not in found)
+        removed.update(key for key in ledger if key not in found and walked.covers(key))
     return changed, removed
 
 
@@ -602,9 +650,13 @@ def _in_scope(trigger: BucketTrigger, key: str) -> bool:
 def _scan_or_empty(root: str) -> dict[str, FoundFile]:
     """What a new trigger takes as already there (nothing, if the directory is unreadable)."""
     try:
-        return scan(root)
+        return scan(root).files
     except OSError:
         return {}
+
+
+def _same_path(path: bytes | str, root: str) -> bool:
+    return os.path.normpath(os.fsdecode(path)) == os.path.normpath(root)
 
 
 def _state_word(state: _BucketWatch | None) -> str:

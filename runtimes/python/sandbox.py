@@ -350,7 +350,8 @@ def open_mount_sources(mounts: list[dict[str, Any]]) -> list[tuple[dict[str, Any
         for entry in mounts:
             source, target = str(entry["source"]), str(entry["target"])
             try:
-                fd = os.open(source, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                # Never through a link put where the directory was.
+                fd = os.open(source, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
             except OSError as exc:
                 raise SandboxError(
                     f"mount source {source} for {target} cannot be used: {exc.strerror}"

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.helpers.auth import allow, create_key, policy
 from tests.helpers.server import FaasServer
 
 FAST = {
@@ -227,3 +228,26 @@ def test_a_function_allowed_to_recurse_runs_on(server: FaasServer, tmp_path: Pat
     (loop / "gen1.txt").write_text("start")
     wait_for(lambda: len(records(server, "looper")) >= 40, timeout_s=90)
     assert _generations(server) == 40
+
+
+def test_mounting_a_bucket_needs_permission_on_it(server: FaasServer, tmp_path: Path) -> None:
+    (tmp_path / "hrdata").mkdir()
+    ok(server.cli("bucket", "add", "hrdata", str(tmp_path / "hrdata"), "--writable"))
+    server.deploy("mine", {"app.py": PROBE})
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:mine"
+    key = create_key(server, "team", policy(allow("lambda:*", arn)))
+    client = server.client(key)
+    with pytest.raises(ClientError) as denied:
+        client.update_function_configuration(
+            FunctionName="mine", FileSystemConfigs=mounts(("hrdata", "/mnt/hrdata"))
+        )
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "faas:MountBucket" in denied.value.response["Error"]["Message"]
+    allowed = create_key(
+        server,
+        "hr-team",
+        policy(allow("lambda:*", arn), allow("faas:MountBucket", "arn:aws:s3:::hrdata")),
+    )
+    server.client(allowed).update_function_configuration(
+        FunctionName="mine", FileSystemConfigs=mounts(("hrdata", "/mnt/hrdata"))
+    )

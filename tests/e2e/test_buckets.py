@@ -363,10 +363,17 @@ def test_buckets_and_triggers_need_their_own_permissions(server: FaasServer, pho
     refused = call(server, "/faas/v1/triggers", invoker, method="POST", body=trigger)
     assert refused.refusal == (403, "AccessDeniedException")
     assert call(server, "/faas/v1/triggers", invoker).refusal == (403, "AccessDeniedException")
-    # Allowed to add triggers to one function only.
+    # Allowed to add triggers to one function, for one bucket.
     arn = "arn:aws:lambda:us-east-1:000000000000:function:thumbs"
-    wirer = create_key(server, "wirer", policy(allow("faas:CreateTrigger", arn)))
+    wirer = create_key(
+        server, "wirer", policy(allow("faas:CreateTrigger", [arn, "arn:aws:s3:::photos"]))
+    )
     assert call(server, "/faas/v1/triggers", wirer, method="POST", body=trigger).status == 201
     other = json.dumps({"FunctionName": "other", "Bucket": "photos"}).encode()
     refused = call(server, "/faas/v1/triggers", wirer, method="POST", body=other)
+    assert refused.refusal == (403, "AccessDeniedException")
+    (photos.parent / "private").mkdir()
+    ok(server.cli("bucket", "add", "private", str(photos.parent / "private")))
+    elsewhere = json.dumps({"FunctionName": "thumbs", "Bucket": "private"}).encode()
+    refused = call(server, "/faas/v1/triggers", wirer, method="POST", body=elsewhere)
     assert refused.refusal == (403, "AccessDeniedException")

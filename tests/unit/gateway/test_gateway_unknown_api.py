@@ -42,6 +42,7 @@ def build_app() -> web.Application:
         dead_letters=None,
         buckets=None,
         triggers=None,
+        schedules=None,
     )
     return make_app(services)  # type: ignore[arg-type]
 

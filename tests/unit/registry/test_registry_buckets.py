@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+import faas
 from faas.domain import Bucket, FileEventKind, FunctionConfig
 from faas.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from faas.registry.buckets import BucketRegistry, parse_events
@@ -127,3 +128,29 @@ def test_a_writable_bucket_goes_to_the_bucket_group(engine: Engine, tmp_path: Pa
     info = (tmp_path / "thumbs").stat()
     assert info.st_gid == GID
     assert info.st_mode & stat.S_ISGID and info.st_mode & 0o070 == 0o070
+
+
+def test_buckets_never_nest_nor_overlap_the_system_or_faas(engine: Engine, tmp_path: Path) -> None:
+    buckets = registry(engine, tmp_path)
+    (tmp_path / "outer" / "inner").mkdir(parents=True)
+    buckets.add_bucket("outer", str(tmp_path / "outer"), True)
+    with pytest.raises(InvalidParameterValue, match="buckets cannot nest"):
+        buckets.add_bucket("inner", str(tmp_path / "outer" / "inner"), False)
+    with pytest.raises(InvalidParameterValue, match="buckets cannot nest"):
+        buckets.add_bucket("above", str(tmp_path), False)
+    for system in ("/etc", "/usr/share", "/proc"):
+        with pytest.raises(InvalidParameterValue, match="belongs to the system or to faas"):
+            buckets.add_bucket("system", system, False)
+    package = Path(faas.__file__).resolve().parent
+    with pytest.raises(InvalidParameterValue, match="belongs to the system or to faas"):
+        buckets.add_bucket("code", str(package), False)
+
+
+def test_a_bucket_directory_swapped_for_a_link_is_not_used(engine: Engine, tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    registry(engine, tmp_path).add_bucket("photos", str(tmp_path / "photos"), True)
+    (tmp_path / "victim").mkdir(mode=0o755)
+    (tmp_path / "photos").rmdir()
+    os.symlink(tmp_path / "victim", tmp_path / "photos")
+    assert [b.name for b in registry(engine, tmp_path).buckets()] == ["conf"]
+    assert stat.S_IMODE((tmp_path / "victim").stat().st_mode) == 0o755
