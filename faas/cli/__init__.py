@@ -6,7 +6,19 @@ registers their commands on it.
 
 from __future__ import annotations
 
-from faas.cli import audit, buckets, deploy, dlq, functions, invoke, keys, queue, roles, serve
+from faas.cli import (
+    audit,
+    buckets,
+    deploy,
+    dlq,
+    functions,
+    invoke,
+    keys,
+    queue,
+    roles,
+    serve,
+    urls,
+)
 from faas.cli.app import main
 
 __all__ = [
@@ -21,4 +33,5 @@ __all__ = [
     "queue",
     "roles",
     "serve",
+    "urls",
 ]

@@ -606,3 +606,27 @@ def test_a_throttled_call_is_429(server: FaasServer) -> None:
     assert answer.status == 429
     assert answer.json() == {"Message": "Too Many Requests"}
     assert answer.header("Retry-After")
+
+
+# -- the CLI --------------------------------------------------------------------------------
+
+
+def test_the_cli_creates_shows_and_removes_a_url(server: FaasServer) -> None:
+    server.deploy("cli-web", {"app.py": WEB})
+    created = server.cli("url", "create", "cli-web", "--auth", "iam", "--cors-origin", "*")
+    assert created.returncode == 0, created.stderr
+    url = created.stdout.split()[0]
+    assert re.fullmatch(rf"{re.escape(server.url)}/urls/[a-z0-9]{{32}}/", url)
+    assert "(auth iam, cors *)" in created.stdout
+    shown = server.cli("url", "get", "cli-web", "--json")
+    assert json.loads(shown.stdout)["FunctionUrl"] == url
+    again = server.cli("url", "create", "cli-web")
+    assert again.returncode == 1
+    assert again.stderr.startswith("error: ") and len(again.stderr.splitlines()) == 1
+    assert "FunctionUrlConfig exists" in again.stderr
+    removed = server.cli("url", "rm", "cli-web")
+    assert (removed.returncode, removed.stdout.strip()) == (0, "removed the URL of cli-web")
+    missing = server.cli("url", "get", "cli-web")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: ")
+    assert fetch(url).status == 404
