@@ -419,8 +419,20 @@ def test_keep_alive_across_requests_to_a_url_and_the_api(
     parts = urllib.parse.urlsplit(web["FunctionUrl"])
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     with contextlib.closing(connection):
-        first = fetch(web["FunctionUrl"] + "plain", connection=connection)
+        # An Invoke first: the front door's lean route answers it, then hands the connection
+        # to aiohttp at the URL request.
+        invoke_url = f"{server.url}/2015-03-31/functions/web/invocations"
+        body = json.dumps({"rawPath": "/plain"}).encode()
+        invoked = fetch(
+            invoke_url,
+            "POST",
+            headers=signed_headers(invoke_url, server.admin_key, "POST", body),
+            body=body,
+            connection=connection,
+        )
+        assert (invoked.status, invoked.json()) == (200, {"plain": True, "n": [1, 2]})
         sock = connection.sock
+        first = fetch(web["FunctionUrl"] + "plain", connection=connection)
         second = fetch(
             web["FunctionUrl"],
             "POST",
