@@ -22,18 +22,11 @@ With AllowCredentials, browsers refuse a literal `*`, so the request's origin is
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from faas.domain import UrlCors
 
-ORIGIN = "origin"
-REQUEST_METHOD = "access-control-request-method"
-REQUEST_HEADERS = "access-control-request-headers"
 ANY = "*"
-
-
-def is_preflight(method: str, origin: str | None, requested_method: str | None) -> bool:
-    return method == "OPTIONS" and bool(origin) and bool(requested_method)
 
 
 def origin_allowed(cors: UrlCors, origin: str) -> bool:
@@ -99,11 +92,3 @@ def _origin_matches(allowed: str, origin: str) -> bool:
         return allowed.lower() == origin.lower()
     pattern = ".*".join(re.escape(part) for part in allowed.split(ANY))
     return re.fullmatch(pattern, origin, flags=re.IGNORECASE) is not None
-
-
-def first(headers: Sequence[tuple[str, str]], name: str) -> str | None:
-    """The first value of a (lower-case) header name."""
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None

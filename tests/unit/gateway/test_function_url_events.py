@@ -11,7 +11,6 @@ import pytest
 
 from faas.domain import UrlCors
 from faas.gateway.function_url_cors import (
-    is_preflight,
     origin_allowed,
     preflight_headers,
     response_headers,
@@ -266,13 +265,6 @@ CORS = UrlCors(
     expose_headers=("X-Custom", "X-Other"),
     max_age=600,
 )
-
-
-def test_preflights() -> None:
-    assert is_preflight("OPTIONS", "https://a", "GET")
-    assert not is_preflight("OPTIONS", "https://a", None)
-    assert not is_preflight("OPTIONS", None, "GET")
-    assert not is_preflight("GET", "https://a", "GET")
 
 
 @pytest.mark.parametrize(
