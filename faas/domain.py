@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 LATEST = "$LATEST"
 # RecursiveLoop values (PutFunctionRecursionConfig); a loop is stopped after this many rounds.
@@ -310,6 +311,61 @@ class EventInvokeConfig:
         if self.maximum_event_age_s is None:
             return self.DEFAULT_EVENT_AGE_S
         return self.maximum_event_age_s
+
+
+@dataclass(frozen=True, slots=True)
+class UrlCors:
+    """A function URL's Cors settings, as given (None: the field was not given)."""
+
+    allow_origins: tuple[str, ...] | None = None
+    allow_methods: tuple[str, ...] | None = None
+    allow_headers: tuple[str, ...] | None = None
+    expose_headers: tuple[str, ...] | None = None
+    max_age: int | None = None
+    allow_credentials: bool | None = None
+
+    def document(self) -> dict[str, Any]:
+        """Lambda's Cors object: the fields that were given."""
+        document: dict[str, Any] = {}
+        for attribute, key in _CORS_FIELDS:
+            value = getattr(self, attribute)
+            if value is not None:
+                document[key] = list(value) if isinstance(value, tuple) else value
+        return document
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> UrlCors:
+        """The settings of a Cors object whose fields have the right types already."""
+        values: dict[str, Any] = {}
+        for attribute, key in _CORS_FIELDS:
+            value = document.get(key)
+            if value is not None:
+                values[attribute] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
+
+
+_CORS_FIELDS = (
+    ("allow_origins", "AllowOrigins"),
+    ("allow_methods", "AllowMethods"),
+    ("allow_headers", "AllowHeaders"),
+    ("expose_headers", "ExposeHeaders"),
+    ("max_age", "MaxAge"),
+    ("allow_credentials", "AllowCredentials"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionUrlConfig:
+    """CreateFunctionUrlConfig of one function ($LATEST): served under /urls/<url_id>/.
+    Times are strings in Lambda's format (2026-12-05T12:00:00.000000Z)."""
+
+    function_name: str
+    url_id: str
+    auth_type: str  # NONE or AWS_IAM
+    cors: UrlCors | None
+    invoke_mode: str  # BUFFERED
+    created: str
+    last_modified: str
 
 
 @dataclass(frozen=True, slots=True)

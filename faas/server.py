@@ -60,6 +60,7 @@ from faas.queue.service import AsyncInvocations
 from faas.ratelimit import RateLimiter
 from faas.registry.buckets import BucketRegistry
 from faas.registry.codestore import CodeStore
+from faas.registry.function_urls import FunctionUrls
 from faas.registry.functions import Registry
 from faas.registry.schedules import ScheduleBook
 from faas.store.audit import AuditLog
@@ -68,6 +69,7 @@ from faas.store.dead_letters import DeadLetterRepo
 from faas.store.engine import make_engine, url_kind
 from faas.store.event_configs import EventConfigRepo
 from faas.store.file_ledger import FileLedgerRepo
+from faas.store.function_urls import FunctionUrlRepo
 from faas.store.queue import EventQueueRepo
 from faas.store.records import RecordLog
 from faas.store.repos import FunctionRepo
@@ -347,6 +349,10 @@ async def _start_parts(
     queue, buckets, filewatch, scheduler = await _start_events(
         settings, engine, invoker, registry, limits, undo=undo
     )
+    function_urls = FunctionUrls(FunctionUrlRepo(engine), registry)
+    await asyncio.to_thread(function_urls.load)
+    # Deleting a function deletes its URL.
+    registry.add_delete_listener(function_urls.forget_function)
     app = make_app(
         Services(
             registry=registry,
@@ -373,6 +379,7 @@ async def _start_parts(
             buckets=buckets,
             triggers=filewatch,
             schedules=scheduler,
+            function_urls=function_urls,
         )
     )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.server.shutdown_grace_s)

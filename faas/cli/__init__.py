@@ -18,6 +18,7 @@ from faas.cli import (
     roles,
     serve,
     triggers,
+    urls,
 )
 from faas.cli.app import main
 
@@ -34,4 +35,5 @@ __all__ = [
     "roles",
     "serve",
     "triggers",
+    "urls",
 ]

@@ -10,6 +10,8 @@ from faas.gateway import (
     concurrency_api,
     dead_letter_api,
     event_config_api,
+    function_url_route,
+    function_urls_api,
     functions_api,
     invoke_api,
     keys_api,
@@ -37,6 +39,8 @@ def make_app(services: Services) -> web.Application:
     dead_letter_api.add_routes(app, services)
     buckets_api.add_routes(app, services)
     triggers_api.add_routes(app, services)
+    function_urls_api.add_routes(app, services)
+    function_url_route.add_routes(app, services)
     keys_api.add_routes(app, services.keys, services.auth, services.account_id)
     roles_api.add_routes(app, services.roles, services.auth)
     audit_api.add_routes(app, services.audit, services.auth)

@@ -137,6 +137,12 @@ class GatewayAuth:
         """The route performs nothing that needs a permission (e.g. an unknown operation)."""
         request[AUTHORIZED] = NO_ACTION
 
+    def source_address(self, request: web.Request) -> str:
+        """Where the request came from (through `server.trusted_proxies`, as audited)."""
+        if self._audit is None:
+            return request.remote or "unknown"
+        return self._audit.source_address(request)
+
     def presign_code_url(self, request: web.Request, path: str, expires_s: int) -> str:
         if self._authenticator is None:
             return f"{request.scheme}://{request.host}{path}"

@@ -16,6 +16,7 @@ from faas.queue.configs import EventConfigs
 from faas.queue.dead_letters import DeadLetters
 from faas.queue.service import AsyncInvocations
 from faas.registry.buckets import BucketRegistry
+from faas.registry.function_urls import FunctionUrls
 from faas.registry.functions import Registry
 
 
@@ -83,3 +84,5 @@ class Services:
     buckets: BucketRegistry | None = None
     triggers: TriggerManager | None = None
     schedules: ScheduleManager | None = None
+    # Function URLs (CreateFunctionUrlConfig and the requests served under /urls/).
+    function_urls: FunctionUrls | None = None

@@ -87,12 +87,12 @@ def raw_request(server: FaasServer, url: str, method: str) -> tuple[int, Any, di
         ("GET", "/" + "y" * 4000, f"Unknown operation: GET /{'y' * 199}..."),
         (
             "GET",
-            "/2021-10-31/functions/x/urls",
-            "faas does not support the Lambda operation ListFunctionUrlConfigs "
-            "(GET /2021-10-31/functions/{FunctionName}/urls)",
+            "/2015-03-31/functions/x/aliases",
+            "faas does not support the Lambda operation ListAliases "
+            "(GET /2015-03-31/functions/{FunctionName}/aliases)",
         ),
     ],
-    ids=["unknown-path", "wrong-method", "invoke-by-get", "health-by-delete", "long", "urls"],
+    ids=["unknown-path", "wrong-method", "invoke-by-get", "health-by-delete", "long", "aliases"],
 )
 def test_unrouted_requests_get_lambda_s_json_404(
     server: FaasServer, method: str, path: str, message: str

@@ -43,6 +43,7 @@ def build_app() -> web.Application:
         buckets=None,
         triggers=None,
         schedules=None,
+        function_urls=object(),
     )
     return make_app(services)  # type: ignore[arg-type]
 
@@ -64,7 +65,8 @@ def catch_all(app: web.Application) -> AbstractRoute:
 
 def concrete_path(route: AbstractRoute) -> str:
     canonical = route.resource.canonical if route.resource else ""
-    return canonical.replace("{name}", FUNCTION).replace("{sha256}", "0" * 64)
+    concrete = canonical.replace("{name}", FUNCTION).replace("{sha256}", "0" * 64)
+    return concrete.replace("{url_id}", "a" * 32).replace("{tail}", "some/path")
 
 
 async def resolve(app: web.Application, method: str, path: str) -> AbstractRoute:
@@ -74,7 +76,9 @@ async def resolve(app: web.Application, method: str, path: str) -> AbstractRoute
 
 async def test_every_route_still_reaches_its_own_handler(app: web.Application) -> None:
     others = [route for route in app.router.routes() if route is not catch_all(app)]
-    assert {"/health", INVOKE_PATH} <= {concrete_path(route) for route in others}
+    assert {"/health", INVOKE_PATH, "/urls/" + "a" * 32 + "/some/path"} <= {
+        concrete_path(route) for route in others
+    }
     for route in others:
         resolved = await resolve(app, route.method, concrete_path(route))
         assert resolved is route, f"{route.method} {concrete_path(route)}"
