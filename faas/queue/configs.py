@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from faas.domain import LATEST, EventInvokeConfig, FunctionConfig
 from faas.errors import InvalidParameterValue, ResourceNotFound
-from faas.registry.names import split_function_name
+from faas.registry.names import list_limit, list_target, split_function_name
 from faas.store.event_configs import EventConfigRepo
 
 MAX_RETRY_ATTEMPTS = 2
@@ -254,19 +254,9 @@ class EventConfigs:
     def list_page(self, raw_name: str, marker: str | None, max_items: int | None) -> ConfigPage:
         """The function's configurations (every qualifier), in qualifier order; the marker
         is the qualifier the next page starts at."""
-        name, in_name = split_function_name(raw_name)
-        if in_name is not None:
-            raise InvalidParameterValue(
-                f"ListFunctionEventInvokeConfigs acts on the function itself; drop the "
-                f"qualifier ':{in_name}'"
-            )
+        name = list_target(raw_name, "ListFunctionEventInvokeConfigs")
         self._functions.get(name)
-        limit = MAX_LIST_ITEMS if max_items is None else max_items
-        if not 1 <= limit <= MAX_LIST_ITEMS:
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{limit}' at 'maxItems' failed to satisfy "
-                f"constraint: Member must have value between 1 and {MAX_LIST_ITEMS}"
-            )
+        limit = list_limit(max_items, MAX_LIST_ITEMS)
         configs = self._repo.list_for(name)
         if marker:
             configs = [config for config in configs if config.qualifier >= marker]

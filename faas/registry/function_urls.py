@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from faas.domain import LATEST, FunctionConfig, FunctionUrlConfig, UrlCors
 from faas.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
-from faas.registry.names import split_function_name
+from faas.registry.names import list_limit, list_target, split_function_name
 from faas.store.function_urls import FunctionUrlRepo, UrlIdTaken
 
 AUTH_NONE = "NONE"
@@ -219,19 +219,9 @@ class FunctionUrls:
     ) -> list[FunctionUrlConfig]:
         """The function's URLs: at most one (faas serves $LATEST only), so never a next page;
         a marker (never handed out) lists nothing."""
-        name, in_name = split_function_name(raw_name)
-        if in_name is not None:
-            raise InvalidParameterValue(
-                f"ListFunctionUrlConfigs acts on the function itself; drop the qualifier "
-                f"':{in_name}'"
-            )
+        name = list_target(raw_name, "ListFunctionUrlConfigs")
         self._functions.get(name)
-        limit = MAX_LIST_ITEMS if max_items is None else max_items
-        if not 1 <= limit <= MAX_LIST_ITEMS:
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{limit}' at 'maxItems' failed to satisfy "
-                f"constraint: Member must have value between 1 and {MAX_LIST_ITEMS}"
-            )
+        list_limit(max_items, MAX_LIST_ITEMS)
         found = self._by_function.get(name)
         return [] if found is None or marker else [found]
 

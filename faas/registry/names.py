@@ -44,6 +44,28 @@ def split_function_name(raw: str) -> tuple[str, str | None]:
     return name, qualifier
 
 
+def list_target(raw_name: str, operation: str) -> str:
+    """The function a List... operation of its sub-resources names: a qualifier is refused
+    (the list covers every qualifier)."""
+    name, qualifier = split_function_name(raw_name)
+    if qualifier is not None:
+        raise InvalidParameterValue(
+            f"{operation} acts on the function itself; drop the qualifier ':{qualifier}'"
+        )
+    return name
+
+
+def list_limit(max_items: int | None, maximum: int) -> int:
+    """MaxItems of such a list: `maximum` when absent, else 1..maximum (Lambda's message)."""
+    limit = maximum if max_items is None else max_items
+    if not 1 <= limit <= maximum:
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{limit}' at 'maxItems' failed to satisfy "
+            f"constraint: Member must have value between 1 and {maximum}"
+        )
+    return limit
+
+
 def function_arn(region: str, account_id: str, name: str, qualifier: str | None = None) -> str:
     """Lambda's ARN for a function, or for one version/alias of it when `qualifier` is set."""
     arn = f"arn:aws:lambda:{region}:{account_id}:function:{name}"

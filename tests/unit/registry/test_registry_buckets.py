@@ -132,12 +132,13 @@ def test_a_writable_bucket_goes_to_the_bucket_group(engine: Engine, tmp_path: Pa
 
 def test_buckets_never_nest_nor_overlap_the_system_or_faas(engine: Engine, tmp_path: Path) -> None:
     buckets = registry(engine, tmp_path)
-    (tmp_path / "outer" / "inner").mkdir(parents=True)
-    buckets.add_bucket("outer", str(tmp_path / "outer"), True)
+    zone = tmp_path / "zone"
+    (zone / "outer" / "inner").mkdir(parents=True)
+    buckets.add_bucket("outer", str(zone / "outer"), True)
     with pytest.raises(InvalidParameterValue, match="buckets cannot nest"):
-        buckets.add_bucket("inner", str(tmp_path / "outer" / "inner"), False)
+        buckets.add_bucket("inner", str(zone / "outer" / "inner"), False)
     with pytest.raises(InvalidParameterValue, match="buckets cannot nest"):
-        buckets.add_bucket("above", str(tmp_path), False)
+        buckets.add_bucket("above", str(zone), False)
     for system in ("/etc", "/usr/share", "/proc"):
         with pytest.raises(InvalidParameterValue, match="belongs to the system or to faas"):
             buckets.add_bucket("system", system, False)
