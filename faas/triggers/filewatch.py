@@ -167,8 +167,6 @@ class FileWatch:
         """Watch every bucket that has triggers, then deliver what changed while nobody
         watched (files created, changed or removed while the server was down)."""
         self._loop = asyncio.get_running_loop()
-        self._observer = InotifyObserver(generate_full_events=True)
-        self._observer.start()
         for name in sorted({t.bucket for t in self._buckets.triggers()}):
             self._watch(name)
         await asyncio.gather(*(self._reconcile(name) for name in list(self._watches)))
@@ -268,8 +266,13 @@ class FileWatch:
         state = self._watches.get(name)
         if state is None:
             state = self._watches[name] = _BucketWatch(self._buckets.bucket(name))
-        if state.watch is not None or self._observer is None or self._loop is None:
+        if state.watch is not None or self._loop is None:
             return
+        if self._observer is None:
+            # Started with the first watch: a server without bucket triggers runs no
+            # watcher threads.
+            self._observer = InotifyObserver(generate_full_events=True)
+            self._observer.start()
         try:
             state.watch = self._observer.schedule(
                 _Forwarder(self._loop, self._on_event, name),

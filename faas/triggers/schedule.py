@@ -169,11 +169,13 @@ class Scheduler:
             await self._sleep()
 
     async def _sleep(self) -> None:
+        """Until the next tick, at most max_sleep_s; with no schedule at all, until one is
+        added (a server without schedules never wakes for them)."""
         upcoming = [p.next_tick for p in self._planned.values() if p.next_tick is not None]
-        delay = self._max_sleep_s
+        delay: float | None = self._max_sleep_s if self._planned else None
         if upcoming:
             until = (min(upcoming) - self._now()).total_seconds()
-            delay = max(0.0, min(delay, self._clock.real_seconds(until)))
+            delay = max(0.0, min(self._max_sleep_s, self._clock.real_seconds(until)))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
