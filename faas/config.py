@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from faas.billing import Prices, Tier
 from faas.domain import Bucket
 
 ENV_PREFIX = "FAAS_"
@@ -170,9 +171,57 @@ class SandboxSettings:
 
 @dataclass(frozen=True, slots=True)
 class BillingSettings:
-    # Lambda's x86 list prices (us-east-1), in USD.
+    """Prices and rules of the bill (faas/billing.py); Lambda's x86 list prices (us-east-1),
+    in USD, by default."""
+
     price_per_request: Decimal = Decimal("0.0000002")
+    # Duration per GB-second: the first tier, then beyond tier2_from / tier3_from GB-seconds
+    # of the month (Lambda: 6 and 15 billion).
     price_per_gb_second: Decimal = Decimal("0.0000166667")
+    tier2_from_gb_seconds: int = 6_000_000_000
+    price_per_gb_second_tier2: Decimal = Decimal("0.000015")
+    tier3_from_gb_seconds: int = 15_000_000_000
+    price_per_gb_second_tier3: Decimal = Decimal("0.0000133334")
+    # Ephemeral storage above 512 MB, per GB-second.
+    price_per_ephemeral_gb_second: Decimal = Decimal("0.0000000309")
+    # Provisioned concurrency: per GB-second allocated (5-minute increments), and the duration
+    # of the invocations its workers serve.
+    price_per_provisioned_gb_second: Decimal = Decimal("0.0000041667")
+    price_per_provisioned_duration_gb_second: Decimal = Decimal("0.0000097222")
+    # The monthly free tier, account-wide (not for provisioned concurrency).
+    free_tier: bool = True
+    free_requests: int = 1_000_000
+    free_gb_seconds: int = 400_000
+    # A cold start's init phase is billed with its invocation (Lambda since August 2025).
+    bill_init: bool = True
+    currency: str = "USD"
+
+    def __post_init__(self) -> None:
+        prices = [value for value in dataclasses.astuple(self) if isinstance(value, Decimal)]
+        if any(price < 0 for price in prices):
+            raise ConfigError("billing: prices must not be negative")
+        if not 0 < self.tier2_from_gb_seconds < self.tier3_from_gb_seconds:
+            raise ConfigError("billing: tier2_from_gb_seconds must be above 0 and below tier3's")
+        if self.free_requests < 0 or self.free_gb_seconds < 0:
+            raise ConfigError("billing: the free tier's amounts must not be negative")
+
+    def prices(self) -> Prices:
+        return Prices(
+            per_request=self.price_per_request,
+            per_gb_second=self.price_per_gb_second,
+            tiers=(
+                Tier(self.tier2_from_gb_seconds, self.price_per_gb_second_tier2),
+                Tier(self.tier3_from_gb_seconds, self.price_per_gb_second_tier3),
+            ),
+            per_ephemeral_gb_second=self.price_per_ephemeral_gb_second,
+            per_provisioned_gb_second=self.price_per_provisioned_gb_second,
+            per_provisioned_duration_gb_second=self.price_per_provisioned_duration_gb_second,
+            free_tier=self.free_tier,
+            free_requests=self.free_requests,
+            free_gb_seconds=self.free_gb_seconds,
+            bill_init=self.bill_init,
+            currency=self.currency,
+        )
 
 
 @dataclass(frozen=True, slots=True)

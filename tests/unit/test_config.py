@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from faas.billing import Prices
 from faas.config import ConfigError, RateLimitSettings, Settings, load
 from faas.domain import Bucket
 
@@ -23,6 +24,8 @@ def test_the_documented_config_file_holds_the_built_in_defaults() -> None:
     assert documented.sandbox == Settings().sandbox
     assert documented.filewatch == Settings().filewatch
     assert documented.schedules == Settings().schedules
+    assert documented.billing == Settings().billing
+    assert documented.billing.prices() == Prices()
     assert documented.buckets == {}
 
 
