@@ -48,8 +48,11 @@ class Invoker:
         admission: AdmissionController,
         *,
         isolation: Callable[[str], str] | None = None,
+        bill_init: bool = True,
     ) -> None:
         self._registry = registry
+        # A cold start's init phase is billed with its invocation (billing.bill_init).
+        self._bill_init = bill_init
         self._pool = pool
         self._records = records
         self._limits = limits
@@ -96,7 +99,11 @@ class Invoker:
             payload=result.payload,
             function_error="Unhandled" if result.error_type else None,
             executed_version=config.version,
-            log_tail=_log_tail(request.request_id, config, result) if request.tail_log else b"",
+            log_tail=(
+                _log_tail(request.request_id, config, result, self._billed_ms(result))
+                if request.tail_log
+                else b""
+            ),
         )
 
     def provision(self, function_name: str) -> None:
@@ -157,7 +164,7 @@ class Invoker:
             started_at_ms=result.started_at_ms,
             # Rounded up to the microsecond, so BilledDurationMs == ceil(DurationMs) always.
             duration_ms=math.ceil(result.duration_ns / 1_000) / 1_000,
-            billed_ms=billing.billed_ms(result.duration_ns),
+            billed_ms=self._billed_ms(result),
             memory_mb=config.memory_mb,
             max_memory_used_mb=math.ceil(result.max_memory_bytes / MB),
             init_duration_ms=None if init_ms is None else round(init_ms / 1_000_000, 3),
@@ -165,6 +172,10 @@ class Invoker:
             error_type=result.error_type,
             isolation=self._isolation_for(config.network),
         )
+
+    def _billed_ms(self, result: WorkerResult) -> int:
+        init_ns = result.init_duration_ns if self._bill_init else None
+        return billing.billed_ms(result.duration_ns, init_ns or 0)
 
     def _isolation_for(self, network: str) -> str | None:
         tag = self._isolation_of.get(network)
@@ -200,11 +211,13 @@ def _init_failure_result(failed: InitFailed) -> WorkerResult:
     )
 
 
-def _log_tail(request_id: str, config: FunctionConfig, result: WorkerResult) -> bytes:
+def _log_tail(
+    request_id: str, config: FunctionConfig, result: WorkerResult, billed_ms: int
+) -> bytes:
     """START/logs/END/REPORT as Lambda prints them; the last 4 KB, base64-encoded."""
     report = (
         f"REPORT RequestId: {request_id}\tDuration: {result.duration_ns / 1e6:.2f} ms\t"
-        f"Billed Duration: {billing.billed_ms(result.duration_ns)} ms\t"
+        f"Billed Duration: {billed_ms} ms\t"
         f"Memory Size: {config.memory_mb} MB\t"
         f"Max Memory Used: {math.ceil(result.max_memory_bytes / MB)} MB"
     )

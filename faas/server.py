@@ -335,7 +335,15 @@ async def _start_parts(
         loop.call_soon_threadsafe(admission.set_reservation, name, reserved)
 
     registry.add_concurrency_listener(reserve_on_loop)
-    invoker = Invoker(registry, pool, records, limits, admission, isolation=planner.isolation)
+    invoker = Invoker(
+        registry,
+        pool,
+        records,
+        limits,
+        admission,
+        isolation=planner.isolation,
+        bill_init=settings.billing.bill_init,
+    )
 
     # Provisioned workers follow every change: an update starts the new version's workers
     # (the old pool was retired just before, in the same loop order), a removed config or a
