@@ -583,3 +583,21 @@ class ScheduleTrigger:
     expression: str
     created_ms: int
     last_tick_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordStats:
+    """A function's invocation records since a moment, summed (faas stats)."""
+
+    function_name: str
+    since_ms: int
+    invocations: int
+    errors: Mapping[str, int]  # error type -> count
+    cold_starts: int
+    billed_ms: int
+    # Sum of billed ms x MemorySize (MB): exact GB-seconds are this / 1024 / 1000.
+    billed_mb_ms: int
+    # Durations (ms) of the newest records, sorted, for percentiles; `sampled` when there were
+    # more records than were read.
+    durations_ms: tuple[float, ...] = ()
+    sampled: bool = False

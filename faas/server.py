@@ -387,6 +387,7 @@ async def _start_parts(
             buckets=buckets,
             triggers=filewatch,
             schedules=scheduler,
+            prices=settings.billing.prices(),
             function_urls=function_urls,
         )
     )

@@ -17,6 +17,7 @@ from faas.cli import (
     queue,
     roles,
     serve,
+    stats,
     triggers,
     urls,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "queue",
     "roles",
     "serve",
+    "stats",
     "triggers",
     "urls",
 ]

@@ -18,6 +18,7 @@ from faas.gateway import (
     platform_api,
     provisioned_api,
     roles_api,
+    stats_api,
     triggers_api,
     unknown_api,
 )
@@ -39,6 +40,7 @@ def make_app(services: Services) -> web.Application:
     dead_letter_api.add_routes(app, services)
     buckets_api.add_routes(app, services)
     triggers_api.add_routes(app, services)
+    stats_api.add_routes(app, services)
     function_urls_api.add_routes(app, services)
     function_url_route.add_routes(app, services)
     keys_api.add_routes(app, services.keys, services.auth, services.account_id)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from faas.auth.keys import KeyRing
 from faas.auth.roles import RoleBook
-from faas.domain import BucketTrigger, Limits, Record, ScheduleTrigger
+from faas.billing import Prices
+from faas.domain import BucketTrigger, Limits, Record, RecordStats, ScheduleTrigger
 from faas.gateway.audit import AuditSink
 from faas.gateway.auth import GatewayAuth
 from faas.invoker import Invoker
@@ -28,6 +29,9 @@ class RecordSource(Protocol):
 
     def recent(self, function_name: str | None, limit: int) -> list[Record]:
         """Newest first (blocking; the gateway calls it from a thread)."""
+
+    def stats(self, function_name: str, since_ms: int) -> RecordStats:
+        """The function's records since `since_ms`, summed (blocking)."""
 
 
 class TriggerManager(Protocol):
@@ -84,5 +88,7 @@ class Services:
     buckets: BucketRegistry | None = None
     triggers: TriggerManager | None = None
     schedules: ScheduleManager | None = None
+    # The prices `faas stats` (and bills) use.
+    prices: Prices = field(default_factory=Prices)
     # Function URLs (CreateFunctionUrlConfig and the requests served under /urls/).
     function_urls: FunctionUrls | None = None

@@ -19,10 +19,11 @@ from pathlib import Path
 import orjson
 from sqlalchemy import Engine
 
-from faas.domain import Record
+from faas.domain import Record, RecordStats
 from faas.errors import ServiceError
 from faas.store.ingester import Ingester
 from faas.store.journal import SegmentWriter, segment_seqs
+from faas.store.record_stats import record_stats
 from faas.store.repos import RecordRepo, record_row
 
 DURABILITY_MODES = ("write", "fsync")
@@ -58,6 +59,7 @@ class RecordLog:
         self._enabled = enabled
         self._fsync = durability == "fsync"
         self._segment_bytes = segment_bytes
+        self._engine = engine
         self._repo = RecordRepo(engine)
         self._ingester = Ingester(
             engine,
@@ -118,6 +120,10 @@ class RecordLog:
     def recent(self, function_name: str | None, limit: int) -> list[Record]:
         """Newest first (blocking; `drained` first to include the latest answers)."""
         return self._repo.recent(function_name, limit)
+
+    def stats(self, function_name: str, since_ms: int) -> RecordStats:
+        """The function's records since `since_ms`, summed (blocking; `drained` first)."""
+        return record_stats(self._engine, function_name, since_ms)
 
     async def stop(self) -> None:
         """Ingest everything appended, then stop (appends are refused from now on)."""
