@@ -46,23 +46,21 @@ class Tier:
 
 @dataclass(frozen=True, slots=True)
 class Prices:
-    """Lambda's x86 list prices (us-east-1, USD) by default; config.toml's [billing]."""
+    """Prices and rules of a bill: config.toml's [billing] (BillingSettings.prices(), the
+    only home of their defaults: Lambda's x86 list prices)."""
 
-    per_request: Decimal = Decimal("0.0000002")
+    per_request: Decimal
     # The first tier's price; `tiers` the ones after it, lowest first.
-    per_gb_second: Decimal = Decimal("0.0000166667")
-    tiers: tuple[Tier, ...] = (
-        Tier(6_000_000_000, Decimal("0.000015")),
-        Tier(15_000_000_000, Decimal("0.0000133334")),
-    )
-    per_ephemeral_gb_second: Decimal = Decimal("0.0000000309")
-    per_provisioned_gb_second: Decimal = Decimal("0.0000041667")
-    per_provisioned_duration_gb_second: Decimal = Decimal("0.0000097222")
-    free_tier: bool = True
-    free_requests: int = 1_000_000
-    free_gb_seconds: int = 400_000
-    bill_init: bool = True
-    currency: str = "USD"
+    per_gb_second: Decimal
+    tiers: tuple[Tier, ...]
+    per_ephemeral_gb_second: Decimal
+    per_provisioned_gb_second: Decimal
+    per_provisioned_duration_gb_second: Decimal
+    free_tier: bool
+    free_requests: int
+    free_gb_seconds: int
+    bill_init: bool
+    currency: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from typing import Protocol
 from faas.auth.keys import KeyRing
 from faas.auth.roles import RoleBook
 from faas.billing import Prices
+from faas.config import BillingSettings
 from faas.domain import BucketTrigger, Limits, Record, RecordStats, ScheduleTrigger
 from faas.gateway.audit import AuditSink
 from faas.gateway.auth import GatewayAuth
@@ -89,6 +90,6 @@ class Services:
     triggers: TriggerManager | None = None
     schedules: ScheduleManager | None = None
     # The prices `faas stats` (and bills) use.
-    prices: Prices = field(default_factory=Prices)
+    prices: Prices = field(default_factory=lambda: BillingSettings().prices())
     # Function URLs (CreateFunctionUrlConfig and the requests served under /urls/).
     function_urls: FunctionUrls | None = None

@@ -4,13 +4,13 @@ ephemeral storage, provisioned concurrency and the duration tiers."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 
 import pytest
 
 from faas.billing import (
-    Prices,
     Usage,
     bill,
     billed_ms,
@@ -21,9 +21,10 @@ from faas.billing import (
     provisioned_gb_seconds,
     tiered,
 )
+from faas.config import BillingSettings
 
 D = Decimal
-PRICES = Prices()
+PRICES = BillingSettings().prices()
 
 
 @pytest.mark.parametrize(
@@ -68,7 +69,7 @@ def test_the_free_tier_crossed_mid_month_is_shared_in_proportion() -> None:
     a, b = month.lines
     assert (a.request_cost, b.request_cost) == (D("0.0666666667"), D("0.0333333333"))
     assert (a.duration_cost, b.duration_cost) == (D("1.0000020000"), D("0.6666680000"))
-    without = bill(usages, Prices(free_tier=False))
+    without = bill(usages, dataclasses.replace(PRICES, free_tier=False))
     assert without.exact_total == D("0.3") + D(500_000) * D("0.0000166667")
     assert without.total == D("8.63")
 

@@ -3,11 +3,11 @@ the environment, and refused with a message naming the key when they cannot be u
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from faas.billing import Prices
 from faas.config import ConfigError, RateLimitSettings, Settings, load
 from faas.domain import Bucket
 
@@ -25,7 +25,7 @@ def test_the_documented_config_file_holds_the_built_in_defaults() -> None:
     assert documented.filewatch == Settings().filewatch
     assert documented.schedules == Settings().schedules
     assert documented.billing == Settings().billing
-    assert documented.billing.prices() == Prices()
+    assert documented.billing.prices().per_gb_second == Decimal("0.0000166667")
     assert documented.buckets == {}
 
 
