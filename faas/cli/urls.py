@@ -27,10 +27,9 @@ def url() -> None:
 @click.option(
     "--auth",
     type=click.Choice(sorted(AUTH_TYPES)),
-    default="none",
-    show_default=True,
-    help="none: anyone may call it; iam: requests must be signed by a key allowed "
-    "lambda:InvokeFunctionUrl on the function.",
+    required=True,
+    help="none: anyone who reaches the port may call it (a choice to make, never a "
+    "default); iam: requests must be signed by a key allowed lambda:InvokeFunctionUrl.",
 )
 @click.option(
     "--cors-origin",
@@ -43,7 +42,12 @@ def create_url(function: str, auth: str, cors_origins: tuple[str, ...]) -> None:
     context = cli_context()
     body: dict[str, Any] = {"AuthType": AUTH_TYPES[auth]}
     if cors_origins:
-        body["Cors"] = {"AllowOrigins": list(cors_origins), "AllowMethods": ["*"]}
+        body["Cors"] = {
+            "AllowOrigins": list(cors_origins),
+            "AllowMethods": ["*"],
+            # A browser's JSON POST and a signed request both send headers of their own.
+            "AllowHeaders": ["*"],
+        }
     document = context.client.request_json(
         "POST", url_config_path(function), body, read_timeout_s=MANAGEMENT_TIMEOUT_S
     )

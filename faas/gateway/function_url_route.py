@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+import urllib.parse
 
 import orjson
 from aiohttp import web
@@ -81,10 +82,16 @@ class FunctionUrlRoute:
         self._request_ids = RequestIds()
         self._rate_limit = services.auth.rate_limit(RateClass.INVOKE)
 
-    async def serve(self, request: web.Request) -> web.StreamResponse:
-        config = self._urls.find(request.match_info["url_id"])
+    async def serve(self, original: web.Request) -> web.StreamResponse:
+        config = self._urls.find(original.match_info["url_id"])
         if config is None:
             return _message(404, "Not Found")
+        if not _normal(original.rel_url.raw_path):
+            # `..`, `.` or `//`: a signature is checked over the normalised path, so such a
+            # path could carry a request signed for one URL to another.
+            return _message(400, "Bad Request")
+        # Bodies are read at most to the payload limit (+1), before anything else is done.
+        request = original.clone(client_max_size=self._max_payload + 1)
         headers = request.headers
         origin = headers.get("Origin")
         requested = headers.get("Access-Control-Request-Method")
@@ -101,6 +108,9 @@ class FunctionUrlRoute:
             answer = _too_large()
         except FaasError as error:
             answer = self._error_answer(request, error)
+        except Exception:
+            log.exception("function URL %s %s failed", request.method, request.path)
+            answer = _message(500, "Internal Server Error")
         answer.headers[REQUEST_ID_HEADER] = request_id
         return answer
 
@@ -129,6 +139,8 @@ class FunctionUrlRoute:
                     "accessKey": caller.key.access_key_id,
                     "accountId": self._account_id,
                     "callerId": caller.key.name,
+                    "cognitoIdentity": None,
+                    "principalOrgId": None,
                     "userArn": caller.arn,
                     "userId": caller.key.name,
                 }
@@ -137,8 +149,8 @@ class FunctionUrlRoute:
             method=request.method,
             raw_path=request.rel_url.raw_path,
             raw_query=request.rel_url.raw_query_string,
-            query=list(request.rel_url.query.items()),
-            headers=list(request.headers.items()),
+            query=_query_pairs(request.rel_url.raw_query_string),
+            headers=[(name, _text(value)) for name, value in request.headers.items()],
             body=body,
             source_ip=self._auth.source_address(request),
             protocol=f"HTTP/{request.version.major}.{request.version.minor}",
@@ -205,6 +217,34 @@ def _message(status: int, message: str, error_type: str | None = None) -> web.Re
         content_type="application/json",
         headers=headers,
     )
+
+
+def _query_pairs(raw_query: str) -> list[tuple[str, str]]:
+    """The query's pairs, percent-decoded the way the request's signature reads them: a `+`
+    stays a `+` (form decoding would make it a space the signature never covered)."""
+    pairs = []
+    for part in raw_query.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            pairs.append((_unquote(key), _unquote(value)))
+    return pairs
+
+
+def _unquote(text: str) -> str:
+    return _text(urllib.parse.unquote(text, errors="surrogateescape"))
+
+
+def _normal(raw_path: str) -> bool:
+    """No empty, `.` or `..` segment (percent-encoded ones included)."""
+    segments = raw_path.split("/")[1:]
+    inner = segments[:-1] if segments and segments[-1] == "" else segments
+    return all(s and s.lower() not in (".", "..", "%2e", "%2e%2e", ".%2e", "%2e.") for s in inner)
+
+
+def _text(value: str) -> str:
+    """A header value as valid text: bytes that are not UTF-8 (kept as surrogates by the
+    parser) become U+FFFD, so that the event can be encoded."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _too_large() -> web.Response:

@@ -128,6 +128,12 @@ def parse_cors(value: object) -> UrlCors | None:
     credentials = value.get("AllowCredentials")
     if credentials is not None and not isinstance(credentials, bool):
         raise InvalidParameterValue("Cors.AllowCredentials must be true or false")
+    if credentials and "*" in (origins or ()):
+        # Browsers refuse it, and echoing every origin instead would let any site read
+        # answers with the caller's cookies.
+        raise InvalidParameterValue(
+            "Cors: AllowCredentials cannot go with AllowOrigins '*'; name the origins"
+        )
     cors = UrlCors(
         allow_origins=origins,
         allow_methods=methods,

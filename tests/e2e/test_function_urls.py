@@ -632,7 +632,7 @@ def test_the_cli_creates_shows_and_removes_a_url(server: FaasServer) -> None:
     assert "(auth iam, cors *)" in created.stdout
     shown = server.cli("url", "get", "cli-web", "--json")
     assert json.loads(shown.stdout)["FunctionUrl"] == url
-    again = server.cli("url", "create", "cli-web")
+    again = server.cli("url", "create", "cli-web", "--auth", "none")
     assert again.returncode == 1
     assert again.stderr.startswith("error: ") and len(again.stderr.splitlines()) == 1
     assert "FunctionUrlConfig exists" in again.stderr
@@ -642,3 +642,32 @@ def test_the_cli_creates_shows_and_removes_a_url(server: FaasServer) -> None:
     assert missing.returncode == 1
     assert missing.stderr.startswith("error: ")
     assert fetch(url).status == 404
+
+
+def test_paths_that_are_not_normal_are_refused(web: dict[str, Any]) -> None:
+    base = web["FunctionUrl"].rstrip("/")
+    other = "00000000000000000000000000000000"
+    for path in ("/a//b", "/a/./b", f"/../{other}/x", "/a/%2e%2e/b"):
+        answer = fetch(base + path)
+        assert answer.status == 400, path
+    assert fetch(base + "/a/b/").status == 200
+
+
+def test_odd_request_bytes_and_plus_signs_reach_the_function(web: dict[str, Any]) -> None:
+    base = web["FunctionUrl"].rstrip("/")
+    answer = fetch(base + "/echo?to=alice+bob&x=%2B", headers=[("X-Odd", "caf\xe9")])
+    assert answer.status == 200
+    event = json.loads(answer.body)["event"]
+    assert event["queryStringParameters"] == {"to": "alice+bob", "x": "+"}
+    assert event["rawQueryString"] == "to=alice+bob&x=%2B"
+
+
+def test_cors_credentials_with_any_origin_are_refused(server: FaasServer) -> None:
+    server.deploy("creds", {"app.py": WEB})
+    with pytest.raises(ClientError) as refused:
+        server.client().create_function_url_config(
+            FunctionName="creds",
+            AuthType="NONE",
+            Cors={"AllowOrigins": ["*"], "AllowCredentials": True},
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"

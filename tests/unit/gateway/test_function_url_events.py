@@ -236,12 +236,19 @@ def test_anything_else_is_200_json(value: Any, body: bytes) -> None:
     [
         {"statusCode": "ok"},
         {"statusCode": 99},
+        {"statusCode": 100},
+        {"statusCode": 101, "headers": {"upgrade": "websocket"}},
+        {"statusCode": 199},
+        {"statusCode": "\u00b2"},
         {"statusCode": 600},
         {"statusCode": True},
         {"statusCode": 200, "headers": ["a"]},
         {"statusCode": 200, "headers": {"a": {"b": 1}}},
         {"statusCode": 200, "headers": {"a": "x\r\nInjected: yes"}},
         {"statusCode": 200, "headers": {"Bad:Name": "x"}},
+        {"statusCode": 200, "headers": {"X Bad": "x"}},
+        {"statusCode": 200, "headers": {"x-nul": "a\u0000b"}},
+        {"statusCode": 200, "cookies": ["a=1\u0000"]},
         {"statusCode": 200, "cookies": "a=1"},
         {"statusCode": 200, "body": "!!", "isBase64Encoded": True},
     ],
@@ -335,3 +342,14 @@ def test_actual_responses() -> None:
         ("Content-Type", "text/plain")
     ]
     assert response_headers(CORS, None, function_headers) == [("Content-Type", "text/plain")]
+
+
+def test_cookies_split_on_semicolons_with_or_without_spaces() -> None:
+    event = event_of(headers=[("Cookie", "a=1;b=2 ;  c=3")])
+    assert event["cookies"] == ["a=1", "b=2", "c=3"]
+
+
+def test_a_wrapped_base64_body_is_decoded() -> None:
+    wrapped = base64.encodebytes(bytes(range(100))).decode()  # line breaks every 76
+    mapped = map_result(result({"statusCode": 200, "body": wrapped, "isBase64Encoded": True}))
+    assert mapped.body == bytes(range(100))
