@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from faas.cli import (
     audit,
+    bill,
     buckets,
     deploy,
     dlq,
@@ -25,6 +26,7 @@ from faas.cli.app import main
 
 __all__ = [
     "audit",
+    "bill",
     "buckets",
     "deploy",
     "dlq",

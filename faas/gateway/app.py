@@ -6,6 +6,7 @@ from aiohttp import web
 
 from faas.gateway import (
     audit_api,
+    billing_api,
     buckets_api,
     concurrency_api,
     dead_letter_api,
@@ -41,6 +42,7 @@ def make_app(services: Services) -> web.Application:
     buckets_api.add_routes(app, services)
     triggers_api.add_routes(app, services)
     stats_api.add_routes(app, services)
+    billing_api.add_routes(app, services)
     function_urls_api.add_routes(app, services)
     function_url_route.add_routes(app, services)
     keys_api.add_routes(app, services.keys, services.auth, services.account_id)

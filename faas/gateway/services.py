@@ -34,6 +34,9 @@ class RecordSource(Protocol):
     def stats(self, function_name: str, since_ms: int) -> RecordStats:
         """The function's records since `since_ms`, summed (blocking)."""
 
+    def month_usage(self, month: str) -> dict[str, tuple[int, int, int]]:
+        """Function -> (requests, billed ms, billed MB-ms) of a UTC month (blocking)."""
+
 
 class TriggerManager(Protocol):
     """Adds and removes bucket triggers, and reports their state (faas/triggers/filewatch)."""

@@ -32,6 +32,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
 
 from faas.errors import ServiceError
+from faas.store import rollups
 from faas.store.engine import checkpoint
 from faas.store.journal import Position, read_entries, segment_path, segment_seqs
 from faas.store.repos import MalformedRows, RecordRepo
@@ -265,7 +266,8 @@ class Ingester:
 
     def _commit_rows(self, rows: Sequence[_Row]) -> None:
         with self._engine.begin() as connection:
-            self._repo.insert_rows_once(rows, connection)
+            stored = self._repo.insert_rows_once(rows, connection)
+            rollups.add(connection, rollups.totals_of(stored))
 
     def _commit_sqlite(self, payloads: Sequence[bytes]) -> None:
         """SQLite's fast path: the batch as one JSON array in one statement, on the thread's
@@ -273,6 +275,7 @@ class Ingester:
         executemany releases and retakes it for every row (and the loop pays for each
         hand-over); nor is any row parsed in Python."""
         assert self._raw is not None
+        stored: list[Sequence[Any]] = []
         try:
             for start in range(0, len(payloads), SQLITE_STATEMENT_ROWS):
                 if start:
@@ -280,7 +283,11 @@ class Ingester:
                     # (a long batch held it for milliseconds: the c=1 p99 of records on).
                     time.sleep(0)
                 part = payloads[start : start + SQLITE_STATEMENT_ROWS]
-                self._repo.insert_json_rows_once_sqlite(b"[" + b",".join(part) + b"]", self._raw)
+                stored += self._repo.insert_json_rows_once_sqlite(
+                    b"[" + b",".join(part) + b"]", self._raw
+                )
+            # The month's bill moves with the records, in the same transaction.
+            rollups.add_sqlite(self._raw, rollups.totals_of(stored))
             self._raw.commit()
         except BaseException:
             self._raw.rollback()

@@ -25,6 +25,7 @@ from faas.store.ingester import Ingester
 from faas.store.journal import SegmentWriter, segment_seqs
 from faas.store.record_stats import record_stats
 from faas.store.repos import RecordRepo, record_row
+from faas.store.rollups import RollupRepo
 
 DURABILITY_MODES = ("write", "fsync")
 
@@ -120,6 +121,11 @@ class RecordLog:
     def recent(self, function_name: str | None, limit: int) -> list[Record]:
         """Newest first (blocking; `drained` first to include the latest answers)."""
         return self._repo.recent(function_name, limit)
+
+    def month_usage(self, month: str) -> dict[str, tuple[int, int, int]]:
+        """Function -> (requests, billed ms, billed MB-ms) of a UTC month, from the rollups
+        kept with the records (blocking; `drained` first)."""
+        return RollupRepo(self._engine).month(month)
 
     def stats(self, function_name: str, since_ms: int) -> RecordStats:
         """The function's records since `since_ms`, summed (blocking; `drained` first)."""

@@ -286,3 +286,17 @@ function_urls = Table(
     Column("last_modified", String(32), nullable=False),
     Index("ix_function_urls_url_id", "url_id", unique=True),
 )
+
+# What a month of records bills, per function: kept up in the same transaction that ingests
+# the records (only rows really inserted count, so a replay adds nothing), and never deleted
+# with the records, so that a month bills the same once its records are gone.
+billing_rollups = Table(
+    "billing_rollups",
+    metadata,
+    Column("month", String(7), primary_key=True),  # YYYY-MM, UTC
+    Column("function_name", String(64), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("billed_ms", BigInteger, nullable=False),
+    # Sum of billed ms x MemorySize (MB): GB-seconds are this / 1024 / 1000, exactly.
+    Column("billed_mb_ms", BigInteger, nullable=False),
+)

@@ -24,6 +24,7 @@ from faas.store import RecordLog, RecordRepo, make_engine, migrate
 from faas.store.ingester import Ingester
 from faas.store.journal import SegmentWriter, segment_path, segment_seqs
 from faas.store.repos import record_row
+from faas.store.rollups import RollupRepo
 from faas.store.tables import invocations
 from tests.helpers.postgres import schema_url
 from tests.helpers.records import record as sample_record
@@ -268,3 +269,28 @@ async def test_appended_records_survive_sigkill_and_are_replayed_once(
     await log.stop()
     assert sorted(stored_ids(engine)) == sorted(f"r{i}" for i in range(250))
     assert RecordRepo(engine).count() == 250
+
+
+async def test_rollups_count_each_stored_record_once_in_its_utc_month(
+    engine: Engine, journal_dir: Path
+) -> None:
+    last_of_january = 1_769_903_999_999  # 2026-01-31T23:59:59.999Z
+    january = [
+        sample_record(f"j{i}", "fn", started_at_ms=last_of_january, billed_ms=13, memory_mb=128)
+        for i in range(12)
+    ]
+    february = [
+        sample_record(
+            f"f{i}", "big", started_at_ms=last_of_january + 1, billed_ms=5, memory_mb=2048
+        )
+        for i in range(8)
+    ]
+    await write_segment(journal_dir, january + february)
+    copy = segment_path(journal_dir, 1).read_bytes()
+    assert Ingester(engine, journal_dir).replay() == 20
+    segment_path(journal_dir, 1).write_bytes(copy)  # replayed again: nothing counts twice
+    assert Ingester(engine, journal_dir, max_batch_rows=7).replay() == 20
+    rollups = RollupRepo(engine)
+    assert rollups.month("2026-01") == {"fn": (12, 12 * 13, 12 * 13 * 128)}
+    assert rollups.month("2026-02") == {"big": (8, 8 * 5, 8 * 5 * 2048)}
+    assert rollups.month("2026-02", "fn") == {}
