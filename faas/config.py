@@ -85,8 +85,23 @@ class StoreSettings:
     # does not wait for it: it asks for a pass at once). Tests make it large to hold records
     # in the journal.
     ingest_interval_s: float = 0.1
+    # Invocation records older than this many days are deleted (0: kept forever). Bills stay
+    # exact: the monthly rollups they were summed into are kept. Fractions of a day are
+    # allowed (tests).
+    records_retention_days: float = 30.0
+    # Seconds between sweeps for records past their retention, and the most deleted in one
+    # transaction (small, so that a sweep never holds the database for long).
+    retention_interval_s: float = 3600.0
+    retention_batch_rows: int = 5000
 
     def __post_init__(self) -> None:
+        if self.records_retention_days < 0 or self.retention_interval_s <= 0:
+            raise ConfigError(
+                "store.records_retention_days must not be negative and "
+                "store.retention_interval_s must be more than 0"
+            )
+        if self.retention_batch_rows < 1:
+            raise ConfigError("store.retention_batch_rows must be at least 1")
         if self.checkpoint_interval_s <= 0:
             raise ConfigError("store.checkpoint_interval_s must be more than 0")
         if self.wal_limit_mb < 1:

@@ -73,6 +73,7 @@ from faas.store.function_urls import FunctionUrlRepo
 from faas.store.queue import EventQueueRepo
 from faas.store.records import RecordLog
 from faas.store.repos import FunctionRepo
+from faas.store.retention import RecordRetention
 from faas.store.schedules import ScheduleRepo
 from faas.store.schema import migrate
 from faas.triggers.filewatch import FileWatch
@@ -113,6 +114,8 @@ class Platform:
     dead_letter_sweeper: asyncio.Task[None] | None = None
     filewatch: FileWatch | None = None
     scheduler: Scheduler | None = None
+    # Deletes records past store.records_retention_days (runs until cancelled).
+    records_sweeper: asyncio.Task[None] | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -137,8 +140,9 @@ class Platform:
             stopping.append(self.dispatcher.stop(grace_s))
         await asyncio.gather(*stopping)
         self.sweeper.cancel()
-        if self.dead_letter_sweeper is not None:
-            self.dead_letter_sweeper.cancel()
+        for task in (self.dead_letter_sweeper, self.records_sweeper):
+            if task is not None:
+                task.cancel()
         await self.pool.stop()
         if self.gateway_services is not None:
             self.gateway_services.close()
@@ -294,8 +298,7 @@ async def _start_parts(
     )
     await asyncio.to_thread(registry.load)
     loop = asyncio.get_running_loop()
-    records = await start_records(settings, engine)
-    undo.push_async_callback(records.stop)
+    records, records_sweeper = await _start_record_keeping(settings, engine, undo)
     audit = AuditLog(
         engine,
         retention_days=settings.auth.audit_retention_days,
@@ -414,6 +417,7 @@ async def _start_parts(
         queue.sweeper,
         filewatch,
         scheduler,
+        records_sweeper,
     )
 
 
@@ -636,6 +640,31 @@ async def start_records(settings: Settings, engine: Engine) -> RecordLog:
     if replayed:
         log.info("records journal: replayed %d records left by the previous run", replayed)
     return records
+
+
+async def _start_record_keeping(
+    settings: Settings, engine: Engine, undo: contextlib.AsyncExitStack
+) -> tuple[RecordLog, asyncio.Task[None] | None]:
+    """The records (journal, ingester) and the deletion of those past their retention."""
+    records = await start_records(settings, engine)
+    undo.push_async_callback(records.stop)
+    sweeper = start_record_retention(settings, engine)
+    if sweeper is not None:
+        undo.callback(sweeper.cancel)
+    return records, sweeper
+
+
+def start_record_retention(settings: Settings, engine: Engine) -> asyncio.Task[None] | None:
+    """Records past store.records_retention_days deleted in the background (0: kept)."""
+    store = settings.store
+    if store.records_retention_days <= 0:
+        return None
+    retention = RecordRetention(
+        engine,
+        retention_days=store.records_retention_days,
+        batch_rows=store.retention_batch_rows,
+    )
+    return asyncio.get_running_loop().create_task(retention.run_forever(store.retention_interval_s))
 
 
 async def _start_isolation(

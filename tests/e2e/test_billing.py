@@ -94,3 +94,27 @@ def test_the_free_tier_covers_a_small_month(tmp_path: Path) -> None:
         assert all(Decimal(line["Total"]) == 0 for line in document["Functions"])
     finally:
         server.stop()
+
+
+def test_a_month_bills_the_same_once_retention_deleted_its_records(tmp_path: Path) -> None:
+    env = {
+        "FAAS_BILLING_FREE_TIER": "false",
+        # About 1.7 s of retention, swept every 0.2 s.
+        "FAAS_STORE_RECORDS_RETENTION_DAYS": "0.00002",
+        "FAAS_STORE_RETENTION_INTERVAL_S": "0.2",
+    }
+    server = FaasServer.start(tmp_path / "data", env=env)
+    try:
+        run_some(server)
+        before = json.loads(server.cli("bill", "--format", "json").stdout)
+        assert sum(line["Requests"] for line in before["Functions"]) == 6
+        deadline = time.monotonic() + 20
+        while (
+            records(server, "small") or records(server, "large")
+        ) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert records(server, "small") == [] and records(server, "large") == []
+        after = json.loads(server.cli("bill", "--format", "json").stdout)
+        assert after == before
+    finally:
+        server.stop()

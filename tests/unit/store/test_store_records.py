@@ -24,6 +24,7 @@ from faas.store import RecordLog, RecordRepo, make_engine, migrate
 from faas.store.ingester import Ingester
 from faas.store.journal import SegmentWriter, segment_path, segment_seqs
 from faas.store.repos import record_row
+from faas.store.retention import RecordRetention
 from faas.store.rollups import RollupRepo
 from faas.store.tables import invocations
 from tests.helpers.postgres import schema_url
@@ -294,3 +295,19 @@ async def test_rollups_count_each_stored_record_once_in_its_utc_month(
     assert rollups.month("2026-01") == {"fn": (12, 12 * 13, 12 * 13 * 128)}
     assert rollups.month("2026-02") == {"big": (8, 8 * 5, 8 * 5 * 2048)}
     assert rollups.month("2026-02", "fn") == {}
+
+
+async def test_retention_deletes_old_records_in_batches_and_keeps_the_rollups(
+    engine: Engine, journal_dir: Path
+) -> None:
+    now_ms = 1_769_903_999_999
+    old = [sample_record(f"o{i}", started_at_ms=now_ms - 3 * 86_400_000) for i in range(11)]
+    young = [sample_record(f"y{i}", started_at_ms=now_ms - 3_600_000) for i in range(4)]
+    await write_segment(journal_dir, old + young)
+    assert Ingester(engine, journal_dir).replay() == 15
+    before = RollupRepo(engine).month("2026-01")
+    retention = RecordRetention(engine, retention_days=2, batch_rows=4, clock=lambda: now_ms / 1000)
+    assert await retention.sweep() == 11
+    assert sorted(stored_ids(engine)) == sorted(f"y{i}" for i in range(4))
+    assert await retention.sweep() == 0
+    assert RollupRepo(engine).month("2026-01") == before == {"hello": (15, 15 * 13, 15 * 13 * 128)}
