@@ -365,6 +365,9 @@ class AuthSettings:
     credentials_file: str = ""
     # A signed request's time may differ from the server's by this much (Lambda: 5 minutes).
     max_skew_s: int = 300
+    # A bearer token Prometheus may scrape /metrics with (Authorization: Bearer ...); empty:
+    # only requests signed by a key allowed faas:GetMetrics.
+    metrics_token: str = ""
     # How long GetFunction's Code.Location (a presigned download URL) stays valid.
     code_url_expiry_s: int = 600
     # Lifetime of a worker's execution credentials (a function with an execution role);

@@ -29,7 +29,7 @@ from faas.domain import (
     Record,
     WorkerResult,
 )
-from faas.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound
+from faas.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, TooManyRequests
 from faas.pool.manager import PoolManager
 from faas.pool.worker import RESPONSE_TOO_LARGE, RESPONSE_TOO_LARGE_MESSAGE, InitFailed
 from faas.registry.functions import Registry
@@ -49,10 +49,13 @@ class Invoker:
         *,
         isolation: Callable[[str], str] | None = None,
         bill_init: bool = True,
+        on_throttle: Callable[[str, str], None] | None = None,
     ) -> None:
         self._registry = registry
         # A cold start's init phase is billed with its invocation (billing.bill_init).
         self._bill_init = bill_init
+        # Told (function, Lambda's reason) of every invocation refused with 429: the metrics.
+        self._on_throttle = on_throttle
         self._pool = pool
         self._records = records
         self._limits = limits
@@ -82,12 +85,17 @@ class Invoker:
     async def _execute(
         self, config: FunctionConfig, request: InvocationRequest, *, attempt: int
     ) -> InvocationResult:
-        # Admitted before a worker is acquired, so a throttled call costs no worker.
-        slot = await self._admission.admit(config.name)
         try:
-            result = await self._run(config, request)
-        finally:
-            slot.release()
+            # Admitted before a worker is acquired, so a throttled call costs no worker.
+            slot = await self._admission.admit(config.name)
+            try:
+                result = await self._run(config, request)
+            finally:
+                slot.release()
+        except TooManyRequests as throttled:
+            if self._on_throttle is not None:
+                self._on_throttle(config.name, throttled.reason or throttled.code)
+            raise
         record = self._record(config, request.request_id, result)
         if request.invocation_type is InvocationType.EVENT:
             record = dataclasses.replace(record, invocation_type="Event", attempt=attempt)

@@ -16,8 +16,9 @@ import os
 import signal
 import ssl
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import Engine
@@ -44,6 +45,13 @@ from faas.gateway.front import FrontDoor
 from faas.gateway.invoke_api import INVOKE_HANDLER
 from faas.gateway.services import Services
 from faas.invoker import Invoker
+from faas.metrics import (
+    InvocationMetrics,
+    LoopLag,
+    MetricsExporter,
+    PlatformCollector,
+    PlatformGauges,
+)
 from faas.pool.launcher import ZygoteLauncher, runtime_dir
 from faas.pool.manager import PoolManager
 from faas.pool.network import NetworkLayer
@@ -116,6 +124,8 @@ class Platform:
     scheduler: Scheduler | None = None
     # Deletes records past store.records_retention_days (runs until cancelled).
     records_sweeper: asyncio.Task[None] | None = None
+    # Measures the event loop's lag for /metrics (runs until cancelled).
+    metrics_lag: asyncio.Task[None] | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -140,7 +150,7 @@ class Platform:
             stopping.append(self.dispatcher.stop(grace_s))
         await asyncio.gather(*stopping)
         self.sweeper.cancel()
-        for task in (self.dead_letter_sweeper, self.records_sweeper):
+        for task in (self.dead_letter_sweeper, self.records_sweeper, self.metrics_lag):
             if task is not None:
                 task.cancel()
         await self.pool.stop()
@@ -298,7 +308,10 @@ async def _start_parts(
     )
     await asyncio.to_thread(registry.load)
     loop = asyncio.get_running_loop()
-    records, records_sweeper = await _start_record_keeping(settings, engine, undo)
+    invocation_metrics = InvocationMetrics()
+    records, records_sweeper = await _start_record_keeping(
+        settings, engine, undo, on_stored=invocation_metrics.observe_rows
+    )
     audit = AuditLog(
         engine,
         retention_days=settings.auth.audit_retention_days,
@@ -346,6 +359,7 @@ async def _start_parts(
         admission,
         isolation=planner.isolation,
         bill_init=settings.billing.bill_init,
+        on_throttle=invocation_metrics.throttled,
     )
 
     # Provisioned workers follow every change: an update starts the new version's workers
@@ -360,10 +374,8 @@ async def _start_parts(
     queue, buckets, filewatch, scheduler = await _start_events(
         settings, engine, invoker, registry, limits, undo=undo
     )
-    function_urls = FunctionUrls(FunctionUrlRepo(engine), registry)
-    await asyncio.to_thread(function_urls.load)
-    # Deleting a function deletes its URL.
-    registry.add_delete_listener(function_urls.forget_function)
+    function_urls = await _start_function_urls(engine, registry)
+    exporter, metrics_lag = start_metrics(invocation_metrics, pool, queue, records, undo=undo)
     app = make_app(
         Services(
             registry=registry,
@@ -392,6 +404,8 @@ async def _start_parts(
             schedules=scheduler,
             prices=settings.billing.prices(),
             function_urls=function_urls,
+            metrics=exporter,
+            metrics_token=settings.auth.metrics_token,
         )
     )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.server.shutdown_grace_s)
@@ -418,6 +432,7 @@ async def _start_parts(
         filewatch,
         scheduler,
         records_sweeper,
+        metrics_lag,
     )
 
 
@@ -621,7 +636,12 @@ async def start_front_door(
     return front
 
 
-async def start_records(settings: Settings, engine: Engine) -> RecordLog:
+async def start_records(
+    settings: Settings,
+    engine: Engine,
+    *,
+    on_stored: Callable[[Sequence[Sequence[Any]]], None] | None = None,
+) -> RecordLog:
     """The records journal, after replaying what an earlier run left in it (before anything
     is answered)."""
     store = settings.store
@@ -635,6 +655,7 @@ async def start_records(settings: Settings, engine: Engine) -> RecordLog:
         ingest_interval_s=store.ingest_interval_s,
         checkpoint_interval_s=store.checkpoint_interval_s,
         wal_limit_bytes=store.wal_limit_mb * 1024 * 1024,
+        on_stored=on_stored,
     )
     replayed = await records.start()
     if replayed:
@@ -643,15 +664,59 @@ async def start_records(settings: Settings, engine: Engine) -> RecordLog:
 
 
 async def _start_record_keeping(
-    settings: Settings, engine: Engine, undo: contextlib.AsyncExitStack
+    settings: Settings,
+    engine: Engine,
+    undo: contextlib.AsyncExitStack,
+    *,
+    on_stored: Callable[[Sequence[Sequence[Any]]], None] | None = None,
 ) -> tuple[RecordLog, asyncio.Task[None] | None]:
     """The records (journal, ingester) and the deletion of those past their retention."""
-    records = await start_records(settings, engine)
+    records = await start_records(settings, engine, on_stored=on_stored)
     undo.push_async_callback(records.stop)
     sweeper = start_record_retention(settings, engine)
     if sweeper is not None:
         undo.callback(sweeper.cancel)
     return records, sweeper
+
+
+async def _start_function_urls(engine: Engine, registry: Registry) -> FunctionUrls:
+    function_urls = FunctionUrls(FunctionUrlRepo(engine), registry)
+    await asyncio.to_thread(function_urls.load)
+    # Deleting a function deletes its URL.
+    registry.add_delete_listener(function_urls.forget_function)
+    return function_urls
+
+
+def start_metrics(
+    invocations: InvocationMetrics,
+    pool: PoolManager,
+    queue: QueueParts,
+    records: RecordLog,
+    *,
+    undo: contextlib.AsyncExitStack,
+) -> tuple[MetricsExporter, asyncio.Task[None]]:
+    """/metrics: the invocation counts the ingester feeds, and the gauges read per scrape."""
+    lag = LoopLag()
+    lag_task = asyncio.get_running_loop().create_task(lag.run_forever())
+    undo.callback(lag_task.cancel)
+
+    async def gather() -> PlatformGauges:
+        stats = pool.stats()
+        report = await queue.invocations.report()
+        functions = report.get("functions")
+        depths = functions if isinstance(functions, dict) else {}
+        return PlatformGauges(
+            warm_workers=stats.warm,
+            busy_workers=stats.busy,
+            queue_events={name: d["events"] for name, d in depths.items()},
+            queue_oldest_age_s={name: d["oldest_age_s"] for name, d in depths.items()},
+            dead_letters=await queue.dead_letters.counts(),
+            records_ingested=records.rows_ingested,
+            journal_segments=await asyncio.to_thread(records.journal_segments),
+            loop_lag_s=lag.last_s,
+        )
+
+    return MetricsExporter(PlatformCollector(invocations), gather), lag_task
 
 
 def start_record_retention(settings: Settings, engine: Engine) -> asyncio.Task[None] | None:

@@ -16,6 +16,7 @@ from faas.gateway import (
     functions_api,
     invoke_api,
     keys_api,
+    metrics_api,
     platform_api,
     provisioned_api,
     roles_api,
@@ -43,6 +44,7 @@ def make_app(services: Services) -> web.Application:
     triggers_api.add_routes(app, services)
     stats_api.add_routes(app, services)
     billing_api.add_routes(app, services)
+    metrics_api.add_routes(app, services)
     function_urls_api.add_routes(app, services)
     function_url_route.add_routes(app, services)
     keys_api.add_routes(app, services.keys, services.auth, services.account_id)

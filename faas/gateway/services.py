@@ -56,6 +56,11 @@ class TriggerManager(Protocol):
     def report(self) -> list[dict[str, object]]: ...
 
 
+class MetricsSource(Protocol):
+    async def render(self) -> bytes:
+        """The metrics in Prometheus's text format."""
+
+
 class ScheduleManager(Protocol):
     """Adds and removes schedule triggers, and reports them (faas/triggers/schedule)."""
 
@@ -92,6 +97,9 @@ class Services:
     buckets: BucketRegistry | None = None
     triggers: TriggerManager | None = None
     schedules: ScheduleManager | None = None
+    # GET /metrics (faas/metrics.py), and the bearer token Prometheus may scrape it with.
+    metrics: MetricsSource | None = None
+    metrics_token: str = ""
     # The prices `faas stats` (and bills) use.
     prices: Prices = field(default_factory=lambda: BillingSettings().prices())
     # Function URLs (CreateFunctionUrlConfig and the requests served under /urls/).

@@ -43,6 +43,10 @@ class DeadLetters:
         self._ids = RequestIds()
         self._ids_lock = threading.Lock()  # re-drives run in threads, maybe two at once
 
+    async def counts(self) -> dict[str, int]:
+        """Dead letters kept, per function (for /metrics)."""
+        return await asyncio.to_thread(self._repo.counts)
+
     async def list_for(self, function_name: str, limit: int) -> list[DeadLetter]:
         return await asyncio.to_thread(self._repo.list_for, function_name, limit)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Engine, RowMapping, delete, insert, select
+from sqlalchemy import ColumnElement, Engine, RowMapping, delete, func, insert, select
 
 from faas.domain import DeadLetter
 from faas.store.tables import dead_letters, event_queue
@@ -28,6 +28,14 @@ class Redriven:
 class DeadLetterRepo:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+
+    def counts(self) -> dict[str, int]:
+        """Dead letters kept, per function."""
+        query = select(dead_letters.c.function_name, func.count()).group_by(
+            dead_letters.c.function_name
+        )
+        with self._engine.connect() as connection:
+            return {name: int(n) for name, n in connection.execute(query)}
 
     def list_for(self, function_name: str, limit: int) -> list[DeadLetter]:
         """The function's dead letters, oldest failure first."""

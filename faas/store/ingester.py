@@ -73,9 +73,12 @@ class Ingester:
         interval_s: float = 0.1,
         checkpoint_interval_s: float = 1.0,
         wal_limit_bytes: int = 64 * 1024 * 1024,
+        on_stored: Callable[[Sequence[Sequence[Any]]], None] | None = None,
     ) -> None:
         if max_batch_rows < 1:
             raise ValueError("max_batch_rows must be at least 1")
+        # Called (in this thread) with the rows each commit really stored.
+        self._on_stored = on_stored
         self._engine = engine
         self._repo = RecordRepo(engine)
         self._directory = directory
@@ -268,6 +271,16 @@ class Ingester:
         with self._engine.begin() as connection:
             stored = self._repo.insert_rows_once(rows, connection)
             rollups.add(connection, rollups.totals_of(stored))
+        self._stored(stored)
+
+    def _stored(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Tell the metrics what was committed (never fails the ingest)."""
+        if self._on_stored is None or not rows:
+            return
+        try:
+            self._on_stored(rows)
+        except Exception:
+            _log.exception("counting stored records for the metrics failed")
 
     def _commit_sqlite(self, payloads: Sequence[bytes]) -> None:
         """SQLite's fast path: the batch as one JSON array in one statement, on the thread's
@@ -292,6 +305,7 @@ class Ingester:
         except BaseException:
             self._raw.rollback()
             raise
+        self._stored(stored)
 
     def _checkpoint_when_due(self) -> None:
         if not self._sqlite or time.monotonic() < self._next_checkpoint:

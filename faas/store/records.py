@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 from sqlalchemy import Engine
@@ -53,6 +54,7 @@ class RecordLog:
         ingest_interval_s: float = 0.1,
         checkpoint_interval_s: float = 1.0,
         wal_limit_bytes: int = 64 * 1024 * 1024,
+        on_stored: Callable[[Sequence[Sequence[Any]]], None] | None = None,
     ) -> None:
         if durability not in DURABILITY_MODES:
             raise ValueError(f"durability must be one of {DURABILITY_MODES}")
@@ -69,6 +71,7 @@ class RecordLog:
             interval_s=ingest_interval_s,
             checkpoint_interval_s=checkpoint_interval_s,
             wal_limit_bytes=wal_limit_bytes,
+            on_stored=on_stored,
         )
         self._writer: SegmentWriter | None = None
         self._state = _State.NEW
@@ -121,6 +124,10 @@ class RecordLog:
     def recent(self, function_name: str | None, limit: int) -> list[Record]:
         """Newest first (blocking; `drained` first to include the latest answers)."""
         return self._repo.recent(function_name, limit)
+
+    def journal_segments(self) -> int:
+        """Segment files in the journal (blocking): more than one or two is ingest lag."""
+        return len(segment_seqs(self._directory)) if self._directory.is_dir() else 0
 
     def month_usage(self, month: str) -> dict[str, tuple[int, int, int]]:
         """Function -> (requests, billed ms, billed MB-ms) of a UTC month, from the rollups

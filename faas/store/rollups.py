@@ -18,8 +18,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from faas.store.tables import billing_rollups
 
-# What an insert of records returns for the rollups, in this order.
-ROLLUP_RETURNING = ("function_name", "started_at_ms", "billed_ms", "memory_mb")
+# What an insert of records returns of each row it stored, in this order: the rollups use the
+# first four, the metrics (faas/metrics.py) all of them.
+ROLLUP_RETURNING = (
+    "function_name",
+    "started_at_ms",
+    "billed_ms",
+    "memory_mb",
+    "duration_ms",
+    "init_duration_ms",
+    "status",
+    "error_type",
+    "invocation_type",
+)
 _Key = tuple[str, str]
 _Totals = dict[_Key, list[int]]
 
@@ -34,7 +45,7 @@ SQLITE_UPSERT = (
 def totals_of(rows: Iterable[Sequence[Any]]) -> _Totals:
     """(function, started_at_ms, billed_ms, memory_mb) rows summed per (month, function)."""
     totals: _Totals = defaultdict(lambda: [0, 0, 0])
-    for name, started_ms, billed, memory in rows:
+    for name, started_ms, billed, memory, *_ in rows:
         month = dt.datetime.fromtimestamp(int(started_ms) / 1000, tz=dt.UTC).strftime("%Y-%m")
         total = totals[(month, str(name))]
         total[0] += 1
