@@ -601,3 +601,21 @@ class RecordStats:
     # more records than were read.
     durations_ms: tuple[float, ...] = ()
     sampled: bool = False
+
+
+# Seconds: the duration histograms' upper bounds, from a warm hello to Lambda's longest timeout.
+DURATION_BUCKETS_S = (
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSummary:
+    """What one commit of the records ingester stored, summed by the database (the metrics'
+    input). `counts`: (function, invocation type, status, error type, invocations, cold starts,
+    billed ms x MemorySize); `durations` and `inits`: (function, bucket index into
+    DURATION_BUCKETS_S, len(DURATION_BUCKETS_S) for beyond the last, count, sum of seconds)."""
+
+    counts: tuple[tuple[str, str, str, str | None, int, int, int], ...] = ()
+    durations: tuple[tuple[str, int, int, float], ...] = ()
+    inits: tuple[tuple[str, int, int, float], ...] = ()

@@ -10,11 +10,10 @@ letters, the journal, the event loop's lag) are read when scraped.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -28,12 +27,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from faas.domain import DURATION_BUCKETS_S, StoredSummary
+
 __all__ = ["CONTENT_TYPE_LATEST", "InvocationMetrics", "MetricsExporter", "PlatformGauges"]
 
-# Seconds: from a warm hello to Lambda's longest timeout.
-DURATION_BUCKETS = (
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
-)  # fmt: skip
+DURATION_BUCKETS = DURATION_BUCKETS_S
 LOOP_LAG_INTERVAL_S = 0.5
 MB_MS_PER_GB_SECOND = 1024 * 1000
 
@@ -45,9 +43,9 @@ class _Histogram:
         self.counts = [0] * (len(DURATION_BUCKETS) + 1)
         self.total = 0.0
 
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
-        self.total += seconds
+    def add(self, bucket: int, count: int, total_s: float) -> None:
+        self.counts[bucket] += count
+        self.total += total_s
 
     def buckets(self) -> list[tuple[str, float]]:
         running, found = 0, []
@@ -72,18 +70,20 @@ class InvocationMetrics:
         self.durations: dict[str, _Histogram] = defaultdict(_Histogram)
         self.init_durations: dict[str, _Histogram] = defaultdict(_Histogram)
 
-    def observe_rows(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Rows as the ingester's insert returned them (faas/store/rollups.py's order)."""
+    def observe_summary(self, summary: StoredSummary) -> None:
+        """What one commit of the ingester stored, summed by the database."""
         with self._lock:
-            for name, _started, billed, memory, duration, init, status, error, kind in rows:
-                self.invocations[(name, kind)] += 1
+            for name, kind, status, error, count, cold, billed_mb_ms in summary.counts:
+                self.invocations[(name, kind)] += count
                 if status != "Success":
-                    self.errors[(name, error or "Unhandled")] += 1
-                self.billed_mb_ms[name] += int(billed) * int(memory)
-                self.durations[name].observe(float(duration) / 1000)
-                if init is not None:
-                    self.cold_starts[name] += 1
-                    self.init_durations[name].observe(float(init) / 1000)
+                    self.errors[(name, error or "Unhandled")] += count
+                if cold:
+                    self.cold_starts[name] += cold
+                self.billed_mb_ms[name] += billed_mb_ms
+            for name, bucket, count, total in summary.durations:
+                self.durations[name].add(bucket, count, total)
+            for name, bucket, count, total in summary.inits:
+                self.init_durations[name].add(bucket, count, total)
 
     def throttled(self, function_name: str, reason: str) -> None:
         with self._lock:

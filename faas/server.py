@@ -16,9 +16,8 @@ import os
 import signal
 import ssl
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 from sqlalchemy import Engine
@@ -36,7 +35,7 @@ from faas.auth.setup import (
 )
 from faas.config import ConfigError, Settings
 from faas.datadir import DataDirLock, lock_data_dir
-from faas.domain import MB, Limits
+from faas.domain import MB, Limits, StoredSummary
 from faas.errors import FaasError
 from faas.gateway.app import make_app
 from faas.gateway.audit import AuditTrail
@@ -310,7 +309,7 @@ async def _start_parts(
     loop = asyncio.get_running_loop()
     invocation_metrics = InvocationMetrics()
     records, records_sweeper = await _start_record_keeping(
-        settings, engine, undo, on_stored=invocation_metrics.observe_rows
+        settings, engine, undo, on_stored=invocation_metrics.observe_summary
     )
     audit = AuditLog(
         engine,
@@ -640,7 +639,7 @@ async def start_records(
     settings: Settings,
     engine: Engine,
     *,
-    on_stored: Callable[[Sequence[Sequence[Any]]], None] | None = None,
+    on_stored: Callable[[StoredSummary], None] | None = None,
 ) -> RecordLog:
     """The records journal, after replaying what an earlier run left in it (before anything
     is answered)."""
@@ -668,7 +667,7 @@ async def _start_record_keeping(
     engine: Engine,
     undo: contextlib.AsyncExitStack,
     *,
-    on_stored: Callable[[Sequence[Sequence[Any]]], None] | None = None,
+    on_stored: Callable[[StoredSummary], None] | None = None,
 ) -> tuple[RecordLog, asyncio.Task[None] | None]:
     """The records (journal, ingester) and the deletion of those past their retention."""
     records = await start_records(settings, engine, on_stored=on_stored)

@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
 
+from faas.domain import StoredSummary
 from faas.errors import ServiceError
 from faas.store import rollups
 from faas.store.engine import checkpoint
@@ -42,6 +43,8 @@ _log = logging.getLogger(__name__)
 # Warn once this many checkpoints in a row found the WAL over its limit and could not start it
 # over because a reader was in the way.
 WAL_STUCK_WARN_TICKS = 30
+
+_LARGEST_ID = "SELECT coalesce(max(id), 0) FROM invocations"
 
 # Rows per INSERT statement on SQLite (a batch of max_batch_rows is one transaction of
 # several statements).
@@ -73,11 +76,11 @@ class Ingester:
         interval_s: float = 0.1,
         checkpoint_interval_s: float = 1.0,
         wal_limit_bytes: int = 64 * 1024 * 1024,
-        on_stored: Callable[[Sequence[Sequence[Any]]], None] | None = None,
+        on_stored: Callable[[StoredSummary], None] | None = None,
     ) -> None:
         if max_batch_rows < 1:
             raise ValueError("max_batch_rows must be at least 1")
-        # Called (in this thread) with the rows each commit really stored.
+        # Called (in this thread) with a summary of the rows each commit really stored.
         self._on_stored = on_stored
         self._engine = engine
         self._repo = RecordRepo(engine)
@@ -268,17 +271,23 @@ class Ingester:
             _log.error("invocation record refused, dropped: %s (%r)", exc, payload[:200])
 
     def _commit_rows(self, rows: Sequence[_Row]) -> None:
+        summary = None
         with self._engine.begin() as connection:
-            stored = self._repo.insert_rows_once(rows, connection)
-            rollups.add(connection, rollups.totals_of(stored))
-        self._stored(stored)
+            ids = self._repo.insert_rows_once(rows, connection)
+            if ids:
+                stored = rollups.stored_ids(ids)
+                # The month's bill moves with the records, in the same transaction.
+                rollups.add_to_rollups(connection, stored)
+                if self._on_stored is not None:
+                    summary = rollups.summary(connection, stored)
+        self._stored(summary)
 
-    def _stored(self, rows: Sequence[Sequence[Any]]) -> None:
+    def _stored(self, summary: StoredSummary | None) -> None:
         """Tell the metrics what was committed (never fails the ingest)."""
-        if self._on_stored is None or not rows:
+        if self._on_stored is None or summary is None:
             return
         try:
-            self._on_stored(rows)
+            self._on_stored(summary)
         except Exception:
             _log.exception("counting stored records for the metrics failed")
 
@@ -288,24 +297,29 @@ class Ingester:
         executemany releases and retakes it for every row (and the loop pays for each
         hand-over); nor is any row parsed in Python."""
         assert self._raw is not None
-        stored: list[Sequence[Any]] = []
+        summary = None
         try:
+            # One writer: the rows this transaction stores are the ids above the largest now.
+            before = self._raw.execute(_LARGEST_ID).fetchone()[0]
             for start in range(0, len(payloads), SQLITE_STATEMENT_ROWS):
                 if start:
                     # Between statements, the GIL goes to the event loop if it waits for it
                     # (a long batch held it for milliseconds: the c=1 p99 of records on).
                     time.sleep(0)
                 part = payloads[start : start + SQLITE_STATEMENT_ROWS]
-                stored += self._repo.insert_json_rows_once_sqlite(
-                    b"[" + b",".join(part) + b"]", self._raw
-                )
-            # The month's bill moves with the records, in the same transaction.
-            rollups.add_sqlite(self._raw, rollups.totals_of(stored))
+                self._repo.insert_json_rows_once_sqlite(b"[" + b",".join(part) + b"]", self._raw)
+            after = self._raw.execute(_LARGEST_ID).fetchone()[0]
+            if after > before:
+                stored = rollups.stored_range(before, after)
+                # The month's bill moves with the records, in the same transaction.
+                rollups.add_to_rollups_sqlite(self._raw, stored)
+                if self._on_stored is not None:
+                    summary = rollups.summary_sqlite(self._raw, stored)
             self._raw.commit()
         except BaseException:
             self._raw.rollback()
             raise
-        self._stored(stored)
+        self._stored(summary)
 
     def _checkpoint_when_due(self) -> None:
         if not self._sqlite or time.monotonic() < self._next_checkpoint:

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 from sqlalchemy import Engine
 
-from faas.domain import Record, RecordStats
+from faas.domain import Record, RecordStats, StoredSummary
 from faas.errors import ServiceError
 from faas.store.ingester import Ingester
 from faas.store.journal import SegmentWriter, segment_seqs
@@ -54,7 +53,7 @@ class RecordLog:
         ingest_interval_s: float = 0.1,
         checkpoint_interval_s: float = 1.0,
         wal_limit_bytes: int = 64 * 1024 * 1024,
-        on_stored: Callable[[Sequence[Sequence[Any]]], None] | None = None,
+        on_stored: Callable[[StoredSummary], None] | None = None,
     ) -> None:
         if durability not in DURABILITY_MODES:
             raise ValueError(f"durability must be one of {DURABILITY_MODES}")

@@ -35,7 +35,6 @@ from faas.domain import (
     StoredRole,
 )
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
-from faas.store.rollups import ROLLUP_RETURNING
 from faas.store.sealing import Sealer, open_environment, seal_environment
 from faas.store.tables import (
     AUDIT_ACTION_MAX,
@@ -215,13 +214,11 @@ class RecordRepo:
         if records:
             connection.execute(insert(invocations), [_record_to_row(r) for r in records])
 
-    def insert_rows_once(
-        self, rows: Sequence[Sequence[Any]], connection: Connection
-    ) -> list[Sequence[Any]]:
+    def insert_rows_once(self, rows: Sequence[Sequence[Any]], connection: Connection) -> list[int]:
         """Add rows (tuples, see `record_row`) in the caller's transaction; a row whose request
         id is already stored is left out (ON CONFLICT DO NOTHING), so replaying is harmless.
-        Returns the ROLLUP_RETURNING values of the rows stored. MalformedRows if a row does
-        not hold one value per column."""
+        Returns the ids of the rows stored. MalformedRows if a row does not hold one value
+        per column."""
         if not rows:
             return []
         dialect = connection.dialect.name
@@ -231,13 +228,13 @@ class RecordRepo:
             .on_conflict_do_nothing(
                 index_elements=[invocations.c.request_id, invocations.c.attempt]
             )
-            .returning(*(invocations.c[name] for name in ROLLUP_RETURNING))
+            .returning(invocations.c.id)
         )
         try:
             values = [dict(zip(RECORD_COLUMNS, _full_row(row), strict=True)) for row in rows]
         except (TypeError, ValueError) as exc:
             raise MalformedRows(f"not a row of {len(RECORD_COLUMNS)} values: {exc}") from exc
-        return [tuple(row) for row in connection.execute(statement, values)]
+        return [int(row[0]) for row in connection.execute(statement, values)]
 
     @staticmethod
     def sqlite_reads_json(dbapi_connection: Any) -> bool:
@@ -249,15 +246,12 @@ class RecordRepo:
             return False
         return True
 
-    def insert_json_rows_once_sqlite(
-        self, rows_json: bytes, dbapi_connection: Any
-    ) -> list[Sequence[Any]]:
+    def insert_json_rows_once_sqlite(self, rows_json: bytes, dbapi_connection: Any) -> None:
         """The same for rows given as one JSON array of row arrays, in one statement through a
         SQLite driver connection (the ingester's fast path); the caller commits.
         MalformedRows if that is not valid JSON."""
         try:
-            cursor = dbapi_connection.execute(_SQLITE_INSERT_JSON_ONCE, (rows_json.decode(),))
-            return list(cursor.fetchall())
+            dbapi_connection.execute(_SQLITE_INSERT_JSON_ONCE, (rows_json.decode(),))
         except sqlite3.OperationalError as exc:
             if "JSON" not in str(exc):
                 raise
@@ -387,8 +381,7 @@ _JSON_VALUES = ", ".join(
 _SQLITE_INSERT_JSON_ONCE = (
     f"INSERT INTO {invocations.name} ({', '.join(RECORD_COLUMNS)}) "
     f"SELECT {_JSON_VALUES} FROM json_each(?) WHERE true "
-    "ON CONFLICT (request_id, attempt) DO NOTHING "
-    f"RETURNING {', '.join(ROLLUP_RETURNING)}"
+    "ON CONFLICT (request_id, attempt) DO NOTHING"
 )
 
 

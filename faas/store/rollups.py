@@ -1,97 +1,157 @@
-"""Monthly billing rollups per function (the `billing_rollups` table).
+"""Monthly billing rollups per function (`billing_rollups`), and the summary of what a
+commit of the records ingester stored (for the metrics).
 
-The ingester adds to them in the same transaction as the records it inserts, from the rows
-the insert really stored (RETURNING): a record replayed after a crash is not stored twice,
-so it is not counted twice either; the rollups and the records cannot drift apart. They are
-never deleted with old records, so a month bills the same after retention.
+Both are computed by the database from the rows the commit really stored (a record replayed
+after a crash is not stored twice, so it is not counted twice either), in the same
+transaction for the rollups: the rollups and the records cannot drift apart, and the rollups
+are never deleted with old records. The stored rows are named by an id range (SQLite's fast
+path: one writer, so the rows a transaction inserts are the ids above the largest before it)
+or by the ids an INSERT ... RETURNING gave (any database). Grouping and sums run in SQL, not
+per row in Python: the ingester shares its process (and GIL) with the event loop.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    case,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
-from faas.store.tables import billing_rollups
+from faas.domain import DURATION_BUCKETS_S, StoredSummary
+from faas.store.tables import billing_rollups, invocations
 
-# What an insert of records returns of each row it stored, in this order: the rollups use the
-# first four, the metrics (faas/metrics.py) all of them.
-ROLLUP_RETURNING = (
-    "function_name",
-    "started_at_ms",
-    "billed_ms",
-    "memory_mb",
-    "duration_ms",
-    "init_duration_ms",
-    "status",
-    "error_type",
-    "invocation_type",
-)
-_Key = tuple[str, str]
-_Totals = dict[_Key, list[int]]
-
-SQLITE_UPSERT = (
-    "INSERT INTO billing_rollups (month, function_name, requests, billed_ms, billed_mb_ms) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (month, function_name) DO UPDATE SET "
-    "requests = requests + excluded.requests, billed_ms = billed_ms + excluded.billed_ms, "
-    "billed_mb_ms = billed_mb_ms + excluded.billed_mb_ms"
-)
+_C = invocations.c
 
 
-def totals_of(rows: Iterable[Sequence[Any]]) -> _Totals:
-    """(function, started_at_ms, billed_ms, memory_mb) rows summed per (month, function)."""
-    totals: _Totals = defaultdict(lambda: [0, 0, 0])
-    for name, started_ms, billed, memory, *_ in rows:
-        month = dt.datetime.fromtimestamp(int(started_ms) / 1000, tz=dt.UTC).strftime("%Y-%m")
-        total = totals[(month, str(name))]
-        total[0] += 1
-        total[1] += int(billed)
-        total[2] += int(billed) * int(memory)
-    return totals
+def stored_range(after_id: int, up_to_id: int) -> ColumnElement[bool]:
+    return and_(_C.id > after_id, _C.id <= up_to_id)
 
 
-def add_sqlite(dbapi_connection: Any, totals: _Totals) -> None:
-    """Add to the rollups through a SQLite driver connection (the ingester's fast path), in
-    the caller's transaction."""
-    if totals:
-        dbapi_connection.executemany(
-            SQLITE_UPSERT,
-            [(month, name, *values) for (month, name), values in totals.items()],
+def stored_ids(ids: Sequence[int]) -> ColumnElement[bool]:
+    return _C.id.in_(list(ids))
+
+
+def add_to_rollups(connection: Connection, stored: ColumnElement[bool]) -> None:
+    """Add the stored rows to their months' rollups, in the caller's transaction."""
+    connection.execute(_rollup_upsert(connection.dialect.name, stored))
+
+
+def add_to_rollups_sqlite(dbapi_connection: Any, stored: ColumnElement[bool]) -> None:
+    """The same through a SQLite driver connection (the ingester's fast path). The range's
+    bounds are integers, written into the statement."""
+    dbapi_connection.execute(_literal_sql(_rollup_upsert("sqlite", stored)))
+
+
+def summary(connection: Connection, stored: ColumnElement[bool]) -> StoredSummary:
+    return _summary(lambda statement: connection.execute(statement).all(), stored)
+
+
+def summary_sqlite(dbapi_connection: Any, stored: ColumnElement[bool]) -> StoredSummary:
+    return _summary(
+        lambda statement: dbapi_connection.execute(_literal_sql(statement)).fetchall(), stored
+    )
+
+
+def _summary(run: Any, stored: ColumnElement[bool]) -> StoredSummary:
+    counts = (
+        select(
+            _C.function_name,
+            _C.invocation_type,
+            _C.status,
+            _C.error_type,
+            func.count(),
+            func.count(_C.init_duration_ms),
+            func.sum(_C.billed_ms * _C.memory_mb),
         )
+        .where(stored)
+        .group_by(_C.function_name, _C.invocation_type, _C.status, _C.error_type)
+    )
+    return StoredSummary(
+        counts=tuple(
+            (str(f), str(t), str(s), e, int(n), int(cold), int(mb_ms or 0))
+            for f, t, s, e, n, cold, mb_ms in run(counts)
+        ),
+        durations=tuple(_buckets(run(_histogram(_C.duration_ms, stored)))),
+        inits=tuple(
+            _buckets(
+                run(_histogram(_C.init_duration_ms, and_(stored, _C.init_duration_ms.is_not(None))))
+            )
+        ),
+    )
 
 
-def add(connection: Connection, totals: _Totals) -> None:
-    """Add to the rollups in the caller's transaction (SQLite or PostgreSQL)."""
-    if not totals:
-        return
-    module = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = module.insert(billing_rollups)
-    columns = statement.excluded
-    upsert = statement.on_conflict_do_update(
+def _with_init(stored: ColumnElement[bool]) -> ColumnElement[bool]:
+    return and_(stored, _C.init_duration_ms.is_not(None))
+
+
+def _histogram(column: Any, where: ColumnElement[bool]) -> Select[Any]:
+    bucket = case(
+        *((column <= bound * 1000, index) for index, bound in enumerate(DURATION_BUCKETS_S)),
+        else_=len(DURATION_BUCKETS_S),
+    ).label("bucket")
+    return (
+        select(_C.function_name, bucket, func.count(), func.sum(column))
+        .where(where)
+        .group_by(_C.function_name, bucket)
+    )
+
+
+def _buckets(rows: Any) -> list[tuple[str, int, int, float]]:
+    return [(str(f), int(b), int(n), float(total or 0) / 1000) for f, b, n, total in rows]
+
+
+def _rollup_upsert(dialect: str, stored: ColumnElement[bool]) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
+    month = _month(dialect)
+    rows = (
+        select(
+            month,
+            _C.function_name,
+            func.count(),
+            func.sum(_C.billed_ms),
+            func.sum(_C.billed_ms * _C.memory_mb),
+        )
+        .where(stored)
+        .group_by(month, _C.function_name)
+    )
+    statement = module.insert(billing_rollups).from_select(
+        ["month", "function_name", "requests", "billed_ms", "billed_mb_ms"], rows
+    )
+    return statement.on_conflict_do_update(
         index_elements=[billing_rollups.c.month, billing_rollups.c.function_name],
         set_={
-            "requests": billing_rollups.c.requests + columns.requests,
-            "billed_ms": billing_rollups.c.billed_ms + columns.billed_ms,
-            "billed_mb_ms": billing_rollups.c.billed_mb_ms + columns.billed_mb_ms,
+            "requests": billing_rollups.c.requests + statement.excluded.requests,
+            "billed_ms": billing_rollups.c.billed_ms + statement.excluded.billed_ms,
+            "billed_mb_ms": billing_rollups.c.billed_mb_ms + statement.excluded.billed_mb_ms,
         },
     )
-    connection.execute(
-        upsert,
-        [
-            {
-                "month": month,
-                "function_name": name,
-                "requests": values[0],
-                "billed_ms": values[1],
-                "billed_mb_ms": values[2],
-            }
-            for (month, name), values in totals.items()
-        ],
+
+
+def _month(dialect: str) -> ColumnElement[str]:
+    """The UTC month (YYYY-MM) an invocation started in, in the database's own words."""
+    if dialect == "postgresql":
+        return literal_column(
+            "to_char(to_timestamp(invocations.started_at_ms / 1000.0) AT TIME ZONE 'UTC', "
+            "'YYYY-MM')"
+        ).label("month")
+    return literal_column("strftime('%Y-%m', invocations.started_at_ms / 1000, 'unixepoch')").label(
+        "month"
     )
+
+
+def _literal_sql(statement: Any) -> str:
+    return str(statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 class RollupRepo:
