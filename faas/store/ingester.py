@@ -310,11 +310,10 @@ class Ingester:
                 self._repo.insert_json_rows_once_sqlite(b"[" + b",".join(part) + b"]", self._raw)
             after = self._raw.execute(_LARGEST_ID).fetchone()[0]
             if after > before:
-                stored = rollups.stored_range(before, after)
                 # The month's bill moves with the records, in the same transaction.
-                rollups.add_to_rollups_sqlite(self._raw, stored)
+                rollups.add_to_rollups_sqlite(self._raw, before, after)
                 if self._on_stored is not None:
-                    summary = rollups.summary_sqlite(self._raw, stored)
+                    summary = rollups.summary_sqlite(self._raw, before, after)
             self._raw.commit()
         except BaseException:
             self._raw.rollback()

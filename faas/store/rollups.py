@@ -12,7 +12,9 @@ per row in Python: the ingester shares its process (and GIL) with the event loop
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -21,6 +23,7 @@ from sqlalchemy import (
     Engine,
     Select,
     and_,
+    bindparam,
     case,
     func,
     literal_column,
@@ -34,10 +37,6 @@ from faas.store.tables import billing_rollups, invocations
 _C = invocations.c
 
 
-def stored_range(after_id: int, up_to_id: int) -> ColumnElement[bool]:
-    return and_(_C.id > after_id, _C.id <= up_to_id)
-
-
 def stored_ids(ids: Sequence[int]) -> ColumnElement[bool]:
     return _C.id.in_(list(ids))
 
@@ -47,24 +46,41 @@ def add_to_rollups(connection: Connection, stored: ColumnElement[bool]) -> None:
     connection.execute(_rollup_upsert(connection.dialect.name, stored))
 
 
-def add_to_rollups_sqlite(dbapi_connection: Any, stored: ColumnElement[bool]) -> None:
-    """The same through a SQLite driver connection (the ingester's fast path). The range's
-    bounds are integers, written into the statement."""
-    dbapi_connection.execute(_literal_sql(_rollup_upsert("sqlite", stored)))
+def add_to_rollups_sqlite(dbapi_connection: Any, after_id: int, up_to_id: int) -> None:
+    """The same through a SQLite driver connection (the ingester's fast path), for the rows
+    with ids in (after_id, up_to_id]."""
+    _sqlite_statements().rollup.run(dbapi_connection, after_id, up_to_id)
 
 
 def summary(connection: Connection, stored: ColumnElement[bool]) -> StoredSummary:
-    return _summary(lambda statement: connection.execute(statement).all(), stored)
+    def run(statement: Any) -> Any:
+        return connection.execute(statement).all()
 
-
-def summary_sqlite(dbapi_connection: Any, stored: ColumnElement[bool]) -> StoredSummary:
-    return _summary(
-        lambda statement: dbapi_connection.execute(_literal_sql(statement)).fetchall(), stored
+    return StoredSummary(
+        counts=_counts(run(_counts_query(stored))),
+        durations=_buckets(run(_histogram(_C.duration_ms, stored))),
+        inits=_buckets(run(_histogram(_C.init_duration_ms, _with_init(stored)))),
     )
 
 
-def _summary(run: Any, stored: ColumnElement[bool]) -> StoredSummary:
-    counts = (
+def summary_sqlite(dbapi_connection: Any, after_id: int, up_to_id: int) -> StoredSummary:
+    statements = _sqlite_statements()
+    return StoredSummary(
+        counts=_counts(statements.counts.run(dbapi_connection, after_id, up_to_id)),
+        durations=_buckets(statements.durations.run(dbapi_connection, after_id, up_to_id)),
+        inits=_buckets(statements.inits.run(dbapi_connection, after_id, up_to_id)),
+    )
+
+
+def _counts(rows: Any) -> tuple[tuple[str, str, str, str | None, int, int, int], ...]:
+    return tuple(
+        (str(f), str(t), str(s), e, int(n), int(cold), int(mb_ms or 0))
+        for f, t, s, e, n, cold, mb_ms in rows
+    )
+
+
+def _counts_query(stored: ColumnElement[bool]) -> Select[Any]:
+    return (
         select(
             _C.function_name,
             _C.invocation_type,
@@ -76,18 +92,6 @@ def _summary(run: Any, stored: ColumnElement[bool]) -> StoredSummary:
         )
         .where(stored)
         .group_by(_C.function_name, _C.invocation_type, _C.status, _C.error_type)
-    )
-    return StoredSummary(
-        counts=tuple(
-            (str(f), str(t), str(s), e, int(n), int(cold), int(mb_ms or 0))
-            for f, t, s, e, n, cold, mb_ms in run(counts)
-        ),
-        durations=tuple(_buckets(run(_histogram(_C.duration_ms, stored)))),
-        inits=tuple(
-            _buckets(
-                run(_histogram(_C.init_duration_ms, and_(stored, _C.init_duration_ms.is_not(None))))
-            )
-        ),
     )
 
 
@@ -107,8 +111,8 @@ def _histogram(column: Any, where: ColumnElement[bool]) -> Select[Any]:
     )
 
 
-def _buckets(rows: Any) -> list[tuple[str, int, int, float]]:
-    return [(str(f), int(b), int(n), float(total or 0) / 1000) for f, b, n, total in rows]
+def _buckets(rows: Any) -> tuple[tuple[str, int, int, float], ...]:
+    return tuple((str(f), int(b), int(n), float(total or 0) / 1000) for f, b, n, total in rows)
 
 
 def _rollup_upsert(dialect: str, stored: ColumnElement[bool]) -> Any:
@@ -150,8 +154,39 @@ def _month(dialect: str) -> ColumnElement[str]:
     )
 
 
-def _literal_sql(statement: Any) -> str:
-    return str(statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+class _Compiled:
+    """A statement over the rows with ids in (after_id, up_to_id], compiled once for SQLite's
+    driver (compiling one per commit would cost the event loop the GIL while it runs)."""
+
+    def __init__(self, build: Any) -> None:
+        stored = and_(_C.id > bindparam("after_id"), _C.id <= bindparam("up_to_id"))
+        compiled = build(stored).compile(dialect=sqlite.dialect())
+        self._sql = str(compiled)
+        self._order = list(compiled.positiontup or ())
+        self._fixed = dict(compiled.params)
+
+    def run(self, dbapi_connection: Any, after_id: int, up_to_id: int) -> list[Any]:
+        values = {**self._fixed, "after_id": after_id, "up_to_id": up_to_id}
+        cursor = dbapi_connection.execute(self._sql, tuple(values[name] for name in self._order))
+        return list(cursor.fetchall())
+
+
+@dataclass(frozen=True, slots=True)
+class _SqliteStatements:
+    rollup: _Compiled
+    counts: _Compiled
+    durations: _Compiled
+    inits: _Compiled
+
+
+@functools.cache
+def _sqlite_statements() -> _SqliteStatements:
+    return _SqliteStatements(
+        rollup=_Compiled(lambda stored: _rollup_upsert("sqlite", stored)),
+        counts=_Compiled(_counts_query),
+        durations=_Compiled(lambda stored: _histogram(_C.duration_ms, stored)),
+        inits=_Compiled(lambda stored: _histogram(_C.init_duration_ms, _with_init(stored))),
+    )
 
 
 class RollupRepo:
