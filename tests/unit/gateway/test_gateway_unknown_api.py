@@ -43,6 +43,8 @@ def build_app() -> web.Application:
         buckets=None,
         triggers=None,
         schedules=None,
+        metrics=None,
+        metrics_token="",
         function_urls=object(),
     )
     return make_app(services)  # type: ignore[arg-type]
