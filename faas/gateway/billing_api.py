@@ -17,6 +17,7 @@ from aiohttp import web
 from faas import billing
 from faas.errors import InvalidParameterValue
 from faas.gateway.auth import guarded
+from faas.gateway.codec import decimal_string as _decimal
 from faas.gateway.codec import json_response
 from faas.gateway.services import Services
 from faas.registry.names import split_function_name
@@ -98,8 +99,3 @@ class BillingApi:
         if function is not None and function not in usage:
             self._services.registry.get(function)  # a misspelt name, not an idle function
         return json_response(bill_document(month, usage, self._services.prices, function))
-
-
-def _decimal(value: Decimal) -> str:
-    """Without an exponent or trailing zeros (1E+2 -> "100", 0.10 -> "0.1")."""
-    return format(value.normalize(), "f")

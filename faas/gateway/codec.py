@@ -7,6 +7,7 @@ import binascii
 import datetime as dt
 import platform
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -287,3 +288,9 @@ def string_field(document: Mapping[str, Any], key: str, *, required: bool = Fals
         what = "is required (a string)" if required else "must be a string"
         raise InvalidParameterValue(f"{key} {what}")
     return value
+
+
+def decimal_string(value: Decimal) -> str:
+    """A Decimal as JSON wants money and GB-seconds: no exponent, no trailing zeros
+    (Decimal("1E+2") -> "100", Decimal("0.10") -> "0.1")."""
+    return format(value.normalize(), "f")

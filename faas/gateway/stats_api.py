@@ -15,7 +15,7 @@ from faas import billing
 from faas.domain import RecordStats
 from faas.errors import InvalidParameterValue
 from faas.gateway.auth import guarded
-from faas.gateway.codec import json_response
+from faas.gateway.codec import decimal_string, json_response
 from faas.gateway.services import Services
 from faas.registry.names import split_function_name
 
@@ -53,7 +53,7 @@ def stats_document(stats: RecordStats, prices: billing.Prices) -> dict[str, obje
         },
         "DurationSampled": stats.sampled,
         "BilledDurationMs": stats.billed_ms,
-        "GBSeconds": str(usage.gb_seconds.normalize()),
+        "GBSeconds": decimal_string(usage.gb_seconds),
         "Cost": str(cost.lines[0].total if cost.lines else Decimal(0)),
         "Currency": prices.currency,
     }
