@@ -146,6 +146,46 @@ class Usage:
             self.provisioned_duration_gb_seconds + other.provisioned_duration_gb_seconds,
         )
 
+    def __sub__(self, other: Usage) -> Usage:
+        return self + Usage(
+            -other.requests,
+            -other.billed_ms,
+            -other.gb_seconds,
+            -other.ephemeral_gb_seconds,
+            -other.provisioned_gb_seconds,
+            -other.provisioned_duration_gb_seconds,
+        )
+
+    def __bool__(self) -> bool:
+        return any(
+            (
+                self.requests,
+                self.billed_ms,
+                self.gb_seconds,
+                self.ephemeral_gb_seconds,
+                self.provisioned_gb_seconds,
+                self.provisioned_duration_gb_seconds,
+            )
+        )
+
+
+def usage_from_sums(
+    requests: int, billed: int, billed_mb_ms: int, provisioned_mb_ms: int, ephemeral_mb_ms: int
+) -> Usage:
+    """A month's use from the integer sums the rollups keep: billed ms x MemorySize (all of
+    it, and the part provisioned workers served) and billed ms x storage above 512 MB."""
+    return Usage(
+        requests=requests,
+        billed_ms=billed,
+        gb_seconds=_mb_ms_to_gb_seconds(billed_mb_ms - provisioned_mb_ms),
+        ephemeral_gb_seconds=_mb_ms_to_gb_seconds(ephemeral_mb_ms),
+        provisioned_duration_gb_seconds=_mb_ms_to_gb_seconds(provisioned_mb_ms),
+    )
+
+
+def _mb_ms_to_gb_seconds(mb_ms: int) -> Decimal:
+    return Decimal(mb_ms) / MB_PER_GB / MS_PER_S
+
 
 @dataclass(frozen=True, slots=True)
 class Line:

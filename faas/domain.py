@@ -379,6 +379,8 @@ class WorkerResult:
     duration_ns: int
     init_duration_ns: int | None  # set on the first invocation of a new worker only
     max_memory_bytes: int
+    # Served by a worker kept ready by provisioned concurrency.
+    provisioned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,6 +415,10 @@ class Record:
     # How it was invoked (RequestResponse or Event) and, for an async event, which attempt.
     invocation_type: str = "RequestResponse"
     attempt: int = 1
+    # What else it is billed by: the function's EphemeralStorage (above 512 MB costs) and
+    # whether a provisioned worker served it (provisioned duration price).
+    ephemeral_storage_mb: int = 512
+    provisioned: bool = False
 
 
 @dataclass(frozen=True, slots=True)

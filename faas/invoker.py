@@ -179,6 +179,8 @@ class Invoker:
             status=InvocationStatus.UNHANDLED if result.error_type else InvocationStatus.SUCCESS,
             error_type=result.error_type,
             isolation=self._isolation_for(config.network),
+            ephemeral_storage_mb=config.ephemeral_storage_mb,
+            provisioned=result.provisioned,
         )
 
     def _billed_ms(self, result: WorkerResult) -> int:

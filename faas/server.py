@@ -70,6 +70,7 @@ from faas.registry.codestore import CodeStore
 from faas.registry.function_urls import FunctionUrls
 from faas.registry.functions import Registry
 from faas.registry.schedules import ScheduleBook
+from faas.registry.tags import FunctionTags
 from faas.store.audit import AuditLog
 from faas.store.buckets import BucketsRepo, TriggersRepo
 from faas.store.dead_letters import DeadLetterRepo
@@ -83,6 +84,7 @@ from faas.store.repos import FunctionRepo
 from faas.store.retention import RecordRetention
 from faas.store.schedules import ScheduleRepo
 from faas.store.schema import migrate
+from faas.store.tags import TagRepo
 from faas.triggers.filewatch import FileWatch
 from faas.triggers.recursion import RecursionGuard
 from faas.triggers.schedule import ScheduleClock, Scheduler
@@ -403,6 +405,7 @@ async def _start_parts(
             schedules=scheduler,
             prices=settings.billing.prices(),
             function_urls=function_urls,
+            tags=FunctionTags(registry, TagRepo(engine)),
             metrics=exporter,
             metrics_token=settings.auth.metrics_token,
         )

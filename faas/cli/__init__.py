@@ -19,6 +19,7 @@ from faas.cli import (
     roles,
     serve,
     stats,
+    tags,
     triggers,
     urls,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "roles",
     "serve",
     "stats",
+    "tags",
     "triggers",
     "urls",
 ]

@@ -28,6 +28,7 @@ from faas.cli.gateway_client import (
     function_path,
     one_line,
 )
+from faas.cli.tags import parse_tag_items, tag_function
 from faas.domain import NETWORK_MODES
 
 # Lambda requires a role on CreateFunction; faas has no IAM, so a fixed placeholder is sent.
@@ -216,6 +217,13 @@ def _zip_mode(source: Path) -> int:
     "unless the bucket is writable).",
 )
 @click.option(
+    "--tag",
+    "tag_items",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Tag the function (repeat), e.g. --tag team=payments; faas bill --group-by tag:team.",
+)
+@click.option(
     "--snap-start",
     is_flag=True,
     default=False,
@@ -237,6 +245,7 @@ def deploy(
     allow: tuple[str, ...],
     mount_items: tuple[str, ...],
     snap_start: bool,
+    tag_items: tuple[str, ...],
 ) -> None:
     """Deploy CODE (a zip file or a directory) as the function --name: create it, or update
     its code and the given options if it exists."""
@@ -254,13 +263,16 @@ def deploy(
         mounts=parse_mount_items(mount_items),
         snap_start=True if snap_start else None,
     )
+    tags = parse_tag_items(tag_items)
     zip_bytes = load_code(code)
     context = cli_context()
     if _function_exists(context.client, name):
         configuration = _update_function(context.client, name, zip_bytes, options)
+        if tags:
+            tag_function(context.client, str(configuration["FunctionArn"]), tags)
         outcome = "updated"
     else:
-        configuration = _create_function(context.client, name, zip_bytes, options)
+        configuration = _create_function(context.client, name, zip_bytes, options, tags)
         outcome = "created"
     for warning in configuration.get("FaasWarnings", []):
         click.echo(f"warning: {one_line(str(warning))}", err=True)
@@ -281,7 +293,11 @@ def _function_exists(client: GatewayClient, name: str) -> bool:
 
 
 def _create_function(
-    client: GatewayClient, name: str, zip_bytes: bytes, options: ConfigOptions
+    client: GatewayClient,
+    name: str,
+    zip_bytes: bytes,
+    options: ConfigOptions,
+    tags: Mapping[str, str],
 ) -> Any:
     if options.handler is None:
         raise UsageProblem("--handler is required when creating a function")
@@ -291,6 +307,8 @@ def _create_function(
         "Code": {"ZipFile": base64.b64encode(zip_bytes).decode("ascii")},
         **options.to_lambda(),
     }
+    if tags:
+        request["Tags"] = dict(tags)
     return client.request_json(
         "POST", "/2015-03-31/functions", request, read_timeout_s=DEPLOY_TIMEOUT_S
     )

@@ -21,6 +21,7 @@ from faas.gateway import (
     provisioned_api,
     roles_api,
     stats_api,
+    tags_api,
     triggers_api,
     unknown_api,
 )
@@ -44,6 +45,7 @@ def make_app(services: Services) -> web.Application:
     triggers_api.add_routes(app, services)
     stats_api.add_routes(app, services)
     billing_api.add_routes(app, services)
+    tags_api.add_routes(app, services)
     metrics_api.add_routes(app, services)
     function_urls_api.add_routes(app, services)
     function_url_route.add_routes(app, services)

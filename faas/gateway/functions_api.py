@@ -20,6 +20,7 @@ from faas.gateway.codec import (
 )
 from faas.gateway.concurrency_api import concurrency_document
 from faas.gateway.services import Services
+from faas.registry.tags import checked_tags
 
 PREFIX = "/2015-03-31/functions"
 WARNINGS_FIELD = "FaasWarnings"
@@ -51,6 +52,7 @@ class FunctionsApi:
         self._roles = services.roles
         self._auth = services.auth
         self._code_url_expiry_s = services.code_url_expiry_s
+        self._tags = services.tags
 
     def _document(self, cfg: FunctionConfig) -> dict[str, object]:
         return configuration_document(cfg, self._registry.function_arn(cfg.name))
@@ -76,8 +78,23 @@ class FunctionsApi:
             raise InvalidParameterValue('Code is required: {"ZipFile": <base64 zip>}')
         zip_bytes = zip_from_code(code, "Code")
         change = self._checked(request, config_change(document))
+        tags = self._create_tags(request, name, document.get("Tags"))
         cfg = await asyncio.to_thread(self._registry.create, name, zip_bytes, change)
+        if tags and self._tags is not None:
+            await asyncio.to_thread(self._tags.tag, cfg.name, tags)
         return json_response(await self._deployed_document(cfg), status=201)
+
+    def _create_tags(self, request: web.Request, name: str, tags: object) -> dict[str, str]:
+        """CreateFunction's Tags, checked before anything is created (as TagResource would
+        check them, and with its permission)."""
+        if tags is None:
+            return {}
+        if self._tags is None:
+            raise InvalidParameterValue("Tags are not supported by this server")
+        checked = checked_tags(tags)
+        if checked:
+            self._auth.require_on_function(request, "lambda:TagResource", name)
+        return checked
 
     async def list(self, request: web.Request) -> web.Response:
         caller = self._auth.require(request, "lambda:ListFunctions", "*")
@@ -100,15 +117,21 @@ class FunctionsApi:
         return json_response(body)
 
     async def get(self, request: web.Request) -> web.Response:
-        cfg = self._resolve(request, "lambda:GetFunction")
+        raw_name, qualifier = request.match_info["name"], request.query.get("Qualifier")
+        caller = self._auth.require_on_function(request, "lambda:GetFunction", raw_name, qualifier)
+        cfg = self._registry.resolve(raw_name, qualifier)
         location = self._auth.presign_code_url(
             request, f"/faas/v1/code/{cfg.code_sha256}", self._code_url_expiry_s
         )
         document: dict[str, object] = {
             "Configuration": self._document(cfg),
             "Code": {"RepositoryType": "faas", "Location": location},
-            "Tags": {},
         }
+        # As on Lambda: the tags only for whoever may list them.
+        if self._tags is not None and caller.allows(
+            "lambda:ListTags", self._registry.function_arn(cfg.name)
+        ):
+            document["Tags"] = await asyncio.to_thread(self._tags.tags, cfg.name)
         if cfg.reserved_concurrency is not None:
             document["Concurrency"] = concurrency_document(cfg.reserved_concurrency)
         return json_response(document)

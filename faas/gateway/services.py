@@ -8,7 +8,7 @@ from typing import Protocol
 
 from faas.auth.keys import KeyRing
 from faas.auth.roles import RoleBook
-from faas.billing import Prices
+from faas.billing import Prices, Usage
 from faas.config import BillingSettings
 from faas.domain import BucketTrigger, Limits, Record, RecordStats, ScheduleTrigger
 from faas.gateway.audit import AuditSink
@@ -20,6 +20,7 @@ from faas.queue.service import AsyncInvocations
 from faas.registry.buckets import BucketRegistry
 from faas.registry.function_urls import FunctionUrls
 from faas.registry.functions import Registry
+from faas.registry.tags import FunctionTags
 
 
 class RecordSource(Protocol):
@@ -34,8 +35,12 @@ class RecordSource(Protocol):
     def stats(self, function_name: str, since_ms: int) -> RecordStats:
         """The function's records since `since_ms`, summed (blocking)."""
 
-    def month_usage(self, month: str) -> dict[str, tuple[int, int, int]]:
-        """Function -> (requests, billed ms, billed MB-ms) of a UTC month (blocking)."""
+    def month_usage(self, month: str, now_ms: int) -> dict[str, Usage]:
+        """Function -> its use in a UTC month, provisioned concurrency allocated until
+        `now_ms` included (blocking)."""
+
+    def month_usage_by_tag(self, month: str, tag_key: str) -> dict[tuple[str, str], Usage]:
+        """(function, tag value) -> its invocations in the month while it had the tag."""
 
 
 class TriggerManager(Protocol):
@@ -104,3 +109,5 @@ class Services:
     prices: Prices = field(default_factory=lambda: BillingSettings().prices())
     # Function URLs (CreateFunctionUrlConfig and the requests served under /urls/).
     function_urls: FunctionUrls | None = None
+    # Function tags (TagResource, ListTags; CreateFunction's Tags; the bill's group-by).
+    tags: FunctionTags | None = None

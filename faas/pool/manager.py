@@ -490,6 +490,7 @@ class PoolManager:
             while not pool.retired and pool.size + pool.starting < pool.provisioned:
                 worker = await self._start_worker(pool)
                 worker.report_init = False
+                worker.provisioned = True
                 if pool.retired:
                     self._forget(worker)
                     worker.kill()

@@ -227,6 +227,9 @@ class Worker:
         # False for workers initialised ahead of demand (provisioned): their first request is
         # not a cold start, so it reports no Init Duration (as on Lambda).
         self.report_init = True
+        # Started to keep provisioned concurrency ready: what it serves is billed at the
+        # provisioned duration price.
+        self.provisioned = False
         self.exit_status: int | None = None
         self.frozen = False
         self._process = process
@@ -357,6 +360,7 @@ class Worker:
             duration_ns=duration_ns,
             init_duration_ns=self.init_duration_ns if first_invocation else None,
             max_memory_bytes=_reported_memory(frame),
+            provisioned=self.provisioned,
         )
 
     def _kill_tree(self) -> None:
@@ -504,6 +508,7 @@ class Worker:
             duration_ns=duration_ns,
             init_duration_ns=self.init_duration_ns if first else None,
             max_memory_bytes=0,
+            provisioned=self.provisioned,
         )
 
     def _on_deadline(self, waiter: asyncio.Future[Frame]) -> None:

@@ -19,10 +19,12 @@ from pathlib import Path
 import orjson
 from sqlalchemy import Engine
 
+from faas.billing import Usage
 from faas.domain import Record, RecordStats, StoredSummary
 from faas.errors import ServiceError
 from faas.store.ingester import Ingester
 from faas.store.journal import SegmentWriter, segment_seqs
+from faas.store.provisioned_allocations import ProvisionedAllocationRepo
 from faas.store.record_stats import record_stats
 from faas.store.repos import RecordRepo, record_row
 from faas.store.rollups import RollupRepo
@@ -128,10 +130,18 @@ class RecordLog:
         """Segment files in the journal (blocking): more than one or two is ingest lag."""
         return len(segment_seqs(self._directory)) if self._directory.is_dir() else 0
 
-    def month_usage(self, month: str) -> dict[str, tuple[int, int, int]]:
-        """Function -> (requests, billed ms, billed MB-ms) of a UTC month, from the rollups
-        kept with the records (blocking; `drained` first)."""
-        return RollupRepo(self._engine).month(month)
+    def month_usage(self, month: str, now_ms: int) -> dict[str, Usage]:
+        """Function -> its use in a UTC month: the rollups kept with the records, and the
+        provisioned concurrency allocated until `now_ms` (blocking; `drained` first)."""
+        usage = RollupRepo(self._engine).month(month)
+        for name, allocated in ProvisionedAllocationRepo(self._engine).month(month, now_ms).items():
+            usage[name] = usage.get(name, Usage()) + allocated
+        return usage
+
+    def month_usage_by_tag(self, month: str, tag_key: str) -> dict[tuple[str, str], Usage]:
+        """(function, value of the tag) -> the function's invocations in the month while it
+        had that tag (blocking; `drained` first)."""
+        return RollupRepo(self._engine).month_by_tag(month, tag_key)
 
     def stats(self, function_name: str, since_ms: int) -> RecordStats:
         """The function's records since `since_ms`, summed (blocking; `drained` first)."""

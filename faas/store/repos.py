@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -35,6 +36,7 @@ from faas.domain import (
     StoredRole,
 )
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
+from faas.store.provisioned_allocations import reallocate
 from faas.store.sealing import Sealer, open_environment, seal_environment
 from faas.store.tables import (
     AUDIT_ACTION_MAX,
@@ -47,6 +49,7 @@ from faas.store.tables import (
     ISOLATION_MAX,
     access_keys,
     audit_events,
+    function_tags,
     functions,
     invocations,
     roles,
@@ -63,9 +66,12 @@ _REVISION_MISMATCH = (
 class FunctionRepo:
     """The `functions` table: one row per function name; environments sealed by `sealer`."""
 
-    def __init__(self, engine: Engine, sealer: Sealer) -> None:
+    def __init__(
+        self, engine: Engine, sealer: Sealer, clock: Callable[[], float] = time.time
+    ) -> None:
         self._engine = engine
         self._sealer = sealer
+        self._clock = clock
 
     def all(self) -> list[FunctionConfig]:
         with self._engine.connect() as connection:
@@ -83,6 +89,7 @@ class FunctionRepo:
         try:
             with self._engine.begin() as connection:
                 connection.execute(insert(functions).values(self._config_to_row(cfg)))
+                self._reallocate(connection, cfg)
         except IntegrityError as exc:
             raise ResourceConflict(f"Function already exist: {cfg.name}") from exc
 
@@ -101,6 +108,7 @@ class FunctionRepo:
         )
         with self._engine.begin() as connection:
             if connection.execute(statement).rowcount == 1:
+                self._reallocate(connection, cfg)
                 return
             found = connection.execute(select(exists().where(functions.c.name == cfg.name)))
             if not found.scalar_one():
@@ -111,7 +119,17 @@ class FunctionRepo:
         """True if the function existed."""
         with self._engine.begin() as connection:
             result = connection.execute(delete(functions).where(functions.c.name == name))
+            connection.execute(delete(function_tags).where(function_tags.c.function_name == name))
+            reallocate(connection, name, 0, 0, self._now_ms())
         return result.rowcount > 0
+
+    def _reallocate(self, connection: Connection, cfg: FunctionConfig) -> None:
+        """Provisioned concurrency is billed while allocated: its interval follows the row."""
+        workers = cfg.provisioned_concurrency or 0
+        reallocate(connection, cfg.name, workers, cfg.memory_mb, self._now_ms())
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
 
     def _config_to_row(self, cfg: FunctionConfig) -> dict[str, Any]:
         return _config_to_row(cfg, seal_environment(self._sealer, cfg.name, cfg.environment))
@@ -366,10 +384,12 @@ RECORD_COLUMNS = (
     "isolation",
     "invocation_type",
     "attempt",
+    "ephemeral_storage_mb",
+    "provisioned",
 )
 # Rows journaled by a faas from before a column was added are shorter: the missing values
 # are these (the columns' defaults), so a journal left by the previous version still replays.
-ROW_DEFAULTS: dict[int, Any] = {12: "RequestResponse", 13: 1}
+ROW_DEFAULTS: dict[int, Any] = {12: "RequestResponse", 13: 1, 14: 512, 15: False}
 OLDEST_ROW_LENGTH = 12
 # `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
 _JSON_VALUES = ", ".join(
@@ -407,6 +427,8 @@ def record_row(record: Record) -> tuple[Any, ...]:
         _isolation(record),
         record.invocation_type,
         record.attempt,
+        record.ephemeral_storage_mb,
+        record.provisioned,
     )
 
 
@@ -434,6 +456,8 @@ def _record_from_row(row: RowMapping) -> Record:
         isolation=row["isolation"],
         invocation_type=row["invocation_type"],
         attempt=row["attempt"],
+        ephemeral_storage_mb=row["ephemeral_storage_mb"],
+        provisioned=bool(row["provisioned"]),
     )
 
 

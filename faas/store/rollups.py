@@ -22,6 +22,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
+    Table,
     and_,
     bindparam,
     case,
@@ -31,8 +32,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from faas import billing
 from faas.domain import DURATION_BUCKETS_S, StoredSummary
-from faas.store.tables import billing_rollups, invocations
+from faas.store.tables import billing_rollups, billing_tag_rollups, function_tags, invocations
 
 _C = invocations.c
 
@@ -42,14 +44,19 @@ def stored_ids(ids: Sequence[int]) -> ColumnElement[bool]:
 
 
 def add_to_rollups(connection: Connection, stored: ColumnElement[bool]) -> None:
-    """Add the stored rows to their months' rollups, in the caller's transaction."""
-    connection.execute(_rollup_upsert(connection.dialect.name, stored))
+    """Add the stored rows to their months' rollups (per function and per tag), in the
+    caller's transaction."""
+    dialect = connection.dialect.name
+    connection.execute(_rollup_upsert(dialect, stored))
+    connection.execute(_tag_rollup_upsert(dialect, stored))
 
 
 def add_to_rollups_sqlite(dbapi_connection: Any, after_id: int, up_to_id: int) -> None:
     """The same through a SQLite driver connection (the ingester's fast path), for the rows
     with ids in (after_id, up_to_id]."""
-    _sqlite_statements().rollup.run(dbapi_connection, after_id, up_to_id)
+    statements = _sqlite_statements()
+    statements.rollup.run(dbapi_connection, after_id, up_to_id)
+    statements.tag_rollup.run(dbapi_connection, after_id, up_to_id)
 
 
 def summary(connection: Connection, stored: ColumnElement[bool]) -> StoredSummary:
@@ -115,30 +122,47 @@ def _buckets(rows: Any) -> tuple[tuple[str, int, int, float], ...]:
     return tuple((str(f), int(b), int(n), float(total or 0) / 1000) for f, b, n, total in rows)
 
 
+_SUMS = ("requests", "billed_ms", "billed_mb_ms", "provisioned_mb_ms", "ephemeral_mb_ms")
+
+
+def _sums() -> list[Any]:
+    """The rollups' sums over the stored rows, in _SUMS order."""
+    extra_storage = _C.ephemeral_storage_mb - billing.FREE_STORAGE_MB
+    return [
+        func.count(),
+        func.sum(_C.billed_ms),
+        func.sum(_C.billed_ms * _C.memory_mb),
+        func.sum(case((_C.provisioned, _C.billed_ms * _C.memory_mb), else_=0)),
+        func.sum(case((extra_storage > 0, _C.billed_ms * extra_storage), else_=0)),
+    ]
+
+
 def _rollup_upsert(dialect: str, stored: ColumnElement[bool]) -> Any:
-    module = postgresql if dialect == "postgresql" else sqlite
     month = _month(dialect)
+    rows = select(month, _C.function_name, *_sums()).where(stored).group_by(month, _C.function_name)
+    return _add_up(dialect, billing_rollups, ["month", "function_name"], rows)
+
+
+def _tag_rollup_upsert(dialect: str, stored: ColumnElement[bool]) -> Any:
+    """The same per tag the function has now (at ingest, moments after the invocation)."""
+    month = _month(dialect)
+    tags = function_tags.c
     rows = (
-        select(
-            month,
-            _C.function_name,
-            func.count(),
-            func.sum(_C.billed_ms),
-            func.sum(_C.billed_ms * _C.memory_mb),
-        )
+        select(month, tags.tag_key, tags.tag_value, _C.function_name, *_sums())
+        .select_from(invocations.join(function_tags, tags.function_name == _C.function_name))
         .where(stored)
-        .group_by(month, _C.function_name)
+        .group_by(month, tags.tag_key, tags.tag_value, _C.function_name)
     )
-    statement = module.insert(billing_rollups).from_select(
-        ["month", "function_name", "requests", "billed_ms", "billed_mb_ms"], rows
-    )
+    keys = ["month", "tag_key", "tag_value", "function_name"]
+    return _add_up(dialect, billing_tag_rollups, keys, rows)
+
+
+def _add_up(dialect: str, table: Table, keys: list[str], rows: Select[Any]) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(table).from_select([*keys, *_SUMS], rows)
     return statement.on_conflict_do_update(
-        index_elements=[billing_rollups.c.month, billing_rollups.c.function_name],
-        set_={
-            "requests": billing_rollups.c.requests + statement.excluded.requests,
-            "billed_ms": billing_rollups.c.billed_ms + statement.excluded.billed_ms,
-            "billed_mb_ms": billing_rollups.c.billed_mb_ms + statement.excluded.billed_mb_ms,
-        },
+        index_elements=[table.c[key] for key in keys],
+        set_={name: table.c[name] + statement.excluded[name] for name in _SUMS},
     )
 
 
@@ -174,6 +198,7 @@ class _Compiled:
 @dataclass(frozen=True, slots=True)
 class _SqliteStatements:
     rollup: _Compiled
+    tag_rollup: _Compiled
     counts: _Compiled
     durations: _Compiled
     inits: _Compiled
@@ -183,6 +208,7 @@ class _SqliteStatements:
 def _sqlite_statements() -> _SqliteStatements:
     return _SqliteStatements(
         rollup=_Compiled(lambda stored: _rollup_upsert("sqlite", stored)),
+        tag_rollup=_Compiled(lambda stored: _tag_rollup_upsert("sqlite", stored)),
         counts=_Compiled(_counts_query),
         durations=_Compiled(lambda stored: _histogram(_C.duration_ms, stored)),
         inits=_Compiled(lambda stored: _histogram(_C.init_duration_ms, _with_init(stored))),
@@ -193,20 +219,28 @@ class RollupRepo:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def month(
-        self, month: str, function_name: str | None = None
-    ) -> dict[str, tuple[int, int, int]]:
-        """Function -> (requests, billed ms, billed MB-ms) of the month."""
-        query = select(
-            billing_rollups.c.function_name,
-            billing_rollups.c.requests,
-            billing_rollups.c.billed_ms,
-            billing_rollups.c.billed_mb_ms,
-        ).where(billing_rollups.c.month == month)
+    def month(self, month: str, function_name: str | None = None) -> dict[str, billing.Usage]:
+        """Function -> its use in the month."""
+        table = billing_rollups.c
+        query = select(table.function_name, *(table[name] for name in _SUMS)).where(
+            table.month == month
+        )
         if function_name is not None:
-            query = query.where(billing_rollups.c.function_name == function_name)
+            query = query.where(table.function_name == function_name)
         with self._engine.connect() as connection:
             return {
-                name: (int(requests), int(billed), int(billed_mb))
-                for name, requests, billed, billed_mb in connection.execute(query)
+                name: billing.usage_from_sums(*(int(value) for value in sums))
+                for name, *sums in connection.execute(query)
+            }
+
+    def month_by_tag(self, month: str, tag_key: str) -> dict[tuple[str, str], billing.Usage]:
+        """(function, tag value) -> the function's use in the month while it had the tag."""
+        table = billing_tag_rollups.c
+        query = select(
+            table.function_name, table.tag_value, *(table[name] for name in _SUMS)
+        ).where(table.month == month, table.tag_key == tag_key)
+        with self._engine.connect() as connection:
+            return {
+                (name, value): billing.usage_from_sums(*(int(v) for v in sums))
+                for name, value, *sums in connection.execute(query)
             }

@@ -94,6 +94,10 @@ invocations = Table(
     # RequestResponse or Event, and which attempt of an async event it was (1 for sync).
     Column("invocation_type", String(16), nullable=False, server_default="RequestResponse"),
     Column("attempt", Integer, nullable=False, server_default="1"),
+    # The function's EphemeralStorage (MB) and whether a provisioned worker served it: both
+    # change what the invocation costs (storage above 512 MB; provisioned duration price).
+    Column("ephemeral_storage_mb", Integer, nullable=False, server_default="512"),
+    Column("provisioned", Boolean, nullable=False, server_default=false()),
     # A record is one attempt of one request: an async event's retries keep its request id.
     Index("ix_invocations_request_id_attempt", "request_id", "attempt", unique=True),
     # "Newest first for one function" walks this index backwards.
@@ -299,4 +303,48 @@ billing_rollups = Table(
     Column("billed_ms", BigInteger, nullable=False),
     # Sum of billed ms x MemorySize (MB): GB-seconds are this / 1024 / 1000, exactly.
     Column("billed_mb_ms", BigInteger, nullable=False),
+    # The part of billed_mb_ms that provisioned workers served (their own duration price).
+    Column("provisioned_mb_ms", BigInteger, nullable=False, server_default="0"),
+    # Sum of billed ms x EphemeralStorage above the free 512 MB.
+    Column("ephemeral_mb_ms", BigInteger, nullable=False, server_default="0"),
+)
+
+# The same per function and per tag the function had when it was invoked (as cost allocation
+# tags work): a bill grouped by a tag's values, exact after retention and after retagging.
+billing_tag_rollups = Table(
+    "billing_tag_rollups",
+    metadata,
+    Column("month", String(7), primary_key=True),
+    Column("tag_key", String(128), primary_key=True),
+    Column("tag_value", String(256), primary_key=True),
+    Column("function_name", String(64), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("billed_ms", BigInteger, nullable=False),
+    Column("billed_mb_ms", BigInteger, nullable=False),
+    Column("provisioned_mb_ms", BigInteger, nullable=False),
+    Column("ephemeral_mb_ms", BigInteger, nullable=False),
+)
+
+# TagResource: a function's tags (deleted with the function; its rollups stay).
+function_tags = Table(
+    "function_tags",
+    metadata,
+    Column("function_name", String(64), primary_key=True),
+    Column("tag_key", String(128), primary_key=True),
+    Column("tag_value", String(256), nullable=False),
+)
+
+# How long provisioned concurrency was configured, at which memory size: billed for the time
+# it is allocated (in 5-minute increments), whether or not it serves. An open interval has
+# no end yet. Kept, like the rollups, after the records are gone.
+provisioned_allocations = Table(
+    "provisioned_allocations",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("function_name", String(64), nullable=False),
+    Column("workers", Integer, nullable=False),
+    Column("memory_mb", Integer, nullable=False),
+    Column("started_at_ms", BigInteger, nullable=False),
+    Column("ended_at_ms", BigInteger, nullable=True),
+    Index("ix_provisioned_allocations_function_name", "function_name"),
 )

@@ -46,6 +46,7 @@ def build_app() -> web.Application:
         metrics=None,
         metrics_token="",
         function_urls=object(),
+        tags=None,
     )
     return make_app(services)  # type: ignore[arg-type]
 

@@ -18,6 +18,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine, text
 
+from faas.billing import usage_from_sums
 from faas.domain import Record
 from faas.errors import ServiceError
 from faas.store import RecordLog, RecordRepo, make_engine, migrate
@@ -27,6 +28,7 @@ from faas.store.repos import record_row
 from faas.store.retention import RecordRetention
 from faas.store.rollups import RollupRepo
 from faas.store.tables import invocations
+from faas.store.tags import TagRepo
 from tests.helpers.postgres import schema_url
 from tests.helpers.records import record as sample_record
 from tests.helpers.sealing import TEST_SEALER
@@ -292,8 +294,8 @@ async def test_rollups_count_each_stored_record_once_in_its_utc_month(
     segment_path(journal_dir, 1).write_bytes(copy)  # replayed again: nothing counts twice
     assert Ingester(engine, journal_dir, max_batch_rows=7).replay() == 20
     rollups = RollupRepo(engine)
-    assert rollups.month("2026-01") == {"fn": (12, 12 * 13, 12 * 13 * 128)}
-    assert rollups.month("2026-02") == {"big": (8, 8 * 5, 8 * 5 * 2048)}
+    assert rollups.month("2026-01") == {"fn": usage_from_sums(12, 12 * 13, 12 * 13 * 128, 0, 0)}
+    assert rollups.month("2026-02") == {"big": usage_from_sums(8, 8 * 5, 8 * 5 * 2048, 0, 0)}
     assert rollups.month("2026-02", "fn") == {}
 
 
@@ -310,4 +312,75 @@ async def test_retention_deletes_old_records_in_batches_and_keeps_the_rollups(
     assert await retention.sweep() == 11
     assert sorted(stored_ids(engine)) == sorted(f"y{i}" for i in range(4))
     assert await retention.sweep() == 0
-    assert RollupRepo(engine).month("2026-01") == before == {"hello": (15, 15 * 13, 15 * 13 * 128)}
+    expected = usage_from_sums(15, 15 * 13, 15 * 13 * 128, 0, 0)
+    assert RollupRepo(engine).month("2026-01") == before == {"hello": expected}
+
+
+async def test_rollups_sum_storage_above_512_mb_and_provisioned_duration_apart(
+    engine: Engine, journal_dir: Path
+) -> None:
+    january = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+    rows = [
+        sample_record("small", "fn", started_at_ms=january, billed_ms=10, memory_mb=256),
+        sample_record(
+            "big-tmp", "fn", started_at_ms=january, billed_ms=20, ephemeral_storage_mb=2560
+        ),
+        sample_record("warm", "fn", started_at_ms=january, billed_ms=30, provisioned=True),
+    ]
+    await write_segment(journal_dir, rows)
+    assert Ingester(engine, journal_dir).replay() == 3
+    mb_ms = 10 * 256 + 20 * 128 + 30 * 128
+    expected = usage_from_sums(3, 60, mb_ms, 30 * 128, 20 * (2560 - 512))
+    assert RollupRepo(engine).month("2026-01") == {"fn": expected}
+    stored = RecordRepo(engine).recent("fn", 10)
+    assert {(r.request_id, r.ephemeral_storage_mb, r.provisioned) for r in stored} == {
+        ("small", 512, False),
+        ("big-tmp", 2560, False),
+        ("warm", 512, True),
+    }
+
+
+async def test_tag_rollups_count_invocations_under_the_tags_they_were_ingested_with(
+    engine: Engine, journal_dir: Path
+) -> None:
+    january = 1_767_225_600_000
+    tags = TagRepo(engine)
+    tags.tag("fn", {"team": "red", "env": "prod"}, most=50)
+    log = RecordLog(engine, journal_dir)
+    await log.start()
+    try:
+        append_all(log, [sample_record(f"a{i}", "fn", started_at_ms=january) for i in range(3)])
+        await log.drained()
+        tags.tag("fn", {"team": "blue"}, most=50)
+        append_all(log, [sample_record(f"b{i}", "fn", started_at_ms=january) for i in range(2)])
+        append_all(log, [sample_record("c0", "other", started_at_ms=january)])
+        await log.drained()
+    finally:
+        await log.stop()
+    by_team = RollupRepo(engine).month_by_tag("2026-01", "team")
+    assert by_team == {
+        ("fn", "red"): usage_from_sums(3, 39, 39 * 128, 0, 0),
+        ("fn", "blue"): usage_from_sums(2, 26, 26 * 128, 0, 0),
+    }
+    assert RollupRepo(engine).month_by_tag("2026-01", "env") == {
+        ("fn", "prod"): usage_from_sums(5, 65, 65 * 128, 0, 0)
+    }
+    assert RollupRepo(engine).month("2026-01")["fn"].requests == 5
+
+
+async def test_rows_journaled_before_newer_columns_replay_with_their_defaults(
+    engine: Engine, journal_dir: Path
+) -> None:
+    full = record_row(sample_record("x"))
+    journal_dir.mkdir()
+    writer = SegmentWriter(journal_dir, 1, segment_bytes=1 << 20, fsync=False)
+    for length in (12, 14):  # before async invocations; before storage and provisioned
+        writer.append(orjson.dumps([f"r{length}", *full[1:length]]))
+    await writer.close()
+    assert Ingester(engine, journal_dir).replay() == 2
+    stored = {r.request_id: r for r in RecordRepo(engine).recent(None, 10)}
+    assert {name: (r.invocation_type, r.attempt) for name, r in stored.items()} == {
+        "r12": ("RequestResponse", 1),
+        "r14": ("RequestResponse", 1),
+    }
+    assert {(r.ephemeral_storage_mb, r.provisioned) for r in stored.values()} == {(512, False)}
