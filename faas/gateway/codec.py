@@ -94,6 +94,8 @@ def record_document(record: Record) -> dict[str, Any]:
         "Isolation": record.isolation,
         "InvocationType": record.invocation_type,
         "Attempt": record.attempt,
+        "EphemeralStorageSize": record.ephemeral_storage_mb,
+        "Provisioned": record.provisioned,
     }
 
 

@@ -174,6 +174,10 @@ class PoolManager:
             return  # nothing provisioned and no pool yet: nothing to keep
         pool = self._pool_for(spec)
         pool.provisioned = max(count, 0)
+        # Workers beyond the new count serve on demand from now on (and are billed so).
+        kept = [worker for worker in (*pool.idle, *pool.busy) if worker.provisioned]
+        for worker in kept[pool.provisioned :]:
+            worker.provisioned = False
         self._fill_later(pool)
 
     def provisioned_ready(self, spec: WorkerSpec) -> int:

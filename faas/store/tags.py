@@ -24,7 +24,8 @@ class TagRepo:
     def tags(self, function_name: str) -> dict[str, str]:
         query = select(_T.tag_key, _T.tag_value).where(_T.function_name == function_name)
         with self._engine.connect() as connection:
-            return dict(connection.execute(query.order_by(_T.tag_key)).tuples())
+            rows = connection.execute(query.order_by(_T.tag_key))
+            return {str(key): str(value) for key, value in rows}
 
     def tag(self, function_name: str, tags: Mapping[str, str], most: int) -> None:
         """Add or overwrite tags; InvalidParameterValue (nothing written) if the function
