@@ -603,6 +603,9 @@ class RecordStats:
     billed_ms: int
     # Sum of billed ms x MemorySize (MB): exact GB-seconds are this / 1024 / 1000.
     billed_mb_ms: int
+    # The part of it provisioned workers served, and billed ms x storage above 512 MB.
+    provisioned_mb_ms: int = 0
+    ephemeral_mb_ms: int = 0
     # Durations (ms) of the newest records, sorted, for percentiles; `sampled` when there were
     # more records than were read.
     durations_ms: tuple[float, ...] = ()

@@ -33,10 +33,12 @@ def add_routes(app: web.Application, services: Services) -> None:
 def stats_document(stats: RecordStats, prices: billing.Prices) -> dict[str, object]:
     """Money and GB-seconds as decimal strings. Cost: list prices, before the free tier (a
     monthly allowance of the whole account, which a window of one function does not have)."""
-    usage = billing.Usage(
-        requests=stats.invocations,
-        billed_ms=stats.billed_ms,
-        gb_seconds=Decimal(stats.billed_mb_ms) / billing.MB_PER_GB / billing.MS_PER_S,
+    usage = billing.usage_from_sums(
+        stats.invocations,
+        stats.billed_ms,
+        stats.billed_mb_ms,
+        stats.provisioned_mb_ms,
+        stats.ephemeral_mb_ms,
     )
     cost = billing.bill({stats.function_name: usage}, _without_free_tier(prices))
     durations = stats.durations_ms
@@ -53,7 +55,7 @@ def stats_document(stats: RecordStats, prices: billing.Prices) -> dict[str, obje
         },
         "DurationSampled": stats.sampled,
         "BilledDurationMs": stats.billed_ms,
-        "GBSeconds": decimal_string(usage.gb_seconds),
+        "GBSeconds": decimal_string(usage.gb_seconds + usage.provisioned_duration_gb_seconds),
         "Cost": str(cost.lines[0].total if cost.lines else Decimal(0)),
         "Currency": prices.currency,
     }

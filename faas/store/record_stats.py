@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, and_, func, select
 
 from faas.domain import InvocationStatus, RecordStats
+from faas.store.rollups import usage_sums
 from faas.store.tables import invocations
 
 DEFAULT_SAMPLE_LIMIT = 100_000
@@ -17,12 +18,7 @@ def record_stats(
 ) -> RecordStats:
     columns = invocations.c
     window = and_(columns.function_name == function_name, columns.started_at_ms >= since_ms)
-    totals = select(
-        func.count(),
-        func.count(columns.init_duration_ms),
-        func.coalesce(func.sum(columns.billed_ms), 0),
-        func.coalesce(func.sum(columns.billed_ms * columns.memory_mb), 0),
-    ).where(window)
+    totals = select(func.count(columns.init_duration_ms), *usage_sums()).where(window)
     errors = (
         select(columns.error_type, func.count())
         .where(window, columns.status == str(InvocationStatus.UNHANDLED))
@@ -32,7 +28,8 @@ def record_stats(
         select(columns.duration_ms).where(window).order_by(columns.id.desc()).limit(sample_limit)
     )
     with engine.connect() as connection:
-        count, cold, billed, billed_mb = connection.execute(totals).one()
+        cold, count, *sums = connection.execute(totals).one()
+        billed, billed_mb, provisioned_mb, ephemeral_mb = (int(value or 0) for value in sums)
         by_type = {str(kind or "Unhandled"): int(n) for kind, n in connection.execute(errors)}
         durations = sorted(float(d) for (d,) in connection.execute(newest))
     return RecordStats(
@@ -41,8 +38,10 @@ def record_stats(
         invocations=int(count),
         errors=by_type,
         cold_starts=int(cold),
-        billed_ms=int(billed),
-        billed_mb_ms=int(billed_mb),
+        billed_ms=billed,
+        billed_mb_ms=billed_mb,
+        provisioned_mb_ms=provisioned_mb,
+        ephemeral_mb_ms=ephemeral_mb,
         durations_ms=tuple(durations),
         sampled=int(count) > len(durations),
     )

@@ -125,8 +125,9 @@ def _buckets(rows: Any) -> tuple[tuple[str, int, int, float], ...]:
 _SUMS = ("requests", "billed_ms", "billed_mb_ms", "provisioned_mb_ms", "ephemeral_mb_ms")
 
 
-def _sums() -> list[Any]:
-    """The rollups' sums over the stored rows, in _SUMS order."""
+def usage_sums() -> list[Any]:
+    """What a bill needs of a set of records, summed: (requests, billed ms, billed MB-ms,
+    provisioned MB-ms, storage above 512 MB x ms), the rollups' columns (_SUMS)."""
     extra_storage = _C.ephemeral_storage_mb - billing.FREE_STORAGE_MB
     return [
         func.count(),
@@ -139,7 +140,11 @@ def _sums() -> list[Any]:
 
 def _rollup_upsert(dialect: str, stored: ColumnElement[bool]) -> Any:
     month = _month(dialect)
-    rows = select(month, _C.function_name, *_sums()).where(stored).group_by(month, _C.function_name)
+    rows = (
+        select(month, _C.function_name, *usage_sums())
+        .where(stored)
+        .group_by(month, _C.function_name)
+    )
     return _add_up(dialect, billing_rollups, ["month", "function_name"], rows)
 
 
@@ -148,7 +153,7 @@ def _tag_rollup_upsert(dialect: str, stored: ColumnElement[bool]) -> Any:
     month = _month(dialect)
     tags = function_tags.c
     rows = (
-        select(month, tags.tag_key, tags.tag_value, _C.function_name, *_sums())
+        select(month, tags.tag_key, tags.tag_value, _C.function_name, *usage_sums())
         .select_from(invocations.join(function_tags, tags.function_name == _C.function_name))
         .where(stored)
         .group_by(month, tags.tag_key, tags.tag_value, _C.function_name)
