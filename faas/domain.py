@@ -133,6 +133,32 @@ class InvocationStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    """Lambda's LoggingConfig: the format of a function's logs, and with JSON the least
+    level of its own (application) and of the platform's (system) lines that is kept."""
+
+    log_format: str = "Text"  # Text or JSON
+    application_log_level: str | None = None  # with JSON: TRACE..FATAL (Lambda's default INFO)
+    system_log_level: str | None = None  # with JSON: DEBUG, INFO or WARN (default INFO)
+    log_group: str | None = None  # None: /aws/lambda/<function name>
+
+    def group_for(self, function_name: str) -> str:
+        return self.log_group or f"/aws/lambda/{function_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class LogChunk:
+    """One invocation's log events, framed (START ... REPORT), as they are stored: the
+    unit of the log store (one row), so concurrent invocations never mix their lines."""
+
+    log_group: str
+    log_stream: str
+    request_id: str
+    # (epoch ms, message) in order; a message is one line without its newline.
+    events: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionConfig:
     """One function version's configuration, as stored and as served by the API."""
 
@@ -174,6 +200,8 @@ class FunctionConfig:
     # PutFunctionRecursionConfig: Terminate (Lambda's default) stops a recursive loop of
     # bucket events after MAX_RECURSION_DEPTH rounds; Allow lets it run.
     recursive_loop: str = "Terminate"
+    # LoggingConfig: the format of its logs (and levels with JSON), and its log group.
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,6 +409,11 @@ class WorkerResult:
     max_memory_bytes: int
     # Served by a worker kept ready by provisioned concurrency.
     provisioned: bool = False
+    # When each part of `logs` arrived: (offset into logs, epoch ms), offsets rising; the
+    # lines starting in a part carry its time.
+    log_times: tuple[tuple[int, int], ...] = ()
+    # The worker's log stream (YYYY/MM/DD/[$LATEST]<hex>); empty before a worker existed.
+    log_stream: str = ""
 
 
 @dataclass(frozen=True, slots=True)

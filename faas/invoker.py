@@ -26,17 +26,18 @@ from faas.domain import (
     InvocationStatus,
     InvocationType,
     Limits,
+    LogChunk,
     Record,
     WorkerResult,
 )
 from faas.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, TooManyRequests
+from faas.logs import framing
+from faas.pool.environment import log_stream_name
 from faas.pool.manager import PoolManager
 from faas.pool.worker import RESPONSE_TOO_LARGE, RESPONSE_TOO_LARGE_MESSAGE, InitFailed
 from faas.registry.functions import Registry
+from faas.store.logs import LogStore
 from faas.store.records import RecordLog
-
-LOG_TAIL_BYTES = 4096
-
 
 class Invoker:
     def __init__(
@@ -50,8 +51,11 @@ class Invoker:
         isolation: Callable[[str], str] | None = None,
         bill_init: bool = True,
         on_throttle: Callable[[str, str], None] | None = None,
+        logs: LogStore | None = None,
     ) -> None:
         self._registry = registry
+        # Every invocation's log events, framed (faas.logs.framing), off the records' path.
+        self._logs = logs
         # A cold start's init phase is billed with its invocation (billing.bill_init).
         self._bill_init = bill_init
         # Told (function, Lambda's reason) of every invocation refused with 429: the metrics.
@@ -99,6 +103,18 @@ class Invoker:
         record = self._record(config, request.request_id, result)
         if request.invocation_type is InvocationType.EVENT:
             record = dataclasses.replace(record, invocation_type="Event", attempt=attempt)
+        events = framing.invocation_events(
+            request_id=request.request_id,
+            version=config.version,
+            result=result,
+            billed_ms=record.billed_ms,
+            memory_mb=config.memory_mb,
+            logging=config.logging,
+        )
+        if self._logs is not None:
+            stream = result.log_stream or log_stream_name(config.version)
+            group = config.logging.group_for(config.name)
+            self._logs.append(LogChunk(group, stream, request.request_id, events))
         synced = self._records.append(record)
         if synced is not None:
             await synced
@@ -107,11 +123,7 @@ class Invoker:
             payload=result.payload,
             function_error="Unhandled" if result.error_type else None,
             executed_version=config.version,
-            log_tail=(
-                _log_tail(request.request_id, config, result, self._billed_ms(result))
-                if request.tail_log
-                else b""
-            ),
+            log_tail=framing.tail(events) if request.tail_log else b"",
         )
 
     def provision(self, function_name: str) -> None:
@@ -221,21 +233,3 @@ def _init_failure_result(failed: InitFailed) -> WorkerResult:
     )
 
 
-def _log_tail(
-    request_id: str, config: FunctionConfig, result: WorkerResult, billed_ms: int
-) -> bytes:
-    """START/logs/END/REPORT as Lambda prints them; the last 4 KB, base64-encoded."""
-    report = (
-        f"REPORT RequestId: {request_id}\tDuration: {result.duration_ns / 1e6:.2f} ms\t"
-        f"Billed Duration: {billed_ms} ms\t"
-        f"Memory Size: {config.memory_mb} MB\t"
-        f"Max Memory Used: {math.ceil(result.max_memory_bytes / MB)} MB"
-    )
-    if result.init_duration_ns is not None:
-        report += f"\tInit Duration: {result.init_duration_ns / 1e6:.2f} ms"
-    text = (
-        f"START RequestId: {request_id} Version: {config.version}\n".encode()
-        + result.logs
-        + f"END RequestId: {request_id}\n{report}\t\n".encode()
-    )
-    return base64.b64encode(text[-LOG_TAIL_BYTES:])

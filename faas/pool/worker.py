@@ -16,7 +16,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -106,28 +106,39 @@ _SIGNAL_WORDS = {
 }
 
 
+class CapturedLogs(NamedTuple):
+    data: bytes
+    # (offset into data, epoch ms it arrived at), offsets rising.
+    times: tuple[tuple[int, int], ...]
+
+
 class LogBuffer:
-    """A worker's stdout/stderr since the last take, capped so a chatty function cannot
-    grow the platform's memory."""
+    """A worker's stdout/stderr since the last take, with when each part arrived, capped so
+    a chatty function cannot grow the platform's memory."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._data = bytearray()
+        self._times: list[tuple[int, int]] = []
         self._dropped = 0
 
     def add(self, chunk: bytes) -> None:
         room = self._limit - len(self._data)
         if room > 0:
+            self._times.append((len(self._data), time.time_ns() // 1_000_000))
             self._data += chunk[:room]
         self._dropped += max(0, len(chunk) - max(room, 0))
 
-    def take(self) -> bytes:
+    def take(self) -> CapturedLogs:
         data = bytes(self._data)
+        times = tuple(self._times)
         if self._dropped:
+            times += ((len(data), time.time_ns() // 1_000_000),)
             data += f"\n[faas] log truncated: {self._dropped} more bytes dropped\n".encode()
         self._data.clear()
+        self._times.clear()
         self._dropped = 0
-        return data
+        return CapturedLogs(data, times)
 
 
 @dataclass
@@ -352,10 +363,13 @@ class Worker:
         # ~10 % of the gateway's time at c=1 (its BlockingIOError).
         if frame.meta.get("exiting"):
             self.kill()  # it said it ends after this reply (out of memory): never reuse it
+        logs = self._logs.take()
         return WorkerResult(
             payload=frame.body,
             error_type=None if frame.meta.get("t") == "ok" else error_type_of(frame.body),
-            logs=self._logs.take(),
+            logs=logs.data,
+            log_times=logs.times,
+            log_stream=self.log_stream,
             started_at_ms=started_at_ms,
             duration_ns=duration_ns,
             init_duration_ns=self.init_duration_ns if first_invocation else None,
@@ -437,7 +451,10 @@ class Worker:
             self.kill()
             raise InitFailed(
                 InitFailure(
-                    error_type_of(frame.body), frame.body, self.init_duration_ns, self._take_logs()
+                    error_type_of(frame.body),
+                    frame.body,
+                    self.init_duration_ns,
+                    self._take_logs().data,
                 )
             )
         self.state = WorkerState.IDLE
@@ -449,11 +466,11 @@ class Worker:
                 error_type,
                 error_document(error_type, message, ""),
                 time.monotonic_ns() - self._started_ns,
-                self._take_logs() + _platform_error_lines(error_type, message),
+                self._take_logs().data + _platform_error_lines(error_type, message),
             )
         )
 
-    def _take_logs(self) -> bytes:
+    def _take_logs(self) -> CapturedLogs:
         self._drain_logs()
         return self._logs.take()
 
@@ -500,10 +517,15 @@ class Worker:
         first: bool,
     ) -> WorkerResult:
         self.kill()
+        logs = self._take_logs()
+        # The output up to the kill, then the platform's line saying why.
+        ended_ms = time.time_ns() // 1_000_000
         return WorkerResult(
             payload=error_document(error_type, message, request_id),
             error_type=error_type,
-            logs=self._take_logs() + _platform_error_lines(error_type, message),
+            logs=logs.data + _platform_error_lines(error_type, message),
+            log_times=(*logs.times, (len(logs.data), ended_ms)),
+            log_stream=self.log_stream,
             started_at_ms=started_at_ms,
             duration_ns=duration_ns,
             init_duration_ns=self.init_duration_ns if first else None,

@@ -348,3 +348,35 @@ provisioned_allocations = Table(
     Column("ended_at_ms", BigInteger, nullable=True),
     Index("ix_provisioned_allocations_function_name", "function_name"),
 )
+
+# Function logs (faas.store.logs): CloudWatch Logs' log groups, and one row per invocation of
+# its framed events, so concurrent invocations never mix and a page is a few rows.
+log_groups = Table(
+    "log_groups",
+    metadata,
+    Column("name", String(512), primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+    # PutRetentionPolicy; NULL = the server's default (logs.retention_days).
+    Column("retention_days", Integer, nullable=True),
+    # Sum of its chunks' bytes, kept with every insert and delete (the size cap reads it).
+    Column("stored_bytes", BigInteger, nullable=False, server_default="0"),
+)
+
+log_chunks = Table(
+    "log_chunks",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("log_group", String(512), nullable=False),
+    Column("log_stream", String(512), nullable=False),
+    Column("request_id", String(36), nullable=False),
+    Column("first_ms", BigInteger, nullable=False),
+    Column("last_ms", BigInteger, nullable=False),
+    Column("ingested_ms", BigInteger, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    # A JSON array of [epoch ms, message], in order.
+    Column("events", Text, nullable=False),
+    Index("ix_log_chunks_group_first", "log_group", "first_ms", "id"),
+    Index("ix_log_chunks_group_stream", "log_group", "log_stream", "id"),
+    Index("ix_log_chunks_group_id", "log_group", "id"),
+    Index("ix_log_chunks_request_id", "request_id"),
+)
