@@ -117,6 +117,36 @@ class StoreSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LogSettings:
+    # Days a log group keeps its events unless PutRetentionPolicy says otherwise (0: kept
+    # until the size cap needs the room). Fractions of a day are allowed (tests).
+    retention_days: float = 30.0
+    # All log groups together are kept under this size: past it, the oldest events go first.
+    max_total_mb: int = 1024
+    # Seconds between writes of the logs waiting in memory to the database (one transaction).
+    flush_interval_s: float = 0.1
+    # Logs waiting to be written are capped: past this, an invocation's logs are dropped (and
+    # counted) rather than growing the server's memory when the database falls behind.
+    max_pending_mb: int = 64
+    # Seconds between retention sweeps, and the most events rows deleted per transaction.
+    retention_interval_s: float = 300.0
+    retention_batch_rows: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.retention_days < 0:
+            raise ConfigError("logs.retention_days must not be negative (0: no age limit)")
+        if self.max_total_mb < 1 or self.max_pending_mb < 1 or self.retention_batch_rows < 1:
+            raise ConfigError(
+                "logs.max_total_mb, logs.max_pending_mb and logs.retention_batch_rows must be "
+                "at least 1"
+            )
+        if self.flush_interval_s <= 0 or self.retention_interval_s <= 0:
+            raise ConfigError(
+                "logs.flush_interval_s and logs.retention_interval_s must be more than 0"
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class PoolSettings:
     # A warm worker idle this long is stopped (scale to zero).
     idle_ttl_s: float = 300.0
@@ -413,6 +443,7 @@ class RateLimitSettings:
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    logs: LogSettings = field(default_factory=LogSettings)
     pool: PoolSettings = field(default_factory=PoolSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
@@ -456,6 +487,7 @@ class Settings:
 _SECTIONS: dict[str, type[Any]] = {
     "server": ServerSettings,
     "store": StoreSettings,
+    "logs": LogSettings,
     "pool": PoolSettings,
     "sandbox": SandboxSettings,
     "billing": BillingSettings,

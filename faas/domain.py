@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -661,3 +661,58 @@ class StoredSummary:
     counts: tuple[tuple[str, str, str, str | None, int, int, int], ...] = ()
     durations: tuple[tuple[str, int, int, float], ...] = ()
     inits: tuple[tuple[str, int, int, float], ...] = ()
+
+
+# -- function logs (faas.store.logs; the CloudWatch Logs API) --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    log_stream: str
+    timestamp_ms: int
+    message: str
+    ingestion_ms: int
+    # Where it is: its chunk (one invocation's events) and its place in it.
+    chunk_id: int
+    index: int
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogGroupInfo:
+    name: str
+    created_ms: int
+    retention_days: int | None
+    stored_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogStreamInfo:
+    name: str
+    created_ms: int
+    first_event_ms: int
+    last_event_ms: int
+    last_ingestion_ms: int
+    stored_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    """Which events of a log group FilterLogEvents (or `faas logs`) wants."""
+
+    log_group: str
+    streams: tuple[str, ...] = ()
+    stream_prefix: str | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None  # inclusive
+    request_id: str | None = None
+    # A predicate over a message (faas.logs.patterns), None: every event.
+    matches: Callable[[str], bool] | None = None
+    limit: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    events: tuple[LogEvent, ...]
+    # Where to go on from (an opaque position), None when nothing more is stored now.
+    next_position: tuple[int, int, int] | None

@@ -8,7 +8,6 @@ lost nothing; the database gets it in the background (faas.store.records).
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import math
 import time
@@ -38,6 +37,7 @@ from faas.pool.worker import RESPONSE_TOO_LARGE, RESPONSE_TOO_LARGE_MESSAGE, Ini
 from faas.registry.functions import Registry
 from faas.store.logs import LogStore
 from faas.store.records import RecordLog
+
 
 class Invoker:
     def __init__(
@@ -231,5 +231,3 @@ def _init_failure_result(failed: InitFailed) -> WorkerResult:
         init_duration_ns=failure.init_duration_ns,
         max_memory_bytes=0,
     )
-
-

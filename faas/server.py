@@ -78,6 +78,7 @@ from faas.store.engine import make_engine, url_kind
 from faas.store.event_configs import EventConfigRepo
 from faas.store.file_ledger import FileLedgerRepo
 from faas.store.function_urls import FunctionUrlRepo
+from faas.store.logs import LogStore
 from faas.store.queue import EventQueueRepo
 from faas.store.records import RecordLog
 from faas.store.repos import FunctionRepo
@@ -310,7 +311,7 @@ async def _start_parts(
     await asyncio.to_thread(registry.load)
     loop = asyncio.get_running_loop()
     invocation_metrics = InvocationMetrics()
-    records, records_sweeper = await _start_record_keeping(
+    records, records_sweeper, logs = await _start_record_keeping(
         settings, engine, undo, on_stored=invocation_metrics.observe_summary
     )
     audit = AuditLog(
@@ -361,6 +362,7 @@ async def _start_parts(
         isolation=planner.isolation,
         bill_init=settings.billing.bill_init,
         on_throttle=invocation_metrics.throttled,
+        logs=logs,
     )
 
     # Provisioned workers follow every change: an update starts the new version's workers
@@ -406,6 +408,7 @@ async def _start_parts(
             prices=settings.billing.prices(),
             function_urls=function_urls,
             tags=FunctionTags(registry, TagRepo(engine)),
+            logs=logs,
             metrics=exporter,
             metrics_token=settings.auth.metrics_token,
         )
@@ -671,14 +674,21 @@ async def _start_record_keeping(
     undo: contextlib.AsyncExitStack,
     *,
     on_stored: Callable[[StoredSummary], None] | None = None,
-) -> tuple[RecordLog, asyncio.Task[None] | None]:
-    """The records (journal, ingester) and the deletion of those past their retention."""
+) -> tuple[RecordLog, asyncio.Task[None] | None, LogStore]:
+    """The records (journal, ingester) and the deletion of those past their retention; the
+    functions' logs, written apart, and theirs."""
     records = await start_records(settings, engine, on_stored=on_stored)
     undo.push_async_callback(records.stop)
     sweeper = start_record_retention(settings, engine)
     if sweeper is not None:
         undo.callback(sweeper.cancel)
-    return records, sweeper
+    logs = LogStore(engine, settings.logs)
+    loop = asyncio.get_running_loop()
+    logs.start(loop)
+    undo.push_async_callback(logs.stop)
+    log_sweeper = loop.create_task(logs.retention.run_forever(settings.logs.retention_interval_s))
+    undo.callback(log_sweeper.cancel)
+    return records, sweeper, logs
 
 
 async def _start_function_urls(engine: Engine, registry: Registry) -> FunctionUrls:

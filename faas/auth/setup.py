@@ -119,6 +119,8 @@ def start_auth(settings: Settings, engine: Engine, master: MasterKey) -> AuthPar
             region=settings.server.region,
             account_id=settings.server.account_id,
             max_skew_s=settings.auth.max_skew_s,
+            # Lambda's API, and CloudWatch Logs' (the functions' logs) on the same endpoint.
+            services=("lambda", "logs"),
         )
     return AuthParts(keys, roles, sessions, authenticator, admin)
 

@@ -16,6 +16,7 @@ from faas.gateway import (
     functions_api,
     invoke_api,
     keys_api,
+    logs_api,
     metrics_api,
     platform_api,
     provisioned_api,
@@ -46,6 +47,7 @@ def make_app(services: Services) -> web.Application:
     stats_api.add_routes(app, services)
     billing_api.add_routes(app, services)
     tags_api.add_routes(app, services)
+    logs_api.add_routes(app, services)
     metrics_api.add_routes(app, services)
     function_urls_api.add_routes(app, services)
     function_url_route.add_routes(app, services)

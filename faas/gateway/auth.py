@@ -125,6 +125,14 @@ class GatewayAuth:
         request[AUTHORIZED] = (action, resource)
         return caller
 
+    @property
+    def region(self) -> str:
+        return self._region
+
+    @property
+    def account_id(self) -> str:
+        return self._account_id
+
     def require_on_function(
         self, request: web.Request, action: str, raw_name: str, qualifier: str | None = None
     ) -> Caller:

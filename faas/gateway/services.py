@@ -10,7 +10,18 @@ from faas.auth.keys import KeyRing
 from faas.auth.roles import RoleBook
 from faas.billing import Prices, Usage
 from faas.config import BillingSettings
-from faas.domain import BucketTrigger, Limits, Record, RecordStats, ScheduleTrigger
+from faas.domain import (
+    BucketTrigger,
+    Limits,
+    LogEvent,
+    LogGroupInfo,
+    LogPage,
+    LogQuery,
+    LogStreamInfo,
+    Record,
+    RecordStats,
+    ScheduleTrigger,
+)
 from faas.gateway.audit import AuditSink
 from faas.gateway.auth import GatewayAuth
 from faas.invoker import Invoker
@@ -41,6 +52,57 @@ class RecordSource(Protocol):
 
     def month_usage_by_tag(self, month: str, tag_key: str) -> dict[tuple[str, str], Usage]:
         """(function, tag value) -> its invocations in the month while it had the tag."""
+
+
+class LogSource(Protocol):
+    """Function logs (faas.store.logs.LogStore): the reads are blocking (from a thread)."""
+
+    async def flushed(self) -> None:
+        """Return once the logs of every invocation answered so far can be read."""
+
+    async def written(self, timeout_s: float) -> None:
+        """Return after the next write of logs, or after `timeout_s`."""
+
+    def group(self, name: str) -> LogGroupInfo | None: ...
+
+    def groups(self, prefix: str, after: str | None, limit: int) -> list[LogGroupInfo]: ...
+
+    def streams(
+        self,
+        group: str,
+        *,
+        prefix: str,
+        by_last_event: bool,
+        descending: bool,
+        offset: int,
+        limit: int,
+    ) -> list[LogStreamInfo]: ...
+
+    def stream_exists(self, group: str, stream: str) -> bool: ...
+
+    def filter(self, query: LogQuery, position: tuple[int, int, int] | None) -> LogPage: ...
+
+    def stream_events(
+        self,
+        group: str,
+        stream: str,
+        *,
+        start_ms: int | None,
+        end_ms: int | None,
+        position: tuple[int, int] | None,
+        forward: bool,
+        limit: int,
+    ) -> list[LogEvent]: ...
+
+    def newer(
+        self, group: str, after_id: int, request_id: str | None, limit: int
+    ) -> list[LogEvent]: ...
+
+    def last_chunk_id(self, group: str) -> int: ...
+
+    def put_retention(self, group: str, days: int | None) -> None: ...
+
+    def delete_group(self, group: str) -> None: ...
 
 
 class TriggerManager(Protocol):
@@ -111,3 +173,5 @@ class Services:
     function_urls: FunctionUrls | None = None
     # Function tags (TagResource, ListTags; CreateFunction's Tags; the bill's group-by).
     tags: FunctionTags | None = None
+    # Function logs: the CloudWatch Logs API and `faas logs`.
+    logs: LogSource | None = None

@@ -79,9 +79,9 @@ def read_credentials(path: Path) -> AccessKey:
     )
 
 
-def lambda_client(url: str, key: AccessKey) -> Any:
+def lambda_client(url: str, key: AccessKey, service: str = "lambda") -> Any:
     return boto3.client(
-        "lambda",
+        service,
         endpoint_url=url,
         region_name=REGION,
         aws_access_key_id=key.access_key_id,
@@ -172,6 +172,10 @@ class FaasServer:
     def client(self, key: AccessKey | None = None) -> Any:
         """boto3's Lambda client, signing with `key` (the admin key by default)."""
         return lambda_client(self.url, key or self.admin_key)
+
+    def logs_client(self, key: AccessKey | None = None) -> Any:
+        """boto3's CloudWatch Logs client on this server (the admin key by default)."""
+        return lambda_client(self.url, key or self.admin_key, "logs")
 
     def urlopen(
         self,
