@@ -706,6 +706,8 @@ class LogQuery:
     start_ms: int | None = None
     end_ms: int | None = None  # inclusive
     request_id: str | None = None
+    # Only chunks up to this id (a history read before following from there on).
+    upto_chunk_id: int | None = None
     # A predicate over a message (faas.logs.patterns), None: every event.
     matches: Callable[[str], bool] | None = None
     limit: int = 10_000

@@ -128,6 +128,8 @@ class Platform:
     records_sweeper: asyncio.Task[None] | None = None
     # Measures the event loop's lag for /metrics (runs until cancelled).
     metrics_lag: asyncio.Task[None] | None = None
+    # The functions' logs (their writer thread and retention sweeps).
+    logs: LogStore | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -137,6 +139,8 @@ class Platform:
     async def stop(self) -> None:
         log.info("stopping: no new requests; waiting for in-flight invocations")
         self.front.stop_listening()
+        if self.logs is not None:
+            self.logs.end_follows()  # live tails would hold the drain up to its grace
         grace_s = self.settings.server.shutdown_grace_s
         # Async events get the same grace as requests, at the same time; those still running
         # then are cancelled: their leases lapse and they run again (a new attempt) after a
@@ -159,8 +163,11 @@ class Platform:
         if self.gateway_services is not None:
             self.gateway_services.close()
         await asyncio.to_thread(self.sandbox.teardown)
-        # After the runner and the pools: every answered record is in the journal by now.
+        # After the runner and the pools: every answered record is in the journal by now,
+        # and every invocation's logs are waiting to be written.
         await self.records.stop()
+        if self.logs is not None:
+            await self.logs.stop()
         # After the runner: the calls answered while it drained are audited too.
         await self.audit.stop()
         self.engine.dispose()
@@ -438,6 +445,7 @@ async def _start_parts(
         scheduler,
         records_sweeper,
         metrics_lag,
+        logs,
     )
 
 
@@ -683,11 +691,8 @@ async def _start_record_keeping(
     if sweeper is not None:
         undo.callback(sweeper.cancel)
     logs = LogStore(engine, settings.logs)
-    loop = asyncio.get_running_loop()
-    logs.start(loop)
+    logs.start(asyncio.get_running_loop())
     undo.push_async_callback(logs.stop)
-    log_sweeper = loop.create_task(logs.retention.run_forever(settings.logs.retention_interval_s))
-    undo.callback(log_sweeper.cancel)
     return records, sweeper, logs
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 import http.client
 import json
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -114,6 +114,41 @@ class GatewayClient:
     ) -> HttpResponse:
         """Send one request; any status >= 400 raises `GatewayError`."""
         target = self.base_path + path
+        sent_headers = self._headers(method, target, body, headers)
+        connection = self._connect(read_timeout_s)
+        try:
+            response = self._exchange(connection, method, target, body, sent_headers)
+        finally:
+            connection.close()
+        if response.status >= 400:
+            raise self._error(response)
+        return response
+
+    def stream_lines(self, path: str, *, read_timeout_s: float | None) -> Iterator[bytes]:
+        """GET a streaming answer (server-sent events) and yield its lines as they come; a
+        status >= 400 raises `GatewayError`, a lost connection `GatewayUnreachable`."""
+        target = self.base_path + path
+        sent_headers = self._headers("GET", target, None, {"Accept": "text/event-stream"})
+        connection = self._connect(read_timeout_s)
+        try:
+            try:
+                connection.request("GET", target, headers=sent_headers)
+                raw = connection.getresponse()
+                if raw.status >= 400:
+                    found = {name.lower(): value for name, value in raw.getheaders()}
+                    raise self._error(HttpResponse(raw.status, found, raw.read()))
+                while line := raw.readline():
+                    yield line
+            except (OSError, http.client.HTTPException) as exc:
+                raise GatewayUnreachable(
+                    f"lost the connection to faas at {self.url} ({_reason(exc)})"
+                ) from exc
+        finally:
+            connection.close()
+
+    def _headers(
+        self, method: str, target: str, body: bytes | None, headers: Mapping[str, str] | None
+    ) -> dict[str, str]:
         sent_headers = {"Accept": "application/json", "Host": self._host_header()}
         sent_headers.update(headers or {})
         if self.credentials is not None:
@@ -128,18 +163,14 @@ class GatewayClient:
                 )
             )
         sent_headers["User-Agent"] = USER_AGENT  # never signed: proxies may rewrite it
-        connection = self._connect(read_timeout_s)
-        try:
-            response = self._exchange(connection, method, target, body, sent_headers)
-        finally:
-            connection.close()
-        if response.status >= 400:
-            error = error_from_response(response)
-            if self.credentials is None and error.code == "MissingAuthenticationTokenException":
-                hint = NO_CREDENTIALS_HINT.format(looked_in=self.looked_in)
-                raise GatewayError(error.status, error.code, hint)
-            raise error
-        return response
+        return sent_headers
+
+    def _error(self, response: HttpResponse) -> GatewayError:
+        error = error_from_response(response)
+        if self.credentials is None and error.code == "MissingAuthenticationTokenException":
+            hint = NO_CREDENTIALS_HINT.format(looked_in=self.looked_in)
+            return GatewayError(error.status, error.code, hint)
+        return error
 
     def _host_header(self) -> str:
         default = 443 if self.scheme == "https" else 80

@@ -11,6 +11,7 @@ from faas.gateway import (
     concurrency_api,
     dead_letter_api,
     event_config_api,
+    function_logs_api,
     function_url_route,
     function_urls_api,
     functions_api,
@@ -48,6 +49,7 @@ def make_app(services: Services) -> web.Application:
     billing_api.add_routes(app, services)
     tags_api.add_routes(app, services)
     logs_api.add_routes(app, services)
+    function_logs_api.add_routes(app, services)
     metrics_api.add_routes(app, services)
     function_urls_api.add_routes(app, services)
     function_url_route.add_routes(app, services)

@@ -60,8 +60,9 @@ class LogSource(Protocol):
     async def flushed(self) -> None:
         """Return once the logs of every invocation answered so far can be read."""
 
-    async def written(self, timeout_s: float) -> None:
-        """Return after the next write of logs, or after `timeout_s`."""
+    async def written(self, timeout_s: float) -> bool:
+        """Return after the next write of logs, or after `timeout_s`; False once the
+        server is stopping (a live tail then ends)."""
 
     def group(self, name: str) -> LogGroupInfo | None: ...
 

@@ -118,17 +118,7 @@ class LogReader:
     def _chunks(
         self, query: LogQuery, position: Position | None
     ) -> Iterator[tuple[int, list[LogEvent]]]:
-        where = [_C.log_group == query.log_group]
-        if query.streams:
-            where.append(_C.log_stream.in_(query.streams))
-        if query.stream_prefix:
-            where.append(_C.log_stream.startswith(query.stream_prefix, autoescape=True))
-        if query.start_ms is not None:
-            where.append(_C.last_ms >= query.start_ms)
-        if query.end_ms is not None:
-            where.append(_C.first_ms <= query.end_ms)
-        if query.request_id is not None:
-            where.append(_C.request_id == query.request_id)
+        where = _chunk_conditions(query)
         after = position
         while True:
             statement = select(*_CHUNK_COLUMNS).where(*where)
@@ -212,6 +202,24 @@ class LogReader:
         statement = select(func.max(_C.id)).where(_C.log_group == group)
         with self._engine.connect() as connection:
             return int(connection.execute(statement).scalar() or 0)
+
+
+def _chunk_conditions(query: LogQuery) -> list[Any]:
+    """The chunks that may hold events `query` wants."""
+    where: list[Any] = [_C.log_group == query.log_group]
+    if query.streams:
+        where.append(_C.log_stream.in_(query.streams))
+    if query.stream_prefix:
+        where.append(_C.log_stream.startswith(query.stream_prefix, autoescape=True))
+    if query.start_ms is not None:
+        where.append(_C.last_ms >= query.start_ms)
+    if query.end_ms is not None:
+        where.append(_C.first_ms <= query.end_ms)
+    if query.request_id is not None:
+        where.append(_C.request_id == query.request_id)
+    if query.upto_chunk_id is not None:
+        where.append(_C.id <= query.upto_chunk_id)
+    return where
 
 
 def _events(row: Any) -> list[LogEvent]:

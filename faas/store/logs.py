@@ -5,6 +5,7 @@ API and `faas logs` read (faas.store.log_reader), and their retention
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -42,13 +43,22 @@ class LogStore:
             batch_rows=settings.retention_batch_rows,
             clock=clock,
         )
+        self._retention_interval_s = settings.retention_interval_s
+        self._sweeper: asyncio.Task[None] | None = None
         self._written = asyncio.Event()
+        self._closing = False
         self.writer.on_written(self._wake_readers)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The writer thread and the retention sweeps."""
         self.writer.start(loop)
+        self._sweeper = loop.create_task(self.retention.run_forever(self._retention_interval_s))
 
     async def stop(self) -> None:
+        """Write what waits, then stop (appends are dropped from now on)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         await self.writer.stop()
 
     def append(self, chunk: LogChunk) -> None:
@@ -57,13 +67,20 @@ class LogStore:
     async def flushed(self) -> None:
         await self.writer.flushed()
 
-    async def written(self, timeout_s: float) -> None:
-        """Return after the next write, or after `timeout_s` (the live tail's wait)."""
+    async def written(self, timeout_s: float) -> bool:
+        """Return after the next write, or after `timeout_s` (the live tail's wait): False
+        once the server is stopping (followers end, so that they do not hold up the stop)."""
+        if self._closing:
+            return False
         event = self._written
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout_s)
-        except TimeoutError:
-            return
+        return not self._closing
+
+    def end_follows(self) -> None:
+        """The server stops: live tails end now."""
+        self._closing = True
+        self._wake_readers()
 
     def _wake_readers(self) -> None:
         woken, self._written = self._written, asyncio.Event()
