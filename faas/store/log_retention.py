@@ -98,7 +98,16 @@ class LogRetention:
             if stored <= self._max_total_bytes:
                 return 0
             oldest = select(_C.id, _C.log_group, _C.bytes).order_by(_C.id).limit(self._batch_rows)
-            return _delete(connection, connection.execute(oldest).all())
+            rows = connection.execute(oldest).all()
+            # No more than it takes to be back under the cap.
+            excess, chosen = stored - self._max_total_bytes, []
+            for row in rows:
+                chosen.append(row)
+                excess -= int(row.bytes)
+                if excess <= 0:
+                    break
+            _delete(connection, chosen)
+            return len(chosen) if excess > 0 else 0
 
 
 def _delete(connection: Connection, rows: Sequence[Any]) -> int:
