@@ -183,7 +183,7 @@ def test_faas_logs_prints_and_follows(server: FaasServer) -> None:
     printed = server.cli("logs", "chatty", "--filter", "history")
     assert printed.returncode == 0, printed.stderr
     shown = printed.stdout.splitlines()
-    assert [line.split(" ", 1)[1] for line in shown][0] == "history line 0"
+    assert shown[0].split(" ", 1)[1] == "history line 0"
     assert len(shown) == 2 and shown[1].endswith("\tdone history")
     one = server.cli("logs", "chatty", "--json", "--request-id", "nope")
     assert one.returncode == 0 and one.stdout == ""
