@@ -106,8 +106,7 @@ class LogRetention:
                 excess -= int(row.bytes)
                 if excess <= 0:
                     break
-            _delete(connection, chosen)
-            return len(chosen) if excess > 0 else 0
+            return _delete(connection, chosen)
 
 
 def _delete(connection: Connection, rows: Sequence[Any]) -> int:
