@@ -47,6 +47,7 @@ def build_app() -> web.Application:
         metrics_token="",
         function_urls=object(),
         tags=None,
+        logs=None,
     )
     return make_app(services)  # type: ignore[arg-type]
 
