@@ -146,6 +146,10 @@ class PlatformGauges:
     records_ingested: int = 0
     journal_segments: int = 0
     loop_lag_s: float = 0.0
+    # Invocations whose logs were written, dropped (too many waiting) or refused.
+    logs_written: int = 0
+    logs_dropped: int = 0
+    logs_failed: int = 0
 
 
 class PlatformCollector(Collector):
@@ -185,6 +189,16 @@ class PlatformCollector(Collector):
             "Journal segment files not yet wholly ingested (a growing count is ingest lag).",
             gauges.journal_segments,
         )
+        logs = CounterMetricFamily(
+            "faas_function_logs",
+            "Invocations' logs by what became of them: written, dropped (too many waiting to "
+            "be written), failed (the database refused them).",
+            labels=["outcome"],
+        )
+        logs.add_metric(["written"], gauges.logs_written)
+        logs.add_metric(["dropped"], gauges.logs_dropped)
+        logs.add_metric(["failed"], gauges.logs_failed)
+        yield logs
         yield _gauge(
             "faas_event_loop_lag_seconds",
             "How late the gateway's event loop last ran a timer.",

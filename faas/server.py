@@ -385,7 +385,7 @@ async def _start_parts(
         settings, engine, invoker, registry, limits, undo=undo
     )
     function_urls = await _start_function_urls(engine, registry)
-    exporter, metrics_lag = start_metrics(invocation_metrics, pool, queue, records, undo=undo)
+    exporter, metrics_lag = start_metrics(invocation_metrics, pool, queue, records, logs, undo=undo)
     app = make_app(
         Services(
             registry=registry,
@@ -709,6 +709,7 @@ def start_metrics(
     pool: PoolManager,
     queue: QueueParts,
     records: RecordLog,
+    logs: LogStore,
     *,
     undo: contextlib.AsyncExitStack,
 ) -> tuple[MetricsExporter, asyncio.Task[None]]:
@@ -718,6 +719,7 @@ def start_metrics(
     undo.callback(lag_task.cancel)
 
     async def gather() -> PlatformGauges:
+        await logs.flushed()  # the logs of every invocation answered so far are counted
         stats = pool.stats()
         report = await queue.invocations.report()
         functions = report.get("functions")
@@ -731,6 +733,9 @@ def start_metrics(
             records_ingested=records.rows_ingested,
             journal_segments=await asyncio.to_thread(records.journal_segments),
             loop_lag_s=lag.last_s,
+            logs_written=logs.writer.written - logs.writer.failed,
+            logs_dropped=logs.writer.dropped,
+            logs_failed=logs.writer.failed,
         )
 
     return MetricsExporter(PlatformCollector(invocations), gather), lag_task

@@ -105,6 +105,8 @@ def test_metrics_agree_with_the_records(server: FaasServer) -> None:
     assert metrics["faas_concurrent_executions"][0].value == 0
     assert {s.labels["state"] for s in metrics["faas_workers"]} == {"warm", "busy"}
     assert metrics["faas_event_loop_lag_seconds"][0].value >= 0
+    logs = by_labels(metrics["faas_function_logs"], "_total", "outcome")
+    assert logs[("written",)] >= 6 and logs[("dropped",)] == logs[("failed",)] == 0
     assert "faas_async_queue_events" in metrics and "faas_dead_letters" in metrics
 
 
