@@ -43,7 +43,7 @@ def retrying_api(server: FaasServer) -> Any:
         ("list_event_source_mappings", {}, "ListEventSourceMappings"),
         ("list_layers", {}, "ListLayers"),
         ("get_layer_version_by_arn", {"Arn": LAYER_ARN}, "GetLayerVersionByArn"),
-        ("tag_resource", {"Resource": ARN, "Tags": {"team": "a"}}, "TagResource"),
+        ("list_code_signing_configs", {}, None),
         ("list_provisioned_concurrency_configs", {"FunctionName": "fn"}, None),
     ],
 )
