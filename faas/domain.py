@@ -132,18 +132,44 @@ class InvocationStatus(enum.StrEnum):
     UNHANDLED = "Unhandled"
 
 
+# LoggingConfig's values, as Lambda's model lists them (levels least severe first).
+LOG_FORMAT_TEXT = "Text"
+LOG_FORMAT_JSON = "JSON"
+LOG_FORMATS = (LOG_FORMAT_JSON, LOG_FORMAT_TEXT)
+APPLICATION_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+SYSTEM_LOG_LEVELS = ("DEBUG", "INFO", "WARN")
+# With JSON, a level that was not given is Lambda's default.
+DEFAULT_LOG_LEVEL = "INFO"
+# Lambda's rule for a LogGroup name (1 to 512 characters).
+LOG_GROUP_RE = re.compile(r"^[.\-_/#A-Za-z0-9]{1,512}\Z")
+
+
 @dataclass(frozen=True, slots=True)
 class LoggingConfig:
     """Lambda's LoggingConfig: the format of a function's logs, and with JSON the least
     level of its own (application) and of the platform's (system) lines that is kept."""
 
-    log_format: str = "Text"  # Text or JSON
+    log_format: str = LOG_FORMAT_TEXT  # Text or JSON
     application_log_level: str | None = None  # with JSON: TRACE..FATAL (Lambda's default INFO)
     system_log_level: str | None = None  # with JSON: DEBUG, INFO or WARN (default INFO)
     log_group: str | None = None  # None: /aws/lambda/<function name>
 
     def group_for(self, function_name: str) -> str:
         return self.log_group or f"/aws/lambda/{function_name}"
+
+    @property
+    def application_level_in_effect(self) -> str | None:
+        """The application level the function runs with: None with Text (no filtering)."""
+        if self.log_format != LOG_FORMAT_JSON:
+            return None
+        return self.application_log_level or DEFAULT_LOG_LEVEL
+
+    @property
+    def system_level_in_effect(self) -> str | None:
+        """The system level the platform's lines are kept at: None with Text."""
+        if self.log_format != LOG_FORMAT_JSON:
+            return None
+        return self.system_log_level or DEFAULT_LOG_LEVEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +248,9 @@ class ConfigChange:
     network_allow: tuple[str, ...] | None = None
     role_passed: bool | None = None  # set by the API with the role: see FunctionConfig
     file_system_configs: tuple[FileSystemConfig, ...] | None = None
+    # LoggingConfig replaces the function's whole logging configuration, as on Lambda (a
+    # member it leaves out goes back to its default).
+    logging: LoggingConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +294,11 @@ class WorkerSpec:
     network_allow: tuple[NetworkDestination, ...] = ()
     # Host directories bound under /mnt in every worker (docs/sandbox.md, Mounts).
     mounts: tuple[Mount, ...] = ()
+    # LoggingConfig, as the runtime sees it: AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL
+    # (None with Text: the variable is not set) and AWS_LAMBDA_LOG_GROUP_NAME.
+    log_format: str = LOG_FORMAT_TEXT
+    log_level: str | None = None
+    log_group: str = ""  # "": /aws/lambda/<function name>
 
 
 @dataclass(frozen=True, slots=True)

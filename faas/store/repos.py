@@ -31,6 +31,7 @@ from faas.domain import (
     FileSystemConfig,
     FunctionConfig,
     InvocationStatus,
+    LoggingConfig,
     Record,
     StoredKey,
     StoredRole,
@@ -322,6 +323,7 @@ def _config_to_row(cfg: FunctionConfig, sealed_environment: str) -> dict[str, An
             [[entry.arn, entry.local_mount_path] for entry in cfg.file_system_configs]
         ),
         "recursive_loop": cfg.recursive_loop,
+        "logging_config": _logging_to_json(cfg.logging),
     }
 
 
@@ -354,7 +356,22 @@ def _config_from_row(row: RowMapping, environment: Mapping[str, str]) -> Functio
             for arn, path in json.loads(row["file_system_configs"])
         ),
         recursive_loop=row["recursive_loop"],
+        logging=_logging_from_json(row["logging_config"]),
     )
+
+
+# LoggingConfig's fields, as the logging_config column keeps them (those that are set).
+_LOGGING_KEYS = ("log_format", "application_log_level", "system_log_level", "log_group")
+
+
+def _logging_to_json(logging: LoggingConfig) -> str:
+    values = {key: getattr(logging, key) for key in _LOGGING_KEYS}
+    return json.dumps({key: value for key, value in values.items() if value is not None})
+
+
+def _logging_from_json(text: str) -> LoggingConfig:
+    stored = json.loads(text)
+    return LoggingConfig(**{key: str(stored[key]) for key in _LOGGING_KEYS if key in stored})
 
 
 def _sql_literal(value: Any) -> str:

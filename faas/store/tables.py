@@ -66,6 +66,9 @@ functions = Table(
     Column("file_system_configs", Text, nullable=False, server_default="[]"),
     # PutFunctionRecursionConfig: Terminate or Allow.
     Column("recursive_loop", String(16), nullable=False, server_default="Terminate"),
+    # LoggingConfig, a JSON object of the members that were given ({}: Text, the function's
+    # own log group: what every function had before LoggingConfig existed).
+    Column("logging_config", Text, nullable=False, server_default="{}"),
     Index("ix_functions_sandbox_uid", "sandbox_uid", unique=True),
 )
 

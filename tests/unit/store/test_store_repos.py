@@ -9,7 +9,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine
 
-from faas.domain import FunctionConfig, InvocationStatus, Record
+from faas.domain import FunctionConfig, InvocationStatus, LoggingConfig, Record
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
 from faas.store import FunctionRepo, RecordRepo, make_engine, migrate
 from faas.store.migrations import baseline
@@ -65,6 +65,21 @@ def test_a_function_round_trips(functions: FunctionRepo) -> None:
     functions.insert(stored)
     assert functions.get("hello") == stored
     assert functions.get("absent") is None
+
+
+@pytest.mark.parametrize(
+    "logging",
+    [
+        LoggingConfig(),
+        LoggingConfig("JSON"),
+        LoggingConfig("JSON", "TRACE", "WARN", "/custom/group"),
+        LoggingConfig(log_group="/custom/text"),
+    ],
+)
+def test_a_logging_config_round_trips(functions: FunctionRepo, logging: LoggingConfig) -> None:
+    functions.insert(config(logging=logging))
+    functions.replace(config(logging=logging, revision_id="rev-2"), "rev-1")
+    assert functions.get("hello") == config(logging=logging, revision_id="rev-2")
 
 
 def test_all_lists_functions_by_name(functions: FunctionRepo) -> None:

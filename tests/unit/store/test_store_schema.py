@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text
 
-from faas.domain import FunctionConfig, InvocationStatus
+from faas.domain import FunctionConfig, InvocationStatus, LoggingConfig
 from faas.store import DatabaseTooNew, FunctionRepo, RecordRepo, make_engine, migrate
 from faas.store.migrations.__main__ import write_revision
 from faas.store.schema import SCRIPT_DIRECTORY
@@ -119,6 +119,7 @@ def test_a_database_from_before_migrations_keeps_every_row_and_value(
     )
     assert (greeter.code_sha256, greeter.code_size) == (code.sha256, code.size)
     assert greeter.sandbox_uid == 0  # given by the uid revision, in name order
+    assert greeter.logging == LoggingConfig()  # Text, in its own log group, as before
     assert [(r.status, r.error_type) for r in records] == [
         (InvocationStatus.UNHANDLED, "ValueError"),
         (InvocationStatus.SUCCESS, None),
