@@ -19,6 +19,7 @@ from faas.domain import (
     DeadLetter,
     FileSystemConfig,
     FunctionConfig,
+    LoggingConfig,
     Record,
 )
 from faas.errors import InvalidParameterValue, InvalidRequestContent
@@ -52,7 +53,7 @@ def configuration_document(cfg: FunctionConfig, arn: str) -> dict[str, Any]:
         "PackageType": "Zip",
         "Architectures": [ARCHITECTURE],
         "RevisionId": cfg.revision_id,
-        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{cfg.name}"},
+        "LoggingConfig": logging_document(cfg),
         "FaasNetwork": cfg.network,
         "FaasNetworkAllow": list(cfg.network_allow),
         "SnapStart": snap_start_document(cfg.snap_start),
@@ -68,6 +69,18 @@ def configuration_document(cfg: FunctionConfig, arn: str) -> dict[str, Any]:
         ),
         **({"KMSKeyArn": cfg.kms_key_arn} if cfg.kms_key_arn else {}),
     }
+
+
+def logging_document(cfg: FunctionConfig) -> dict[str, str]:
+    """Lambda's LoggingConfig: with JSON, both levels (INFO where none was given)."""
+    logging = cfg.logging
+    document = {"LogFormat": logging.log_format}
+    application, system = logging.application_level_in_effect, logging.system_level_in_effect
+    if application is not None and system is not None:
+        document["ApplicationLogLevel"] = application
+        document["SystemLogLevel"] = system
+    document["LogGroup"] = logging.group_for(cfg.name)
+    return document
 
 
 def snap_start_document(enabled: bool) -> dict[str, str]:
@@ -183,6 +196,7 @@ def config_change(document: Mapping[str, Any]) -> ConfigChange:
         kms_key_arn=_typed(document, "KMSKeyArn", str),
         network_allow=_string_list(document, "FaasNetworkAllow"),
         file_system_configs=_file_systems(document),
+        logging=_logging(document),
     )
 
 
@@ -268,6 +282,34 @@ def _file_systems(document: Mapping[str, Any]) -> tuple[FileSystemConfig, ...] |
             )
         entries.append(FileSystemConfig(entry["Arn"], entry["LocalMountPath"]))
     return tuple(entries)
+
+
+# LoggingConfig member -> LoggingConfig field.
+_LOGGING_FIELDS = (
+    ("LogFormat", "log_format"),
+    ("ApplicationLogLevel", "application_log_level"),
+    ("SystemLogLevel", "system_log_level"),
+    ("LogGroup", "log_group"),
+)
+
+
+def _logging(document: Mapping[str, Any]) -> LoggingConfig | None:
+    """LoggingConfig as a whole: a member left out takes its default (LogFormat Text, no
+    levels, the function's own log group), as on Lambda, which replaces the configuration."""
+    value = document.get("LoggingConfig")
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidParameterValue("LoggingConfig must be an object")
+    members: dict[str, str] = {}
+    for key, attribute in _LOGGING_FIELDS:
+        member = value.get(key)
+        if member is None:
+            continue
+        if not isinstance(member, str):
+            raise InvalidParameterValue(f"LoggingConfig.{key} must be a string")
+        members[attribute] = member
+    return LoggingConfig(**members)
 
 
 def _int(value: Any, name: str) -> int:

@@ -27,8 +27,11 @@ def worker_environment(spec: WorkerSpec, runtime_dir: str, stream_name: str) -> 
             "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
             "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.function_name}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group or f"/aws/lambda/{spec.function_name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": stream_name,
+            # The runtime's log format (and, with JSON, the least level of `logging` records
+            # it writes): as on Lambda, the level is set only with JSON.
+            "AWS_LAMBDA_LOG_FORMAT": spec.log_format,
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
@@ -41,4 +44,6 @@ def worker_environment(spec: WorkerSpec, runtime_dir: str, stream_name: str) -> 
             "PATH": DEFAULT_PATH,
         }
     )
+    if spec.log_level is not None:
+        env["AWS_LAMBDA_LOG_LEVEL"] = spec.log_level
     return env

@@ -246,6 +246,9 @@ class Registry:
             role=cfg.role if cfg.role_passed else "",
             network_allow=tuple(NetworkDestination.parse(e) for e in cfg.network_allow),
             mounts=self._mounts(cfg),
+            log_format=cfg.logging.log_format,
+            log_level=cfg.logging.application_level_in_effect,
+            log_group=cfg.logging.group_for(cfg.name),
         )
         # A caller holding a configuration that was just replaced gets a spec, but the cache
         # does not keep it alive after the update already evicted that revision.

@@ -10,15 +10,21 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 
 from faas.domain import (
+    APPLICATION_LOG_LEVELS,
     ENV_KEY_RE,
     HANDLER_RE,
+    LOG_FORMAT_JSON,
+    LOG_FORMATS,
+    LOG_GROUP_RE,
     MAX_NETWORK_ALLOW,
     MOUNT_TARGET_RE,
     NETWORK_MODES,
     RESERVED_ENV_KEYS,
+    SYSTEM_LOG_LEVELS,
     ConfigChange,
     FileSystemConfig,
     Limits,
+    LoggingConfig,
     NetworkDestination,
 )
 from faas.errors import InvalidParameterValue
@@ -31,6 +37,12 @@ MAX_HANDLER_CHARS = 128
 MAX_LOCAL_MOUNT_PATH_CHARS = 160
 # Lambda takes one FileSystemConfigs entry; faas takes several buckets (an extension).
 MAX_FILE_SYSTEMS = 8
+MAX_LOG_GROUP_CHARS = 512
+# Lambda's answer to a log level without LogFormat JSON (an absent LogFormat is Text).
+LOG_LEVEL_NEEDS_JSON = (
+    'LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel from your '
+    'request or change the LogFormat to "JSON" and try again.'
+)
 # Lambda's pattern for KMSKeyArn ("" resets it).
 KMS_KEY_ARN_RE = re.compile(r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()")
 
@@ -57,6 +69,8 @@ def validate_change(change: ConfigChange, limits: Limits, runtimes: Collection[s
         _check_file_systems(change.file_system_configs)
     if change.role is not None:
         _check_text(change.role, "role", MAX_ROLE_CHARS)
+    if change.logging is not None:
+        _check_logging(change.logging)
     if change.snap_start is not None and not isinstance(change.snap_start, bool):
         raise _constraint(change.snap_start, "snapStart", "Member must be a boolean")
 
@@ -224,3 +238,46 @@ def _check_file_systems(entries: Sequence[FileSystemConfig]) -> None:
             raise InvalidParameterValue(
                 f"FileSystemConfigs Arn {entry.arn[:256]!r} must name a bucket: arn:aws:s3:::NAME"
             )
+
+
+def _check_logging(logging: LoggingConfig) -> None:
+    """Each member against Lambda's model, then levels only with JSON."""
+    _check_enum(logging.log_format, "loggingConfig.logFormat", LOG_FORMATS)
+    if logging.application_log_level is not None:
+        _check_enum(
+            logging.application_log_level,
+            "loggingConfig.applicationLogLevel",
+            APPLICATION_LOG_LEVELS,
+        )
+    if logging.system_log_level is not None:
+        _check_enum(logging.system_log_level, "loggingConfig.systemLogLevel", SYSTEM_LOG_LEVELS)
+    if logging.log_group is not None:
+        _check_log_group(logging.log_group)
+    levels = (logging.application_log_level, logging.system_log_level)
+    if logging.log_format != LOG_FORMAT_JSON and levels != (None, None):
+        raise InvalidParameterValue(LOG_LEVEL_NEEDS_JSON)
+
+
+def _check_enum(value: str, field: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise _constraint(
+            value[:64], field, f"Member must satisfy enum value set: [{', '.join(allowed)}]"
+        )
+
+
+def _check_log_group(group: str) -> None:
+    field = "loggingConfig.logGroup"
+    if not group:
+        raise _constraint(group, field, "Member must have length greater than or equal to 1")
+    if len(group) > MAX_LOG_GROUP_CHARS:
+        raise _constraint(
+            group[:32] + "...",
+            field,
+            f"Member must have length less than or equal to {MAX_LOG_GROUP_CHARS}",
+        )
+    if not LOG_GROUP_RE.fullmatch(group):
+        raise _constraint(
+            group,
+            field,
+            "Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+",
+        )

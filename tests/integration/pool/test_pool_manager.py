@@ -162,6 +162,8 @@ async def test_environment_is_exactly_the_functions_plus_lambdas(
     assert env["TZ"] == ":UTC"
     assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/fn"
     assert "[$LATEST]" in env["AWS_LAMBDA_LOG_STREAM_NAME"]
+    assert env["AWS_LAMBDA_LOG_FORMAT"] == "Text"
+    assert "AWS_LAMBDA_LOG_LEVEL" not in env  # set only with LogFormat JSON
     allowed = {
         "GREETING",
         "AWS_LAMBDA_FUNCTION_NAME",
@@ -169,6 +171,7 @@ async def test_environment_is_exactly_the_functions_plus_lambdas(
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
         "AWS_LAMBDA_LOG_GROUP_NAME",
         "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_LOG_FORMAT",
         "AWS_LAMBDA_INITIALIZATION_TYPE",
         "AWS_REGION",
         "AWS_DEFAULT_REGION",

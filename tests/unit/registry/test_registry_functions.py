@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from faas.domain import ConfigChange, Limits
+from faas.domain import ConfigChange, Limits, LoggingConfig
 from faas.errors import (
     InvalidParameterValue,
     PreconditionFailed,
@@ -388,6 +388,50 @@ def test_worker_spec_describes_the_function(registry: Registry) -> None:
     assert spec.region == REGION
     assert Path(spec.code_dir).name == cfg.code_sha256
     assert registry.worker_spec(cfg) is spec
+
+
+def test_a_logging_change_gives_fresh_workers_that_log_as_it_says(
+    registry: Registry, retired: list[str], engine: Engine
+) -> None:
+    old = registry.create("fn", code_zip(), HANDLER)
+    old_spec = registry.worker_spec(old)
+    assert (old_spec.log_format, old_spec.log_level, old_spec.log_group) == (
+        "Text",
+        None,
+        "/aws/lambda/fn",
+    )
+    logging = LoggingConfig("JSON", system_log_level="WARN", log_group="/team/fn")
+
+    new = registry.update_config("fn", ConfigChange(logging=logging))
+
+    assert new.logging == logging
+    assert FunctionRepo(engine, TEST_SEALER).get("fn") == new
+    assert retired == [old_spec.key]
+    new_spec = registry.worker_spec(new)
+    assert new_spec.key != old_spec.key
+    # No ApplicationLogLevel given: JSON's default.
+    assert (new_spec.log_format, new_spec.log_level, new_spec.log_group) == (
+        "JSON",
+        "INFO",
+        "/team/fn",
+    )
+
+
+def test_a_logging_config_lambda_refuses_changes_nothing(
+    registry: Registry, retired: list[str]
+) -> None:
+    cfg = registry.create(
+        "fn", code_zip(), ConfigChange(handler="app.handler", logging=LoggingConfig("JSON"))
+    )
+    with pytest.raises(InvalidParameterValue, match='LogFormat is set to "Text"'):
+        registry.update_config("fn", ConfigChange(logging=LoggingConfig(system_log_level="WARN")))
+    with pytest.raises(InvalidParameterValue, match=r"loggingConfig\.logGroup"):
+        registry.create(
+            "other", code_zip(), ConfigChange(handler="a.b", logging=LoggingConfig(log_group="?"))
+        )
+    assert registry.get("fn") == cfg
+    assert retired == []
+    assert registry.count == 1
 
 
 def test_a_failing_listener_does_not_undo_the_change(registry: Registry) -> None:

@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from faas.domain import ConfigChange, Limits
+from faas.domain import ConfigChange, Limits, LoggingConfig
 from faas.errors import InvalidParameterValue
-from faas.registry.validation import validate_change
+from faas.registry.validation import LOG_LEVEL_NEEDS_JSON, validate_change
 
 RUNTIMES = ("python3.11", "python3.12")
 LIMITS = Limits()
@@ -105,3 +105,60 @@ def test_oversized_environment_message_does_not_leak_values() -> None:
     with pytest.raises(InvalidParameterValue) as caught:
         check(environment={"TOKEN": secret})
     assert "s3cr3t" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "logging",
+    [
+        LoggingConfig(),
+        LoggingConfig(log_format="JSON"),
+        LoggingConfig("JSON", application_log_level="TRACE", system_log_level="DEBUG"),
+        LoggingConfig("JSON", application_log_level="FATAL", system_log_level="WARN"),
+        LoggingConfig(log_group="/aws/lambda/other"),
+        LoggingConfig(log_group="a.b-c_d/#E9"),
+        LoggingConfig(log_group="g" * 512),
+    ],
+)
+def test_logging_configs_lambda_accepts(logging: LoggingConfig) -> None:
+    check(logging=logging)
+
+
+@pytest.mark.parametrize(
+    ("logging", "message"),
+    [
+        (LoggingConfig(log_format="json"), "Value 'json' at 'loggingConfig.logFormat'"),
+        (LoggingConfig(log_format="XML"), "Member must satisfy enum value set: [JSON, Text]"),
+        (
+            LoggingConfig("JSON", application_log_level="WARNING"),
+            "Value 'WARNING' at 'loggingConfig.applicationLogLevel' failed to satisfy "
+            "constraint: Member must satisfy enum value set: "
+            "[TRACE, DEBUG, INFO, WARN, ERROR, FATAL]",
+        ),
+        (
+            LoggingConfig("JSON", system_log_level="ERROR"),
+            "at 'loggingConfig.systemLogLevel' failed to satisfy constraint: Member must "
+            "satisfy enum value set: [DEBUG, INFO, WARN]",
+        ),
+        (LoggingConfig(application_log_level="INFO"), LOG_LEVEL_NEEDS_JSON),
+        (LoggingConfig(system_log_level="WARN"), LOG_LEVEL_NEEDS_JSON),
+        (
+            LoggingConfig(log_group=""),
+            "at 'loggingConfig.logGroup' failed to satisfy constraint: Member must have "
+            "length greater than or equal to 1",
+        ),
+        (
+            LoggingConfig(log_group="g" * 513),
+            "Member must have length less than or equal to 512",
+        ),
+        (
+            LoggingConfig(log_group="my group"),
+            "Value 'my group' at 'loggingConfig.logGroup' failed to satisfy constraint: Member "
+            "must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+",
+        ),
+        (LoggingConfig(log_group="/aws/lambda/x\n"), "regular expression pattern"),
+    ],
+)
+def test_logging_configs_lambda_refuses(logging: LoggingConfig, message: str) -> None:
+    with pytest.raises(InvalidParameterValue) as caught:
+        check(logging=logging)
+    assert message in caught.value.message
