@@ -181,8 +181,23 @@ def _stack_of(exc: BaseException) -> list[str]:
     return [line for line in traceback.format_list(user_frames)]
 
 
-def log_error(error_type: str, message: str, stack: list[str]) -> None:
-    """The error line and traceback Lambda's Python runtime writes to the function's log."""
+def log_error(
+    error_type: str,
+    message: str,
+    stack: list[str],
+    request_id: str = "",
+    json_format: bool = False,
+) -> None:
+    """The error line and traceback Lambda's Python runtime writes to the function's log:
+    text, or with LogFormat JSON one object (the error document, timed and levelled)."""
+    if json_format:
+        document = {
+            "timestamp": time.strftime(JSON_TIME_FORMAT, time.gmtime()),
+            "level": "ERROR",
+            **_error_fields(error_type, message, request_id, stack),
+        }
+        sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+        return
     lines = [f"[ERROR] {error_type}: {message}", "Traceback (most recent call last):"]
     lines += [entry.rstrip("\n") for entry in stack]
     sys.stdout.write("\n".join(lines) + "\n")
@@ -206,14 +221,18 @@ def unbuffered_stdio() -> None:
 
 
 def error_document(error_type: str, message: str, request_id: str, stack: list[str]) -> bytes:
-    return json.dumps(
-        {
-            "errorMessage": message,
-            "errorType": error_type,
-            "requestId": request_id,
-            "stackTrace": stack,
-        }
-    ).encode()
+    return json.dumps(_error_fields(error_type, message, request_id, stack)).encode()
+
+
+def _error_fields(
+    error_type: str, message: str, request_id: str, stack: list[str]
+) -> dict[str, Any]:
+    return {
+        "errorMessage": message,
+        "errorType": error_type,
+        "requestId": request_id,
+        "stackTrace": stack,
+    }
 
 
 class RequestIdFilter(logging.Filter):
@@ -228,18 +247,124 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def install_log_format() -> RequestIdFilter:
+# LoggingConfig, as Lambda hands it to the runtime.
+LOG_FORMAT_VARIABLE = "AWS_LAMBDA_LOG_FORMAT"
+LOG_LEVEL_VARIABLE = "AWS_LAMBDA_LOG_LEVEL"
+JSON_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# ApplicationLogLevel -> the root logger's level. Python has no TRACE (Lambda's Python
+# runtime takes it as DEBUG); WARN and FATAL are Python's WARNING and CRITICAL.
+LOG_LEVELS = {
+    "TRACE": logging.DEBUG,
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARN": logging.WARNING,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "FATAL": logging.CRITICAL,
+    "CRITICAL": logging.CRITICAL,
+}
+
+
+class LogSettings:
+    """How the function's `logging` records are written: Lambda's text lines, or with
+    LogFormat JSON one object per record; and the least level kept (None: Python's own
+    default, WARNING, as on Lambda without a level)."""
+
+    def __init__(self, json_format: bool = False, level: int | None = None) -> None:
+        self.json_format = json_format
+        self.level = level
+
+    @classmethod
+    def from_environment(cls, environ: Any) -> LogSettings:
+        log_format = str(environ.get(LOG_FORMAT_VARIABLE) or "")
+        level_name = str(environ.get(LOG_LEVEL_VARIABLE) or "").upper()
+        return cls(log_format.upper() == "JSON", LOG_LEVELS.get(level_name))
+
+
+# LogRecord attributes that are not a caller's `extra` (Lambda's Python runtime's list).
+_RECORD_ATTRIBUTES = frozenset(
+    {
+        "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module",
+        "exc_info", "exc_text", "stack_info", "lineno", "funcName", "created", "msecs",
+        "relativeCreated", "thread", "threadName", "processName", "process",
+        "aws_request_id", "tenant_id", "_frame_type",
+    }
+)  # fmt: skip
+
+
+class JsonLogFormatter(logging.Formatter):
+    """A record as Lambda's Python runtime writes it with LogFormat JSON: one object on one
+    line, `{"timestamp", "level", "message", "logger", "requestId"}`, with `errorType`,
+    `errorMessage`, `stackTrace` and `location` for a record carrying an exception, then the
+    record's `extra` fields (those JSON cannot encode are left out)."""
+
+    def __init__(self) -> None:
+        super().__init__(datefmt=JSON_TIME_FORMAT)
+        self.converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        # Levels in between (a custom 25) count as the one below, as on Lambda.
+        level = min(logging.CRITICAL, max(0, record.levelno)) // 10 * 10
+        document: dict[str, Any] = {
+            "timestamp": self.formatTime(record, self.datefmt),
+            "level": logging.getLevelName(level),
+            "message": record.getMessage(),
+            "logger": record.name,
+            **_exception_fields(record),
+            "requestId": getattr(record, "aws_request_id", None),
+            **_location(record),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRIBUTES and key not in document and _encodable(value):
+                document[key] = value
+        present = {key: value for key, value in document.items() if value is not None}
+        return json.dumps(present, ensure_ascii=False)
+
+
+def _exception_fields(record: logging.LogRecord) -> dict[str, Any]:
+    if not record.exc_info or record.exc_info[0] is None:
+        return {}
+    kind, value, trace = record.exc_info
+    return {
+        "stackTrace": traceback.format_tb(trace),
+        "errorType": kind.__name__,
+        "errorMessage": str(value),
+    }
+
+
+def _location(record: logging.LogRecord) -> dict[str, str]:
+    if not record.exc_info or record.exc_info[0] is None:
+        return {}
+    return {"location": f"{record.pathname}:{record.funcName}:{record.lineno}"}
+
+
+def _encodable(value: object) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return True
+
+
+def install_log_format(settings: LogSettings) -> RequestIdFilter:
+    """Lambda's format on the root logger (text `[LEVEL]\t<time>\t<request id>\t<message>`
+    or JSON), installed before init as on Lambda; print() output is left as it is."""
     stamp = RequestIdFilter()
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        logging.Formatter(
+    if settings.json_format:
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        formatter = logging.Formatter(
             "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
             "%Y-%m-%dT%H:%M:%S",
         )
-    )
-    handler.formatter.converter = time.gmtime  # type: ignore[union-attr]
+        formatter.converter = time.gmtime
+        handler.setFormatter(formatter)
     handler.addFilter(stamp)
-    logging.getLogger().addHandler(handler)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if settings.level is not None:
+        root.setLevel(settings.level)
     return stamp
 
 
@@ -349,11 +474,17 @@ class Runtime:
     """Serves invocations of one handler over a FrameChannel until the platform hangs up."""
 
     def __init__(
-        self, channel: FrameChannel, handler: Callable[[Any, Any], Any], memory: MemoryMeter
+        self,
+        channel: FrameChannel,
+        handler: Callable[[Any, Any], Any],
+        memory: MemoryMeter,
+        log_stamp: RequestIdFilter,
+        log_settings: LogSettings,
     ) -> None:
         self._channel = channel
         self._handler = handler
-        self._log_stamp = install_log_format()
+        self._log_stamp = log_stamp
+        self._log_settings = log_settings
         self.exit_after_reply = False
         self._memory = memory
 
@@ -388,19 +519,21 @@ class Runtime:
             self.exit_after_reply = True
             limit = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "?")
             message = f"The function ran out of its {limit} MB of memory"
-            return _failed("Runtime.OutOfMemory", message, request_id, [])
+            return self._failed("Runtime.OutOfMemory", message, request_id, [])
         except Exception as exc:
-            return _failed(type(exc).__name__, str(exc), request_id, _stack_of(exc))
+            return self._failed(type(exc).__name__, str(exc), request_id, _stack_of(exc))
         try:
             return "ok", json.dumps(result).encode()
         except (TypeError, ValueError) as exc:
             message = f"Unable to marshal response: {exc}"
-            return _failed("Runtime.MarshalError", message, request_id, [])
+            return self._failed("Runtime.MarshalError", message, request_id, [])
 
-
-def _failed(error_type: str, message: str, request_id: str, stack: list[str]) -> tuple[str, bytes]:
-    log_error(error_type, message, stack)
-    return "error", error_document(error_type, message, request_id, stack)
+    def _failed(
+        self, error_type: str, message: str, request_id: str, stack: list[str]
+    ) -> tuple[str, bytes]:
+        json_format = self._log_settings.json_format
+        log_error(error_type, message, stack, request_id, json_format)
+        return "error", error_document(error_type, message, request_id, stack)
 
 
 def die_with_parent() -> None:
@@ -418,20 +551,23 @@ def run(sock: socket.socket, clear_refs_fd: int | None = None, template: bool = 
     this process's /proc/self/clear_refs, opened for writing by the sandbox (MemoryMeter)."""
     channel = FrameChannel(sock)
     unbuffered_stdio()
+    log_settings = LogSettings.from_environment(os.environ)
+    log_stamp = install_log_format(log_settings)
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     sys.path.insert(0, task_root)
     try:
         handler = load_handler(os.environ["_HANDLER"])
     except HandlerLoadError as exc:
-        log_error(exc.error_type, str(exc), exc.stack)
+        log_error(exc.error_type, str(exc), exc.stack, json_format=log_settings.json_format)
         channel.send({"t": "init_error"}, error_document(exc.error_type, str(exc), "", exc.stack))
         return 1
     channel.send({"t": "ready"}, b"")
     if template:
         if clear_refs_fd is not None:
             os.close(clear_refs_fd)  # the template's own: every clone gets one of its own
-        return CloneServer(sock, handler).serve_forever()
-    Runtime(channel, handler, MemoryMeter(clear_refs_fd)).serve_forever()
+        return CloneServer(sock, handler, log_stamp, log_settings).serve_forever()
+    memory = MemoryMeter(clear_refs_fd)
+    Runtime(channel, handler, memory, log_stamp, log_settings).serve_forever()
     return 0
 
 
@@ -446,10 +582,19 @@ class CloneServer:
     that file for writing, so the platform opens it once the clone exists.
     """
 
-    def __init__(self, sock: socket.socket, handler: Callable[[Any, Any], Any]) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        handler: Callable[[Any, Any], Any],
+        log_stamp: RequestIdFilter,
+        log_settings: LogSettings,
+    ) -> None:
         self._sock = sock
         self._channel = FrameChannel(sock)
         self._handler = handler
+        # Installed in this process before init: every clone inherits them.
+        self._log_stamp = log_stamp
+        self._log_settings = log_settings
         self._server = ForkServer(sock, self._report_exit)
 
     def serve_forever(self) -> int:
@@ -502,7 +647,8 @@ class CloneServer:
         memory = MemoryMeter(fds[0] if fds else None)
         channel = FrameChannel(sock)
         channel.send({"t": "ready"}, b"")  # init already ran, in the template
-        Runtime(channel, self._handler, memory).serve_forever()
+        runtime = Runtime(channel, self._handler, memory, self._log_stamp, self._log_settings)
+        runtime.serve_forever()
         return 0
 
 
