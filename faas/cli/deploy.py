@@ -29,7 +29,13 @@ from faas.cli.gateway_client import (
     one_line,
 )
 from faas.cli.tags import parse_tag_items, tag_function
-from faas.domain import NETWORK_MODES
+from faas.domain import (
+    APPLICATION_LOG_LEVELS,
+    LOG_FORMAT_JSON,
+    LOG_FORMAT_TEXT,
+    NETWORK_MODES,
+    SYSTEM_LOG_LEVELS,
+)
 
 # Lambda requires a role on CreateFunction; faas has no IAM, so a fixed placeholder is sent.
 PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/faas"
@@ -56,9 +62,14 @@ class ConfigOptions:
     snap_start: bool | None = None  # only ever True from the CLI: the flag turns it on
     # --mount BUCKET:/mnt/PATH, as FileSystemConfigs (replaces the list).
     mounts: tuple[tuple[str, str], ...] | None = None
+    # --log-format (Text or JSON), --app-log-level, --system-log-level: LoggingConfig.
+    log_format: str | None = None
+    application_log_level: str | None = None
+    system_log_level: str | None = None
 
-    def to_lambda(self) -> dict[str, Any]:
-        """The UpdateFunctionConfiguration / CreateFunction fields for the given options."""
+    def to_lambda(self, current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The UpdateFunctionConfiguration / CreateFunction fields for the given options;
+        `current`: the function's configuration, when it exists."""
         fields: dict[str, Any] = {
             "Handler": self.handler,
             "Runtime": self.runtime,
@@ -80,7 +91,32 @@ class ConfigOptions:
             ]
         if self.snap_start is not None:
             fields["SnapStart"] = {"ApplyOn": "PublishedVersions" if self.snap_start else "None"}
+        fields["LoggingConfig"] = self._logging_config(current)
         return {key: value for key, value in fields.items() if value is not None}
+
+    def _logging_config(self, current: Mapping[str, Any] | None) -> dict[str, str] | None:
+        """LoggingConfig for the logging options given, what they leave out kept from the
+        current configuration (Lambda replaces the whole object). A level alone means JSON,
+        the only format levels apply to."""
+        levels = {
+            "ApplicationLogLevel": self.application_log_level,
+            "SystemLogLevel": self.system_log_level,
+        }
+        if self.log_format is None and not any(levels.values()):
+            return None
+        kept: Mapping[str, Any] = (current or {}).get("LoggingConfig") or {}
+        log_format = self.log_format or LOG_FORMAT_JSON
+        document = {"LogFormat": log_format}
+        for key, given in levels.items():
+            # Levels kept only from a JSON configuration; given ones are sent even with Text,
+            # for the server to say why not.
+            level = given or (kept.get(key) if log_format == LOG_FORMAT_JSON else None)
+            if level:
+                document[key] = str(level)
+        group = kept.get("LogGroup")
+        if group and current is not None and group != f"/aws/lambda/{current['FunctionName']}":
+            document["LogGroup"] = str(group)
+        return document
 
 
 def parse_mount_items(items: Sequence[str]) -> tuple[tuple[str, str], ...] | None:
@@ -229,6 +265,28 @@ def _zip_mode(source: Path) -> int:
     default=False,
     help="Fork workers from a snapshot taken after init (faster cold starts).",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"], case_sensitive=False),
+    default=None,
+    help="text: Lambda's plain log lines; json: one JSON object per `logging` record and "
+    "per platform line (print() output stays plain).",
+)
+@click.option(
+    "--app-log-level",
+    "application_log_level",
+    type=click.Choice(APPLICATION_LOG_LEVELS, case_sensitive=False),
+    default=None,
+    help="The least level of the function's `logging` records kept (JSON logs only; "
+    "implies --log-format json).",
+)
+@click.option(
+    "--system-log-level",
+    type=click.Choice(SYSTEM_LOG_LEVELS, case_sensitive=False),
+    default=None,
+    help="The least level of the platform's lines kept: WARN drops START/END/REPORT (JSON "
+    "logs only; implies --log-format json).",
+)
 def deploy(
     *,
     code: Path,
@@ -246,6 +304,9 @@ def deploy(
     mount_items: tuple[str, ...],
     snap_start: bool,
     tag_items: tuple[str, ...],
+    log_format: str | None,
+    application_log_level: str | None,
+    system_log_level: str | None,
 ) -> None:
     """Deploy CODE (a zip file or a directory) as the function --name: create it, or update
     its code and the given options if it exists."""
@@ -262,12 +323,16 @@ def deploy(
         network_allow=allow or None,
         mounts=parse_mount_items(mount_items),
         snap_start=True if snap_start else None,
+        log_format=_LOG_FORMATS.get(log_format.lower()) if log_format else None,
+        application_log_level=application_log_level,
+        system_log_level=system_log_level,
     )
     tags = parse_tag_items(tag_items)
     zip_bytes = load_code(code)
     context = cli_context()
-    if _function_exists(context.client, name):
-        configuration = _update_function(context.client, name, zip_bytes, options)
+    current = _current_configuration(context.client, name)
+    if current is not None:
+        configuration = _update_function(context.client, name, zip_bytes, options, current)
         if tags:
             tag_function(context.client, str(configuration["FunctionArn"]), tags)
         outcome = "updated"
@@ -282,14 +347,19 @@ def deploy(
         click.echo(_deploy_summary(name, outcome, configuration))
 
 
-def _function_exists(client: GatewayClient, name: str) -> bool:
+# --log-format's values -> LogFormat.
+_LOG_FORMATS = {"text": LOG_FORMAT_TEXT, "json": LOG_FORMAT_JSON}
+
+
+def _current_configuration(client: GatewayClient, name: str) -> Mapping[str, Any] | None:
+    """The function's configuration; None when there is no such function."""
     try:
-        client.request_json("GET", function_path(name), read_timeout_s=DEPLOY_TIMEOUT_S)
+        described = client.request_json("GET", function_path(name), read_timeout_s=DEPLOY_TIMEOUT_S)
     except GatewayError as exc:
         if exc.status == 404:
-            return False
+            return None
         raise
-    return True
+    return dict(described.get("Configuration") or {"FunctionName": name})
 
 
 def _create_function(
@@ -315,13 +385,17 @@ def _create_function(
 
 
 def _update_function(
-    client: GatewayClient, name: str, zip_bytes: bytes, options: ConfigOptions
+    client: GatewayClient,
+    name: str,
+    zip_bytes: bytes,
+    options: ConfigOptions,
+    current: Mapping[str, Any],
 ) -> Any:
     code = {"ZipFile": base64.b64encode(zip_bytes).decode("ascii")}
     configuration = client.request_json(
         "PUT", function_path(name, "/code"), code, read_timeout_s=DEPLOY_TIMEOUT_S
     )
-    changes = options.to_lambda()
+    changes = options.to_lambda(current)
     if changes:
         configuration = client.request_json(
             "PUT", function_path(name, "/configuration"), changes, read_timeout_s=DEPLOY_TIMEOUT_S

@@ -194,6 +194,8 @@ def _facts(described: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[tuple[s
         ("network", _network_text(cfg)),
         ("mounts", _mounts_text(cfg)),
         ("snap start", str((cfg.get("SnapStart") or {}).get("OptimizationStatus", "Off"))),
+        ("log format", _log_format_text(cfg)),
+        ("log group", str((cfg.get("LoggingConfig") or {}).get("LogGroup", "-"))),
         # Names only: values may be secrets, and --json has them for whoever needs them.
         ("environment", ", ".join(sorted(variables)) or "-"),
         ("code sha256", hex_sha256(str(cfg.get("CodeSha256", "")))),
@@ -309,6 +311,18 @@ def _mounts_text(cfg: Mapping[str, Any]) -> str:
         for entry in cfg.get("FileSystemConfigs") or []
     ]
     return ", ".join(mounts) or "-"
+
+
+def _log_format_text(cfg: Mapping[str, Any]) -> str:
+    """LoggingConfig's format, with JSON its levels: `JSON (application INFO, system WARN)`."""
+    logging = cfg.get("LoggingConfig") or {}
+    text = str(logging.get("LogFormat", "Text"))
+    if "ApplicationLogLevel" in logging or "SystemLogLevel" in logging:
+        text += (
+            f" (application {logging.get('ApplicationLogLevel', '-')}, "
+            f"system {logging.get('SystemLogLevel', '-')})"
+        )
+    return text
 
 
 def _network_text(cfg: Mapping[str, Any]) -> str:

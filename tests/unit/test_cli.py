@@ -22,7 +22,8 @@ from aiohttp import web
 from click.testing import CliRunner, Result
 
 from faas.cli import main
-from faas.cli.deploy import zip_directory
+from faas.cli.deploy import ConfigOptions, zip_directory
+from faas.cli.functions import describe_function
 from faas.errors import FaasError
 
 FUNCTIONS = "/2015-03-31/functions"
@@ -340,6 +341,109 @@ def test_redeploy_with_options_also_updates_the_configuration(
     printed = json.loads(result.stdout)
     assert printed["Timeout"] == 10
     assert printed["FunctionName"] == "fn"
+
+
+JSON_LOGS = {
+    "LogFormat": "JSON",
+    "ApplicationLogLevel": "DEBUG",
+    "SystemLogLevel": "WARN",
+    "LogGroup": "/team/fn",
+}
+
+
+@pytest.mark.parametrize(
+    ("options", "current", "expected"),
+    [
+        (ConfigOptions(), {"LoggingConfig": JSON_LOGS}, None),
+        (ConfigOptions(log_format="JSON"), None, {"LogFormat": "JSON"}),
+        (
+            ConfigOptions(application_log_level="ERROR"),
+            None,
+            {"LogFormat": "JSON", "ApplicationLogLevel": "ERROR"},
+        ),
+        # A level alone switches a Text function to JSON.
+        (
+            ConfigOptions(system_log_level="WARN"),
+            {"LoggingConfig": {"LogFormat": "Text", "LogGroup": "/aws/lambda/fn"}},
+            {"LogFormat": "JSON", "SystemLogLevel": "WARN"},
+        ),
+        # Lambda replaces the whole LoggingConfig: what was not given is carried over...
+        (
+            ConfigOptions(application_log_level="INFO"),
+            {"LoggingConfig": JSON_LOGS},
+            {**JSON_LOGS, "ApplicationLogLevel": "INFO"},
+        ),
+        # ...but levels only while JSON, and the group only when it is not the default.
+        (
+            ConfigOptions(log_format="Text"),
+            {"LoggingConfig": JSON_LOGS},
+            {"LogFormat": "Text", "LogGroup": "/team/fn"},
+        ),
+        (
+            ConfigOptions(log_format="JSON"),
+            {"LoggingConfig": {"LogFormat": "Text", "LogGroup": "/aws/lambda/fn"}},
+            {"LogFormat": "JSON"},
+        ),
+        # Levels with Text are sent as given: the server says why not.
+        (
+            ConfigOptions(log_format="Text", system_log_level="WARN"),
+            None,
+            {"LogFormat": "Text", "SystemLogLevel": "WARN"},
+        ),
+    ],
+)
+def test_logging_options_become_a_whole_logging_config(
+    options: ConfigOptions, current: dict[str, Any] | None, expected: dict[str, str] | None
+) -> None:
+    if current is not None:
+        current = {"FunctionName": "fn", **current}
+    assert options.to_lambda(current).get("LoggingConfig") == expected
+
+
+def test_deploy_sends_the_logging_options(url: str, fake: FakeLambda, code_dir: Path) -> None:
+    fake.add("fn", LoggingConfig={"LogFormat": "JSON", "SystemLogLevel": "WARN", "LogGroup": "/t"})
+
+    result = run(url, "deploy", str(code_dir), "--name", "fn", "--app-log-level", "trace")
+
+    assert result.exit_code == 0, result.stderr
+    assert fake.requests("PUT")[1].json() == {
+        "LoggingConfig": {
+            "LogFormat": "JSON",
+            "ApplicationLogLevel": "TRACE",
+            "SystemLogLevel": "WARN",
+            "LogGroup": "/t",
+        }
+    }
+    created = run(
+        url, "deploy", str(code_dir), "--name", "new", "--handler", "a.b", "--log-format", "JSON"
+    )
+    assert created.exit_code == 0, created.stderr
+    assert fake.requests("POST")[0].json()["LoggingConfig"] == {"LogFormat": "JSON"}
+
+
+def test_a_log_level_lambda_does_not_have_is_a_usage_error(
+    url: str, fake: FakeLambda, code_dir: Path
+) -> None:
+    result = run(url, "deploy", str(code_dir), "--name", "fn", "--system-log-level", "error")
+
+    assert result.exit_code == 2
+    assert "--system-log-level" in result.stderr
+    assert fake.received == []
+
+
+@pytest.mark.parametrize(
+    ("logging_config", "log_format"),
+    [
+        ({"LogFormat": "Text", "LogGroup": "/aws/lambda/fn"}, "Text"),
+        (JSON_LOGS, "JSON (application DEBUG, system WARN)"),
+    ],
+)
+def test_get_shows_the_logging_config(logging_config: dict[str, str], log_format: str) -> None:
+    text = describe_function({"Configuration": {"LoggingConfig": logging_config}})
+
+    facts = dict(line.split(":", 1) for line in text.split("\n\n")[0].splitlines())
+    assert facts["log format"].strip() == log_format
+    assert facts["log group"].strip() == logging_config["LogGroup"]
 
 
 def test_an_env_item_without_equals_is_a_usage_error(
