@@ -119,6 +119,16 @@ class Limits:
     max_env_bytes: int = 4 * 1024
 
 
+@dataclass(frozen=True, slots=True)
+class AccountUsage:
+    """GetAccountSettings' figures from the configuration and the functions."""
+
+    concurrent_executions: int
+    unreserved_concurrent_executions: int
+    function_count: int
+    total_code_size: int
+
+
 class InvocationType(enum.StrEnum):
     REQUEST_RESPONSE = "RequestResponse"
     EVENT = "Event"

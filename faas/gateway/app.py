@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from faas.gateway import (
+    account_api,
     audit_api,
     billing_api,
     buckets_api,
@@ -48,6 +49,7 @@ def make_app(services: Services) -> web.Application:
     stats_api.add_routes(app, services)
     billing_api.add_routes(app, services)
     tags_api.add_routes(app, services)
+    account_api.add_routes(app, services)
     logs_api.add_routes(app, services)
     function_logs_api.add_routes(app, services)
     metrics_api.add_routes(app, services)

@@ -27,6 +27,7 @@ from faas.domain import (
     LATEST,
     RECURSIVE_LOOP_ALLOW,
     RECURSIVE_LOOP_TERMINATE,
+    AccountUsage,
     Bucket,
     CodeInfo,
     ConfigChange,
@@ -199,6 +200,17 @@ class Registry:
             for cfg in self._functions.values()
             if cfg.reserved_concurrency is not None
         }
+
+    def account_usage(self) -> AccountUsage:
+        """GetAccountSettings: the account's limits and what its functions use of them."""
+        functions = list(self._functions.values())
+        reserved = sum(cfg.reserved_concurrency or 0 for cfg in functions)
+        return AccountUsage(
+            concurrent_executions=self._concurrency.account_limit,
+            unreserved_concurrent_executions=self._concurrency.account_limit - reserved,
+            function_count=len(functions),
+            total_code_size=sum(cfg.code_size for cfg in functions),
+        )
 
     # -- reads (hot path: no lock, no database) ---------------------------------------------
 

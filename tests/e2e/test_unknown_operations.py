@@ -39,7 +39,7 @@ def retrying_api(server: FaasServer) -> Any:
         ("get_policy", {"FunctionName": ARN}, "GetPolicy"),
         ("list_aliases", {"FunctionName": "fn"}, "ListAliases"),
         ("create_alias", {"FunctionName": "fn", "Name": "live", "FunctionVersion": "1"}, None),
-        ("get_account_settings", {}, "GetAccountSettings"),
+        ("get_runtime_management_config", {"FunctionName": "fn"}, None),
         ("list_event_source_mappings", {}, "ListEventSourceMappings"),
         ("list_layers", {}, "ListLayers"),
         ("get_layer_version_by_arn", {"Arn": LAYER_ARN}, "GetLayerVersionByArn"),

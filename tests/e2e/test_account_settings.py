@@ -1,0 +1,58 @@
+"""GetAccountSettings through boto3 and the AWS CLI: limits from the configuration, usage
+from the functions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.server import FaasServer, clean_env
+
+HELLO = "def handler(event, context):\n    return 1\n"
+
+
+def test_limits_and_usage(tmp_path: Path) -> None:
+    server = FaasServer.start(
+        tmp_path / "data",
+        env={"FAAS_CONCURRENCY_ACCOUNT_LIMIT": "300", "FAAS_CONCURRENCY_UNRESERVED_MINIMUM": "50"},
+    )
+    try:
+        api = server.client()
+        empty = api.get_account_settings()
+        assert empty["AccountUsage"] == {"TotalCodeSize": 0, "FunctionCount": 0}
+        assert empty["AccountLimit"]["ConcurrentExecutions"] == 300
+        assert empty["AccountLimit"]["UnreservedConcurrentExecutions"] == 300
+        assert empty["AccountLimit"]["CodeSizeZipped"] == 50 * 1024 * 1024
+        assert empty["AccountLimit"]["CodeSizeUnzipped"] == 250 * 1024 * 1024
+        first = server.deploy("one", {"app.py": HELLO})
+        second = server.deploy("two", {"app.py": HELLO})
+        api.put_function_concurrency(FunctionName="two", ReservedConcurrentExecutions=20)
+        used = api.get_account_settings()
+        assert used["AccountUsage"] == {
+            "TotalCodeSize": first["CodeSize"] + second["CodeSize"],
+            "FunctionCount": 2,
+        }
+        assert used["AccountLimit"]["UnreservedConcurrentExecutions"] == 280
+        aws = shutil.which("aws")
+        if aws is None:
+            pytest.skip("the AWS CLI (aws) is not on PATH")
+        env = clean_env(
+            {
+                "AWS_SHARED_CREDENTIALS_FILE": str(server.data_dir / "credentials"),
+                "AWS_CONFIG_FILE": "/dev/null",
+                "AWS_EC2_METADATA_DISABLED": "true",
+            }
+        )
+        completed = subprocess.run(
+            [aws, "--endpoint-url", server.url, "--region", "us-east-1", "lambda",
+             "get-account-settings"],
+            capture_output=True, text=True, env=env, timeout=120, check=False,
+        )  # fmt: skip
+        assert completed.returncode == 0, completed.stderr
+        assert json.loads(completed.stdout)["AccountUsage"]["FunctionCount"] == 2
+    finally:
+        server.stop()
