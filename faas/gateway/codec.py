@@ -164,11 +164,12 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 
 def zip_from_code(document: Mapping[str, Any], field: str) -> bytes:
-    """Decode base64 `ZipFile`; S3 and image sources are refused with a clear reason."""
-    if any(k in document for k in ("S3Bucket", "S3Key", "ImageUri")):
+    """Decode base64 `ZipFile` (S3 sources: faas.gateway.code_source); container images are
+    refused with a clear reason."""
+    if "ImageUri" in document:
         raise InvalidParameterValue(
-            f"{field}: faas takes code as ZipFile (base64) only; S3 and container images "
-            "are not supported"
+            f"{field}: faas takes code as a zip (ZipFile, or S3Bucket and S3Key naming a faas "
+            "bucket); container images are not supported"
         )
     encoded = document.get("ZipFile")
     if not isinstance(encoded, str) or not encoded:

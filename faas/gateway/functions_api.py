@@ -10,13 +10,13 @@ from aiohttp import web
 from faas.domain import LATEST, ConfigChange, FunctionConfig
 from faas.errors import InvalidParameterValue, ResourceNotFound
 from faas.gateway.auth import guarded
+from faas.gateway.code_source import code_zip
 from faas.gateway.codec import (
     config_change,
     configuration_document,
     json_body,
     json_response,
     refuse_unsupported,
-    zip_from_code,
 )
 from faas.gateway.concurrency_api import concurrency_document
 from faas.gateway.services import Services
@@ -53,6 +53,7 @@ class FunctionsApi:
         self._auth = services.auth
         self._code_url_expiry_s = services.code_url_expiry_s
         self._tags = services.tags
+        self._services = services
 
     def _document(self, cfg: FunctionConfig) -> dict[str, object]:
         return configuration_document(cfg, self._registry.function_arn(cfg.name))
@@ -76,7 +77,7 @@ class FunctionsApi:
         code = document.get("Code")
         if not isinstance(code, dict):
             raise InvalidParameterValue('Code is required: {"ZipFile": <base64 zip>}')
-        zip_bytes = zip_from_code(code, "Code")
+        zip_bytes = await code_zip(request, self._services, code, "Code")
         change = self._checked(request, config_change(document))
         tags = self._create_tags(request, name, document.get("Tags"))
         cfg = await asyncio.to_thread(self._registry.create, name, zip_bytes, change)
@@ -145,7 +146,7 @@ class FunctionsApi:
         name = self._resolve(request, "lambda:UpdateFunctionCode").name
         document = await json_body(request)
         refuse_unsupported(document)
-        zip_bytes = zip_from_code(document, "UpdateFunctionCode")
+        zip_bytes = await code_zip(request, self._services, document, "UpdateFunctionCode")
         revision = _revision(document)
         cfg = await asyncio.to_thread(self._registry.update_code, name, zip_bytes, revision)
         return json_response(await self._deployed_document(cfg))

@@ -14,19 +14,18 @@ link never has the platform read, hash or stat a file outside the bucket.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from faas.domain import FileVersion
+from faas.registry.bucket_paths import parent_of
 
 IGNORED_SUFFIXES = ("~", ".tmp", ".part", ".partial", ".swp", ".crdownload")
 ETAG_CHUNK = 1024 * 1024
 MAX_KEY_BYTES = 1024
-_STEP = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,26 +68,10 @@ def version_of(info: os.stat_result) -> FileVersion:
     return FileVersion(info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-@contextlib.contextmanager
-def _parent(root: str, key: str) -> Iterator[tuple[int, str]]:
-    """The directory holding `key` (a descriptor reached from `root` without following any
-    link) and the key's last name. OSError when a step is missing or is a link."""
-    fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        *directories, name = key.split("/")
-        for directory in directories:
-            step = os.open(directory, _STEP, dir_fd=fd)
-            os.close(fd)
-            fd = step
-        yield fd, name
-    finally:
-        os.close(fd)
-
-
 def stat_file(root: str, key: str) -> FoundFile | None:
     """The regular file at `key` (None: gone, a link, or not a regular file)."""
     try:
-        with _parent(root, key) as (directory, name):
+        with parent_of(root, key) as (directory, name):
             info = os.stat(name, dir_fd=directory, follow_symlinks=False)
     except OSError:
         return None
@@ -144,7 +127,7 @@ def etag_of(root: str, found: FoundFile) -> str | None:
     digest = hashlib.md5(usedforsecurity=False)
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        with _parent(root, found.key) as (directory, name):
+        with parent_of(root, found.key) as (directory, name):
             fd = os.open(name, flags, dir_fd=directory)
     except OSError:
         return None
