@@ -120,6 +120,16 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyStatement:
+    """One statement of a function's resource policy (AddPermission), as stored."""
+
+    function_name: str
+    qualifier: str  # "" for the function itself
+    statement_id: str
+    statement: str  # the statement as Lambda returns it, JSON
+
+
+@dataclass(frozen=True, slots=True)
 class AccountUsage:
     """GetAccountSettings' figures from the configuration and the functions."""
 

@@ -69,6 +69,7 @@ from faas.registry.buckets import BucketRegistry
 from faas.registry.codestore import CodeStore
 from faas.registry.function_urls import FunctionUrls
 from faas.registry.functions import Registry
+from faas.registry.policies import ResourcePolicies
 from faas.registry.schedules import ScheduleBook
 from faas.registry.tags import FunctionTags
 from faas.store.audit import AuditLog
@@ -79,6 +80,7 @@ from faas.store.event_configs import EventConfigRepo
 from faas.store.file_ledger import FileLedgerRepo
 from faas.store.function_urls import FunctionUrlRepo
 from faas.store.logs import LogStore
+from faas.store.policies import PolicyRepo
 from faas.store.queue import EventQueueRepo
 from faas.store.records import RecordLog
 from faas.store.repos import FunctionRepo
@@ -384,7 +386,7 @@ async def _start_parts(
     queue, buckets, filewatch, scheduler = await _start_events(
         settings, engine, invoker, registry, limits, undo=undo
     )
-    function_urls = await _start_function_urls(engine, registry)
+    function_urls, policies = await _start_function_extras(engine, registry, settings)
     exporter, metrics_lag = start_metrics(invocation_metrics, pool, queue, records, logs, undo=undo)
     app = make_app(
         Services(
@@ -414,6 +416,7 @@ async def _start_parts(
             schedules=scheduler,
             prices=settings.billing.prices(),
             function_urls=function_urls,
+            policies=policies,
             tags=FunctionTags(registry, TagRepo(engine)),
             logs=logs,
             metrics=exporter,
@@ -696,12 +699,17 @@ async def _start_record_keeping(
     return records, sweeper, logs
 
 
-async def _start_function_urls(engine: Engine, registry: Registry) -> FunctionUrls:
+async def _start_function_extras(
+    engine: Engine, registry: Registry, settings: Settings
+) -> tuple[FunctionUrls, ResourcePolicies]:
+    """Function URLs and resource policies, loaded; deleting a function deletes both."""
     function_urls = FunctionUrls(FunctionUrlRepo(engine), registry)
     await asyncio.to_thread(function_urls.load)
-    # Deleting a function deletes its URL.
     registry.add_delete_listener(function_urls.forget_function)
-    return function_urls
+    policies = ResourcePolicies(registry, PolicyRepo(engine), settings.server.account_id)
+    await asyncio.to_thread(policies.load)
+    registry.add_delete_listener(policies.forget_function)
+    return function_urls, policies
 
 
 def start_metrics(

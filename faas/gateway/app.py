@@ -21,6 +21,7 @@ from faas.gateway import (
     logs_api,
     metrics_api,
     platform_api,
+    policy_api,
     provisioned_api,
     roles_api,
     stats_api,
@@ -50,6 +51,7 @@ def make_app(services: Services) -> web.Application:
     billing_api.add_routes(app, services)
     tags_api.add_routes(app, services)
     account_api.add_routes(app, services)
+    policy_api.add_routes(app, services)
     logs_api.add_routes(app, services)
     function_logs_api.add_routes(app, services)
     metrics_api.add_routes(app, services)

@@ -141,6 +141,30 @@ class GatewayAuth:
         resource = function_arn(self._region, self._account_id, name, in_name or qualifier)
         return self.require(request, action, resource)
 
+    def require_invoke(
+        self,
+        request: web.Request,
+        raw_name: str,
+        qualifier: str | None,
+        granted: Callable[[str, str, str | None], bool] | None,
+    ) -> None:
+        """lambda:InvokeFunction on the function: the caller's own policy allows it, or else
+        the function's resource policy grants it to the caller (`granted(caller arn, name,
+        qualifier)`, consulted only after a refusal: nothing on the usual path)."""
+        try:
+            self.require_on_function(request, "lambda:InvokeFunction", raw_name, qualifier)
+        except AccessDenied:
+            name, in_name = split_function_name(raw_name)
+            chosen = in_name or qualifier
+            caller: Caller = request[CALLER]
+            resource = function_arn(self._region, self._account_id, name, chosen)
+            if granted is None or caller.key.policy.denies("lambda:InvokeFunction", resource):
+                raise  # an explicit deny in the caller's own policy wins, as on AWS
+            if not granted(caller.arn, name, chosen):
+                raise
+            request.pop(DENIED, None)
+            request[AUTHORIZED] = ("lambda:InvokeFunction", resource)
+
     def no_action(self, request: web.Request) -> None:
         """The route performs nothing that needs a permission (e.g. an unknown operation)."""
         request[AUTHORIZED] = NO_ACTION

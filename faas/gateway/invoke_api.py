@@ -45,11 +45,12 @@ class InvokeApi:
         self._max_payload = services.limits.max_sync_payload_bytes
         self._request_ids = RequestIds()
         self._async = services.async_invocations
+        self._granted = None if services.policies is None else services.policies.grants_invoke
 
     async def invoke(self, request: web.Request) -> web.Response:
         qualifier = request.query.get("Qualifier") if request.query_string else None
         name = request.match_info["name"]
-        self._auth.require_on_function(request, "lambda:InvokeFunction", name, qualifier)
+        self._auth.require_invoke(request, name, qualifier, self._granted)
         request_id = self._request_ids.new()
         try:
             invocation = await self._parse(request, request_id, name, qualifier)
@@ -74,7 +75,7 @@ class InvokeApi:
     async def invoke_async(self, request: web.Request) -> web.Response:
         """The legacy InvokeAsync: the body is the event; 202 `{"Status": 202}` once queued."""
         name = request.match_info["name"]
-        self._auth.require_on_function(request, "lambda:InvokeFunction", name)
+        self._auth.require_invoke(request, name, None, self._granted)
         request_id = self._request_ids.new()
         payload = await request.read()
         try:

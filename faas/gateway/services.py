@@ -31,6 +31,7 @@ from faas.queue.service import AsyncInvocations
 from faas.registry.buckets import BucketRegistry
 from faas.registry.function_urls import FunctionUrls
 from faas.registry.functions import Registry
+from faas.registry.policies import ResourcePolicies
 from faas.registry.tags import FunctionTags
 
 
@@ -174,5 +175,7 @@ class Services:
     function_urls: FunctionUrls | None = None
     # Function tags (TagResource, ListTags; CreateFunction's Tags; the bill's group-by).
     tags: FunctionTags | None = None
+    # Functions' resource policies (AddPermission; consulted when an Invoke is denied).
+    policies: ResourcePolicies | None = None
     # Function logs: the CloudWatch Logs API and `faas logs`.
     logs: LogSource | None = None

@@ -383,3 +383,14 @@ log_chunks = Table(
     Index("ix_log_chunks_group_id", "log_group", "id"),
     Index("ix_log_chunks_request_id", "request_id"),
 )
+
+# AddPermission: a function's resource policy, one statement a row (the statement as Lambda
+# returns it, JSON). The qualifier is "" for the function itself.
+function_policies = Table(
+    "function_policies",
+    metadata,
+    Column("function_name", String(64), primary_key=True),
+    Column("qualifier", String(128), primary_key=True),
+    Column("statement_id", String(100), primary_key=True),
+    Column("statement", Text, nullable=False),
+)

@@ -36,7 +36,7 @@ def retrying_api(server: FaasServer) -> Any:
     [
         ("publish_version", {"FunctionName": "fn"}, "PublishVersion"),
         ("list_versions_by_function", {"FunctionName": ARN}, "ListVersionsByFunction"),
-        ("get_policy", {"FunctionName": ARN}, "GetPolicy"),
+        ("get_function_code_signing_config", {"FunctionName": ARN}, None),
         ("list_aliases", {"FunctionName": "fn"}, "ListAliases"),
         ("create_alias", {"FunctionName": "fn", "Name": "live", "FunctionVersion": "1"}, None),
         ("get_runtime_management_config", {"FunctionName": "fn"}, None),

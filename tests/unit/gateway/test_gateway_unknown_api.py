@@ -48,6 +48,7 @@ def build_app() -> web.Application:
         function_urls=object(),
         tags=None,
         logs=None,
+        policies=None,
     )
     return make_app(services)  # type: ignore[arg-type]
 
