@@ -220,6 +220,14 @@ def size_on_disk(path: Path) -> SizeOnDisk:
     return SizeOnDisk(_size(path), _size(wal))
 
 
+def journal_size(data_dir: Path) -> tuple[int, int]:
+    """(segments, bytes) of the records journal, where answered invocations wait for the
+    ingester (faas.server keeps it in <data_dir>/journal): a segment is deleted once stored,
+    so more than one or two means the ingester is behind."""
+    segments = sorted((data_dir / "journal").glob("*"))
+    return len(segments), sum(_size(segment) for segment in segments)
+
+
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size

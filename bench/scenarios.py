@@ -31,6 +31,7 @@ from bench.records_db import (
     create_database,
     database_path,
     fill_month,
+    journal_size,
     plain_month_totals,
     row_stats,
     size_on_disk,
@@ -1030,7 +1031,6 @@ async def _steady_run(bench: Bench, env: Mapping[str, str]) -> dict[str, Any]:
     plan = bench.plan
     async with faas_with(bench, {"hello": HELLO}, env) as server:
         assert server.data_dir is not None
-        path = database_path(server.data_dir)
         url = invoke_url(server.target.url, "hello")
         headers = server.target.signed("POST", url, EVENT, {"Content-Type": "application/json"})
         started = time.monotonic()
@@ -1039,16 +1039,18 @@ async def _steady_run(bench: Bench, env: Mapping[str, str]) -> dict[str, Any]:
         )
         samples = []
         while not load.done():
-            samples.append(await _size_sample(path, started))
+            samples.append(await _size_sample(server.data_dir, started))
             await asyncio.wait({load}, timeout=plan.size_sample_s)
         done: LoadResult = await load
-        samples.append(await _size_sample(path, started))
+        samples.append(await _size_sample(server.data_dir, started))
     return {**done.as_dict(), **_growth(samples, plan.steady_load_s), "samples": samples}
 
 
-async def _size_sample(path: Path, started: float) -> dict[str, Any]:
+async def _size_sample(data_dir: Path, started: float) -> dict[str, Any]:
+    path = database_path(data_dir)
     size: SizeOnDisk = await asyncio.to_thread(size_on_disk, path)
     rows, smallest_id = await asyncio.to_thread(row_stats, path)
+    segments, journal_bytes = await asyncio.to_thread(journal_size, data_dir)
     return {
         "t_s": round(time.monotonic() - started, 1),
         "rows": rows,
@@ -1056,6 +1058,9 @@ async def _size_sample(path: Path, started: float) -> dict[str, Any]:
         "db_mb": _mb(size.main_bytes),
         "wal_mb": _mb(size.wal_bytes),
         "total_mb": _mb(size.total_bytes),
+        # Records answered but not yet in the database wait here.
+        "journal_segments": segments,
+        "journal_mb": _mb(journal_bytes),
     }
 
 
@@ -1073,6 +1078,7 @@ def _growth(samples: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
         "total_mb_end": last["total_mb"],
         "total_mb_peak": max(s["total_mb"] for s in samples),
         "rows_end": last["rows"],
+        "journal_segments_max": max(s["journal_segments"] for s in samples),
         "growth_last_half": _fraction(middle["total_mb"], last["total_mb"]),
         "db_growth_last_half": _fraction(middle["db_mb"], last["db_mb"]),
         "rows_growth_last_half": _fraction(middle["rows"], last["rows"]),
