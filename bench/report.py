@@ -680,6 +680,7 @@ def retention_lines(results: Results) -> list[str]:
                 fmt(run.get("total_mb_end")),
                 _percent(run.get("growth_last_half")),
                 _percent(run.get("db_growth_last_half")),
+                _percent(run.get("rows_growth_last_half")),
                 fmt(run.get("journal_segments_max")),
             ]
         )
@@ -694,6 +695,7 @@ def retention_lines(results: Results) -> list[str]:
         "MB at the end",
         "growth, last half (DB + WAL)",
         "growth, last half (DB file)",
+        "growth, last half (rows)",
         "journal segments (most)",
     ]
     return [

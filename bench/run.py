@@ -87,6 +87,8 @@ async def run(args: argparse.Namespace) -> int:
     mode = "quick" if args.quick else "full"
     plan: Plan = QUICK if args.quick else FULL
     generator: LoadGenerator = pick_generator(args.generator)
+    # Before the scenarios: the load they put on the machine is not the load it had.
+    described = machine.describe(generator.name)
     iterations = calibrate_cpu_iterations()
     started = time.monotonic()
     with scratch_dir() as workdir:
@@ -96,7 +98,7 @@ async def run(args: argparse.Namespace) -> int:
         "mode": mode,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "elapsed_s": round(time.monotonic() - started, 1),
-        "machine": {**machine.describe(generator.name), "network": args.network},
+        "machine": {**described, "network": args.network},
         "cpu_handler": {"target_ms": CPU_TARGET_MS, "iterations": iterations},
         **scenario_results,
     }
