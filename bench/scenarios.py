@@ -1,4 +1,4 @@
-"""The measurements of one run, (a) to (n); each starts and stops its own servers.
+"""The measurements of one run, (a) to (p); each starts and stops its own servers.
 
 Every scenario is `async def scenario(bench) -> dict` of plain JSON values, so any subset can
 run (`--only`) and the report reads one document.
@@ -12,6 +12,7 @@ import datetime as dt
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,17 @@ import psutil
 from bench import peer
 from bench.handlers import HEAVY, HEAVY_MODULES, HELLO, cpu_source
 from bench.loadgen import Durations, LoadGenerator, LoadResult, measure, percentile
+from bench.records_db import (
+    SizeOnDisk,
+    Usage,
+    create_database,
+    database_path,
+    fill_month,
+    journal_size,
+    plain_month_totals,
+    row_stats,
+    size_on_disk,
+)
 from bench.servers import (
     EVENT,
     ServerProcess,
@@ -71,10 +83,19 @@ class Plan:
     # (n): files dropped at once, and files dropped one at a time for the latency.
     file_drops: int
     file_samples: int
+    # (o): invocation records of one month in the database the bill is read from.
+    month_records: int
+    # (p): how long the steady load runs, the records' retention, and how often the
+    # database's size is sampled meanwhile.
+    steady_load_s: float
+    retention_s: float
+    size_sample_s: float
 
 
-FULL = Plan(Durations(2.0, 5.0), 20, 5, 8, (1, 100, 1000), 3, 60, 1000, 30)
-QUICK = Plan(Durations(0.5, 1.0), 5, 2, 4, (1, 10, 50), 1, 8, 100, 5)
+FULL = Plan(
+    Durations(2.0, 5.0), 20, 5, 8, (1, 100, 1000), 3, 60, 1000, 30, 5_000_000, 90.0, 20.0, 3.0
+)
+QUICK = Plan(Durations(0.5, 1.0), 5, 2, 4, (1, 10, 50), 1, 8, 100, 5, 100_000, 25.0, 6.0, 2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -875,6 +896,199 @@ async def _next_event_record(
     raise RuntimeError("a file dropped into the bucket was not invoked within the wait")
 
 
+# -- (o) a month of records billed ----------------------------------------------------------
+
+# A month in the past, so that it is complete; its records are older than the default
+# retention (30 days), so the server keeps records forever here: its sweeper would otherwise
+# start deleting the month (the bill would stay right, from the rollups, but the plain sum it
+# is compared with would not, and the deletes would run beside the timed bills).
+BILL_MONTH = "2025-01"
+KEEP_RECORDS = {"FAAS_STORE_RECORDS_RETENTION_DAYS": "0"}
+BILL_SAMPLES = 20
+PLAIN_SUM_SAMPLES = 3
+
+
+async def month_billed(bench: Bench) -> dict[str, Any]:
+    """A fresh data directory whose database (made by faas's migrations) holds N invocation
+    records of one UTC month over 50 functions, stored through the records ingester's own
+    statements, which keep the monthly rollups; then a faas server on it, and the month's
+    bill over HTTP (signed) timed BILL_SAMPLES times. For contrast, the same month's totals
+    summed over the rows by plain SQL (what a bill without rollups would cost). The bill must
+    count every record and agree with that sum, function by function."""
+    records = bench.plan.month_records
+    # Its own directory, deleted before the next scenario: 5M records are ~1.3 GB.
+    with tempfile.TemporaryDirectory(prefix="month-", dir=bench.workdir) as scratch:
+        data_dir = Path(scratch) / "data"
+        result = await asyncio.to_thread(_fill, data_dir, records)
+        server = await asyncio.to_thread(start_faas, bench.workdir, KEEP_RECORDS, data_dir)
+        try:
+            bill, latencies = await _time_bills(server.target)
+            plain, plain_ns = await asyncio.to_thread(_time_plain_sums, database_path(data_dir))
+        finally:
+            await asyncio.to_thread(server.stop)
+    requests = _check_bill(bill, plain, records)
+    result["bill_requests"] = requests
+    result["functions"] = len(bill["Functions"])
+    result["bill"] = _latency_summary(latencies)
+    result["plain_sql"] = _latency_summary(plain_ns)
+    result["plain_over_bill_p50"] = round(
+        result["plain_sql"]["p50_ms"] / max(result["bill"]["p50_ms"], 0.001), 1
+    )
+    return result
+
+
+def _fill(data_dir: Path, records: int) -> dict[str, Any]:
+    engine = create_database(data_dir)
+    try:
+        filled = fill_month(engine, BILL_MONTH, records)
+    finally:
+        engine.dispose()
+    size = size_on_disk(database_path(data_dir))
+    return {
+        "month": BILL_MONTH,
+        "records": filled.records,
+        "fill_s": round(filled.seconds, 1),
+        "fill_rows_per_s": round(filled.records / filled.seconds),
+        "ingest_s": round(filled.ingest_seconds, 1),
+        "ingest_rows_per_s": round(filled.records / filled.ingest_seconds),
+        "db_mb": _mb(size.main_bytes),
+        "wal_mb": _mb(size.wal_bytes),
+        "bytes_per_record": round(size.main_bytes / filled.records),
+    }
+
+
+async def _time_bills(target: Target) -> tuple[dict[str, Any], list[int]]:
+    """The month's bill BILL_SAMPLES times, one after the other; the last bill and each
+    request's latency at the client (signing included: every call of `faas bill` signs)."""
+    path = f"/faas/v1/billing?month={BILL_MONTH}"
+    latencies = []
+    bill: dict[str, Any] = {}
+    async with http_client(1) as http:
+        for _ in range(BILL_SAMPLES):
+            started = time.perf_counter_ns()
+            bill = await call_api(http, target, "GET", path)
+            latencies.append(time.perf_counter_ns() - started)
+    return bill, latencies
+
+
+def _time_plain_sums(path: Path) -> tuple[Usage, list[int]]:
+    """The month's totals summed over its rows PLAIN_SUM_SAMPLES times (the file is in the
+    page cache by then, as it is on a server that just wrote it)."""
+    usage: Usage = {}
+    latencies = []
+    for _ in range(PLAIN_SUM_SAMPLES):
+        usage, seconds = plain_month_totals(path, BILL_MONTH)
+        latencies.append(round(seconds * 1e9))
+    return usage, latencies
+
+
+def _check_bill(bill: Mapping[str, Any], plain: Usage, records: int) -> int:
+    """The bill's requests summed; RuntimeError unless they are every record, and unless
+    each function's line agrees with the sum over its rows."""
+    lines = {line["FunctionName"]: line for line in bill["Functions"]}
+    requests = sum(int(line["Requests"]) for line in lines.values())
+    if requests != records:
+        raise RuntimeError(f"the bill counts {requests:,} requests for {records:,} records")
+    for name, (count, billed_ms, _) in plain.items():
+        line = lines.get(name, {})
+        billed = (line.get("Requests"), line.get("BilledDurationMs"))
+        if billed != (count, billed_ms):
+            raise RuntimeError(f"{name}: billed {billed}, its rows sum to {(count, billed_ms)}")
+    if set(lines) != set(plain):
+        raise RuntimeError(f"billed functions {sorted(lines)} != recorded {sorted(plain)}")
+    return requests
+
+
+def _mb(size: int) -> float:
+    return round(size / MB, 1)
+
+
+# -- (p) the database under steady load with retention ---------------------------------------
+
+STEADY_CONNECTIONS = 8
+DAY_S = 86_400.0
+
+
+async def retention_steady(bench: Bench) -> dict[str, Any]:
+    """Steady c=8 hello for steady_load_s on a server whose records are kept retention_s
+    (swept every second), the database's size on disk and its rows sampled meanwhile; then
+    the same on a server that keeps records forever (retention 0), for contrast."""
+    plan = bench.plan
+    with_retention = {
+        "FAAS_STORE_RECORDS_RETENTION_DAYS": repr(plan.retention_s / DAY_S),
+        "FAAS_STORE_RETENTION_INTERVAL_S": "1",
+    }
+    return {
+        "connections": STEADY_CONNECTIONS,
+        "duration_s": plan.steady_load_s,
+        "retention_s": plan.retention_s,
+        "with_retention": await _steady_run(bench, with_retention),
+        "retention_off": await _steady_run(bench, {"FAAS_STORE_RECORDS_RETENTION_DAYS": "0"}),
+    }
+
+
+async def _steady_run(bench: Bench, env: Mapping[str, str]) -> dict[str, Any]:
+    plan = bench.plan
+    async with faas_with(bench, {"hello": HELLO}, env) as server:
+        assert server.data_dir is not None
+        url = invoke_url(server.target.url, "hello")
+        headers = server.target.signed("POST", url, EVENT, {"Content-Type": "application/json"})
+        started = time.monotonic()
+        load = asyncio.ensure_future(
+            bench.generator.run(url, STEADY_CONNECTIONS, plan.steady_load_s, headers)
+        )
+        samples = []
+        while not load.done():
+            samples.append(await _size_sample(server.data_dir, started))
+            await asyncio.wait({load}, timeout=plan.size_sample_s)
+        done: LoadResult = await load
+        samples.append(await _size_sample(server.data_dir, started))
+    return {**done.as_dict(), **_growth(samples, plan.steady_load_s), "samples": samples}
+
+
+async def _size_sample(data_dir: Path, started: float) -> dict[str, Any]:
+    path = database_path(data_dir)
+    size: SizeOnDisk = await asyncio.to_thread(size_on_disk, path)
+    rows, smallest_id = await asyncio.to_thread(row_stats, path)
+    segments, journal_bytes = await asyncio.to_thread(journal_size, data_dir)
+    return {
+        "t_s": round(time.monotonic() - started, 1),
+        "rows": rows,
+        "min_id": smallest_id,
+        "db_mb": _mb(size.main_bytes),
+        "wal_mb": _mb(size.wal_bytes),
+        "total_mb": _mb(size.total_bytes),
+        # Records answered but not yet in the database wait here.
+        "journal_segments": segments,
+        "journal_mb": _mb(journal_bytes),
+    }
+
+
+def _growth(samples: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
+    """When the first records went (the smallest id moved), the size then, and the growth
+    from the first sample past half the run to the last one (after the load ended)."""
+    last = samples[-1]
+    middle = next((s for s in samples if s["t_s"] >= duration_s / 2), last)
+    first_ids = [s["min_id"] for s in samples if s["rows"]]
+    applied = next((s for s in samples if first_ids and s["min_id"] > first_ids[0]), None)
+    return {
+        "retention_applied_at_s": applied["t_s"] if applied else None,
+        "total_mb_when_applied": applied["total_mb"] if applied else None,
+        "total_mb_middle": middle["total_mb"],
+        "total_mb_end": last["total_mb"],
+        "total_mb_peak": max(s["total_mb"] for s in samples),
+        "rows_end": last["rows"],
+        "journal_segments_max": max(s["journal_segments"] for s in samples),
+        "growth_last_half": _fraction(middle["total_mb"], last["total_mb"]),
+        "db_growth_last_half": _fraction(middle["db_mb"], last["db_mb"]),
+        "rows_growth_last_half": _fraction(middle["rows"], last["rows"]),
+    }
+
+
+def _fraction(before: float, after: float) -> float | None:
+    return round((after - before) / before, 3) if before else None
+
+
 SCENARIOS: Mapping[str, Scenario] = {
     "a": baseline,
     "b": warm_invoke,
@@ -890,4 +1104,6 @@ SCENARIOS: Mapping[str, Scenario] = {
     "l": peer_serverless_offline,
     "m": async_rates,
     "n": file_events,
+    "o": month_billed,
+    "p": retention_steady,
 }

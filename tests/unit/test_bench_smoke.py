@@ -26,6 +26,8 @@ EXPECTED_NUMBERS: dict[str, list[tuple[str, ...]]] = {
     "j": [("warm", "p50_ms"), ("frozen", "p99_ms"), ("paused_unfrozen", "p50_ms")],
     "k": [("ramp", "p99_ms"), ("steady", "rps")],
     "n": [("drain", "events_per_s"), ("latency", "p50_ms")],
+    "o": [("bill", "p50_ms"), ("plain_sql", "p50_ms"), ("bill_requests",)],
+    "p": [("with_retention", "rows_end"), ("retention_off", "total_mb_end")],
 }
 
 
