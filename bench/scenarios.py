@@ -95,7 +95,7 @@ class Plan:
 FULL = Plan(
     Durations(2.0, 5.0), 20, 5, 8, (1, 100, 1000), 3, 60, 1000, 30, 5_000_000, 90.0, 20.0, 3.0
 )
-QUICK = Plan(Durations(0.5, 1.0), 5, 2, 4, (1, 10, 50), 1, 8, 100, 5, 100_000, 25.0, 6.0, 2.0)
+QUICK = Plan(Durations(0.5, 1.0), 5, 2, 4, (1, 10, 50), 1, 8, 100, 5, 20_000, 12.0, 4.0, 2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,18 +432,22 @@ async def auth_cost(bench: Bench) -> dict[str, Any]:
 
 
 async def _load_with_cpu(
-    bench: Bench, server: ServerProcess, target: Target, connections: int
+    bench: Bench,
+    server: ServerProcess,
+    target: Target,
+    connections: int,
+    function: str = "hello",
 ) -> dict[str, Any]:
     """A warm-up, then one measurement with the gateway process's CPU time around it."""
     gateway = psutil.Process(server.pid)
     warm_only = Durations(bench.plan.durations.warmup_s, 0.0)
     if warm_only.warmup_s > 0:
-        await measure(bench.generator, target, "hello", connections, warm_only)
+        await measure(bench.generator, target, function, connections, warm_only)
     before = gateway.cpu_times()
     result: LoadResult = await measure(
         bench.generator,
         target,
-        "hello",
+        function,
         connections,
         Durations(0.0, bench.plan.durations.measure_s),
     )
@@ -1079,6 +1083,7 @@ def _growth(samples: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
         "total_mb_peak": max(s["total_mb"] for s in samples),
         "rows_end": last["rows"],
         "journal_segments_max": max(s["journal_segments"] for s in samples),
+        "wal_mb_peak": max(s["wal_mb"] for s in samples),
         "growth_last_half": _fraction(middle["total_mb"], last["total_mb"]),
         "db_growth_last_half": _fraction(middle["db_mb"], last["db_mb"]),
         "rows_growth_last_half": _fraction(middle["rows"], last["rows"]),
@@ -1087,6 +1092,54 @@ def _growth(samples: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
 
 def _fraction(before: float, after: float) -> float | None:
     return round((after - before) / before, 3) if before else None
+
+
+# -- (q) function logs ----------------------------------------------------------------------
+
+# A function that logs one line per invocation, the common case the log store is built for.
+LOGGER = """\
+import logging
+logging.getLogger().setLevel(logging.INFO)
+def handler(event, context):
+    logging.info("handled %s", context.aws_request_id)
+    return {"hello": "world"}
+"""
+
+
+async def log_cost(bench: Bench) -> dict[str, Any]:
+    """Warm throughput of a function that logs a line per invocation against one that logs
+    nothing, on one server (the same log store, writer thread and database), c=1 and c=32,
+    their runs alternating (three each in a full run, the median kept), as in (h); then how
+    many invocations' logs were written, and none dropped."""
+    functions = {"hello": HELLO, "logger": LOGGER}
+    async with faas_with(bench, functions) as server:
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in functions}
+        for connections, repeats in ((1, 1), (DENSITY_CONNECTIONS, bench.plan.function_repeats)):
+            for _ in range(repeats):
+                for name in functions:
+                    run = await _load_with_cpu(bench, server, server.target, connections, name)
+                    runs[name].setdefault(f"c{connections}", []).append(run)
+        async with http_client() as http:
+            logs = await _function_logs_counts(http, server.target)
+    result: dict[str, Any] = {
+        name: {level: _median_run(measured) for level, measured in levels.items()}
+        for name, levels in runs.items()
+    }
+    result["logs"] = logs
+    return result
+
+
+async def _function_logs_counts(http: aiohttp.ClientSession, target: Target) -> dict[str, float]:
+    """faas_function_logs_total by outcome, from /metrics."""
+    url = target.url + "/metrics"
+    async with http.get(url, headers=target.signed("GET", url, b"", {})) as response:
+        text = await response.text()
+    counts: dict[str, float] = {}
+    for line in str(text).splitlines():
+        if line.startswith("faas_function_logs_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            counts[outcome] = float(line.rsplit(" ", 1)[1])
+    return counts
 
 
 SCENARIOS: Mapping[str, Scenario] = {
@@ -1106,4 +1159,5 @@ SCENARIOS: Mapping[str, Scenario] = {
     "n": file_events,
     "o": month_billed,
     "p": retention_steady,
+    "q": log_cost,
 }
