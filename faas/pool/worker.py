@@ -579,6 +579,10 @@ class Worker:
                 self._loop.remove_reader(self._log_fd)
                 return
             self._logs.add(chunk)
+            if len(chunk) < LOG_READ_CHUNK:
+                # Drained (the reader is level-triggered: more data calls it again). One read
+                # instead of two per invocation that printed, and no BlockingIOError raised.
+                return
 
     def _on_hang_up(self) -> None:
         """The worker closed its socket: almost always because it is exiting. Its exit status
