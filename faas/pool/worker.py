@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from faas.domain import WorkerResult, WorkerSpec
+from faas.domain import MB, WorkerResult, WorkerSpec
 from faas.pool.process import LaunchedProcess, kill_process_group
 from faas.pool.protocol import Frame, FrameDecoder, FrameTooLarge, ProtocolError, encode_invoke
 from faas.pool.sandbox import PreparedSandbox
@@ -529,7 +529,8 @@ class Worker:
             started_at_ms=started_at_ms,
             duration_ns=duration_ns,
             init_duration_ns=self.init_duration_ns if first else None,
-            max_memory_bytes=0,
+            # Killed at its limit: it used all of it (Lambda's REPORT says so too).
+            max_memory_bytes=self.spec.memory_mb * MB if error_type == OOM_ERROR else 0,
             provisioned=self.provisioned,
         )
 

@@ -34,6 +34,12 @@ def handler(event, context):
     sys.stdout.write("before the sleep\\n")
     time.sleep(30)
 """
+HOG = """
+import sys
+def handler(event, context):
+    sys.stdout.write("before the hog\\n")
+    return bytearray(300 * 1024 * 1024)
+"""
 FLOOD = """
 def handler(event, context):
     print("y" * (3 * 1024 * 1024))
@@ -163,6 +169,21 @@ def test_a_timeouts_output_and_its_line_are_kept(server: FaasServer) -> None:
     lines = invocation(group_events(server, "/aws/lambda/sleeper"), request_id)
     assert lines[1] == "before the sleep"
     assert lines[2].endswith(f"{request_id} Task timed out after 1.00 seconds")
+
+
+def test_an_out_of_memory_kills_output_and_its_lines_are_kept(server: FaasServer) -> None:
+    server.deploy("hog", {"app.py": HOG}, MemorySize=128)
+    response, body = server.invoke("hog")
+    request_id = response["ResponseMetadata"]["RequestId"]
+    assert body["errorType"] == "Runtime.OutOfMemory"
+    lines = invocation(group_events(server, "/aws/lambda/hog"), request_id)
+    assert lines[1] == "before the hog"
+    assert lines[2] == (
+        f"RequestId: {request_id} Error: Runtime exited with error: signal: killed; "
+        "the function ran out of its 128 MB of memory"
+    )
+    assert lines[3:5] == ["Runtime.OutOfMemory", f"END RequestId: {request_id}"]
+    assert "\tMax Memory Used: 128 MB\t" in lines[5]
 
 
 def test_a_flood_is_capped_and_others_are_not_held_up(server: FaasServer) -> None:
