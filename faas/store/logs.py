@@ -12,9 +12,9 @@ from collections.abc import Callable
 from sqlalchemy import Engine, delete, select, update
 
 from faas.config import LogSettings
-from faas.domain import LogChunk, LogEvent, LogGroupInfo, LogPage, LogQuery, LogStreamInfo
+from faas.domain import LogChunk
 from faas.errors import ResourceNotFound
-from faas.store.log_reader import LogReader, Position
+from faas.store.log_reader import LogReader
 from faas.store.log_retention import LogRetention
 from faas.store.log_writer import LogWriter
 from faas.store.tables import log_chunks, log_groups
@@ -24,18 +24,19 @@ GROUP_NOT_FOUND = "The specified log group does not exist."
 _DELETE_BATCH = 5000
 
 
-class LogStore:
+class LogStore(LogReader):
+    """The reads are LogReader's (blocking; `flushed` first to see the latest)."""
+
     def __init__(
         self, engine: Engine, settings: LogSettings, clock: Callable[[], float] = time.time
     ) -> None:
-        self._engine = engine
+        super().__init__(engine)
         self.writer = LogWriter(
             engine,
             flush_interval_s=settings.flush_interval_s,
             max_pending_bytes=settings.max_pending_mb * MB,
             clock=clock,
         )
-        self.reader = LogReader(engine)
         self.retention = LogRetention(
             engine,
             default_days=settings.retention_days,
@@ -99,7 +100,7 @@ class LogStore:
     def delete_group(self, group: str) -> None:
         """The group and every event in it, in batches (a large group never holds the
         database for long)."""
-        if self.reader.group(group) is None:
+        if self.group(group) is None:
             raise ResourceNotFound(GROUP_NOT_FOUND)
         with self._engine.begin() as connection:
             connection.execute(delete(log_groups).where(log_groups.c.name == group))
@@ -114,65 +115,3 @@ class LogStore:
                 )
             if gone.rowcount < _DELETE_BATCH:
                 return
-
-    # -- reading (blocking; `flushed` first to see the latest) ---------------------------------
-
-    def group(self, name: str) -> LogGroupInfo | None:
-        return self.reader.group(name)
-
-    def groups(self, prefix: str, after: str | None, limit: int) -> list[LogGroupInfo]:
-        return self.reader.groups(prefix, after, limit)
-
-    def streams(
-        self,
-        group: str,
-        *,
-        prefix: str,
-        by_last_event: bool,
-        descending: bool,
-        offset: int,
-        limit: int,
-    ) -> list[LogStreamInfo]:
-        return self.reader.streams(
-            group,
-            prefix=prefix,
-            by_last_event=by_last_event,
-            descending=descending,
-            offset=offset,
-            limit=limit,
-        )
-
-    def stream_exists(self, group: str, stream: str) -> bool:
-        return self.reader.stream_exists(group, stream)
-
-    def filter(self, query: LogQuery, position: Position | None) -> LogPage:
-        return self.reader.filter(query, position)
-
-    def stream_events(
-        self,
-        group: str,
-        stream: str,
-        *,
-        start_ms: int | None,
-        end_ms: int | None,
-        position: tuple[int, int] | None,
-        forward: bool,
-        limit: int,
-    ) -> list[LogEvent]:
-        return self.reader.stream_events(
-            group,
-            stream,
-            start_ms=start_ms,
-            end_ms=end_ms,
-            position=position,
-            forward=forward,
-            limit=limit,
-        )
-
-    def newer(
-        self, group: str, after_id: int, request_id: str | None, limit: int
-    ) -> list[LogEvent]:
-        return self.reader.newer(group, after_id, request_id, limit)
-
-    def last_chunk_id(self, group: str) -> int:
-        return self.reader.last_chunk_id(group)
