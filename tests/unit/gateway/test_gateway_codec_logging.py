@@ -3,7 +3,6 @@ shows it."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -11,27 +10,13 @@ import pytest
 from faas.domain import FunctionConfig, LoggingConfig
 from faas.errors import InvalidParameterValue
 from faas.gateway.codec import config_change, configuration_document
+from tests.helpers.configs import function_config
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"
 
 
 def config(logging: LoggingConfig) -> FunctionConfig:
-    base = FunctionConfig(
-        name="fn",
-        runtime="python3.11",
-        handler="app.handler",
-        role="arn:aws:iam::000000000000:role/lambda",
-        memory_mb=128,
-        timeout_s=3,
-        ephemeral_storage_mb=512,
-        environment={},
-        description="",
-        code_sha256="0" * 64,
-        code_size=10,
-        revision_id="rev-1",
-        last_modified="2024-01-01T00:00:00.000+0000",
-    )
-    return dataclasses.replace(base, logging=logging)
+    return function_config(logging=logging)
 
 
 @pytest.mark.parametrize(

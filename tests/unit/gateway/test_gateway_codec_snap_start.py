@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -11,27 +10,13 @@ from faas.domain import FunctionConfig
 from faas.errors import InvalidParameterValue
 from faas.gateway.codec import config_change, configuration_document
 from faas.gateway.provisioned_api import provisioned_document
+from tests.helpers.configs import function_config
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"
 
 
 def config(**changes: Any) -> FunctionConfig:
-    base = FunctionConfig(
-        name="fn",
-        runtime="python3.11",
-        handler="app.handler",
-        role="arn:aws:iam::000000000000:role/lambda",
-        memory_mb=128,
-        timeout_s=3,
-        ephemeral_storage_mb=512,
-        environment={},
-        description="",
-        code_sha256="0" * 64,
-        code_size=10,
-        revision_id="rev-1",
-        last_modified="2024-01-01T00:00:00.000+0000",
-    )
-    return dataclasses.replace(base, **changes)
+    return function_config(**changes)
 
 
 @pytest.mark.parametrize(

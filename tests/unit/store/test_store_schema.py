@@ -19,6 +19,7 @@ from faas.store import DatabaseTooNew, FunctionRepo, RecordRepo, make_engine, mi
 from faas.store.migrations.__main__ import write_revision
 from faas.store.schema import SCRIPT_DIRECTORY
 from faas.store.tables import metadata
+from tests.helpers.configs import function_config
 from tests.helpers.databases import (
     ALL_REVISIONS,
     DUMPS,
@@ -265,18 +266,4 @@ def upgrade():
 
 
 def config(name: str) -> FunctionConfig:
-    return FunctionConfig(
-        name=name,
-        runtime="python3.11",
-        handler="app.handler",
-        role="arn:aws:iam::000000000000:role/lambda",
-        memory_mb=128,
-        timeout_s=3,
-        ephemeral_storage_mb=512,
-        environment={},
-        description="",
-        code_sha256="0" * 64,
-        code_size=10,
-        revision_id="rev-1",
-        last_modified="2024-01-01T00:00:00.000+0000",
-    )
+    return function_config(name)

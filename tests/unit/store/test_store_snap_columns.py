@@ -9,25 +9,12 @@ from pathlib import Path
 from faas.domain import FunctionConfig
 from faas.store import FunctionRepo, make_engine, migrate
 from faas.store.migrations import baseline
+from tests.helpers.configs import function_config
 from tests.helpers.sealing import TEST_SEALER
 
 
 def config(name: str) -> FunctionConfig:
-    return FunctionConfig(
-        name=name,
-        runtime="python3.11",
-        handler="app.handler",
-        role="arn:aws:iam::000000000000:role/lambda",
-        memory_mb=128,
-        timeout_s=3,
-        ephemeral_storage_mb=512,
-        environment={},
-        description="",
-        code_sha256="0" * 64,
-        code_size=10,
-        revision_id="rev-1",
-        last_modified="2024-01-01T00:00:00.000+0000",
-    )
+    return function_config(name)
 
 
 def test_snap_start_and_provisioned_concurrency_round_trip(tmp_path: Path) -> None:
