@@ -32,6 +32,7 @@ class TagsApi:
     def __init__(self, services: Services, tags: FunctionTags) -> None:
         self._auth = services.auth
         self._tags = tags
+        self._records = services.records
 
     def _function(self, request: web.Request, action: str) -> str:
         resource = request.match_info["resource"]
@@ -43,11 +44,14 @@ class TagsApi:
         document = await json_body(request)
         if "Tags" not in document:
             raise InvalidParameterValue("Tags is required")
+        # The invocations answered so far are stored (and counted) under the tags they had.
+        await self._records.drained()
         await asyncio.to_thread(self._tags.tag, name, document["Tags"])
         return web.Response(status=204)
 
     async def untag(self, request: web.Request) -> web.Response:
         name = self._function(request, "lambda:UntagResource")
+        await self._records.drained()
         await asyncio.to_thread(self._tags.untag, name, request.query.getall("tagKeys", []))
         return web.Response(status=204)
 
