@@ -251,6 +251,42 @@ class FunctionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Alias:
+    """CreateAlias: a name for one version of a function ($LATEST or a published number),
+    which may send a share of the invocations to one additional published version
+    (AliasRoutingConfiguration's AdditionalVersionWeights)."""
+
+    function_name: str
+    name: str
+    function_version: str
+    description: str
+    revision_id: str  # new on every change
+    additional_version: str | None = None
+    additional_weight: float = 0.0  # 0..1: the share of invocations additional_version gets
+
+    def references(self, version: str) -> bool:
+        return version in (self.function_version, self.additional_version)
+
+
+@dataclass(frozen=True, slots=True)
+class AliasChange:
+    """UpdateAlias input: None means "leave as is"; `routing` () removes the routing."""
+
+    function_version: str | None = None
+    description: str | None = None
+    routing: tuple[tuple[str, float], ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedState:
+    """A function's version counter: the newest number ever given, and the revision of
+    $LATEST it was published from ("" before any)."""
+
+    last_version: int = 0
+    last_published_revision: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigChange:
     """UpdateFunctionConfiguration / CreateFunction input: None means "leave as is"."""
 
@@ -513,6 +549,14 @@ class FunctionPage:
     """One page of ListFunctions."""
 
     functions: tuple[FunctionConfig, ...]
+    next_marker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AliasPage:
+    """One page of ListAliases."""
+
+    aliases: tuple[Alias, ...]
     next_marker: str | None = None
 
 

@@ -24,6 +24,13 @@ class InvalidParameterValue(FaasError):
     status = 400
 
 
+class ValidationError(FaasError):
+    """A request member outside its model's constraints, as Lambda's front end words it."""
+
+    code = "ValidationException"
+    status = 400
+
+
 class InvalidRequestContent(FaasError):
     code = "InvalidRequestContentException"
     status = 400

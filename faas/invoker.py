@@ -70,30 +70,35 @@ class Invoker:
         self._isolation_of: dict[str, str | None] = {}
 
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
-        config = self._registry.resolve(request.function_name, request.qualifier)
+        config, named = self._registry.resolve_invocation(request.function_name, request.qualifier)
         self._check(request)
         if request.invocation_type is InvocationType.DRY_RUN:
             return InvocationResult(request.request_id, b"", None, config.version)
-        return await self._execute(config, request, attempt=1)
+        return await self._execute(config, named, request, attempt=1)
 
     async def run_event(self, request: InvocationRequest, attempt: int) -> InvocationResult:
         """One attempt of an async event (faas/queue), recorded as such. Throttles raise
         TooManyRequests, as for a synchronous call: the queue tries the event again later."""
-        config = self._registry.resolve(request.function_name, request.qualifier)
-        return await self._execute(config, request, attempt=attempt)
+        config, named = self._registry.resolve_invocation(request.function_name, request.qualifier)
+        return await self._execute(config, named, request, attempt=attempt)
 
     def resolve(self, function_name: str, qualifier: str | None) -> FunctionConfig:
         """The function an invocation would run (ResourceNotFound if there is none)."""
         return self._registry.resolve(function_name, qualifier)
 
     async def _execute(
-        self, config: FunctionConfig, request: InvocationRequest, *, attempt: int
+        self,
+        config: FunctionConfig,
+        named: str | None,
+        request: InvocationRequest,
+        *,
+        attempt: int,
     ) -> InvocationResult:
         try:
             # Admitted before a worker is acquired, so a throttled call costs no worker.
             slot = await self._admission.admit(config.name)
             try:
-                result = await self._run(config, request)
+                result = await self._run(config, named, request)
             finally:
                 slot.release()
         except TooManyRequests as throttled:
@@ -157,17 +162,24 @@ class Invoker:
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
             )
 
-    async def _run(self, config: FunctionConfig, request: InvocationRequest) -> WorkerResult:
+    async def _run(
+        self, config: FunctionConfig, named: str | None, request: InvocationRequest
+    ) -> WorkerResult:
         spec = self._registry.cached_worker_spec(config)
         if spec is None:  # the first call of a revision may extract its code: off the loop
             spec = await asyncio.to_thread(self._registry.worker_spec, config)
+        # The ARN the caller invoked, as context.invoked_function_arn shows it on Lambda: an
+        # alias's when invoked through one, `:$LATEST` when named so.
+        arn = (
+            spec.function_arn if named is None else self._registry.function_arn(config.name, named)
+        )
         try:
             worker = await self._pool.acquire(spec)
         except InitFailed as failed:
             return _init_failure_result(failed)
         try:
             result = await worker.invoke(
-                request.request_id, request.payload, spec.function_arn, request.client_context
+                request.request_id, request.payload, arn, request.client_context
             )
         finally:
             self._pool.release(worker)

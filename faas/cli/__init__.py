@@ -23,6 +23,7 @@ from faas.cli import (
     tags,
     triggers,
     urls,
+    versions,
 )
 from faas.cli.app import main
 
@@ -44,4 +45,5 @@ __all__ = [
     "tags",
     "triggers",
     "urls",
+    "versions",
 ]

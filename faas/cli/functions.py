@@ -23,6 +23,7 @@ from faas.cli.gateway_client import (
     GatewayUnreachable,
     function_path,
 )
+from faas.cli.versions import all_aliases, all_versions, routing_text
 from faas.errors import FaasError
 
 
@@ -129,7 +130,8 @@ def _function_row(cfg: Mapping[str, Any]) -> tuple[str, ...]:
     help="How many of the newest invocations to show.",
 )
 def get_function(name: str, last: int) -> None:
-    """Show the function NAME: configuration, code, concurrency and last invocations."""
+    """Show the function NAME: configuration, code, concurrency, versions and aliases, and
+    last invocations (NAME:VERSION or NAME:ALIAS shows that version's configuration)."""
     context = cli_context()
     client = context.client
     function = client.request_json("GET", function_path(name), read_timeout_s=MANAGEMENT_TIMEOUT_S)
@@ -137,6 +139,8 @@ def get_function(name: str, last: int) -> None:
     function_name = str(configuration.get("FunctionName", name))
     described: dict[str, Any] = {
         **function,
+        "Versions": _published_versions(client, function_name),
+        "Aliases": _aliases(client, function_name),
         "ProvisionedConcurrency": _provisioned_config(client, function_name),
         "Invocations": _recent_invocations(client, function_name, last) if last else [],
     }
@@ -144,6 +148,26 @@ def get_function(name: str, last: int) -> None:
         print_json(described)
     else:
         click.echo(describe_function(described))
+
+
+def _published_versions(client: GatewayClient, name: str) -> list[str]:
+    """The numbers of the function's published versions ([] from a server without them)."""
+    try:
+        found = [str(cfg.get("Version")) for cfg in all_versions(client, name)]
+    except GatewayError as exc:
+        if exc.code == "UnknownOperationException":
+            return []
+        raise
+    return [version for version in found if version != "$LATEST"]
+
+
+def _aliases(client: GatewayClient, name: str) -> list[dict[str, Any]]:
+    try:
+        return list(all_aliases(client, name))
+    except GatewayError as exc:
+        if exc.code == "UnknownOperationException":
+            return []
+        raise
 
 
 def _provisioned_config(client: GatewayClient, name: str) -> Any:
@@ -204,7 +228,19 @@ def _facts(described: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[tuple[s
         ("revision", str(cfg.get("RevisionId", ""))),
         ("reserved", "-" if reserved is None else str(reserved)),
         ("provisioned", _provisioned_text(provisioned)),
+        ("versions", ", ".join(described.get("Versions") or []) or "-"),
+        ("aliases", _aliases_text(described.get("Aliases") or [])),
     ]
+
+
+def _aliases_text(aliases: list[Mapping[str, Any]]) -> str:
+    """`live -> 3 (4: 10%), beta -> $LATEST`."""
+    shown = []
+    for alias in aliases:
+        routing = routing_text(alias)
+        text = f"{alias.get('Name')} -> {alias.get('FunctionVersion')}"
+        shown.append(f"{text} ({routing})" if routing else text)
+    return ", ".join(shown) or "-"
 
 
 def _provisioned_text(provisioned: Mapping[str, Any] | None) -> str:
@@ -221,7 +257,7 @@ def _provisioned_text(provisioned: Mapping[str, Any] | None) -> str:
 @json_option
 @click.argument("name")
 def remove_function(name: str) -> None:
-    """Delete the function NAME."""
+    """Delete the function NAME, with its versions and aliases (NAME:3: version 3 only)."""
     context = cli_context()
     response = context.client.request(
         "DELETE", function_path(name), read_timeout_s=MANAGEMENT_TIMEOUT_S

@@ -51,7 +51,8 @@ def read_payload(spec: str) -> bytes:
 def invoke(
     *, name: str, payload_spec: str, tail: bool, qualifier: str | None, run_async: bool
 ) -> None:
-    """Invoke the function NAME and print what it returned."""
+    """Invoke the function NAME and print what it returned (NAME:ALIAS or NAME:3 invokes an
+    alias or a version)."""
     payload = read_payload(payload_spec)
     context = cli_context()
     headers = {"X-Amz-Invocation-Type": "Event" if run_async else "RequestResponse"}

@@ -28,6 +28,7 @@ from faas.gateway import (
     tags_api,
     triggers_api,
     unknown_api,
+    versions_api,
 )
 from faas.gateway.services import Services
 
@@ -40,6 +41,7 @@ def make_app(services: Services) -> web.Application:
     app[SERVICES] = services
     invoke_api.add_routes(app, services)
     functions_api.add_routes(app, services)
+    versions_api.add_routes(app, services)
     platform_api.add_routes(app, services)
     concurrency_api.add_routes(app, services)
     provisioned_api.add_routes(app, services)

@@ -203,8 +203,6 @@ def config_change(document: Mapping[str, Any]) -> ConfigChange:
 
 def refuse_unsupported(document: Mapping[str, Any]) -> None:
     """Options whose meaning faas does not provide yet are refused rather than ignored."""
-    if document.get("Publish"):
-        raise InvalidParameterValue("Publish is not supported yet: faas serves $LATEST")
     if document.get("PackageType", "Zip") != "Zip":
         raise InvalidParameterValue("PackageType must be Zip: container images are not supported")
     if document.get("Layers"):
@@ -246,8 +244,8 @@ def _snap_start(value: Any, name: str) -> bool:
     """SnapStart.ApplyOn -> on/off.
 
     On Lambda, PublishedVersions applies snapshot start to versions published from now on.
-    faas has no published versions yet and serves $LATEST only, so PublishedVersions turns
-    it on for $LATEST itself (its next workers fork from an initialised template).
+    faas turns it on for $LATEST itself as well (its next workers fork from an initialised
+    template), and versions published from it keep it.
     """
     if value == SNAP_START_ON:
         return True

@@ -1,7 +1,8 @@
 """Event invoke configurations: Put/Update/Get/Delete/ListFunctionEventInvokeConfigs.
 
-Retries, event age and destinations of async invocations, per function and qualifier (faas
-serves $LATEST only). Validation and storage are faas.queue.configs'; this module maps HTTP.
+Retries, event age and destinations of async invocations, per function and qualifier
+($LATEST only, not yet published versions and aliases). Validation and storage are
+faas.queue.configs'; this module maps HTTP.
 """
 
 from __future__ import annotations

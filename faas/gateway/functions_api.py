@@ -8,7 +8,7 @@ import dataclasses
 from aiohttp import web
 
 from faas.domain import LATEST, ConfigChange, FunctionConfig
-from faas.errors import InvalidParameterValue, ResourceNotFound
+from faas.errors import InvalidParameterValue
 from faas.gateway.auth import guarded
 from faas.gateway.code_source import code_zip
 from faas.gateway.codec import (
@@ -55,8 +55,12 @@ class FunctionsApi:
         self._tags = services.tags
         self._services = services
 
-    def _document(self, cfg: FunctionConfig) -> dict[str, object]:
-        return configuration_document(cfg, self._registry.function_arn(cfg.name))
+    def _document(self, cfg: FunctionConfig, named: str | None = None) -> dict[str, object]:
+        """FunctionConfiguration; its FunctionArn is qualified as the request named it (a
+        published version's own document names its version)."""
+        if named is None and cfg.version != LATEST:
+            named = cfg.version
+        return configuration_document(cfg, self._registry.function_arn(cfg.name, named))
 
     async def _deployed_document(self, cfg: FunctionConfig) -> dict[str, object]:
         """The configuration, plus `FaasWarnings` when the code will probably not run as
@@ -80,10 +84,19 @@ class FunctionsApi:
         zip_bytes = await code_zip(request, self._services, code, "Code")
         change = self._checked(request, config_change(document))
         tags = self._create_tags(request, name, document.get("Tags"))
+        publish = _publish_flag(document)
+        if publish:
+            self._auth.require_on_function(request, "lambda:PublishVersion", name)
         cfg = await asyncio.to_thread(self._registry.create, name, zip_bytes, change)
         if tags and self._tags is not None:
             await asyncio.to_thread(self._tags.tag, cfg.name, tags)
-        return json_response(await self._deployed_document(cfg), status=201)
+        if not publish:
+            return json_response(await self._deployed_document(cfg), status=201)
+        published = await asyncio.to_thread(self._registry.publish_version, cfg.name)
+        document = await self._deployed_document(published)
+        # As Lambda answers it: version 1's configuration under the function's own ARN.
+        document["FunctionArn"] = self._registry.function_arn(cfg.name)
+        return json_response(document, status=201)
 
     def _create_tags(self, request: web.Request, name: str, tags: object) -> dict[str, str]:
         """CreateFunction's Tags, checked before anything is created (as TagResource would
@@ -120,12 +133,12 @@ class FunctionsApi:
     async def get(self, request: web.Request) -> web.Response:
         raw_name, qualifier = request.match_info["name"], request.query.get("Qualifier")
         caller = self._auth.require_on_function(request, "lambda:GetFunction", raw_name, qualifier)
-        cfg = self._registry.resolve(raw_name, qualifier)
+        cfg, named = self._registry.resolve_named(raw_name, qualifier)
         location = self._auth.presign_code_url(
             request, f"/faas/v1/code/{cfg.code_sha256}", self._code_url_expiry_s
         )
         document: dict[str, object] = {
-            "Configuration": self._document(cfg),
+            "Configuration": self._document(cfg, named),
             "Code": {"RepositoryType": "faas", "Location": location},
         }
         # As on Lambda: the tags only for whoever may list them.
@@ -133,26 +146,36 @@ class FunctionsApi:
             "lambda:ListTags", self._registry.function_arn(cfg.name)
         ):
             document["Tags"] = await asyncio.to_thread(self._tags.tags, cfg.name)
-        if cfg.reserved_concurrency is not None:
-            document["Concurrency"] = concurrency_document(cfg.reserved_concurrency)
+        # Reserved concurrency is the function's own, whichever version is shown.
+        reserved = self._registry.get(cfg.name).reserved_concurrency
+        if reserved is not None:
+            document["Concurrency"] = concurrency_document(reserved)
         return json_response(document)
 
     async def get_configuration(self, request: web.Request) -> web.Response:
-        return json_response(
-            self._document(self._resolve(request, "lambda:GetFunctionConfiguration"))
+        raw_name, qualifier = request.match_info["name"], request.query.get("Qualifier")
+        self._auth.require_on_function(
+            request, "lambda:GetFunctionConfiguration", raw_name, qualifier
         )
+        cfg, named = self._registry.resolve_named(raw_name, qualifier)
+        return json_response(self._document(cfg, named))
 
     async def update_code(self, request: web.Request) -> web.Response:
-        name = self._resolve(request, "lambda:UpdateFunctionCode").name
+        name = self._function_itself(request, "lambda:UpdateFunctionCode")
         document = await json_body(request)
         refuse_unsupported(document)
         zip_bytes = await code_zip(request, self._services, document, "UpdateFunctionCode")
         revision = _revision(document)
+        publish = _publish_flag(document)
+        if publish:
+            self._auth.require_on_function(request, "lambda:PublishVersion", name)
         cfg = await asyncio.to_thread(self._registry.update_code, name, zip_bytes, revision)
+        if publish:
+            cfg = await asyncio.to_thread(self._registry.publish_version, name)
         return json_response(await self._deployed_document(cfg))
 
     async def update_configuration(self, request: web.Request) -> web.Response:
-        name = self._resolve(request, "lambda:UpdateFunctionConfiguration").name
+        name = self._function_itself(request, "lambda:UpdateFunctionConfiguration")
         document = await json_body(request)
         refuse_unsupported(document)
         change = self._checked(request, config_change(document))
@@ -161,14 +184,11 @@ class FunctionsApi:
         return json_response(await self._deployed_document(cfg))
 
     async def delete(self, request: web.Request) -> web.Response:
-        qualifier = request.query.get("Qualifier")
-        self._auth.require_on_function(
-            request, "lambda:DeleteFunction", request.match_info["name"], qualifier
-        )
-        if qualifier not in (None, LATEST):
-            raise ResourceNotFound(f"Function not found: {request.match_info['name']}:{qualifier}")
-        name = self._registry.resolve(request.match_info["name"], None).name
-        await asyncio.to_thread(self._registry.delete, name)
+        """The function with its versions and aliases, or with a version number as qualifier
+        that version only."""
+        raw_name, qualifier = request.match_info["name"], request.query.get("Qualifier")
+        self._auth.require_on_function(request, "lambda:DeleteFunction", raw_name, qualifier)
+        await asyncio.to_thread(self._registry.delete, raw_name, qualifier)
         return web.Response(status=204)
 
     def _checked(self, request: web.Request, change: ConfigChange) -> ConfigChange:
@@ -191,11 +211,20 @@ class FunctionsApi:
             self._auth.require(request, "iam:PassRole", self._roles.arn(role.name))
         return dataclasses.replace(change, role_passed=role is not None)
 
-    def _resolve(self, request: web.Request, action: str) -> FunctionConfig:
-        """The function the path names, once the caller may perform `action` on it."""
-        raw_name, qualifier = request.match_info["name"], request.query.get("Qualifier")
-        self._auth.require_on_function(request, action, raw_name, qualifier)
-        return self._registry.resolve(raw_name, qualifier)
+    def _function_itself(self, request: web.Request, action: str) -> str:
+        """The name of the function the path names (a version or an alias is refused, as
+        Lambda refuses them here), once the caller may perform `action` on it."""
+        raw_name = request.match_info["name"]
+        self._auth.require_on_function(request, action, raw_name)
+        name = self._registry.unqualified(raw_name)
+        return self._registry.get(name).name
+
+
+def _publish_flag(document: dict[str, object]) -> bool:
+    publish = document.get("Publish", False)
+    if not isinstance(publish, bool):
+        raise InvalidParameterValue("Publish must be a boolean")
+    return publish
 
 
 def _revision(document: dict[str, object]) -> str | None:

@@ -1,8 +1,9 @@
 """Provisioned concurrency: Put/Get/DeleteProvisionedConcurrencyConfig.
 
-faas serves $LATEST only, so the one qualifier these accept is `$LATEST` (boto3 insists on
-sending one). Allocated and available are the same number here: the workers of the
-function's current version that are initialised right now, up to the requested count.
+faas keeps provisioned concurrency for $LATEST only (not yet for published versions and
+aliases), so the one qualifier these accept is `$LATEST` (boto3 insists on sending one).
+Allocated and available are the same number here: the workers of the function's current
+version that are initialised right now, up to the requested count.
 """
 
 from __future__ import annotations

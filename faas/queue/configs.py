@@ -4,8 +4,8 @@ Get, Delete, List, with Lambda's validation and errors.
 The repository calls block: the gateway runs these methods in a thread.
 
 Choices a Lambda user would expect:
-- faas serves `$LATEST` only, so a configuration belongs to `$LATEST` (an unqualified name
-  means `$LATEST`); any other qualifier is refused, saying so.
+- Configurations exist for `$LATEST` only, not yet for published versions and aliases (an
+  unqualified name means `$LATEST`); any other qualifier is refused, saying so.
 - A destination must be a Lambda function of this server (its region and account), and it
   must exist: Lambda checks a destination when the configuration is written (it refuses one
   the function may not reach with "The destination ARN ... is invalid"), so a typo shows up
@@ -151,8 +151,8 @@ def destination_function(arn: str, region: str, account_id: str) -> tuple[str, s
     qualifier = parts[7] if len(parts) == 8 else None
     if qualifier not in (None, LATEST):
         raise InvalidParameterValue(
-            f"The destination ARN {arn} is invalid: faas serves {LATEST} only (published "
-            "versions and aliases are not supported yet)"
+            f"The destination ARN {arn} is invalid: a destination is a function's {LATEST} "
+            "only (destinations on published versions and aliases are not supported yet)"
         )
     return parts[6], qualifier
 
@@ -282,9 +282,8 @@ class EventConfigs:
         qualifier = in_name or qualifier or LATEST
         if qualifier != LATEST:
             raise InvalidParameterValue(
-                f"Qualifier {qualifier!r}: faas serves {LATEST} only (published versions and "
-                "aliases are not supported yet), so event invoke configurations exist for "
-                f"{LATEST} only"
+                f"Qualifier {qualifier!r}: event invoke configurations of published versions "
+                f"and aliases are not supported yet; they exist for {LATEST} only"
             )
         self._functions.get(name)
         return name, qualifier

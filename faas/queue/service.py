@@ -11,6 +11,7 @@ from faas.domain import FunctionConfig, InvocationRequest, QueuedEvent
 from faas.errors import RequestTooLarge
 from faas.queue.dispatcher import Dispatcher
 from faas.queue.enqueuer import Enqueuer
+from faas.registry.names import split_function_name
 from faas.store.queue import EventQueueRepo
 
 
@@ -37,6 +38,9 @@ class AsyncInvocations:
         ResourceNotFound for a function that does not exist, RequestTooLarge over 1 MB,
         TooManyRequests when the queue is full."""
         config = self._resolve(request.function_name, request.qualifier)
+        # A version or alias named in the function's name is kept: the event runs it.
+        _, in_name = split_function_name(request.function_name)
+        qualifier = request.qualifier if in_name is None else in_name
         if len(request.payload) > self._max_payload:
             raise RequestTooLarge(
                 f"Request must be smaller than {self._max_payload} bytes for the "
@@ -47,7 +51,7 @@ class AsyncInvocations:
             QueuedEvent(
                 request_id=request.request_id,
                 function_name=config.name,
-                qualifier=request.qualifier,
+                qualifier=qualifier,
                 payload=request.payload,
                 client_context=request.client_context,
                 enqueued_at_ms=now_ms,

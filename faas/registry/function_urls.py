@@ -7,8 +7,9 @@ path of every request to a URL. Mutations block (the gateway runs them in a thre
 time under a lock, writing the database first and then swapping in a new dictionary.
 
 Choices a Lambda user would expect:
-- faas serves `$LATEST` only, so a function has at most one URL, for `$LATEST` (no Qualifier,
-  or `$LATEST`); any other qualifier is refused, saying so.
+- URLs exist for `$LATEST` only, not yet for published versions and aliases, so a function
+  has at most one URL, for `$LATEST` (no Qualifier, or `$LATEST`); any other qualifier is
+  refused, saying so.
 - InvokeMode BUFFERED only: RESPONSE_STREAM is refused, saying so.
 - A url id is 32 lowercase letters and digits, as Lambda's; the URL is
   `<scheme>://<host>/urls/<url_id>/` on this server (the gateway builds it).
@@ -223,7 +224,7 @@ class FunctionUrls:
     def list_page(
         self, raw_name: str, marker: str | None, max_items: int | None
     ) -> list[FunctionUrlConfig]:
-        """The function's URLs: at most one (faas serves $LATEST only), so never a next page;
+        """The function's URLs: at most one (for $LATEST), so never a next page;
         a marker (never handed out) lists nothing."""
         name = list_target(raw_name, "ListFunctionUrlConfigs")
         self._functions.get(name)
@@ -323,9 +324,9 @@ class FunctionUrls:
         qualifier = in_name or qualifier or LATEST
         if qualifier != LATEST:
             raise InvalidParameterValue(
-                f"Qualifier {qualifier!r}: faas serves {LATEST} only (published versions and "
-                "aliases are not supported yet), so a function URL is for the function's "
-                f"{LATEST}: leave Qualifier out"
+                f"Qualifier {qualifier!r}: function URLs of published versions and aliases are "
+                f"not supported yet; a function URL is for the function's {LATEST}: leave "
+                "Qualifier out"
             )
         self._functions.get(name)
         return name

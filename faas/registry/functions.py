@@ -14,6 +14,7 @@ import base64
 import binascii
 import dataclasses
 import logging
+import random
 import threading
 import uuid
 from bisect import bisect_right
@@ -28,6 +29,9 @@ from faas.domain import (
     RECURSIVE_LOOP_ALLOW,
     RECURSIVE_LOOP_TERMINATE,
     AccountUsage,
+    Alias,
+    AliasChange,
+    AliasPage,
     Bucket,
     CodeInfo,
     ConfigChange,
@@ -45,10 +49,25 @@ from faas.errors import (
     ResourceConflict,
     ResourceNotFound,
 )
+from faas.registry.aliases import (
+    Routing,
+    check_alias_name,
+    check_description,
+    check_function_version,
+    check_routing,
+)
 from faas.registry.codestore import CodeStore
 from faas.registry.hints import deploy_warnings
 from faas.registry.names import function_arn, split_function_name
+from faas.registry.routing import Draw, routed_version
 from faas.registry.validation import check_network, validate_change
+from faas.registry.versions import (
+    VersionBook,
+    check_code_sha256,
+    decode_alias_marker,
+    decode_version_marker,
+    version_key,
+)
 from faas.store.repos import FunctionRepo
 
 _log = logging.getLogger(__name__)
@@ -68,6 +87,14 @@ _REVISION_MISMATCH = (
 _QUALIFIER_MISMATCH = (
     "The derived qualifier from the function name does not match the specified qualifier."
 )
+# Lambda's answer to a version or alias given to an operation on the function itself.
+UNQUALIFIED_ONLY = (
+    "This operation is permitted on Lambda functions only. Aliases and versions do not "
+    "support this operation. Please specify either a function name or an unqualified "
+    "function ARN."
+)
+# ListVersionsByFunction answers at most this many versions a page, whatever MaxItems says.
+MAX_VERSIONS_PER_PAGE = 50
 _CHANGE_FIELDS = tuple(field.name for field in dataclasses.fields(ConfigChange))
 
 RetireListener = Callable[[str], None]
@@ -91,6 +118,7 @@ class Registry:
         region: str,
         account_id: str,
         concurrency: ConcurrencySettings | None = None,
+        draw: Draw = random.random,
     ) -> None:
         if not runtimes:
             raise ValueError("a registry needs at least one runtime")
@@ -101,6 +129,9 @@ class Registry:
         self._region = region
         self._account_id = account_id
         self._functions: _Functions = {}
+        # Published versions and aliases; an alias's weighted choice draws from `draw`.
+        self._book = VersionBook(repo)
+        self._draw = draw
         self._specs: dict[str, WorkerSpec] = {}  # by revision_id
         self._concurrency = concurrency or ConcurrencySettings()
         self._listeners: tuple[RetireListener, ...] = ()
@@ -120,6 +151,7 @@ class Registry:
         loaded = {cfg.name: cfg for cfg in self._repo.all()}
         with self._mutation:
             self._functions = loaded
+            self._book.load()
             self._specs.clear()
 
     @property
@@ -209,25 +241,51 @@ class Registry:
             concurrent_executions=self._concurrency.account_limit,
             unreserved_concurrent_executions=self._concurrency.account_limit - reserved,
             function_count=len(functions),
-            total_code_size=sum(cfg.code_size for cfg in functions),
+            total_code_size=sum(cfg.code_size for cfg in functions)
+            + sum(cfg.code_size for cfg in self._book.all_versions()),
         )
 
     # -- reads (hot path: no lock, no database) ---------------------------------------------
 
     def resolve(self, raw_name: str, qualifier: str | None) -> FunctionConfig:
-        """The configuration an invocation of `raw_name` (name or ARN) + qualifier runs."""
+        """The configuration `raw_name` (name or ARN) + qualifier names: $LATEST, a published
+        version, or an alias's own version."""
         if qualifier is None:
             found = self._functions.get(raw_name)
             if found is not None:
                 return found
         name, qualifier = self._split(raw_name, qualifier)
-        found = self._functions.get(name) if qualifier in (None, LATEST) else None
-        if found is None:
-            raise self._not_found(name, qualifier)
-        return found
+        return self._named(name, qualifier, None)
+
+    def resolve_named(
+        self, raw_name: str, qualifier: str | None
+    ) -> tuple[FunctionConfig, str | None]:
+        """`resolve`, and the qualifier the request named (None: the function itself)."""
+        name, qualifier = self._split(raw_name, qualifier)
+        return self._named(name, qualifier, None), qualifier
+
+    def resolve_invocation(
+        self, raw_name: str, qualifier: str | None
+    ) -> tuple[FunctionConfig, str | None]:
+        """What an invocation runs, and the qualifier it named (None: the function itself).
+        An alias with routing picks its version with one draw."""
+        if qualifier is None:
+            found = self._functions.get(raw_name)
+            if found is not None:
+                return found, None
+        name, qualifier = self._split(raw_name, qualifier)
+        return self._named(name, qualifier, self._draw), qualifier
 
     def get(self, name: str) -> FunctionConfig:
-        return self.resolve(name, None)
+        """The function's $LATEST; a version or alias in the name is refused, as Lambda
+        refuses it for operations on the function itself."""
+        found = self._functions.get(name)
+        if found is not None:
+            return found
+        short, qualifier = split_function_name(name)
+        if qualifier not in (None, LATEST):
+            raise InvalidParameterValue(UNQUALIFIED_ONLY)
+        return self._named(short, None, None)
 
     def cached_worker_spec(self, cfg: FunctionConfig) -> WorkerSpec | None:
         """The spec of `cfg` when it was built already (no disk work): for the event loop."""
@@ -251,7 +309,11 @@ class Registry:
             network=cfg.network,
             environment=cfg.environment,
             code_dir=str(self._codes.code_dir(cfg.code_sha256)),
-            function_arn=self.function_arn(cfg.name),
+            # A version's own ARN; an invocation through an alias or `:$LATEST` is given the
+            # ARN it named with the event, as Lambda's context.invoked_function_arn shows it.
+            function_arn=self.function_arn(
+                cfg.name, None if cfg.version == LATEST else cfg.version
+            ),
             region=self._region,
             snap_start=cfg.snap_start,
             sandbox_uid=cfg.sandbox_uid,
@@ -264,7 +326,7 @@ class Registry:
         )
         # A caller holding a configuration that was just replaced gets a spec, but the cache
         # does not keep it alive after the update already evicted that revision.
-        if self._functions.get(cfg.name) is cfg:
+        if self._is_current(cfg):
             self._specs[cfg.revision_id] = spec
         return spec
 
@@ -287,8 +349,8 @@ class Registry:
 
     def functions_using_code(self, sha256: str) -> tuple[str, ...]:
         """Names of the functions whose code is the bundle `sha256` (a scan; rare calls)."""
-        functions = self._functions.values()
-        return tuple(sorted(cfg.name for cfg in functions if cfg.code_sha256 == sha256))
+        configs = [*self._functions.values(), *self._book.all_versions()]
+        return tuple(sorted({cfg.name for cfg in configs if cfg.code_sha256 == sha256}))
 
     def code_zip(self, sha256: str) -> bytes:
         """The stored zip of a code bundle (GetFunction's Code.Location serves it)."""
@@ -316,7 +378,7 @@ class Registry:
 
     def create(self, name: str, zip_bytes: bytes, change: ConfigChange) -> FunctionConfig:
         """Deploy a new function ($LATEST); ResourceConflict if the name is taken."""
-        name = self._unqualified(name)
+        name = self.unqualified(name)
         if change.handler is None:
             raise InvalidParameterValue(
                 "The Handler parameter is required when the package type is Zip"
@@ -340,7 +402,7 @@ class Registry:
         self, name: str, zip_bytes: bytes, revision_id: str | None = None
     ) -> FunctionConfig:
         """Replace the code of $LATEST; the old code goes when nothing else uses it."""
-        name = self._unqualified(name)
+        name = self.unqualified(name)
         with self._mutation:
             current = self._current(name, revision_id)
             code = self._codes.put(zip_bytes)
@@ -357,7 +419,7 @@ class Registry:
         self, name: str, change: ConfigChange, revision_id: str | None = None
     ) -> FunctionConfig:
         """Apply the fields `change` sets to $LATEST's configuration."""
-        name = self._unqualified(name)
+        name = self.unqualified(name)
         validate_change(change, self._limits, self._runtimes)
         with self._mutation:
             current = self._current(name, revision_id)
@@ -378,7 +440,7 @@ class Registry:
                 f"1 validation error detected: Value '{value[:64]}' at 'recursiveLoop' failed to "
                 "satisfy constraint: Member must satisfy enum value set: [Allow, Terminate]"
             )
-        name = self._unqualified(name)
+        name = self.unqualified(name)
         with self._mutation:
             current = self._current(name, None)
             cfg = _revised(dataclasses.replace(current, recursive_loop=value))
@@ -415,9 +477,17 @@ class Registry:
         except ResourceNotFound as exc:
             raise InvalidParameterValue(f"FileSystemConfigs: {exc.message}") from exc
 
-    def delete(self, name: str) -> None:
-        """Remove the function, and its code when no other function uses it."""
-        name = self._unqualified(name)
+    def delete(self, raw_name: str, qualifier: str | None = None) -> None:
+        """Remove the function with its versions and aliases (and its code when nothing else
+        uses it); with a version number as qualifier, that version only."""
+        name, qualifier = self._split(raw_name, qualifier)
+        if qualifier == LATEST:
+            raise InvalidParameterValue(
+                f"{LATEST} version cannot be deleted without deleting the function."
+            )
+        if qualifier is not None:
+            self._delete_version(name, qualifier)
+            return
         with self._mutation:
             current = self._current(name, None)
             self._repo.delete(name)
@@ -425,13 +495,38 @@ class Registry:
             functions = dict(self._functions)
             del functions[name]
             self._functions = functions
-            self._specs.pop(current.revision_id, None)
-            self._superseded_code.add(current.code_sha256)
+            versions = self._book.forget(name)
+            for cfg in (current, *versions):
+                self._specs.pop(cfg.revision_id, None)
+                self._superseded_code.add(cfg.code_sha256)
             if current.reserved_concurrency is not None:
                 # Lambda drops the reservation with the function; a new function of the
                 # same name starts without one.
                 self._announce_concurrency(name, None)
-        self._retire(current)
+        for cfg in (current, *versions):
+            self._retire(cfg)
+        self._announce_change(name)
+
+    def _delete_version(self, name: str, qualifier: str) -> None:
+        if not qualifier.isdigit():
+            raise InvalidParameterValue("Deletion of aliases is not currently supported.")
+        with self._mutation:
+            self._current(name, None)
+            cfg = self._book.version(name, qualifier)
+            if cfg is None:
+                return  # as on Lambda: deleting a version that is not there is no error
+            users = [
+                alias.name for alias in self._book.aliases_of(name) if alias.references(qualifier)
+            ]
+            if users:
+                raise ResourceConflict(
+                    "Unable to delete version because the following aliases reference it: "
+                    f"[{', '.join(users)}]"
+                )
+            self._book.remove_version(cfg)
+            self._specs.pop(cfg.revision_id, None)
+            self._superseded_code.add(cfg.code_sha256)
+        self._retire(cfg)
         self._announce_change(name)
 
     def put_concurrency(self, name: str, reserved: int) -> FunctionConfig:
@@ -440,7 +535,7 @@ class Registry:
         The reservations of all functions together must leave `unreserved_minimum` of the
         account limit to the others. Warm workers are kept: only admission changes.
         """
-        name = self._unqualified(name)
+        name = self.unqualified(name)
         if isinstance(reserved, bool) or not isinstance(reserved, int) or reserved < 0:
             raise InvalidParameterValue(
                 f"1 validation error detected: Value '{reserved}' at "
@@ -457,7 +552,7 @@ class Registry:
 
     def delete_concurrency(self, name: str) -> None:
         """Remove the function's reservation: it shares the unreserved pool again."""
-        name = self._unqualified(name)
+        name = self.unqualified(name)
         with self._mutation:
             current = self._current(name, None)
             if current.reserved_concurrency is None:
@@ -468,9 +563,10 @@ class Registry:
     def put_provisioned(self, raw_name: str, qualifier: str | None, count: int) -> FunctionConfig:
         """Keep `count` workers of $LATEST initialised ahead of requests.
 
-        faas has no published versions yet, so the only qualifier is $LATEST (or none).
-        Like a reservation this keeps the revision: the function's warm workers stay, and
-        the change listeners start or stop the difference.
+        faas keeps provisioned concurrency for $LATEST only, so the only qualifier is $LATEST
+        (or none); a published version or alias is refused, saying so. Like a reservation
+        this keeps the revision: the function's warm workers stay, and the change listeners
+        start or stop the difference.
         """
         name = self._latest_only(raw_name, qualifier)
         _check_provisioned_count(count)
@@ -503,6 +599,194 @@ class Registry:
             self._replace_in_place(current, provisioned_concurrency=None)
         self._announce_change(name)
 
+    # -- published versions and aliases ------------------------------------------------------
+
+    def publish_version(
+        self,
+        raw_name: str,
+        *,
+        description: str | None = None,
+        code_sha256: str | None = None,
+        revision_id: str | None = None,
+    ) -> FunctionConfig:
+        """PublishVersion: a numbered, immutable copy of $LATEST's code and configuration.
+        When $LATEST has not changed since the newest version, that version is the answer.
+
+        `code_sha256` (base64, as the API shows it) and `revision_id` are preconditions.
+        """
+        name = self.unqualified(raw_name)
+        if description is not None:
+            check_description(description)
+        with self._mutation:
+            current = self._current(name, revision_id)
+            check_code_sha256(current, code_sha256)
+            state = self._book.state(name)
+            newest = self._book.version(name, str(state.last_version))
+            if newest is not None and state.last_published_revision == current.revision_id:
+                return newest
+            cfg = _revised(
+                dataclasses.replace(
+                    current,
+                    version=str(state.last_version + 1),
+                    description=current.description if description is None else description,
+                    reserved_concurrency=None,
+                    provisioned_concurrency=None,
+                )
+            )
+            self._book.add_version(cfg, current.revision_id)
+        self._announce_change(name)
+        return cfg
+
+    def list_versions(
+        self, raw_name: str, marker: str | None, max_items: int | None
+    ) -> FunctionPage:
+        """ListVersionsByFunction: $LATEST, then the published versions oldest first; at most
+        50 a page, as on Lambda."""
+        name, _ = split_function_name(raw_name)
+        latest = self._named(name, None, None)
+        limit = min(_checked_max_items(max_items), MAX_VERSIONS_PER_PAGE)
+        everything = [latest, *self._book.versions_of(name)]
+        start = 0
+        if marker is not None:
+            after = decode_version_marker(marker)
+            start = sum(1 for cfg in everything if version_key(cfg) <= after)
+        page = everything[start : start + limit]
+        more = start + limit < len(everything)
+        return FunctionPage(
+            functions=tuple(page),
+            next_marker=_encode_marker(page[-1].version) if more and page else None,
+        )
+
+    def alias_arn(self, alias: Alias) -> str:
+        return self.function_arn(alias.function_name, alias.name)
+
+    def create_alias(
+        self,
+        raw_name: str,
+        alias_name: object,
+        function_version: object,
+        *,
+        description: str = "",
+        routing: Routing = (),
+    ) -> Alias:
+        """CreateAlias: `alias_name` for `function_version`, optionally weighted (both as
+        the request gave them: checked here)."""
+        alias_name = check_alias_name(alias_name)
+        function_version = check_function_version(function_version)
+        check_description(description)
+        name = self.unqualified(raw_name)
+        with self._mutation:
+            self._current(name, None)
+            self._check_version_exists(name, function_version)
+            if self._book.alias(name, alias_name) is not None:
+                raise ResourceConflict(
+                    f"Alias already exists: {self.function_arn(name, alias_name)}"
+                )
+            additional = self._checked_routing(name, function_version, routing)
+            alias = Alias(
+                function_name=name,
+                name=alias_name,
+                function_version=function_version,
+                description=description,
+                revision_id=str(uuid.uuid4()),
+                additional_version=additional[0] if additional else None,
+                additional_weight=additional[1] if additional else 0.0,
+            )
+            self._book.add_alias(alias)
+        self._announce_change(name)
+        return alias
+
+    def get_alias(self, raw_name: str, alias_name: str) -> Alias:
+        check_alias_name(alias_name)
+        name = self.unqualified(raw_name)
+        self._named(name, None, None)
+        alias = self._book.alias(name, alias_name)
+        if alias is None:
+            raise ResourceNotFound(f"Cannot find alias arn: {self.function_arn(name, alias_name)}")
+        return alias
+
+    def update_alias(
+        self,
+        raw_name: str,
+        alias_name: str,
+        change: AliasChange,
+        revision_id: str | None = None,
+    ) -> Alias:
+        """UpdateAlias: what `change` sets; routing left out stays as it was."""
+        check_alias_name(alias_name)
+        if change.function_version is not None:
+            check_function_version(change.function_version)
+        if change.description is not None:
+            check_description(change.description)
+        name = self.unqualified(raw_name)
+        with self._mutation:
+            self._current(name, None)
+            current = self._book.alias(name, alias_name)
+            if current is None:
+                raise ResourceNotFound(f"Alias not found: {self.function_arn(name, alias_name)}")
+            if revision_id is not None and revision_id != current.revision_id:
+                raise PreconditionFailed(_REVISION_MISMATCH)
+            primary = change.function_version or current.function_version
+            if change.function_version is not None:
+                self._check_version_exists(name, primary)
+            routing = change.routing
+            if routing is None and current.additional_version is not None:
+                routing = ((current.additional_version, current.additional_weight),)
+            additional = self._checked_routing(name, primary, routing or ())
+            alias = dataclasses.replace(
+                current,
+                function_version=primary,
+                description=current.description
+                if change.description is None
+                else change.description,
+                revision_id=str(uuid.uuid4()),
+                additional_version=additional[0] if additional else None,
+                additional_weight=additional[1] if additional else 0.0,
+            )
+            self._book.replace_alias(alias, current.revision_id)
+        self._announce_change(name)
+        return alias
+
+    def delete_alias(self, raw_name: str, alias_name: str) -> None:
+        """DeleteAlias; an alias that is not there is no error, as on Lambda."""
+        check_alias_name(alias_name)
+        name = self.unqualified(raw_name)
+        with self._mutation:
+            self._current(name, None)
+            if self._book.alias(name, alias_name) is None:
+                return
+            self._book.remove_alias(name, alias_name)
+        self._announce_change(name)
+
+    def list_aliases(
+        self,
+        raw_name: str,
+        function_version: str | None,
+        marker: str | None,
+        max_items: int | None,
+    ) -> AliasPage:
+        """ListAliases by name, only those of `function_version` when it is given."""
+        if function_version is not None:
+            check_function_version(function_version)
+        name = self.unqualified(raw_name)
+        self._named(name, None, None)
+        limit = _checked_max_items(max_items)
+        aliases = [
+            alias
+            for alias in self._book.aliases_of(name)
+            if function_version is None or alias.function_version == function_version
+        ]
+        start = 0
+        if marker is not None:
+            after = decode_alias_marker(marker)
+            start = sum(1 for alias in aliases if alias.name <= after)
+        page = aliases[start : start + limit]
+        more = start + limit < len(aliases)
+        return AliasPage(
+            aliases=tuple(page),
+            next_marker=_encode_marker(page[-1].name) if more and page else None,
+        )
+
     # -- steps ------------------------------------------------------------------------------
 
     def _split(self, raw_name: str, qualifier: str | None) -> tuple[str, str | None]:
@@ -511,19 +795,61 @@ class Registry:
             raise InvalidParameterValue(_QUALIFIER_MISMATCH)
         return name, in_name if in_name is not None else qualifier
 
-    def _unqualified(self, raw_name: str) -> str:
+    def unqualified(self, raw_name: str) -> str:
+        """The function's name, for an operation on the function itself: a version or an
+        alias in `raw_name` answers Lambda's InvalidParameterValue."""
         name, qualifier = split_function_name(raw_name)
         if qualifier is not None:
-            raise InvalidParameterValue(
-                f"This operation acts on the function itself; drop the qualifier ':{qualifier}'"
-            )
+            raise InvalidParameterValue(UNQUALIFIED_ONLY)
         return name
 
     def _latest_only(self, raw_name: str, qualifier: str | None) -> str:
         name, qualifier = self._split(raw_name, qualifier)
         if qualifier not in (None, LATEST):
-            raise self._not_found(name, qualifier)
+            self._named(name, qualifier, None)  # a version or alias that is not there: 404
+            raise InvalidParameterValue(
+                f"Qualifier {qualifier!r}: faas keeps provisioned concurrency for {LATEST} "
+                "only (not yet for published versions and aliases)"
+            )
         return name
+
+    def _named(self, name: str, qualifier: str | None, draw: Draw | None) -> FunctionConfig:
+        """$LATEST, version `qualifier` or the version alias `qualifier` runs (chosen with
+        `draw` when it is weighted; its own version when `draw` is None)."""
+        if qualifier is None or qualifier == LATEST:
+            found = self._functions.get(name)
+        elif qualifier.isdigit():
+            found = self._book.version(name, qualifier)
+        else:
+            alias = self._book.alias(name, qualifier)
+            found = None if alias is None else self._alias_target(alias, draw)
+        if found is None:
+            raise self._not_found(name, qualifier)
+        return found
+
+    def _alias_target(self, alias: Alias, draw: Draw | None) -> FunctionConfig | None:
+        version = alias.function_version if draw is None else routed_version(alias, draw)
+        if version == LATEST:
+            return self._functions.get(alias.function_name)
+        return self._book.version(alias.function_name, version)
+
+    def _is_current(self, cfg: FunctionConfig) -> bool:
+        """Whether `cfg` is what the registry serves now (not a configuration replaced since)."""
+        if cfg.version == LATEST:
+            return self._functions.get(cfg.name) is cfg
+        return self._book.version(cfg.name, cfg.version) is cfg
+
+    def _check_version_exists(self, name: str, version: str) -> None:
+        if version != LATEST and self._book.version(name, version) is None:
+            raise ResourceNotFound(f"Function not found: {self.function_arn(name, version)}")
+
+    def _checked_routing(
+        self, name: str, primary: str, routing: Routing
+    ) -> tuple[str, float] | None:
+        additional = check_routing(primary, routing)
+        if additional is not None:
+            self._check_version_exists(name, additional[0])
+        return additional
 
     def _current(self, name: str, revision_id: str | None) -> FunctionConfig:
         current = self._functions.get(name)
@@ -651,14 +977,7 @@ class Registry:
 
     def _not_found(self, name: str, qualifier: str | None) -> ResourceNotFound:
         shown = None if qualifier == LATEST else qualifier
-        message = f"Function not found: {self.function_arn(name, shown)}"
-        if shown is not None and name in self._functions:
-            # Lambda's code, with the reason a Lambda user would not guess.
-            message += (
-                f" (faas serves {LATEST} only: published versions and aliases are not "
-                "supported yet)"
-            )
-        return ResourceNotFound(message)
+        return ResourceNotFound(f"Function not found: {self.function_arn(name, shown)}")
 
 
 def _check_provisioned_count(count: object) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from faas.domain import (
+    Alias,
     AuditEvent,
     AuditOutcome,
     AuditQuery,
@@ -32,6 +33,7 @@ from faas.domain import (
     FunctionConfig,
     InvocationStatus,
     LoggingConfig,
+    PublishedState,
     Record,
     StoredKey,
     StoredRole,
@@ -50,7 +52,9 @@ from faas.store.tables import (
     ISOLATION_MAX,
     access_keys,
     audit_events,
+    function_aliases,
     function_tags,
+    function_versions,
     functions,
     invocations,
     roles,
@@ -117,12 +121,116 @@ class FunctionRepo:
         raise PreconditionFailed(_REVISION_MISMATCH)
 
     def delete(self, name: str) -> bool:
-        """True if the function existed."""
+        """True if the function existed. Its versions, aliases and tags go with it."""
         with self._engine.begin() as connection:
             result = connection.execute(delete(functions).where(functions.c.name == name))
             connection.execute(delete(function_tags).where(function_tags.c.function_name == name))
+            connection.execute(
+                delete(function_versions).where(function_versions.c.function_name == name)
+            )
+            connection.execute(
+                delete(function_aliases).where(function_aliases.c.function_name == name)
+            )
             reallocate(connection, name, 0, 0, self._now_ms())
         return result.rowcount > 0
+
+    # -- published versions and aliases ------------------------------------------------------
+
+    def published_states(self) -> dict[str, PublishedState]:
+        """Each function's version counter, by name (functions that published something)."""
+        query = select(
+            functions.c.name, functions.c.last_version, functions.c.last_published_revision
+        ).where(functions.c.last_version > 0)
+        with self._engine.connect() as connection:
+            return {
+                name: PublishedState(last, revision or "")
+                for name, last, revision in connection.execute(query)
+            }
+
+    def all_versions(self) -> list[FunctionConfig]:
+        """Every published version, by function name and number."""
+        query = select(function_versions).order_by(
+            function_versions.c.function_name, function_versions.c.version
+        )
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [self._version_from_row(row) for row in rows]
+
+    def insert_version(self, cfg: FunctionConfig, before: PublishedState, latest: str) -> None:
+        """Store a published version (`cfg.version` is its number) and move the function's
+        counter to it, only if the counter is still `before` and $LATEST still at revision
+        `latest`; PreconditionFailed otherwise (another node published or changed it)."""
+        number = int(cfg.version)
+        counter = (
+            update(functions)
+            .where(functions.c.name == cfg.name)
+            .where(functions.c.revision_id == latest)
+            .where(functions.c.last_version == before.last_version)
+            .values(last_version=number, last_published_revision=latest)
+        )
+        row = _config_to_row(cfg, seal_environment(self._sealer, cfg.name, cfg.environment))
+        for column in ("name", "reserved_concurrency", "provisioned_concurrency"):
+            del row[column]
+        row.update(function_name=cfg.name, version=number)
+        with self._engine.begin() as connection:
+            if connection.execute(counter).rowcount != 1:
+                raise PreconditionFailed(_REVISION_MISMATCH)
+            connection.execute(insert(function_versions).values(row))
+
+    def delete_version(self, name: str, number: int) -> None:
+        statement = delete(function_versions).where(
+            function_versions.c.function_name == name, function_versions.c.version == number
+        )
+        with self._engine.begin() as connection:
+            connection.execute(statement)
+
+    def all_aliases(self) -> list[Alias]:
+        query = select(function_aliases).order_by(
+            function_aliases.c.function_name, function_aliases.c.name
+        )
+        with self._engine.connect() as connection:
+            return [_alias_from_row(row) for row in connection.execute(query).mappings()]
+
+    def insert_alias(self, alias: Alias) -> None:
+        """ResourceConflict if the function has an alias of that name already."""
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(function_aliases).values(_alias_to_row(alias)))
+        except IntegrityError as exc:
+            raise ResourceConflict(f"Alias already exists: {alias.name}") from exc
+
+    def replace_alias(self, alias: Alias, expected_revision_id: str) -> None:
+        """Overwrite the alias, only if nobody changed it since `expected_revision_id`."""
+        values = _alias_to_row(alias)
+        statement = (
+            update(function_aliases)
+            .where(function_aliases.c.function_name == alias.function_name)
+            .where(function_aliases.c.name == alias.name)
+            .where(function_aliases.c.revision_id == expected_revision_id)
+            .values(values)
+        )
+        with self._engine.begin() as connection:
+            if connection.execute(statement).rowcount != 1:
+                raise PreconditionFailed(_REVISION_MISMATCH)
+
+    def delete_alias(self, function_name: str, name: str) -> None:
+        statement = delete(function_aliases).where(
+            function_aliases.c.function_name == function_name, function_aliases.c.name == name
+        )
+        with self._engine.begin() as connection:
+            connection.execute(statement)
+
+    def _version_from_row(self, row: RowMapping) -> FunctionConfig:
+        name = row["function_name"]
+        environment = open_environment(self._sealer, name, row["environment"])
+        values = {
+            **row,
+            "name": name,
+            "version": str(row["version"]),
+            "reserved_concurrency": None,
+            "provisioned_concurrency": None,
+        }
+        return _config_from_row(values, environment)
 
     def _reallocate(self, connection: Connection, cfg: FunctionConfig) -> None:
         """Provisioned concurrency is billed while allocated: its interval follows the row."""
@@ -140,8 +248,14 @@ class FunctionRepo:
         return _config_from_row(row, environment)
 
     def code_in_use(self, sha256: str) -> bool:
-        """Whether any function still points at this code bundle (else it may be removed)."""
-        query = select(exists().where(functions.c.code_sha256 == sha256))
+        """Whether any function or published version still points at this code bundle (else
+        it may be removed)."""
+        query = select(
+            or_(
+                exists().where(functions.c.code_sha256 == sha256),
+                exists().where(function_versions.c.code_sha256 == sha256),
+            )
+        )
         with self._engine.connect() as connection:
             return bool(connection.execute(query).scalar_one())
 
@@ -327,7 +441,9 @@ def _config_to_row(cfg: FunctionConfig, sealed_environment: str) -> dict[str, An
     }
 
 
-def _config_from_row(row: RowMapping, environment: Mapping[str, str]) -> FunctionConfig:
+def _config_from_row(
+    row: RowMapping | Mapping[str, Any], environment: Mapping[str, str]
+) -> FunctionConfig:
     return FunctionConfig(
         name=row["name"],
         runtime=row["runtime"],
@@ -357,6 +473,32 @@ def _config_from_row(row: RowMapping, environment: Mapping[str, str]) -> Functio
         ),
         recursive_loop=row["recursive_loop"],
         logging=_logging_from_json(row["logging_config"]),
+    )
+
+
+def _alias_to_row(alias: Alias) -> dict[str, Any]:
+    routed = alias.additional_version is not None
+    return {
+        "function_name": alias.function_name,
+        "name": alias.name,
+        "function_version": alias.function_version,
+        "description": alias.description,
+        "revision_id": alias.revision_id,
+        "additional_version": alias.additional_version,
+        "additional_weight": alias.additional_weight if routed else None,
+    }
+
+
+def _alias_from_row(row: RowMapping) -> Alias:
+    weight = row["additional_weight"]
+    return Alias(
+        function_name=row["function_name"],
+        name=row["name"],
+        function_version=row["function_version"],
+        description=row["description"],
+        revision_id=row["revision_id"],
+        additional_version=row["additional_version"],
+        additional_weight=0.0 if weight is None else float(weight),
     )
 
 

@@ -1,9 +1,10 @@
 """Every secret the database holds sealed, opened with one key and sealed with another, in one
 transaction: the heart of a master key rotation (faas.auth.rotation drives it).
 
-Sealed today: access-key secrets (bound to their key id) and functions' environments (bound to
-the function's name). A table added later that holds sealed values must be added here; the
-rotation test checks that nothing sealed under the old key remains.
+Sealed today: access-key secrets (bound to their key id) and the environments of functions and
+of their published versions (bound to the function's name). A table added later that holds
+sealed values must be added here; the rotation test checks that nothing sealed under the old
+key remains.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ from faas.store.sealing import (
     sealed_blob,
     sealed_text,
 )
-from faas.store.tables import access_keys, functions
+from faas.store.tables import access_keys, function_versions, functions
 
 
 def reseal_secrets(engine: Engine, old: Sealer, new: Sealer) -> int:
     """Re-seal everything under `new`; returns how many values. All or nothing: a value
     that `old` cannot open (a wrong key) aborts the whole transaction."""
     with engine.begin() as connection:
-        return _reseal_keys(connection, old, new) + _reseal_environments(connection, old, new)
+        return (
+            _reseal_keys(connection, old, new)
+            + _reseal_environments(connection, old, new)
+            + _reseal_version_environments(connection, old, new)
+        )
 
 
 def first_sealed_secret(engine: Engine) -> tuple[bytes, str] | None:
@@ -65,5 +70,21 @@ def _reseal_environments(connection: Connection, old: Sealer, new: Sealer) -> in
         resealed = sealed_text(new.seal(old.open(sealed_blob(text), context), context))
         connection.execute(
             update(functions).where(functions.c.name == name).values(environment=resealed)
+        )
+    return len(rows)
+
+
+def _reseal_version_environments(connection: Connection, old: Sealer, new: Sealer) -> int:
+    table = function_versions
+    rows = connection.execute(
+        select(table.c.function_name, table.c.version, table.c.environment)
+    ).all()
+    for name, version, text in rows:
+        context = environment_context(name)
+        resealed = sealed_text(new.seal(old.open(sealed_blob(text), context), context))
+        connection.execute(
+            update(table)
+            .where(table.c.function_name == name, table.c.version == version)
+            .values(environment=resealed)
         )
     return len(rows)

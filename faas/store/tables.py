@@ -69,7 +69,60 @@ functions = Table(
     # LoggingConfig, a JSON object of the members that were given ({}: Text, the function's
     # own log group: what every function had before LoggingConfig existed).
     Column("logging_config", Text, nullable=False, server_default="{}"),
+    # PublishVersion: the number of the newest version ever published (0: none; numbers are
+    # never given twice, even after a version is deleted), and the revision of $LATEST it was
+    # published from (publishing an unchanged $LATEST again answers that version).
+    Column("last_version", Integer, nullable=False, server_default="0"),
+    Column("last_published_revision", String(64), nullable=True),
     Index("ix_functions_sandbox_uid", "sandbox_uid", unique=True),
+)
+
+# PublishVersion: immutable snapshots of a function's $LATEST (code and configuration),
+# numbered 1, 2, ... per function. The environment is sealed as in `functions`, bound to the
+# function's name. Rows go with their function.
+function_versions = Table(
+    "function_versions",
+    metadata,
+    Column("function_name", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("runtime", String(64), nullable=False),
+    Column("handler", String(128), nullable=False),
+    Column("role", String(2048), nullable=False),
+    Column("memory_mb", Integer, nullable=False),
+    Column("timeout_s", Integer, nullable=False),
+    Column("ephemeral_storage_mb", Integer, nullable=False),
+    Column("environment", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("code_sha256", String(64), nullable=False),
+    Column("code_size", BigInteger, nullable=False),
+    Column("revision_id", String(64), nullable=False),
+    Column("last_modified", String(32), nullable=False),
+    Column("network", String(16), nullable=False),
+    Column("network_allow", Text, nullable=False),
+    Column("snap_start", Boolean, nullable=False),
+    Column("sandbox_uid", Integer, nullable=True),
+    Column("kms_key_arn", String(2048), nullable=True),
+    Column("role_passed", Boolean, nullable=False),
+    Column("file_system_configs", Text, nullable=False),
+    Column("recursive_loop", String(16), nullable=False),
+    Column("logging_config", Text, nullable=False),
+    # A bundle stays on disk while any version still runs it.
+    Index("ix_function_versions_code_sha256", "code_sha256"),
+)
+
+# CreateAlias: a name for one version of a function ($LATEST or a published one), with at
+# most one additional published version that gets `additional_weight` (0..1) of the
+# invocations (AliasRoutingConfiguration). Rows go with their function.
+function_aliases = Table(
+    "function_aliases",
+    metadata,
+    Column("function_name", String(64), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("function_version", String(32), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("revision_id", String(64), nullable=False),
+    Column("additional_version", String(32), nullable=True),
+    Column("additional_weight", Float, nullable=True),
 )
 
 # Longest error type kept in a record; repos truncate so one odd exception name cannot fail

@@ -238,7 +238,7 @@ def test_deploy_help_says_name_is_an_option(server: FaasServer) -> None:
     assert "function NAME" not in help_text
 
 
-def test_a_version_qualifier_says_versions_are_not_supported(
+def test_a_version_that_was_never_published_is_one_not_found_line(
     server: FaasServer, tmp_path: Path
 ) -> None:
     name = unique("cli-qualifier")
@@ -246,5 +246,7 @@ def test_a_version_qualifier_says_versions_are_not_supported(
     completed = server.cli("invoke", name, "--qualifier", "1")
     assert completed.returncode == 1
     line = only_error_line(completed)
-    assert f"function:{name}:1" in line
-    assert "versions and aliases are not supported" in line
+    assert line == (
+        "error: ResourceNotFoundException: Function not found: "
+        f"arn:aws:lambda:us-east-1:000000000000:function:{name}:1"
+    )

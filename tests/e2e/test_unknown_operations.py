@@ -16,6 +16,7 @@ from tests.helpers.server import FaasServer
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"
 LAYER_ARN = "arn:aws:lambda:us-east-1:000000000000:layer:lib:1"
+CSC_ARN = "arn:aws:lambda:us-east-1:000000000000:code-signing-config:csc-0123456789abcdef0"
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +35,15 @@ def retrying_api(server: FaasServer) -> Any:
 @pytest.mark.parametrize(
     ("method", "params", "operation"),
     [
-        ("publish_version", {"FunctionName": "fn"}, "PublishVersion"),
-        ("list_versions_by_function", {"FunctionName": ARN}, "ListVersionsByFunction"),
         ("get_function_code_signing_config", {"FunctionName": ARN}, None),
-        ("list_aliases", {"FunctionName": "fn"}, "ListAliases"),
-        ("create_alias", {"FunctionName": "fn", "Name": "live", "FunctionVersion": "1"}, None),
+        (
+            "put_function_code_signing_config",
+            {
+                "FunctionName": "fn",
+                "CodeSigningConfigArn": CSC_ARN,
+            },
+            None,
+        ),
         ("get_runtime_management_config", {"FunctionName": "fn"}, None),
         ("list_event_source_mappings", {}, "ListEventSourceMappings"),
         ("list_layers", {}, "ListLayers"),
@@ -87,12 +92,19 @@ def raw_request(server: FaasServer, url: str, method: str) -> tuple[int, Any, di
         ("GET", "/" + "y" * 4000, f"Unknown operation: GET /{'y' * 199}..."),
         (
             "GET",
-            "/2015-03-31/functions/x/aliases",
-            "faas does not support the Lambda operation ListAliases "
-            "(GET /2015-03-31/functions/{FunctionName}/aliases)",
+            "/2015-03-31/event-source-mappings",
+            "faas does not support the Lambda operation ListEventSourceMappings "
+            "(GET /2015-03-31/event-source-mappings)",
         ),
     ],
-    ids=["unknown-path", "wrong-method", "invoke-by-get", "health-by-delete", "long", "aliases"],
+    ids=[
+        "unknown-path",
+        "wrong-method",
+        "invoke-by-get",
+        "health-by-delete",
+        "long",
+        "event-source-mappings",
+    ],
 )
 def test_unrouted_requests_get_lambda_s_json_404(
     server: FaasServer, method: str, path: str, message: str

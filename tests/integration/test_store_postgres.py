@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, text
 
-from faas.domain import FunctionConfig, InvocationStatus, Record
+from faas.domain import Alias, FunctionConfig, InvocationStatus, PublishedState, Record
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
 from faas.store import (
     FunctionRepo,
@@ -38,6 +38,8 @@ def engine(schema_engine_url: str) -> Iterator[Engine]:
     yield made
     with made.begin() as connection:
         connection.execute(text("DELETE FROM invocations"))
+        connection.execute(text("DELETE FROM function_versions"))
+        connection.execute(text("DELETE FROM function_aliases"))
         connection.execute(text("DELETE FROM functions"))
     made.dispose()
 
@@ -95,6 +97,30 @@ def test_functions_round_trip(engine: Engine) -> None:
     assert functions.delete("hello") is True
     assert functions.delete("hello") is False
     assert not functions.code_in_use("ab" * 32)
+
+
+def test_versions_and_aliases_round_trip(engine: Engine) -> None:
+    functions = FunctionRepo(engine, TEST_SEALER)
+    functions.insert(config())
+    first = config(version="1", revision_id="v1", code_sha256="cd" * 32)
+    functions.insert_version(first, PublishedState(), latest="rev-1")
+    with pytest.raises(PreconditionFailed):  # the counter moved on: no second version 1
+        functions.insert_version(first, PublishedState(), latest="rev-1")
+    assert functions.all_versions() == [first]
+    assert functions.published_states() == {"hello": PublishedState(1, "rev-1")}
+    assert functions.code_in_use("cd" * 32)
+    alias = Alias("hello", "live", "1", "", "a1", additional_version="2", additional_weight=0.1)
+    functions.insert_alias(alias)
+    with pytest.raises(ResourceConflict):
+        functions.insert_alias(alias)
+    moved = dataclasses.replace(alias, function_version="2", revision_id="a2")
+    functions.replace_alias(moved, expected_revision_id="a1")
+    with pytest.raises(PreconditionFailed):
+        functions.replace_alias(moved, expected_revision_id="a1")
+    assert functions.all_aliases() == [moved]
+    functions.delete("hello")
+    assert functions.all_versions() == functions.all_aliases() == []
+    assert not functions.code_in_use("cd" * 32)
 
 
 def test_records_round_trip_newest_first(engine: Engine) -> None:

@@ -89,7 +89,7 @@ def test_only_the_fields_given_count_as_given() -> None:
         ("arn:aws:lambda:us-east-1:000000000000:layer:x:1", "must be a Lambda function ARN"),
         ("arn:aws:lambda:eu-west-1:000000000000:function:alerts", "region and account"),
         ("arn:aws:lambda:us-east-1:111111111111:function:alerts", "region and account"),
-        ("arn:aws:lambda:us-east-1:000000000000:function:alerts:prod", "serves $LATEST only"),
+        ("arn:aws:lambda:us-east-1:000000000000:function:alerts:prod", "function's $LATEST only"),
     ],
 )
 def test_destinations_must_be_lambda_functions_of_this_server(arn: str, says: str) -> None:
@@ -140,7 +140,7 @@ def test_requests_lambda_refuses_are_refused(configs: EventConfigs) -> None:
         configs.put("fn", None, change())
     with pytest.raises(ResourceNotFound, match="Function not found"):
         configs.put("nobody", None, change(MaximumRetryAttempts=1))
-    with pytest.raises(InvalidParameterValue, match=r"serves \$LATEST only"):
+    with pytest.raises(InvalidParameterValue, match=r"exist for \$LATEST only"):
         configs.put("fn", "prod", change(MaximumRetryAttempts=1))
     with pytest.raises(InvalidParameterValue, match="does not match"):
         configs.put("fn:$LATEST", "1", change(MaximumRetryAttempts=1))

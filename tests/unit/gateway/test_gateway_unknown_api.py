@@ -71,6 +71,7 @@ def catch_all(app: web.Application) -> AbstractRoute:
 def concrete_path(route: AbstractRoute) -> str:
     canonical = route.resource.canonical if route.resource else ""
     concrete = canonical.replace("{name}", FUNCTION).replace("{sha256}", "0" * 64)
+    concrete = concrete.replace("{alias}", "live")
     return concrete.replace("{url_id}", "a" * 32).replace("{tail}", "some/path")
 
 
@@ -96,7 +97,8 @@ async def test_every_route_still_reaches_its_own_handler(app: web.Application) -
         ("GET", "/2015-03-31/functions/fn/invocations"),
         ("POST", "/health"),
         ("DELETE", "/2019-09-30/functions/fn/concurrency"),
-        ("GET", "/2015-03-31/functions/fn/versions"),
+        ("PATCH", "/2015-03-31/functions/fn/aliases/live"),
+        ("GET", "/2015-03-31/event-source-mappings"),
         ("GET", "/nope"),
         ("GET", "/"),
     ],
