@@ -4,13 +4,12 @@ from the functions."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.server import FaasServer, clean_env
+from tests.helpers.server import FaasServer, aws_cli, clean_env
 
 HELLO = "def handler(event, context):\n    return 1\n"
 
@@ -37,9 +36,9 @@ def test_limits_and_usage(tmp_path: Path) -> None:
             "FunctionCount": 2,
         }
         assert used["AccountLimit"]["UnreservedConcurrentExecutions"] == 280
-        aws = shutil.which("aws")
+        aws = aws_cli()
         if aws is None:
-            pytest.skip("the AWS CLI (aws) is not on PATH")
+            pytest.skip("the AWS CLI is not installed (awscli is in the test extras)")
         env = clean_env(
             {
                 "AWS_SHARED_CREDENTIALS_FILE": str(server.data_dir / "credentials"),

@@ -15,7 +15,7 @@ from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ClientError
 
 from tests.helpers.auth import ECHO, FUNCTION_ARN, FUNCTIONS, refusal_of, unique
-from tests.helpers.server import AccessKey, FaasServer, clean_env
+from tests.helpers.server import AccessKey, FaasServer, aws_cli, clean_env
 
 SIGNATURE_MISMATCH = "The request signature we calculated does not match the signature you provided"
 
@@ -136,9 +136,9 @@ def test_curl_signs_invoke_and_list_functions(server: FaasServer, echo: str) -> 
 
 
 def test_the_aws_cli_lists_and_invokes(server: FaasServer, echo: str, tmp_path: Path) -> None:
-    aws = shutil.which("aws")
+    aws = aws_cli()
     if aws is None:
-        pytest.skip("the AWS CLI (aws) is not on PATH")
+        pytest.skip("the AWS CLI is not installed (awscli is in the test extras)")
     env = clean_env(
         {
             "AWS_SHARED_CREDENTIALS_FILE": str(server.data_dir / "credentials"),

@@ -4,13 +4,12 @@ infrastructure-as-code tools deploy; the errors Lambda gives when the object is 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.server import FaasServer, clean_env, make_zip
+from tests.helpers.server import FaasServer, aws_cli, clean_env, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda"
 
@@ -48,9 +47,9 @@ def test_code_from_a_bucket_deploys_and_updates(server: FaasServer, tmp_path: Pa
     )
     api.get_waiter("function_updated_v2").wait(FunctionName="from-bucket")
     assert server.invoke("from-bucket")[1] == 2
-    aws = shutil.which("aws")
+    aws = aws_cli()
     if aws is None:
-        pytest.skip("the AWS CLI (aws) is not on PATH")
+        pytest.skip("the AWS CLI is not installed (awscli is in the test extras)")
     env = clean_env(
         {
             "AWS_SHARED_CREDENTIALS_FILE": str(server.data_dir / "credentials"),

@@ -5,7 +5,6 @@ boto3's CloudWatch Logs client (and AWS CLI v1 where installed), followed live w
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.server import FAAS, FaasServer, clean_env
+from tests.helpers.server import FAAS, FaasServer, aws_cli, clean_env
 
 CHATTY = """
 import logging, time
@@ -237,9 +236,9 @@ def test_faas_logs_prints_and_follows(server: FaasServer) -> None:
 
 
 def test_the_aws_cli_reads_the_logs(server: FaasServer) -> None:
-    aws = shutil.which("aws")
+    aws = aws_cli()
     if aws is None:
-        pytest.skip("the AWS CLI (aws) is not on PATH")
+        pytest.skip("the AWS CLI is not installed (awscli is in the test extras)")
     server.invoke("chatty", {"tag": "via-cli"})
     env = clean_env(
         {

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers.server import FaasServer, clean_env
+from tests.helpers.server import FaasServer, aws_cli, clean_env
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SKIPPED_LINES = ("make serve", "source .venv/bin/activate", "pip install boto3")
@@ -38,7 +37,7 @@ def tutorial_script(port: int) -> str:
         for line in block.splitlines():
             if line.strip().startswith(SKIPPED_LINES):
                 continue
-            if line.startswith("aws ") and shutil.which("aws") is None:
+            if line.startswith("aws ") and aws_cli() is None:
                 continue
             lines.append(line.replace("127.0.0.1:8080", f"127.0.0.1:{port}"))
     return "\n".join(["set -euo pipefail", *lines, ""])

@@ -4,7 +4,6 @@ resource policy grants: invoking by a key its own policy does not let."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.auth import ACCOUNT, allow, create_key, deny, policy
-from tests.helpers.server import FaasServer, clean_env, lambda_client
+from tests.helpers.server import FaasServer, aws_cli, clean_env, lambda_client
 
 HELLO = "def handler(event, context):\n    return 'hi'\n"
 
@@ -136,9 +135,9 @@ def test_bad_input_gets_lambdas_errors(server: FaasServer) -> None:
 
 
 def test_the_aws_cli_adds_and_reads_a_permission(server: FaasServer, tmp_path: Path) -> None:
-    aws = shutil.which("aws")
+    aws = aws_cli()
     if aws is None:
-        pytest.skip("the AWS CLI (aws) is not on PATH")
+        pytest.skip("the AWS CLI is not installed (awscli is in the test extras)")
     server.deploy("cli-policy", {"app.py": HELLO})
     env = clean_env(
         {

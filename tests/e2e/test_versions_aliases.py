@@ -9,7 +9,6 @@ import base64
 import collections
 import hashlib
 import json
-import shutil
 import subprocess
 import time
 import urllib.error
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers.server import FaasServer, clean_env, make_zip
+from tests.helpers.server import FaasServer, aws_cli, clean_env, make_zip
 
 ACCOUNT = "000000000000"
 ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function"
@@ -505,9 +504,9 @@ def test_an_event_sent_to_a_version_runs_that_version(server: FaasServer, lambda
 
 
 def test_the_aws_cli_publishes_aliases_and_invokes(server: FaasServer, tmp_path: Path) -> None:
-    aws = shutil.which("aws")
+    aws = aws_cli()
     if aws is None:
-        pytest.skip("the AWS CLI (aws) is not on PATH")
+        pytest.skip("the AWS CLI is not installed (awscli is in the test extras)")
     name = unique("awscli")
     server.deploy(name, source("one"))
     env = clean_env(

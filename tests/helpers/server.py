@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -102,6 +103,12 @@ def sign(request: urllib.request.Request, key: AccessKey) -> urllib.request.Requ
     for name, value in aws.headers.items():
         request.add_header(name, value)
     return request
+
+
+def aws_cli() -> str | None:
+    """The AWS CLI v1: the one the test extras install beside this Python, else one on PATH."""
+    beside = Path(sys.executable).parent / "aws"
+    return str(beside) if beside.is_file() else shutil.which("aws")
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
