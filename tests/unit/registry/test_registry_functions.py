@@ -9,6 +9,7 @@ import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -25,6 +26,7 @@ from faas.registry.functions import Registry
 from faas.store.engine import make_engine
 from faas.store.repos import FunctionRepo
 from faas.store.schema import migrate
+from faas.store.sealing import Sealer
 from tests.helpers.sealing import TEST_SEALER
 
 REGION = "eu-west-1"
@@ -56,14 +58,19 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def new_registry(engine: Engine, code_root: Path) -> Registry:
+def new_registry(
+    engine: Engine, code_root: Path, sealer: Sealer = TEST_SEALER, **options: Any
+) -> Registry:
+    """A registry over `engine` and a code store at `code_root`, loaded; `options` are the
+    Registry's own (concurrency, draw, ...)."""
     registry = Registry(
-        FunctionRepo(engine, TEST_SEALER),
+        FunctionRepo(engine, sealer),
         CodeStore(code_root, Limits()),
         limits=Limits(),
         runtimes=RUNTIMES,
         region=REGION,
         account_id=ACCOUNT,
+        **options,
     )
     registry.load()
     return registry

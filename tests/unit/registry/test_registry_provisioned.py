@@ -9,19 +9,17 @@ import pytest
 from sqlalchemy import Engine
 
 from faas.config import ConcurrencySettings
-from faas.domain import ConfigChange, Limits
+from faas.domain import ConfigChange
 from faas.errors import (
     InvalidParameterValue,
     ProvisionedConcurrencyConfigNotFound,
     ResourceNotFound,
 )
-from faas.registry.codestore import CodeStore
 from faas.registry.functions import Registry
 from faas.store.engine import make_engine
-from faas.store.repos import FunctionRepo
 from faas.store.schema import migrate
 from tests.helpers.sealing import TEST_SEALER
-from tests.unit.registry.test_registry_functions import ACCOUNT, HANDLER, REGION, RUNTIMES, code_zip
+from tests.unit.registry.test_registry_functions import HANDLER, code_zip, new_registry
 
 SNAPPY = ConfigChange(handler="app.handler", snap_start=True)
 
@@ -37,17 +35,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 def open_registry(
     engine: Engine, code_root: Path, concurrency: ConcurrencySettings | None = None
 ) -> Registry:
-    registry = Registry(
-        FunctionRepo(engine, TEST_SEALER),
-        CodeStore(code_root, Limits()),
-        limits=Limits(),
-        runtimes=RUNTIMES,
-        region=REGION,
-        account_id=ACCOUNT,
-        concurrency=concurrency,
-    )
-    registry.load()
-    return registry
+    return new_registry(engine, code_root, concurrency=concurrency)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, Table, func, select
 
 from faas.auth.masterkey import MasterKey
-from faas.domain import AliasChange, ConfigChange, Limits
+from faas.domain import AliasChange, ConfigChange
 from faas.errors import (
     InvalidParameterValue,
     PreconditionFailed,
@@ -20,16 +20,20 @@ from faas.errors import (
     ResourceNotFound,
     ValidationError,
 )
-from faas.registry.codestore import CodeStore
 from faas.registry.functions import UNQUALIFIED_ONLY, Registry
 from faas.store.engine import make_engine
-from faas.store.repos import FunctionRepo
 from faas.store.reseal import reseal_secrets
 from faas.store.schema import migrate
 from faas.store.sealing import Sealer
 from faas.store.tables import function_aliases, function_versions
 from tests.helpers.sealing import TEST_SEALER
-from tests.unit.registry.test_registry_functions import ACCOUNT, HANDLER, REGION, RUNTIMES, code_zip
+from tests.unit.registry.test_registry_functions import (
+    ACCOUNT,
+    HANDLER,
+    REGION,
+    code_zip,
+    new_registry,
+)
 
 ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function"
 OTHER_SEALER = MasterKey(bytes(range(1, 33)))
@@ -63,17 +67,7 @@ def draw() -> CyclingDraw:
 def open_registry(
     engine: Engine, code_root: Path, draw: CyclingDraw, sealer: Sealer = TEST_SEALER
 ) -> Registry:
-    registry = Registry(
-        FunctionRepo(engine, sealer),
-        CodeStore(code_root, Limits()),
-        limits=Limits(),
-        runtimes=RUNTIMES,
-        region=REGION,
-        account_id=ACCOUNT,
-        draw=draw,
-    )
-    registry.load()
-    return registry
+    return new_registry(engine, code_root, sealer, draw=draw)
 
 
 @pytest.fixture
