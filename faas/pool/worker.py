@@ -34,6 +34,8 @@ RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
 RESPONSE_TOO_LARGE_MESSAGE = (
     "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
 )
+# Longest error type kept from a runtime (it is the function's to name, and it is stored).
+MAX_ERROR_TYPE_CHARS = 256
 # How long a hang-up waits for the exit status before failing the call without it.
 EXIT_REPORT_GRACE_S = 1.0
 
@@ -366,7 +368,7 @@ class Worker:
         logs = self._logs.take()
         return WorkerResult(
             payload=frame.body,
-            error_type=None if frame.meta.get("t") == "ok" else error_type_of(frame.body),
+            error_type=None if frame.meta.get("t") == "ok" else _frame_error_type(frame),
             logs=logs.data,
             log_times=logs.times,
             log_stream=self.log_stream,
@@ -451,7 +453,7 @@ class Worker:
             self.kill()
             raise InitFailed(
                 InitFailure(
-                    error_type_of(frame.body),
+                    _frame_error_type(frame),
                     frame.body,
                     self.init_duration_ns,
                     self._take_logs().data,
@@ -639,6 +641,15 @@ def error_type_of(document: bytes) -> str:
         return str(parsed.get("errorType") or "Unhandled")
     except (orjson.JSONDecodeError, AttributeError):
         return "Unhandled"
+
+
+def _frame_error_type(frame: Frame) -> str:
+    """A custom runtime's supervisor names the type its runtime gave (Lambda reads it from a
+    header, not the document); the Python runtime's is in the document."""
+    named = frame.meta.get("error_type")
+    if isinstance(named, str) and named:
+        return named[:MAX_ERROR_TYPE_CHARS]
+    return error_type_of(frame.body)
 
 
 def _reported_memory(frame: Frame) -> int:

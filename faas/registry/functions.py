@@ -60,7 +60,7 @@ from faas.registry.codestore import CodeStore
 from faas.registry.hints import deploy_warnings
 from faas.registry.names import function_arn, split_function_name
 from faas.registry.routing import Draw, routed_version
-from faas.registry.validation import check_network, validate_change
+from faas.registry.validation import check_handler, check_network, validate_change
 from faas.registry.versions import (
     VersionBook,
     check_code_sha256,
@@ -424,6 +424,8 @@ class Registry:
         with self._mutation:
             current = self._current(name, revision_id)
             cfg = _revised(_apply(current, change))
+            if change.handler is not None or change.runtime is not None:
+                check_handler(cfg.handler, cfg.runtime)  # what a handler means is the runtime's
             check_network(cfg.network, cfg.network_allow)
             if change.file_system_configs is not None:
                 self._check_buckets(cfg)

@@ -7,8 +7,9 @@ applied never runs user code (the zygote child exits and the invocation fails).
 
 Order (each step needs the privileges the next ones drop):
   join cgroups -> open /proc/self/clear_refs -> Landlock rules for the system paths ->
-  rlimits -> new mount/IPC/UTS(/net) namespaces -> private mounts -> mount sources held open
-  -> code at /var/task (read-only) -> /tmp -> the interpreter's prefix made reachable ->
+  rlimits -> new mount/IPC/UTS(/net) namespaces -> private mounts -> loopback up (custom
+  runtimes) -> mount sources held open -> code at /var/task (read-only) -> /tmp -> the
+  interpreter's prefix made reachable -> faas's runtime files (custom runtimes) ->
   mounts under /mnt -> hide paths -> a /proc of its own -> drop to the function's uid and its
   mounts' groups (dumpable again) -> no_new_privs -> Landlock rules for code, /tmp, /proc and
   /mnt, enforced -> seccomp
@@ -19,9 +20,11 @@ function), the rest when it is given a function.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import platform
 import resource
+import socket
 import struct
 import sys
 from typing import Any
@@ -326,6 +329,41 @@ def expose_runtime(prefix: str, covered: str, staging: str) -> None:
     mount("none", covered, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
 
 
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+IFREQ = struct.Struct("16sh22x")  # struct ifreq: the name, then ifr_flags in the union
+
+
+def bring_up_loopback() -> None:
+    """A new network namespace's loopback starts down: a custom runtime's Runtime API listens
+    on it (with the rights the namespace's creator still has)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            request = IFREQ.pack(b"lo", 0)
+            flags = IFREQ.unpack(fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+            fcntl.ioctl(sock, SIOCSIFFLAGS, IFREQ.pack(b"lo", flags | IFF_UP))
+        except OSError as exc:
+            raise SandboxError(f"bringing up the loopback failed: {exc.strerror}") from exc
+
+
+def open_runtime_files(entry: dict[str, Any] | None) -> int | None:
+    """faas's runtimes directory (a custom runtime's bootstrap ships there), held open as
+    soon as the mount namespace is ours: a later step may cover where it lives."""
+    if not entry:
+        return None
+    try:
+        return os.open(str(entry["source"]), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SandboxError(f"runtime files {entry['source']}: {exc.strerror}") from exc
+
+
+def bind_runtime_files(fd: int, target: str) -> None:
+    """Bound read-only at `target` (/var/runtime), over the interpreter's staging mount."""
+    try:
+        bind_read_only(f"/proc/self/fd/{fd}", target)
+    finally:
+        os.close(fd)
+
+
 def mount_tmp(tmp: dict[str, Any]) -> None:
     """The worker's own /tmp. Paths under the old /tmp that must stay (`keep`: the code, when
     it lives there) are held open, then bound back at the same place on the new /tmp."""
@@ -582,16 +620,23 @@ def apply(plan: dict[str, Any], opened: dict[str, int] | None = None) -> dict[st
     return opened
 
 
-def _isolate_mounts(plan: dict[str, Any]) -> None:
+def _enter_namespaces(plan: dict[str, Any]) -> None:
     if plan.get("netns"):  # first: a network namespace unshared next would replace it
         join_network(plan["netns"], plan.get("userns"))
     if plan.get("namespaces"):
         unshare(int(plan["namespaces"]))
         mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    if plan.get("loopback"):
+        bring_up_loopback()
+
+
+def _isolate_mounts(plan: dict[str, Any]) -> None:
+    _enter_namespaces(plan)
     if plan.get("mounts") and not int(plan.get("namespaces") or 0) & CLONE_NEWNS:
         raise SandboxError("mounts need a mount namespace of the worker's own")
     # Held open in this namespace (a bind's source must be in it), before anything covers them.
     sources = open_mount_sources(plan.get("mounts") or [])
+    runtime_files = open_runtime_files(plan.get("runtime_files"))
     if plan.get("resolv_conf"):
         # First: its source is in the data dir, which /tmp may replace and `hide` covers.
         bind_resolv_conf(plan["resolv_conf"])
@@ -605,6 +650,8 @@ def _isolate_mounts(plan: dict[str, Any]) -> None:
     if plan.get("runtime"):
         runtime = plan["runtime"]
         expose_runtime(runtime["prefix"], runtime["covered"], runtime["staging"])
+    if runtime_files is not None:
+        bind_runtime_files(runtime_files, plan["runtime_files"]["target"])
     # After /tmp and the runtime: a data dir under /mnt still had to serve their binds.
     if sources:
         mount_under_mnt(sources)
