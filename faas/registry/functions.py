@@ -420,12 +420,14 @@ class Registry:
     ) -> FunctionConfig:
         """Apply the fields `change` sets to $LATEST's configuration."""
         name = self.unqualified(name)
-        validate_change(change, self._limits, self._runtimes)
+        # What a handler may be depends on the runtime, maybe the one the function keeps: it
+        # is checked on the merged configuration.
+        validate_change(dataclasses.replace(change, handler=None), self._limits, self._runtimes)
         with self._mutation:
             current = self._current(name, revision_id)
             cfg = _revised(_apply(current, change))
             if change.handler is not None or change.runtime is not None:
-                check_handler(cfg.handler, cfg.runtime)  # what a handler means is the runtime's
+                check_handler(cfg.handler, cfg.runtime)
             check_network(cfg.network, cfg.network_allow)
             if change.file_system_configs is not None:
                 self._check_buckets(cfg)

@@ -93,13 +93,12 @@ def _check_sizes(change: ConfigChange, limits: Limits) -> None:
 
 
 def check_handler(handler: object, runtime: str | None) -> None:
-    """faas's Python runtimes import `module.function`; a custom runtime's bootstrap decides
-    what its handler means (it gets it as _HANDLER), so there only Lambda's own pattern holds.
-    With `runtime` None (a change that keeps it) only that pattern is checked here: the
-    caller checks the merged configuration again."""
+    """faas's Python runtimes (and a change that does not say which runtime) import
+    `module.function`; a custom runtime's bootstrap decides what its handler means (it gets it
+    as _HANDLER), so there only Lambda's own pattern holds."""
     if not isinstance(handler, str) or len(handler) > MAX_HANDLER_CHARS:
         raise InvalidParameterValue("Handler must be of the form module.function")
-    if runtime is None or custom_runtime(runtime) is not None:
+    if runtime is not None and custom_runtime(runtime) is not None:
         if not LAMBDA_HANDLER_RE.fullmatch(handler):
             raise _constraint(
                 handler, "handler", "Member must satisfy regular expression pattern: [^\\s]+"

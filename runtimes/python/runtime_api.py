@@ -203,6 +203,8 @@ class RequestReader:
                 return True
             if len(self._buffer) < line_end + 2 + size + 2:
                 return False
+            if self._buffer[line_end + 2 + size : line_end + 4 + size] != b"\r\n":
+                raise BadRequest(400, "malformed chunk")
             del self._buffer[: line_end + 2]
             self._take(size)
             del self._buffer[:2]

@@ -235,7 +235,7 @@ def test_a_shell_bootstrap_answers_through_the_runtime_api(
 def test_warm_invocations_reuse_the_bootstrap_and_are_recorded(
     server: FaasServer, loop_function: str
 ) -> None:
-    first, body, _ = invoke(server, loop_function, {"n": 1})
+    _, body, _ = invoke(server, loop_function, {"n": 1})
     second, again, tail = invoke(server, loop_function, {"n": 2})
     assert again["pid"] == body["pid"]
     assert "Init Duration" not in tail
