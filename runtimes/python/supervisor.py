@@ -31,11 +31,15 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from typing import Any
 
 LAYER_BOOTSTRAP = "/opt/bootstrap"
 INVALID_ENTRYPOINT = "Runtime.InvalidEntrypoint"
 LISTEN_BACKLOG = 16
+# After /init/error, how long the runtime's exit is waited for before the platform hears of
+# it: the runtime's last words (Lambda's clients log, then exit) belong in the init's log.
+INIT_ERROR_GRACE_S = 1.0
 
 
 def bootstrap_candidates(task_root: str) -> list[str]:
@@ -82,6 +86,8 @@ class Supervisor:
         self._api: Any = None
         self._child: subprocess.Popen[bytes] | None = None
         self._init_failed = False
+        self._init_error: tuple[dict[str, Any], bytes] | None = None  # held for the exit
+        self._init_error_deadline = 0.0
         self._exit: int | None = None
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
@@ -104,10 +110,12 @@ class Supervisor:
         self._selector.register(self._sock, selectors.EVENT_READ, self._on_platform)
         self._selector.register(self._wake_read, selectors.EVENT_READ, self._on_child)
         while self._exit is None:
-            for key, mask in self._selector.select():
+            for key, mask in self._selector.select(self._wait_s()):
                 key.data(mask)
                 if self._exit is not None:
                     break
+            if self._init_error is not None and time.monotonic() >= self._init_error_deadline:
+                self._report_init_error()
         return self._exit
 
     # -- the Runtime API's events (runtime_api.Events) --------------------------------------
@@ -118,7 +126,8 @@ class Supervisor:
     def on_outcome(self, outcome: Any) -> None:
         if outcome.kind == "init_error":
             self._init_failed = True
-            self._channel.send({"t": "init_error", "error_type": outcome.error_type}, outcome.body)
+            self._init_error = ({"t": "init_error", "error_type": outcome.error_type}, outcome.body)
+            self._init_error_deadline = time.monotonic() + INIT_ERROR_GRACE_S
             return
         meta: dict[str, Any] = {"t": outcome.kind, "mem": self._memory.peak()}
         if outcome.error_type is not None:
@@ -126,6 +135,17 @@ class Supervisor:
         self._channel.send(meta, outcome.body)
 
     # -- steps ------------------------------------------------------------------------------
+
+    def _wait_s(self) -> float | None:
+        if self._init_error is None:
+            return None
+        return max(0.0, self._init_error_deadline - time.monotonic())
+
+    def _report_init_error(self) -> None:
+        if self._init_error is not None:
+            meta, body = self._init_error
+            self._init_error = None
+            self._channel.send(meta, body)
 
     def _function_bootstrap(self) -> list[str] | None:
         candidates = bootstrap_candidates(os.environ.get("LAMBDA_TASK_ROOT", os.getcwd()))
@@ -185,7 +205,8 @@ class Supervisor:
         self._child = None
         if self._init_failed:
             # The runtime said why its init failed, then exited (as Lambda's clients do):
-            # the platform has the reason and stops this worker.
+            # the platform hears the reason now, and stops this worker.
+            self._report_init_error()
             return
         self._stop(exit_code_like(status))
 

@@ -423,3 +423,13 @@ def test_a_runtime_that_never_asks_for_work_fails_its_init_in_bounded_time(
     assert body["errorType"] == "Sandbox.Timedout"
     assert body["errorMessage"] == "Init timed out after 2.00 seconds"
     assert wait_gone(marker) == []
+
+
+def test_a_server_stops_cleanly_while_a_runtime_waits_in_next(fresh_server: FaasServer) -> None:
+    marker = unique("waiting")
+    bootstrap = f'#!/bin/sh\nexec python3 "$LAMBDA_TASK_ROOT/loop.py" {marker}\n'
+    name = create(fresh_server, {"bootstrap": bootstrap, "loop.py": LOOP})
+    invoke(fresh_server, name, {"n": 1})  # its worker now waits in /next
+    assert processes_with(marker)
+    assert fresh_server.stop() == 0  # not killed after the grace period: it ended by itself
+    assert wait_gone(marker) == []

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import importlib.util
 import json
 import os
 import queue
 import selectors
 import socket
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -20,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from faas.pool.launcher import runtime_dir
+from tests.helpers.runtime_files import runtime_module
 
 PREFIX = "/2018-06-01/runtime"
 
@@ -28,15 +26,8 @@ PREFIX = "/2018-06-01/runtime"
 @pytest.fixture(scope="module")
 def api_module() -> Iterator[ModuleType]:
     """The module as the zygote loads it: a file under a private name, not a package."""
-    spec = importlib.util.spec_from_file_location(
-        "_test_runtime_api", runtime_dir() / "python" / "runtime_api.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with runtime_module("runtime_api") as loaded:
+        yield loaded
 
 
 class Recorder:
@@ -398,3 +389,21 @@ def test_the_request_reader_drops_a_body_over_its_cap(api_module: ModuleType) ->
     request = reader.next_request()
     assert request.oversized
     assert request.body == b""
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: many\r\n\r\n",
+        b"POST / HTTP/1.1\r\nBroken header\r\n\r\n",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n",
+    ],
+    ids=["request-line", "length", "header", "chunk-size", "chunk-end"],
+)
+def test_the_request_reader_refuses_malformed_requests(api_module: ModuleType, raw: bytes) -> None:
+    reader = api_module.RequestReader(1024)
+    reader.feed(raw)
+    with pytest.raises(api_module.BadRequest):
+        reader.next_request()
