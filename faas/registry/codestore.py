@@ -81,7 +81,11 @@ class CodeStore:
             self._write_zip(zip_bytes, sha256)
         files = tuple(sorted(str(m.path) for m in members if m.kind != "dir"))
         return CodeInfo(
-            sha256=sha256, size=len(zip_bytes), code_dir=str(self._dir(sha256)), files=files
+            sha256=sha256,
+            size=len(zip_bytes),
+            code_dir=str(self._dir(sha256)),
+            files=files,
+            unzipped_size=_unzipped_size(members),
         )
 
     def code_dir(self, sha256: str) -> Path:
@@ -103,6 +107,21 @@ class CodeStore:
         """The files (not directories) in the stored zip, from its central directory."""
         with _open_zip(self.zip_bytes(sha256)) as archive:
             return tuple(sorted(str(m.path) for m in self._plan(archive) if m.kind != "dir"))
+
+    def unzipped_size(self, sha256: str) -> int:
+        """The bytes of the stored zip's files, from its central directory."""
+        with _open_zip(self.zip_bytes(sha256)) as archive:
+            return _unzipped_size(self._plan(archive))
+
+    def stored(self) -> list[str]:
+        """The sha256 of every stored zip."""
+        if not self._root.is_dir():
+            return []
+        return sorted(
+            path.name.removesuffix(".zip")
+            for path in self._root.glob("*.zip")
+            if _SHA256_RE.fullmatch(path.name.removesuffix(".zip"))
+        )
 
     def contains(self, sha256: str) -> bool:
         return _SHA256_RE.fullmatch(sha256) is not None and self._zip(sha256).is_file()
@@ -181,6 +200,10 @@ def _open_zip(zip_bytes: bytes) -> Iterator[zipfile.ZipFile]:
             yield archive
         except _CORRUPT:
             raise InvalidParameterValue(NOT_A_ZIP) from None
+
+
+def _unzipped_size(members: list[_Member]) -> int:
+    return sum(member.info.file_size for member in members if member.kind != "dir")
 
 
 def _checked_sha(sha256: str) -> str:
