@@ -23,6 +23,7 @@ from tests.helpers.server import FaasServer, lambda_client, make_zip, require_la
 RUNTIME = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 ROLE = "arn:aws:iam::000000000000:role/test"
 LAYER_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:"
+EXCLAIMS = "import greeting\n\n\ndef handler(event, context):\n    return greeting.text() + '!'\n"
 USES_LAYERS = """
 import os
 import subprocess
@@ -199,7 +200,7 @@ def test_functions_import_from_layers_later_layers_win_and_programs_are_on_path(
     assert "Layers" not in api.get_function_configuration(FunctionName="layered")
     version = api.get_function_configuration(FunctionName="layered", Qualifier=published["Version"])
     assert len(version["Layers"]) == 2
-    response, body = server.invoke("layered", Qualifier=published["Version"])
+    _, body = server.invoke("layered", Qualifier=published["Version"])
     assert body == {"greeting": "hello from base", "which": "base"}
     _, error = server.invoke("layered")
     assert error["errorType"] == "Runtime.ImportModuleError"
@@ -223,11 +224,7 @@ def test_a_deleted_layer_version_stays_usable_by_the_functions_that_have_it(
     # New code, same layers: still there.
     api.update_function_code(
         FunctionName="keeper",
-        ZipFile=make_zip(
-            {
-                "app.py": "import greeting\n\ndef handler(event, context):\n    return greeting.text() + '!'\n"
-            }
-        ),
+        ZipFile=make_zip({"app.py": EXCLAIMS}),
     )
     api.get_waiter("function_updated_v2").wait(FunctionName="keeper")
     assert server.invoke("keeper")[1] == "kept!"
