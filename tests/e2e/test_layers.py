@@ -410,3 +410,22 @@ def test_publish_a_layer_from_a_bucket(server: FaasServer, tmp_path: Path) -> No
             Content={"S3Bucket": "layer-artifacts", "S3Key": "missing.zip"},
         )
     assert "NoSuchKey" in missing.value.response["Error"]["Message"]
+
+
+SNAPPED = "import greeting\n\nTEXT = greeting.text()\n\n\ndef handler(e, c):\n    return TEXT\n"
+
+
+def test_snapshot_start_workers_see_the_layers(server: FaasServer) -> None:
+    """The template runs init with /opt bound; its clones, forked from it, share that."""
+    require_layers(server, "mount namespace")
+    api = server.client()
+    layer = publish(
+        api, "snap", make_zip({"python/greeting.py": "def text():\n    return 'snapped'\n"})
+    )
+    server.deploy(
+        "snapped",
+        {"app.py": SNAPPED},
+        Layers=[layer["LayerVersionArn"]],
+        SnapStart={"ApplyOn": "PublishedVersions"},
+    )
+    assert server.invoke("snapped")[1] == "snapped"
