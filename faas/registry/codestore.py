@@ -130,7 +130,7 @@ class CodeStore:
         """Delete the zip and the tree of `sha256`; absent parts are not an error."""
         _checked_sha(sha256)
         self._zip(sha256).unlink(missing_ok=True)
-        _force_rmtree(self._dir(sha256))
+        force_rmtree(self._dir(sha256))
 
     # -- validation -------------------------------------------------------------------------
 
@@ -162,9 +162,9 @@ class CodeStore:
             _check_links_resolve_inside(staging, members)
             _precompile(staging)
             _make_read_only(staging, members)
-            _rename_into_place(staging, self._dir(sha256))
+            rename_into_place(staging, self._dir(sha256))
         finally:
-            _force_rmtree(staging)
+            force_rmtree(staging)
 
     def _write_zip(self, zip_bytes: bytes, sha256: str) -> None:
         handle, temp_name = tempfile.mkstemp(prefix=".upload-", suffix=".zip", dir=self._root)
@@ -346,7 +346,7 @@ def _make_read_only(staging: Path, members: list[_Member]) -> None:
         os.chmod(directory, 0o555)
 
 
-def _rename_into_place(staging: Path, final: Path) -> None:
+def rename_into_place(staging: Path, final: Path) -> None:
     try:
         os.rename(staging, final)
     except OSError as exc:
@@ -372,7 +372,7 @@ def _precompile(staging: Path) -> None:
         cache.chmod(0o555)
 
 
-def _force_rmtree(path: Path) -> None:
+def force_rmtree(path: Path) -> None:
     """rmtree that also removes read-only trees (deleting needs write on the parent dir)."""
     if not path.exists() or path.is_symlink():
         return

@@ -19,6 +19,8 @@ import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
+from faas.registry.codestore import force_rmtree, rename_into_place
+
 # Hard links fail across filesystems (EXDEV) and, with fs.protected_hardlinks, on files the
 # platform does not own (EPERM): those are copied instead.
 _COPY_INSTEAD = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK})
@@ -51,9 +53,9 @@ class LayerTrees:
             for _, directory in layers:
                 _merge_into(directory, staging)
             _make_read_only(staging)
-            _rename_into_place(staging, final)
+            rename_into_place(staging, final)
         finally:
-            _force_rmtree(staging)
+            force_rmtree(staging)
         return final
 
     def remove_unused(self, keep: Collection[str]) -> int:
@@ -64,7 +66,7 @@ class LayerTrees:
         for entry in self._root.iterdir():
             if entry.name.startswith(".") or str(entry) in keep:
                 continue
-            _force_rmtree(entry)
+            force_rmtree(entry)
             removed += 1
         return removed
 
@@ -103,7 +105,7 @@ def _clear(path: Path) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(mode):
-        _force_rmtree(path)
+        force_rmtree(path)
     else:
         path.unlink()
 
@@ -121,22 +123,3 @@ def _make_read_only(staging: Path) -> None:
     # The files are the layers' own (read-only already); the directories are the tree's.
     for directory, _subdirs, _files in os.walk(staging, topdown=False):
         os.chmod(directory, 0o555)
-
-
-def _rename_into_place(staging: Path, final: Path) -> None:
-    try:
-        os.rename(staging, final)
-    except OSError as exc:
-        # Built by someone else first: the same contents, so the same tree.
-        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not final.is_dir():
-            raise
-
-
-def _force_rmtree(path: Path) -> None:
-    """rmtree of a tree whose directories are read-only (files may be shared hard links:
-    unlinking them leaves the layers' own copies)."""
-    if not path.exists() or path.is_symlink():
-        return
-    for directory, _subdirs, _files in os.walk(path):
-        os.chmod(directory, 0o700)
-    shutil.rmtree(path)

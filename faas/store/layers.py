@@ -19,8 +19,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from faas.domain import LayerStatement, LayerVersion
-from faas.errors import PreconditionFailed, ResourceConflict
+from faas.errors import PreconditionFailed
 from faas.store import function_layers
+from faas.store.policies import statement_id_taken
 from faas.store.tables import layer_version_permissions, layer_versions, layers
 
 _V = layer_versions.c
@@ -101,10 +102,7 @@ class LayerRepo:
                     )
                 )
         except IntegrityError as exc:
-            raise ResourceConflict(
-                f"The statement id ({statement.statement_id}) provided already exists. Please "
-                "provide a new statement id, or remove the existing statement."
-            ) from exc
+            raise statement_id_taken(statement.statement_id) from exc
 
     def remove_statement(self, statement: LayerStatement, revision: str, new_revision: str) -> None:
         with self._engine.begin() as connection:
