@@ -13,6 +13,11 @@ from faas.domain import WorkerSpec
 from faas.runtimes import WORKER_PATH, custom_runtime
 
 DEFAULT_PATH = WORKER_PATH
+# With layers, as on Lambda: their programs in /opt/bin, their libraries in /opt/lib (the
+# dynamic loader reads LD_LIBRARY_PATH when a process starts, so it serves the programs the
+# function runs, not libraries the already running interpreter loads).
+LAYERS_PATH = f"{DEFAULT_PATH}:/opt/bin"
+LAYERS_LIBRARY_PATH = "/opt/lib"
 
 
 def log_stream_name(version: str, now_s: float | None = None) -> str:
@@ -50,4 +55,8 @@ def worker_environment(spec: WorkerSpec, runtime_dir: str, stream_name: str) -> 
         env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{spec.runtime}"
     if spec.log_level is not None:
         env["AWS_LAMBDA_LOG_LEVEL"] = spec.log_level
+    if spec.opt_dir:
+        env["PATH"] = LAYERS_PATH
+        # The function's own value, when it sets one, stands (Lambda lets it be changed).
+        env.setdefault("LD_LIBRARY_PATH", LAYERS_LIBRARY_PATH)
     return env

@@ -332,6 +332,26 @@ def test_a_missing_bootstrap_is_an_invalid_entrypoint(server: FaasServer) -> Non
     assert "/opt/bootstrap" in body["errorMessage"]
 
 
+def test_a_bootstrap_from_a_layer_is_found_at_opt(server: FaasServer) -> None:
+    api = server.client()
+    layer = api.publish_layer_version(
+        LayerName=unique("runtime"),
+        Content={
+            "ZipFile": bundle(
+                {"bootstrap": SHELL_BOOTSTRAP.replace("$LAMBDA_TASK_ROOT", "/opt"), "loop.py": LOOP}
+            )
+        },
+        CompatibleRuntimes=["provided.al2023"],
+    )
+    name = create(
+        server, {"README": "the runtime is in the layer\n"}, Layers=[layer["LayerVersionArn"]]
+    )
+    response, body, tail = invoke(server, name, {"layered": True})
+    assert "FunctionError" not in response, body
+    assert body["event"] == {"layered": True}
+    assert "bootstrap: function.handler" in tail
+
+
 def test_a_timeout_kills_the_bootstrap_and_its_children(
     server: FaasServer, loop_function: str
 ) -> None:
