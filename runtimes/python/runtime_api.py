@@ -43,7 +43,9 @@ RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
 RESPONSE_TOO_LARGE_MESSAGE = (
     "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
 )
-MAX_HEAD_BYTES = 64 * 1024
+# As Go's net/http (Lambda's own Runtime API server) allows: an error's X-Ray cause header,
+# with a deep stack, can be large.
+MAX_HEAD_BYTES = 1024 * 1024
 READ_CHUNK = 256 * 1024
 
 STARTED, READY, RUNNING = "Started", "Ready", "Running"
@@ -239,6 +241,7 @@ class Connection:
         self._reader = RequestReader(MAX_RESPONSE_BYTES)
         self._out = bytearray()
         self._close_after_write = False
+        self._writing = False  # registered for EVENT_WRITE: a response is only partly sent
         self._continued = False
         self.parked = False
         self.closed = False
@@ -317,7 +320,9 @@ class Connection:
                 sent = self.sock.send(self._out)
                 del self._out[:sent]
         except BlockingIOError:
-            self._api.watch(self, writing=True)
+            if not self._writing:
+                self._writing = True
+                self._api.watch(self, writing=True)
             return
         except OSError:
             self.close()
@@ -325,7 +330,9 @@ class Connection:
         if self._close_after_write:
             self.close()
             return
-        self._api.watch(self, writing=False)
+        if self._writing:
+            self._writing = False
+            self._api.watch(self, writing=False)
 
     def close(self) -> None:
         if self.closed:

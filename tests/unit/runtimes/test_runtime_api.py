@@ -187,6 +187,15 @@ def test_an_invocation_offered_before_next_is_handed_out_at_once(served: Served)
     assert "Lambda-Runtime-Client-Context" not in headers
 
 
+def test_a_large_event_arrives_whole(served: Served) -> None:
+    event = json.dumps({"data": "x" * (5 * 1024 * 1024)}).encode()  # more than a socket buffer
+    served.offer("req-big", event)
+    status, headers, body = served.request("GET", "/invocation/next")
+    assert status == 200
+    assert int(headers["Content-Length"]) == len(event)
+    assert body == event
+
+
 def test_a_response_is_accepted_once(served: Served) -> None:
     take_invocation(served)
     status, _, body = served.request("POST", "/invocation/req-1/response", b'{"answer": 42}')
