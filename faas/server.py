@@ -617,8 +617,9 @@ async def start_queue(
         wake,
         retention_days=queue_settings.dead_letter_retention_days,
     )
-    # Deleting a function deletes its event invoke configurations (Lambda's DeleteFunction).
+    # Deleting a function, a version or an alias deletes its event invoke configurations.
     registry.add_delete_listener(configs.forget_function)
+    registry.add_qualifier_delete_listener(configs.forget_qualifier)
     sweeper = asyncio.get_running_loop().create_task(
         dead_letters.sweep_forever(queue_settings.dead_letter_sweep_interval_s)
     )

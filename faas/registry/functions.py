@@ -102,6 +102,8 @@ RetireListener = Callable[[str], None]
 ChangeListener = Callable[[str], None]
 # (function name, reserved concurrency or None when the reservation went away)
 ConcurrencyListener = Callable[[str, int | None], None]
+# (function name, version number or alias name) after that version or alias was deleted.
+QualifierListener = Callable[[str, str], None]
 _Functions = dict[str, FunctionConfig]
 
 
@@ -138,6 +140,7 @@ class Registry:
         self._concurrency_listeners: tuple[ConcurrencyListener, ...] = ()
         self._change_listeners: tuple[ChangeListener, ...] = ()
         self._delete_listeners: tuple[ChangeListener, ...] = ()
+        self._qualifier_listeners: tuple[QualifierListener, ...] = ()
         self._mutation = threading.Lock()
         # FileSystemConfigs Arn -> its bucket (ResourceNotFound/InvalidParameterValue when
         # there is none): set by the composition root once the bucket registry exists.
@@ -220,6 +223,13 @@ class Registry:
         deleted one left. A listener that fails is logged; the delete stands.
         """
         self._delete_listeners = (*self._delete_listeners, listener)
+
+    def add_qualifier_delete_listener(self, listener: QualifierListener) -> None:
+        """Call `listener(name, qualifier)` when a published version or an alias is deleted,
+        to delete what belongs to it elsewhere (its event invoke configuration, its function
+        URL), as Lambda does. Same rules as delete listeners: on the mutating thread, under
+        the registry's lock, right after the row is gone; a failing listener is logged."""
+        self._qualifier_listeners = (*self._qualifier_listeners, listener)
 
     def provisioned_functions(self) -> list[str]:
         """Names of the functions with provisioned concurrency configured (at startup)."""
@@ -524,6 +534,7 @@ class Registry:
                     f"[{', '.join(users)}]"
                 )
             self._book.remove_version(cfg)
+            self._announce_qualifier_deleted(name, qualifier)
             self._specs.pop(cfg.revision_id, None)
             self._superseded_code.add(cfg.code_sha256)
         self._retire(cfg)
@@ -756,6 +767,7 @@ class Registry:
             if self._book.alias(name, alias_name) is None:
                 return
             self._book.remove_alias(name, alias_name)
+            self._announce_qualifier_deleted(name, alias_name)
         self._announce_change(name)
 
     def list_aliases(
@@ -940,6 +952,13 @@ class Registry:
             except Exception:
                 # The delete is committed; one broken listener must not undo or hide it.
                 _log.exception("delete listener failed for %s", name)
+
+    def _announce_qualifier_deleted(self, name: str, qualifier: str) -> None:
+        for listener in self._qualifier_listeners:
+            try:
+                listener(name, qualifier)
+            except Exception:
+                _log.exception("delete listener failed for %s:%s", name, qualifier)
 
     def _announce_change(self, name: str) -> None:
         for listener in self._change_listeners:
