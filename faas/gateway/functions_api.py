@@ -16,6 +16,7 @@ from faas.gateway.codec import (
     configuration_document,
     json_body,
     json_response,
+    query_max_items,
     refuse_unsupported,
 )
 from faas.gateway.concurrency_api import concurrency_document
@@ -112,12 +113,7 @@ class FunctionsApi:
 
     async def list(self, request: web.Request) -> web.Response:
         caller = self._auth.require(request, "lambda:ListFunctions", "*")
-        max_items_text = request.query.get("MaxItems")
-        try:
-            max_items = int(max_items_text) if max_items_text else None
-        except ValueError as exc:
-            raise InvalidParameterValue("MaxItems must be an integer") from exc
-        page = self._registry.list(request.query.get("Marker"), max_items)
+        page = self._registry.list(request.query.get("Marker"), query_max_items(request))
         listed = []
         for cfg in page.functions:
             document = self._document(cfg)

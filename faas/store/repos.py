@@ -33,13 +33,15 @@ from faas.domain import (
     FunctionConfig,
     InvocationStatus,
     LoggingConfig,
+    ProvisionedConfig,
     PublishedState,
     Record,
     StoredKey,
     StoredRole,
 )
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
-from faas.store.provisioned_allocations import reallocate
+from faas.store.provisioned_allocations import deallocate_all, reallocate
+from faas.store.provisioned_configs import ProvisionedConfigRepo, remove_config
 from faas.store.sealing import Sealer, open_environment, seal_environment
 from faas.store.tables import (
     AUDIT_ACTION_MAX,
@@ -57,6 +59,7 @@ from faas.store.tables import (
     function_versions,
     functions,
     invocations,
+    provisioned_configs,
     roles,
 )
 
@@ -77,6 +80,7 @@ class FunctionRepo:
         self._engine = engine
         self._sealer = sealer
         self._clock = clock
+        self._provisioned = ProvisionedConfigRepo(engine, clock)
 
     def all(self) -> list[FunctionConfig]:
         with self._engine.connect() as connection:
@@ -131,8 +135,25 @@ class FunctionRepo:
             connection.execute(
                 delete(function_aliases).where(function_aliases.c.function_name == name)
             )
-            reallocate(connection, name, 0, 0, self._now_ms())
+            connection.execute(
+                delete(provisioned_configs).where(provisioned_configs.c.function_name == name)
+            )
+            deallocate_all(connection, name, self._now_ms())
         return result.rowcount > 0
+
+    # -- provisioned concurrency of versions and aliases -------------------------------------
+
+    def all_provisioned(self) -> list[ProvisionedConfig]:
+        return self._provisioned.all()
+
+    def put_provisioned(self, config: ProvisionedConfig, memory_mb: int) -> None:
+        self._provisioned.put(config, memory_mb)
+
+    def reallocate_provisioned(self, config: ProvisionedConfig, memory_mb: int) -> None:
+        self._provisioned.reallocate(config, memory_mb)
+
+    def delete_provisioned(self, name: str, qualifier: str) -> bool:
+        return self._provisioned.delete(name, qualifier)
 
     # -- published versions and aliases ------------------------------------------------------
 
@@ -178,11 +199,13 @@ class FunctionRepo:
             connection.execute(insert(function_versions).values(row))
 
     def delete_version(self, name: str, number: int) -> None:
+        """Its provisioned concurrency goes with it (and stops being billed)."""
         statement = delete(function_versions).where(
             function_versions.c.function_name == name, function_versions.c.version == number
         )
         with self._engine.begin() as connection:
             connection.execute(statement)
+            remove_config(connection, name, str(number), self._now_ms())
 
     def all_aliases(self) -> list[Alias]:
         query = select(function_aliases).order_by(
@@ -214,11 +237,13 @@ class FunctionRepo:
                 raise PreconditionFailed(_REVISION_MISMATCH)
 
     def delete_alias(self, function_name: str, name: str) -> None:
+        """Its provisioned concurrency goes with it (and stops being billed)."""
         statement = delete(function_aliases).where(
             function_aliases.c.function_name == function_name, function_aliases.c.name == name
         )
         with self._engine.begin() as connection:
             connection.execute(statement)
+            remove_config(connection, function_name, name, self._now_ms())
 
     def _version_from_row(self, row: RowMapping) -> FunctionConfig:
         name = row["function_name"]
