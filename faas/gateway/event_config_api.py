@@ -1,7 +1,7 @@
 """Event invoke configurations: Put/Update/Get/Delete/ListFunctionEventInvokeConfigs.
 
 Retries, event age and destinations of async invocations, per function and qualifier
-($LATEST only, not yet published versions and aliases). Validation and storage are
+($LATEST, a published version or an alias). Validation and storage are
 faas.queue.configs'; this module maps HTTP.
 """
 

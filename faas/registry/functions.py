@@ -349,17 +349,39 @@ class Registry:
             self._specs[cfg.revision_id] = spec
         return spec
 
-    def list(self, marker: str | None, max_items: int | None) -> FunctionPage:
-        """One page of functions sorted by name; `next_marker` continues after it."""
+    def list(
+        self, marker: str | None, max_items: int | None, *, all_versions: bool = False
+    ) -> FunctionPage:
+        """One page of functions sorted by name; `next_marker` continues after it. With
+        `all_versions` (ListFunctions' FunctionVersion=ALL), each function's $LATEST is
+        followed by its published versions, oldest first."""
         limit = _checked_max_items(max_items)
         functions = self._functions
         names = sorted(functions)
-        start = 0 if marker is None else bisect_right(names, _decode_marker(marker))
-        page = names[start : start + limit]
-        more = start + limit < len(names)
+        if not all_versions:
+            start = 0 if marker is None else bisect_right(names, _decode_marker(marker))
+            page = names[start : start + limit]
+            more = start + limit < len(names)
+            return FunctionPage(
+                functions=tuple(functions[name] for name in page),
+                next_marker=_encode_marker(page[-1]) if more and page else None,
+            )
+        keys = [
+            (name, version_key(cfg))
+            for name in names
+            for cfg in (functions[name], *self._book.versions_of(name))
+        ]
+        start = 0 if marker is None else bisect_right(keys, _decode_version_marker(marker))
+        chosen = keys[start : start + limit]
+        more = start + limit < len(keys)
+        configs = tuple(
+            self._named(name, str(number) if number else None, None) for name, number in chosen
+        )
         return FunctionPage(
-            functions=tuple(functions[name] for name in page),
-            next_marker=_encode_marker(page[-1]) if more and page else None,
+            functions=configs,
+            next_marker=_encode_marker(f"{chosen[-1][0]}:{configs[-1].version}")
+            if more and chosen
+            else None,
         )
 
     def deploy_warnings(self, cfg: FunctionConfig) -> tuple[str, ...]:
@@ -1193,6 +1215,19 @@ def _checked_max_items(max_items: int | None) -> int:
 
 def _encode_marker(name: str) -> str:
     return base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def _decode_version_marker(marker: str) -> tuple[str, int]:
+    """(function name, version_key) a ListFunctions FunctionVersion=ALL marker continues
+    after."""
+    try:
+        text = base64.b64decode(marker, altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    name, _, version = text.partition(":")
+    if not FUNCTION_NAME_RE.fullmatch(name) or not (version == LATEST or version.isdigit()):
+        raise InvalidParameterValue(f"Invalid pagination marker: {marker[:64]!r}")
+    return name, 0 if version == LATEST else int(version)
 
 
 def _decode_marker(marker: str) -> str:

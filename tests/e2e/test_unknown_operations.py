@@ -49,7 +49,7 @@ def retrying_api(server: FaasServer) -> Any:
         ("list_layers", {}, "ListLayers"),
         ("get_layer_version_by_arn", {"Arn": LAYER_ARN}, "GetLayerVersionByArn"),
         ("list_code_signing_configs", {}, None),
-        ("list_provisioned_concurrency_configs", {"FunctionName": "fn"}, None),
+        ("delete_function_code_signing_config", {"FunctionName": "fn"}, None),
     ],
 )
 def test_an_unimplemented_operation_is_named_once_without_retries(
