@@ -704,7 +704,7 @@ async def _start_function_extras(
     engine: Engine, registry: Registry, settings: Settings
 ) -> tuple[FunctionUrls, ResourcePolicies]:
     """Function URLs and resource policies, loaded; deleting a function deletes both (and
-    deleting an alias its URL)."""
+    deleting a version or an alias its own)."""
     function_urls = FunctionUrls(FunctionUrlRepo(engine), registry)
     await asyncio.to_thread(function_urls.load)
     registry.add_delete_listener(function_urls.forget_function)
@@ -712,6 +712,7 @@ async def _start_function_extras(
     policies = ResourcePolicies(registry, PolicyRepo(engine), settings.server.account_id)
     await asyncio.to_thread(policies.load)
     registry.add_delete_listener(policies.forget_function)
+    registry.add_qualifier_delete_listener(policies.forget_qualifier)
     return function_urls, policies
 
 

@@ -265,3 +265,27 @@ def test_the_aws_cli_with_qualifiers(server: FaasServer) -> None:
     assert completed.returncode != 0 and "ResourceNotFoundException" in completed.stderr
     run("delete-provisioned-concurrency-config", "--function-name", name, "--qualifier", "live")
     run("delete-function-url-config", "--function-name", name, "--qualifier", "live")
+
+
+def test_deleting_an_alias_deletes_its_resource_policy(server: FaasServer) -> None:
+    client = server.client()
+    name = two_versions(server, "policy")
+    client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    client.add_permission(
+        FunctionName=name,
+        Qualifier="live",
+        StatementId="anyone",
+        Action="lambda:InvokeFunction",
+        Principal="*",
+    )
+    client.add_permission(
+        FunctionName=name, StatementId="own", Action="lambda:InvokeFunction", Principal="*"
+    )
+    assert "anyone" in client.get_policy(FunctionName=name, Qualifier="live")["Policy"]
+    client.delete_alias(FunctionName=name, Name="live")
+    client.create_alias(FunctionName=name, Name="live", FunctionVersion="2")
+    assert error_of(client.get_policy, FunctionName=name, Qualifier="live")[:2] == (
+        404,
+        "ResourceNotFoundException",
+    )
+    assert "own" in client.get_policy(FunctionName=name)["Policy"]
