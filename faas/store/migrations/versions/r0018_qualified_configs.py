@@ -6,7 +6,7 @@ version or an alias ($LATEST keeps its own on the function's row), and each prov
 allocation says which qualifier it was for (existing ones: $LATEST).
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | None = None
 depends_on: str | None = None
 
