@@ -36,6 +36,10 @@ FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 # `module.function`, where module may be a dotted path inside the code (pkg.mod.handler).
 HANDLER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
 ENV_KEY_RE = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])*\Z")
+# Lambda's rule for a layer's name (LayerName, without an ARN).
+LAYER_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,140}\Z")
+# Most layers one function may use (Lambda's quota).
+MAX_FUNCTION_LAYERS = 5
 # Lambda's rule for a FileSystemConfigs LocalMountPath (a Mount's target).
 MOUNT_TARGET_RE = re.compile(r"^/mnt/[A-Za-z0-9_.-]+\Z")
 
@@ -117,6 +121,45 @@ class Limits:
     max_sync_payload_bytes: int = 6 * MB
     max_async_payload_bytes: int = 1 * MB
     max_env_bytes: int = 4 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRef:
+    """One entry of a function's Layers, as the function took it: a layer version is immutable,
+    so its content stays the function's even after DeleteLayerVersion (as on Lambda)."""
+
+    arn: str  # arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION
+    code_sha256: str  # hex digest of the layer's zip
+    code_size: int  # bytes of the zip (the API's CodeSize)
+    unzipped_size: int  # bytes of its files (counted against the function's unzipped limit)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerVersion:
+    """PublishLayerVersion's result: one immutable, numbered version of a layer."""
+
+    layer_name: str
+    version: int
+    description: str
+    created: str  # AWS's format: 2024-01-01T00:00:00.000+0000
+    compatible_runtimes: tuple[str, ...]
+    compatible_architectures: tuple[str, ...]
+    license_info: str | None
+    code_sha256: str
+    code_size: int
+    unzipped_size: int
+    # New on every change of its permissions (AddLayerVersionPermission's RevisionId).
+    policy_revision: str
+
+
+@dataclass(frozen=True, slots=True)
+class LayerStatement:
+    """One statement of a layer version's permissions (AddLayerVersionPermission), as stored."""
+
+    layer_name: str
+    version: int
+    statement_id: str
+    statement: str  # the statement as Lambda returns it, JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +291,9 @@ class FunctionConfig:
     recursive_loop: str = "Terminate"
     # LoggingConfig: the format of its logs (and levels with JSON), and its log group.
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    # Layers: the layer versions bound read-only at /opt in its workers, in order (a later
+    # layer's file wins over an earlier one's).
+    layers: tuple[LayerRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +365,9 @@ class ConfigChange:
     # LoggingConfig replaces the function's whole logging configuration, as on Lambda (a
     # member it leaves out goes back to its default).
     logging: LoggingConfig | None = None
+    # Layers: layer version ARNs, in order; () removes them. The registry resolves them into
+    # FunctionConfig.layers (LayerRef).
+    layers: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +416,9 @@ class WorkerSpec:
     log_format: str = LOG_FORMAT_TEXT
     log_level: str | None = None
     log_group: str = ""  # "": /aws/lambda/<function name>
+    # The function's layers merged into one read-only tree, bound at /opt in its workers;
+    # "" when it has none.
+    opt_dir: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -581,6 +633,7 @@ class CodeInfo:
     size: int
     code_dir: str
     files: tuple[str, ...] = field(default=())
+    unzipped_size: int = 0  # bytes of its files, from the zip's central directory
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,8 @@ from faas.registry.buckets import BucketRegistry
 from faas.registry.codestore import CodeStore
 from faas.registry.function_urls import FunctionUrls
 from faas.registry.functions import Registry
+from faas.registry.layer_trees import LayerTrees
+from faas.registry.layers import LayerRegistry, layers_root
 from faas.registry.policies import ResourcePolicies
 from faas.registry.schedules import ScheduleBook
 from faas.registry.tags import FunctionTags
@@ -79,6 +81,7 @@ from faas.store.engine import make_engine, url_kind
 from faas.store.event_configs import EventConfigRepo
 from faas.store.file_ledger import FileLedgerRepo
 from faas.store.function_urls import FunctionUrlRepo
+from faas.store.layers import LayerRepo
 from faas.store.logs import LogStore
 from faas.store.policies import PolicyRepo
 from faas.store.queue import EventQueueRepo
@@ -308,6 +311,7 @@ async def _start_parts(
         )
     auth = await asyncio.to_thread(start_auth, settings, engine, master)
     runtimes = settings.available_runtimes()
+    layers = await asyncio.to_thread(_layer_registry, settings, engine, limits)
     registry = Registry(
         FunctionRepo(engine, master),
         CodeStore(data_dir / "code", limits),
@@ -316,6 +320,7 @@ async def _start_parts(
         region=settings.server.region,
         account_id=settings.server.account_id,
         concurrency=settings.concurrency,
+        layers=layers,
     )
     await asyncio.to_thread(registry.load)
     loop = asyncio.get_running_loop()
@@ -419,6 +424,7 @@ async def _start_parts(
             policies=policies,
             tags=FunctionTags(registry, TagRepo(engine)),
             logs=logs,
+            layers=layers,
             metrics=exporter,
             metrics_token=settings.auth.metrics_token,
         )
@@ -450,6 +456,21 @@ async def _start_parts(
         metrics_lag,
         logs,
     )
+
+
+def _layer_registry(settings: Settings, engine: Engine, limits: Limits) -> LayerRegistry:
+    """Layer versions, loaded (blocking); their zips and trees live under <data_dir>/layers,
+    beside the code store."""
+    root = layers_root(settings.data_dir)
+    layers = LayerRegistry(
+        LayerRepo(engine),
+        CodeStore(root, limits),
+        LayerTrees(root / "opt"),
+        region=settings.server.region,
+        account_id=settings.server.account_id,
+    )
+    layers.load()
+    return layers
 
 
 async def _start_events(

@@ -32,11 +32,12 @@ from faas.errors import (
 )
 
 UNRECOGNIZED = "The security token included in the request is invalid."
-# Code download URLs (GetFunction's Code.Location) are presigned with a key of the platform's
-# own, derived from the master key; it is good for nothing but those GETs.
+# Code download URLs (GetFunction's Code.Location, GetLayerVersion's Content.Location) are
+# presigned with a key of the platform's own, derived from the master key; it is good for
+# nothing but those GETs.
 CODE_URL_KEY_ID = "AKFACODEDOWNLOADURLS"
 CODE_URL_PATH = "/faas/v1/code/"
-CODE_URL_ACTION = "lambda:GetFunction"
+CODE_URL_ACTIONS = ["lambda:GetFunction", "lambda:GetLayerVersion"]
 MAX_SIGNING_KEYS = 4096
 
 Clock = Callable[[], dt.datetime]
@@ -100,7 +101,7 @@ class Authenticator:
             access_key_id=CODE_URL_KEY_ID,
             secret=master.derive("code-download-urls").hex(),
             policy=parse_policy(
-                {"Statement": [{"Effect": "Allow", "Action": CODE_URL_ACTION, "Resource": "*"}]}
+                {"Statement": [{"Effect": "Allow", "Action": CODE_URL_ACTIONS, "Resource": "*"}]}
             ),
             policy_document="",
             created="",

@@ -66,6 +66,8 @@ class ConfigOptions:
     log_format: str | None = None
     application_log_level: str | None = None
     system_log_level: str | None = None
+    # --layer ARN, as Layers (replaces the list, in the order given).
+    layers: tuple[str, ...] | None = None
 
     def to_lambda(self, current: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The UpdateFunctionConfiguration / CreateFunction fields for the given options;
@@ -89,6 +91,8 @@ class ConfigOptions:
                 {"Arn": f"arn:aws:s3:::{bucket}", "LocalMountPath": path}
                 for bucket, path in self.mounts
             ]
+        if self.layers is not None:
+            fields["Layers"] = list(self.layers)
         if self.snap_start is not None:
             fields["SnapStart"] = {"ApplyOn": "PublishedVersions" if self.snap_start else "None"}
         fields["LoggingConfig"] = self._logging_config(current)
@@ -287,6 +291,14 @@ def _zip_mode(source: Path) -> int:
     help="The least level of the platform's lines kept: WARN drops START/END/REPORT (JSON "
     "logs only; implies --log-format json).",
 )
+@click.option(
+    "--layer",
+    "layer_arns",
+    multiple=True,
+    metavar="ARN",
+    help="A layer version ARN (faas layer versions NAME) bound at /opt (repeat; replaces the "
+    "list; later layers win over earlier ones).",
+)
 def deploy(
     *,
     code: Path,
@@ -307,6 +319,7 @@ def deploy(
     log_format: str | None,
     application_log_level: str | None,
     system_log_level: str | None,
+    layer_arns: tuple[str, ...],
 ) -> None:
     """Deploy CODE (a zip file or a directory) as the function --name: create it, or update
     its code and the given options if it exists."""
@@ -326,6 +339,7 @@ def deploy(
         log_format=_LOG_FORMATS.get(log_format.lower()) if log_format else None,
         application_log_level=application_log_level,
         system_log_level=system_log_level,
+        layers=layer_arns or None,
     )
     tags = parse_tag_items(tag_items)
     zip_bytes = load_code(code)

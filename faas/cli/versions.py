@@ -217,19 +217,20 @@ def routing_text(alias_document: Mapping[str, Any]) -> str:
 
 
 def all_versions(client: GatewayClient, name: str) -> Iterator[dict[str, Any]]:
-    yield from _pages(client, function_path(name, "/versions"), {}, "Versions")
+    yield from marker_pages(client, function_path(name, "/versions"), {}, "Versions")
 
 
 def all_aliases(
     client: GatewayClient, name: str, version: str | None = None
 ) -> Iterator[dict[str, Any]]:
     query = {} if version is None else {"FunctionVersion": version}
-    yield from _pages(client, function_path(name, "/aliases"), query, "Aliases")
+    yield from marker_pages(client, function_path(name, "/aliases"), query, "Aliases")
 
 
-def _pages(
+def marker_pages(
     client: GatewayClient, path: str, query: Mapping[str, str], key: str
 ) -> Iterator[dict[str, Any]]:
+    """Every item under `key` of a Marker/NextMarker listing."""
     marker: str | None = None
     seen: set[str] = set()
     while True:

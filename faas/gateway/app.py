@@ -18,6 +18,7 @@ from faas.gateway import (
     functions_api,
     invoke_api,
     keys_api,
+    layers_api,
     logs_api,
     metrics_api,
     platform_api,
@@ -42,6 +43,7 @@ def make_app(services: Services) -> web.Application:
     invoke_api.add_routes(app, services)
     functions_api.add_routes(app, services)
     versions_api.add_routes(app, services)
+    layers_api.add_routes(app, services)
     platform_api.add_routes(app, services)
     concurrency_api.add_routes(app, services)
     provisioned_api.add_routes(app, services)

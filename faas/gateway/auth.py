@@ -151,19 +151,36 @@ class GatewayAuth:
         """lambda:InvokeFunction on the function: the caller's own policy allows it, or else
         the function's resource policy grants it to the caller (`granted(caller arn, name,
         qualifier)`, consulted only after a refusal: nothing on the usual path)."""
+        name, in_name = split_function_name(raw_name)
+        chosen = in_name or qualifier
+        resource = function_arn(self._region, self._account_id, name, chosen)
+        self.require_or_granted(
+            request,
+            "lambda:InvokeFunction",
+            resource,
+            None if granted is None else lambda caller_arn: granted(caller_arn, name, chosen),
+        )
+
+    def require_or_granted(
+        self,
+        request: web.Request,
+        action: str,
+        resource: str,
+        granted: Callable[[str], bool] | None,
+    ) -> None:
+        """`require`, or else a resource policy grants `action` to the caller
+        (`granted(caller arn)`, consulted only after a refusal). An explicit deny in the
+        caller's own policy wins, as on AWS."""
         try:
-            self.require_on_function(request, "lambda:InvokeFunction", raw_name, qualifier)
+            self.require(request, action, resource)
         except AccessDenied:
-            name, in_name = split_function_name(raw_name)
-            chosen = in_name or qualifier
             caller: Caller = request[CALLER]
-            resource = function_arn(self._region, self._account_id, name, chosen)
-            if granted is None or caller.key.policy.denies("lambda:InvokeFunction", resource):
-                raise  # an explicit deny in the caller's own policy wins, as on AWS
-            if not granted(caller.arn, name, chosen):
+            if granted is None or caller.key.policy.denies(action, resource):
+                raise
+            if not granted(caller.arn):
                 raise
             request.pop(DENIED, None)
-            request[AUTHORIZED] = ("lambda:InvokeFunction", resource)
+            request[AUTHORIZED] = (action, resource)
 
     def no_action(self, request: web.Request) -> None:
         """The route performs nothing that needs a permission (e.g. an unknown operation)."""

@@ -68,6 +68,11 @@ def configuration_document(cfg: FunctionConfig, arn: str) -> dict[str, Any]:
             else {}
         ),
         **({"KMSKeyArn": cfg.kms_key_arn} if cfg.kms_key_arn else {}),
+        **(
+            {"Layers": [{"Arn": ref.arn, "CodeSize": ref.code_size} for ref in cfg.layers]}
+            if cfg.layers
+            else {}
+        ),
     }
 
 
@@ -195,9 +200,10 @@ def config_change(document: Mapping[str, Any]) -> ConfigChange:
         network=_typed(document, "FaasNetwork", str),
         snap_start=_nested(document, "SnapStart", "ApplyOn", _snap_start),
         kms_key_arn=_typed(document, "KMSKeyArn", str),
-        network_allow=_string_list(document, "FaasNetworkAllow"),
+        network_allow=string_list(document, "FaasNetworkAllow"),
         file_system_configs=_file_systems(document),
         logging=_logging(document),
+        layers=string_list(document, "Layers"),
     )
 
 
@@ -205,8 +211,6 @@ def refuse_unsupported(document: Mapping[str, Any]) -> None:
     """Options whose meaning faas does not provide yet are refused rather than ignored."""
     if document.get("PackageType", "Zip") != "Zip":
         raise InvalidParameterValue("PackageType must be Zip: container images are not supported")
-    if document.get("Layers"):
-        raise InvalidParameterValue("Layers are not supported yet")
 
 
 def _typed(document: Mapping[str, Any], key: str, kind: type[Any]) -> Any:
@@ -256,7 +260,7 @@ def _snap_start(value: Any, name: str) -> bool:
     )
 
 
-def _string_list(document: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+def string_list(document: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
     value = document.get(key)
     if value is None:
         return None

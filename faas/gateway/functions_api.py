@@ -199,7 +199,20 @@ class FunctionsApi:
             # A function mounting a bucket reads (or writes) what is in it: the caller must
             # be allowed that bucket, as a role needs iam:PassRole.
             self._auth.require(request, "faas:MountBucket", entry.arn)
+        for arn in change.layers or ():
+            self._require_layer(request, arn)
         return self._with_role_passed(request, change)
+
+    def _require_layer(self, request: web.Request, arn: str) -> None:
+        """A function using a layer version reads it: the caller needs lambda:GetLayerVersion
+        on it, from its own policy or the version's permissions. An ARN that names no layer
+        version of this server is refused by the registry, in Lambda's words."""
+        layers = self._services.layers
+        if layers is None or not layers.is_ours(arn):
+            return
+        self._auth.require_or_granted(
+            request, "lambda:GetLayerVersion", arn, lambda _caller: layers.grants_use_arn(arn)
+        )
 
     def _with_role_passed(self, request: web.Request, change: ConfigChange) -> ConfigChange:
         """As on Lambda, giving a function an execution role needs iam:PassRole on it: the

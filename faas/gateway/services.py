@@ -31,6 +31,7 @@ from faas.queue.service import AsyncInvocations
 from faas.registry.buckets import BucketRegistry
 from faas.registry.function_urls import FunctionUrls
 from faas.registry.functions import Registry
+from faas.registry.layers import LayerRegistry
 from faas.registry.policies import ResourcePolicies
 from faas.registry.tags import FunctionTags
 
@@ -179,3 +180,5 @@ class Services:
     policies: ResourcePolicies | None = None
     # Function logs: the CloudWatch Logs API and `faas logs`.
     logs: LogSource | None = None
+    # Lambda layers (PublishLayerVersion ...; a function's Layers).
+    layers: LayerRegistry | None = None

@@ -12,6 +12,11 @@ import uuid
 from faas.domain import WorkerSpec
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+# With layers, as on Lambda: their programs in /opt/bin, their libraries in /opt/lib (the
+# dynamic loader reads LD_LIBRARY_PATH when a process starts, so it serves the programs the
+# function runs, not libraries the already running interpreter loads).
+LAYERS_PATH = f"{DEFAULT_PATH}:/opt/bin"
+LAYERS_LIBRARY_PATH = "/opt/lib"
 
 
 def log_stream_name(version: str, now_s: float | None = None) -> str:
@@ -46,4 +51,8 @@ def worker_environment(spec: WorkerSpec, runtime_dir: str, stream_name: str) -> 
     )
     if spec.log_level is not None:
         env["AWS_LAMBDA_LOG_LEVEL"] = spec.log_level
+    if spec.opt_dir:
+        env["PATH"] = LAYERS_PATH
+        # The function's own value, when it sets one, stands (Lambda lets it be changed).
+        env.setdefault("LD_LIBRARY_PATH", LAYERS_LIBRARY_PATH)
     return env

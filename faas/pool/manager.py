@@ -191,8 +191,10 @@ class PoolManager:
         return PoolStats(len(self._pools), idle, busy, self._memory_in_use_mb, self._budget_mb)
 
     def code_dirs_in_use(self) -> set[str]:
-        """Code directories that live workers run from (they must not be deleted yet)."""
-        return {worker.spec.code_dir for worker in self._pool_of}
+        """Code directories (and layers' /opt trees) that live workers run from: they must
+        not be deleted yet."""
+        specs = [worker.spec for worker in self._pool_of]
+        return {spec.code_dir for spec in specs} | {spec.opt_dir for spec in specs if spec.opt_dir}
 
     def reap_idle(self, now: float) -> int:
         """Stop workers idle for longer than idle_ttl_s (oldest first, provisioned ones

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 TASK_ROOT = "/var/task"
 RUNTIME_ROOT = "/var/runtime"
 MOUNT_ROOT = "/mnt"  # a function's mounts (FileSystemConfigs LocalMountPath) live here
+OPT_ROOT = "/opt"  # a function's layers, merged, as on Lambda
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
 OPEN_FILES = 1024  # Lambda's file descriptor limit
@@ -443,7 +444,7 @@ class SandboxPlanner:
             self._scratch.setup()
             self._scratch.prepare(512, self._settings.prepared_tmp_slots)
         if self.host.mount_namespace and self.host.root:
-            for mount_point in (TASK_ROOT, RUNTIME_ROOT, MOUNT_ROOT):
+            for mount_point in (TASK_ROOT, RUNTIME_ROOT, MOUNT_ROOT, OPT_ROOT):
                 Path(mount_point).mkdir(mode=0o755, parents=True, exist_ok=True)
 
     def _setup_cgroups(self) -> None:
@@ -597,6 +598,7 @@ class SandboxPlanner:
             self._plan_memory(prepared, spec)
             self._plan_network(prepared, spec, api_access)
             self._plan_namespaces(prepared, spec, uid)
+            self._plan_layers(prepared, spec)
             self._plan_mounts(prepared, spec, uid)
             self._plan_proc_view(prepared)
             self._plan_tmp(prepared, spec, uid)
@@ -693,6 +695,24 @@ class SandboxPlanner:
                 prepared.plan["runtime"] = self._runtime_exposure
             prepared.env["LAMBDA_TASK_ROOT"] = TASK_ROOT
 
+    def _plan_layers(self, prepared: PreparedSandbox, spec: WorkerSpec) -> None:
+        """The function's layers (their merged tree) bound read-only at /opt in its mount
+        namespace, root or not. A host without mount namespaces cannot put them there, and a
+        function whose code imports from /opt would not run right elsewhere: refused."""
+        if not spec.opt_dir:
+            return
+        if not self.host.mount_namespace:
+            raise ServiceError(
+                f"{spec.function_name} uses layers, which faas binds at {OPT_ROOT}, but this host "
+                f"cannot make mount namespaces: {self.host.mount_namespace_why}"
+            )
+        if not Path(OPT_ROOT).is_dir():
+            raise ServiceError(
+                f"{spec.function_name} uses layers, which faas binds at {OPT_ROOT}, but this host "
+                f"has no {OPT_ROOT} directory to bind them on (create it, or run faas as root)"
+            )
+        prepared.plan["opt"] = {"source": spec.opt_dir, "target": OPT_ROOT}
+
     def _plan_mounts(self, prepared: PreparedSandbox, spec: WorkerSpec, uid: int | None) -> None:
         """The function's host directories, bound under /mnt in its mount namespace (root or
         not: a user namespace may bind what its uid can reach). With a uid of its own, the
@@ -751,6 +771,8 @@ class SandboxPlanner:
         code = TASK_ROOT if in_namespace else spec.code_dir
         tmp = str(prepared.tmp_dir) if prepared.tmp_dir else "/tmp"
         rules = [[code, "rx"], [tmp, "rw"]]
+        if "opt" in prepared.plan:
+            rules.append([OPT_ROOT, "rx"])
         if prepared.plan.get("proc_view"):
             # The worker's own procfs: not the one the system rules (built before the mounts
             # changed) name.

@@ -81,7 +81,11 @@ class CodeStore:
             self._write_zip(zip_bytes, sha256)
         files = tuple(sorted(str(m.path) for m in members if m.kind != "dir"))
         return CodeInfo(
-            sha256=sha256, size=len(zip_bytes), code_dir=str(self._dir(sha256)), files=files
+            sha256=sha256,
+            size=len(zip_bytes),
+            code_dir=str(self._dir(sha256)),
+            files=files,
+            unzipped_size=_unzipped_size(members),
         )
 
     def code_dir(self, sha256: str) -> Path:
@@ -104,6 +108,21 @@ class CodeStore:
         with _open_zip(self.zip_bytes(sha256)) as archive:
             return tuple(sorted(str(m.path) for m in self._plan(archive) if m.kind != "dir"))
 
+    def unzipped_size(self, sha256: str) -> int:
+        """The bytes of the stored zip's files, from its central directory."""
+        with _open_zip(self.zip_bytes(sha256)) as archive:
+            return _unzipped_size(self._plan(archive))
+
+    def stored(self) -> list[str]:
+        """The sha256 of every stored zip."""
+        if not self._root.is_dir():
+            return []
+        return sorted(
+            path.name.removesuffix(".zip")
+            for path in self._root.glob("*.zip")
+            if _SHA256_RE.fullmatch(path.name.removesuffix(".zip"))
+        )
+
     def contains(self, sha256: str) -> bool:
         return _SHA256_RE.fullmatch(sha256) is not None and self._zip(sha256).is_file()
 
@@ -111,7 +130,7 @@ class CodeStore:
         """Delete the zip and the tree of `sha256`; absent parts are not an error."""
         _checked_sha(sha256)
         self._zip(sha256).unlink(missing_ok=True)
-        _force_rmtree(self._dir(sha256))
+        force_rmtree(self._dir(sha256))
 
     # -- validation -------------------------------------------------------------------------
 
@@ -143,9 +162,9 @@ class CodeStore:
             _check_links_resolve_inside(staging, members)
             _precompile(staging)
             _make_read_only(staging, members)
-            _rename_into_place(staging, self._dir(sha256))
+            rename_into_place(staging, self._dir(sha256))
         finally:
-            _force_rmtree(staging)
+            force_rmtree(staging)
 
     def _write_zip(self, zip_bytes: bytes, sha256: str) -> None:
         handle, temp_name = tempfile.mkstemp(prefix=".upload-", suffix=".zip", dir=self._root)
@@ -181,6 +200,10 @@ def _open_zip(zip_bytes: bytes) -> Iterator[zipfile.ZipFile]:
             yield archive
         except _CORRUPT:
             raise InvalidParameterValue(NOT_A_ZIP) from None
+
+
+def _unzipped_size(members: list[_Member]) -> int:
+    return sum(member.info.file_size for member in members if member.kind != "dir")
 
 
 def _checked_sha(sha256: str) -> str:
@@ -323,7 +346,7 @@ def _make_read_only(staging: Path, members: list[_Member]) -> None:
         os.chmod(directory, 0o555)
 
 
-def _rename_into_place(staging: Path, final: Path) -> None:
+def rename_into_place(staging: Path, final: Path) -> None:
     try:
         os.rename(staging, final)
     except OSError as exc:
@@ -349,7 +372,7 @@ def _precompile(staging: Path) -> None:
         cache.chmod(0o555)
 
 
-def _force_rmtree(path: Path) -> None:
+def force_rmtree(path: Path) -> None:
     """rmtree that also removes read-only trees (deleting needs write on the parent dir)."""
     if not path.exists() or path.is_symlink():
         return

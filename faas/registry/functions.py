@@ -19,7 +19,6 @@ import threading
 import uuid
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from faas.config import ConcurrencySettings
@@ -37,6 +36,7 @@ from faas.domain import (
     ConfigChange,
     FunctionConfig,
     FunctionPage,
+    LayerRef,
     Limits,
     Mount,
     NetworkDestination,
@@ -49,6 +49,7 @@ from faas.errors import (
     ProvisionedConcurrencyConfigNotFound,
     ResourceConflict,
     ResourceNotFound,
+    ServiceError,
 )
 from faas.registry.aliases import (
     Routing,
@@ -59,7 +60,8 @@ from faas.registry.aliases import (
 )
 from faas.registry.codestore import CodeStore
 from faas.registry.hints import deploy_warnings
-from faas.registry.names import function_arn, split_function_name
+from faas.registry.layers import LayerRegistry
+from faas.registry.names import aws_now, function_arn, split_function_name
 from faas.registry.provisioned import ProvisionedBook, version_shares
 from faas.registry.routing import Draw, routed_version
 from faas.registry.validation import check_network, validate_change
@@ -97,7 +99,11 @@ UNQUALIFIED_ONLY = (
 )
 # ListVersionsByFunction answers at most this many versions a page, whatever MaxItems says.
 MAX_VERSIONS_PER_PAGE = 50
-_CHANGE_FIELDS = tuple(field.name for field in dataclasses.fields(ConfigChange))
+# The fields a ConfigChange sets as they are; its `layers` (ARNs) the registry resolves.
+_CHANGE_FIELDS = tuple(
+    field.name for field in dataclasses.fields(ConfigChange) if field.name != "layers"
+)
+_NO_LAYER_STORE = "Layers: this server keeps no layers"
 
 RetireListener = Callable[[str], None]
 # Called with the function's name after any committed change to it (or its deletion).
@@ -123,11 +129,14 @@ class Registry:
         account_id: str,
         concurrency: ConcurrencySettings | None = None,
         draw: Draw = random.random,
+        layers: LayerRegistry | None = None,
     ) -> None:
         if not runtimes:
             raise ValueError("a registry needs at least one runtime")
         self._repo = repo
         self._codes = codes
+        # Layer versions: a function's Layers are resolved and merged through them.
+        self._layers = layers
         self._limits = limits
         self._runtimes = tuple(runtimes)
         self._region = region
@@ -342,6 +351,7 @@ class Registry:
             log_format=cfg.logging.log_format,
             log_level=cfg.logging.application_level_in_effect,
             log_group=cfg.logging.group_for(cfg.name),
+            opt_dir=self._opt_dir(cfg),
         )
         # A caller holding a configuration that was just replaced gets a spec, but the cache
         # does not keep it alive after the update already evicted that revision.
@@ -390,7 +400,7 @@ class Registry:
 
     def functions_using_code(self, sha256: str) -> tuple[str, ...]:
         """Names of the functions whose code is the bundle `sha256` (a scan; rare calls)."""
-        configs = [*self._functions.values(), *self._book.all_versions()]
+        configs = self._all_configs()
         return tuple(sorted({cfg.name for cfg in configs if cfg.code_sha256 == sha256}))
 
     def code_zip(self, sha256: str) -> bytes:
@@ -403,6 +413,9 @@ class Registry:
         Blocking (database and disk): call from a thread. Returns how many bundles went.
         """
         removed = 0
+        if self._layers is not None:
+            wanted = {self._layers.tree_path(cfg.layers) for cfg in self._all_configs()}
+            removed += self._layers.sweep(wanted, code_dirs_in_use)
         with self._mutation:
             for sha256 in list(self._superseded_code):
                 if self._repo.code_in_use(sha256):
@@ -428,10 +441,12 @@ class Registry:
         validate_change(_as_change(draft), self._limits, self._runtimes)
         check_network(draft.network, draft.network_allow)
         self._check_buckets(draft)
+        draft = dataclasses.replace(draft, layers=self._layer_refs(change.layers))
         with self._mutation:
             if name in self._functions:
                 raise ResourceConflict(f"Function already exist: {name}")
             code = self._codes.put(zip_bytes)
+            self._store(lambda: self._check_unzipped(code.unzipped_size, draft.layers), code.sha256)
             cfg = _revised(_with_code(draft, code))
             cfg = dataclasses.replace(cfg, sandbox_uid=self._next_sandbox_uid())
             self._store(lambda: self._repo.insert(cfg), code.sha256)
@@ -447,6 +462,9 @@ class Registry:
         with self._mutation:
             current = self._current(name, revision_id)
             code = self._codes.put(zip_bytes)
+            self._store(
+                lambda: self._check_unzipped(code.unzipped_size, current.layers), code.sha256
+            )
             cfg = _revised(_with_code(current, code))
             self._store(lambda: self._repo.replace(cfg, current.revision_id), code.sha256)
             self._publish(cfg, replaced=current)
@@ -465,6 +483,10 @@ class Registry:
         with self._mutation:
             current = self._current(name, revision_id)
             cfg = _revised(_apply(current, change))
+            if change.layers is not None:
+                cfg = dataclasses.replace(cfg, layers=self._layer_refs(change.layers))
+                code_size = self._codes.unzipped_size(current.code_sha256)
+                self._check_unzipped(code_size, cfg.layers)
             check_network(cfg.network, cfg.network_allow)
             if change.file_system_configs is not None:
                 self._check_buckets(cfg)
@@ -490,6 +512,37 @@ class Registry:
         self._retire(current)
         self._announce_change(name)
         return cfg
+
+    def _layer_refs(self, arns: tuple[str, ...] | None) -> tuple[LayerRef, ...]:
+        """A change's Layers (ARNs), checked and resolved; None (not given) is none."""
+        if arns is None:
+            return ()
+        if self._layers is None:
+            if arns:
+                raise InvalidParameterValue(_NO_LAYER_STORE)
+            return ()
+        return self._layers.refs(arns)
+
+    def _check_unzipped(self, code_unzipped: int, layers: tuple[LayerRef, ...]) -> None:
+        """Lambda's quota on the code and its layers together, unzipped."""
+        total = code_unzipped + sum(ref.unzipped_size for ref in layers)
+        limit = self._limits.max_unzipped_bytes
+        if layers and total > limit:
+            raise InvalidParameterValue(
+                "Function code combined with layers exceeds the maximum allowed size of "
+                f"{limit} bytes. The actual size is {total} bytes."
+            )
+
+    def _opt_dir(self, cfg: FunctionConfig) -> str:
+        if not cfg.layers:
+            return ""
+        if self._layers is None:
+            raise ServiceError(_NO_LAYER_STORE)
+        return self._layers.opt_dir(cfg.layers)
+
+    def _all_configs(self) -> tuple[FunctionConfig, ...]:
+        """$LATEST of every function and every published version."""
+        return (*self._functions.values(), *self._book.all_versions())
 
     def mounts(self, cfg: FunctionConfig) -> tuple[Bucket, ...]:
         """The buckets `cfg`'s FileSystemConfigs name, in order (ResourceNotFound for one that
@@ -635,7 +688,7 @@ class Registry:
                 latest = self._replace_in_place(current, provisioned_concurrency=count)
                 config = _latest_provisioned(latest)
             else:
-                config = ProvisionedConfig(name, qualifier, count, _aws_now())
+                config = ProvisionedConfig(name, qualifier, count, aws_now())
                 self._provisioned.put(config, self._provisioned_memory(name, served))
         self._announce_change(name)
         return config
@@ -1191,12 +1244,7 @@ def _with_code(cfg: FunctionConfig, code: CodeInfo) -> FunctionConfig:
 
 
 def _revised(cfg: FunctionConfig) -> FunctionConfig:
-    return dataclasses.replace(cfg, revision_id=str(uuid.uuid4()), last_modified=_aws_now())
-
-
-def _aws_now() -> str:
-    now = datetime.now(UTC)
-    return f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}+0000"
+    return dataclasses.replace(cfg, revision_id=str(uuid.uuid4()), last_modified=aws_now())
 
 
 def _checked_max_items(max_items: int | None) -> int:

@@ -6,6 +6,7 @@ Pure functions. Percent-decoding has already happened at the HTTP edge.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from faas.domain import FUNCTION_NAME_RE
 from faas.errors import InvalidParameterValue
@@ -110,3 +111,10 @@ def _invalid(raw: str) -> InvalidParameterValue:
         "constraint: Member must be a function name, a partial ARN or a full ARN, "
         "optionally followed by ':' and a version or alias"
     )
+
+
+def aws_now() -> str:
+    """Now in Lambda's timestamp format (LastModified, CreatedDate): 2024-01-01T00:00:00.000+0000
+    (UTC, milliseconds)."""
+    now = datetime.now(UTC)
+    return f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}+0000"

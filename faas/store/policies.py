@@ -12,6 +12,14 @@ from faas.store.tables import function_policies
 _P = function_policies.c
 
 
+def statement_id_taken(statement_id: str) -> ResourceConflict:
+    """Lambda's answer to a statement id a policy has already (functions' and layers')."""
+    return ResourceConflict(
+        f"The statement id ({statement_id}) provided already exists. Please provide a new "
+        "statement id, or remove the existing statement."
+    )
+
+
 class PolicyRepo:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -36,10 +44,7 @@ class PolicyRepo:
                     )
                 )
         except IntegrityError as exc:
-            raise ResourceConflict(
-                f"The statement id ({statement.statement_id}) provided already exists. Please "
-                "provide a new statement id, or remove the existing statement."
-            ) from exc
+            raise statement_id_taken(statement.statement_id) from exc
 
     def remove(self, function_name: str, qualifier: str, statement_id: str) -> bool:
         with self._engine.begin() as connection:

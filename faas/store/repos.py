@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
@@ -32,6 +33,7 @@ from faas.domain import (
     FileSystemConfig,
     FunctionConfig,
     InvocationStatus,
+    LayerRef,
     LoggingConfig,
     ProvisionedConfig,
     PublishedState,
@@ -40,6 +42,7 @@ from faas.domain import (
     StoredRole,
 )
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
+from faas.store import function_layers
 from faas.store.provisioned_allocations import deallocate_all, reallocate
 from faas.store.provisioned_configs import ProvisionedConfigRepo, remove_config
 from faas.store.sealing import Sealer, open_environment, seal_environment
@@ -85,19 +88,25 @@ class FunctionRepo:
     def all(self) -> list[FunctionConfig]:
         with self._engine.connect() as connection:
             rows = connection.execute(select(functions).order_by(functions.c.name))
-            return [self._config_from_row(row) for row in rows.mappings()]
+            configs = [self._config_from_row(row) for row in rows.mappings()]
+            layers = function_layers.read_all(connection)
+        return [_with_layers(cfg, layers) for cfg in configs]
 
     def get(self, name: str) -> FunctionConfig | None:
         query = select(functions).where(functions.c.name == name)
         with self._engine.connect() as connection:
             row = connection.execute(query).mappings().first()
-        return None if row is None else self._config_from_row(row)
+            layers = function_layers.read_all(connection) if row is not None else {}
+        return None if row is None else _with_layers(self._config_from_row(row), layers)
 
     def insert(self, cfg: FunctionConfig) -> None:
         """Store a new function; ResourceConflict if the name is taken."""
         try:
             with self._engine.begin() as connection:
                 connection.execute(insert(functions).values(self._config_to_row(cfg)))
+                function_layers.write(
+                    connection, cfg.name, function_layers.LATEST_NUMBER, cfg.layers
+                )
                 self._reallocate(connection, cfg)
         except IntegrityError as exc:
             raise ResourceConflict(f"Function already exist: {cfg.name}") from exc
@@ -117,6 +126,9 @@ class FunctionRepo:
         )
         with self._engine.begin() as connection:
             if connection.execute(statement).rowcount == 1:
+                function_layers.write(
+                    connection, cfg.name, function_layers.LATEST_NUMBER, cfg.layers
+                )
                 self._reallocate(connection, cfg)
                 return
             found = connection.execute(select(exists().where(functions.c.name == cfg.name)))
@@ -135,6 +147,7 @@ class FunctionRepo:
             connection.execute(
                 delete(function_aliases).where(function_aliases.c.function_name == name)
             )
+            function_layers.remove(connection, name)
             connection.execute(
                 delete(provisioned_configs).where(provisioned_configs.c.function_name == name)
             )
@@ -175,7 +188,8 @@ class FunctionRepo:
         )
         with self._engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
-        return [self._version_from_row(row) for row in rows]
+            layers = function_layers.read_all(connection)
+        return [_with_layers(self._version_from_row(row), layers) for row in rows]
 
     def insert_version(self, cfg: FunctionConfig, before: PublishedState, latest: str) -> None:
         """Store a published version (`cfg.version` is its number) and move the function's
@@ -197,6 +211,7 @@ class FunctionRepo:
             if connection.execute(counter).rowcount != 1:
                 raise PreconditionFailed(_REVISION_MISMATCH)
             connection.execute(insert(function_versions).values(row))
+            function_layers.write(connection, cfg.name, number, cfg.layers)
 
     def delete_version(self, name: str, number: int) -> None:
         """Its provisioned concurrency goes with it (and stops being billed)."""
@@ -205,6 +220,7 @@ class FunctionRepo:
         )
         with self._engine.begin() as connection:
             connection.execute(statement)
+            function_layers.remove(connection, name, number)
             remove_config(connection, name, str(number), self._now_ms())
 
     def all_aliases(self) -> list[Alias]:
@@ -283,6 +299,13 @@ class FunctionRepo:
         )
         with self._engine.connect() as connection:
             return bool(connection.execute(query).scalar_one())
+
+
+def _with_layers(
+    cfg: FunctionConfig, layers: Mapping[tuple[str, str], tuple[LayerRef, ...]]
+) -> FunctionConfig:
+    found = layers.get((cfg.name, cfg.version))
+    return cfg if not found else dataclasses.replace(cfg, layers=found)
 
 
 class KeyRepo:

@@ -462,3 +462,59 @@ function_policies = Table(
     Column("statement_id", String(100), primary_key=True),
     Column("statement", Text, nullable=False),
 )
+
+# PublishLayerVersion: a layer's version counter. The row stays when its versions are deleted,
+# so a version number is never given twice.
+layers = Table(
+    "layers",
+    metadata,
+    Column("name", String(140), primary_key=True),
+    Column("last_version", Integer, nullable=False),
+)
+
+# One immutable version of a layer; its zip lives in the layer store, by sha256. JSON lists of
+# strings for the compatible runtimes and architectures; `policy_revision` changes with every
+# change of its permissions.
+layer_versions = Table(
+    "layer_versions",
+    metadata,
+    Column("layer_name", String(140), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", Text, nullable=False),
+    Column("created", String(32), nullable=False),
+    Column("compatible_runtimes", Text, nullable=False),
+    Column("compatible_architectures", Text, nullable=False),
+    Column("license_info", Text, nullable=True),
+    Column("code_sha256", String(64), nullable=False),
+    Column("code_size", BigInteger, nullable=False),
+    Column("unzipped_size", BigInteger, nullable=False),
+    Column("policy_revision", String(64), nullable=False),
+    Index("ix_layer_versions_code_sha256", "code_sha256"),
+)
+
+# AddLayerVersionPermission: one statement a row (the statement as Lambda returns it, JSON).
+# Rows go with their layer version.
+layer_version_permissions = Table(
+    "layer_version_permissions",
+    metadata,
+    Column("layer_name", String(140), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("statement_id", String(100), primary_key=True),
+    Column("statement", Text, nullable=False),
+)
+
+# A function's Layers, in order, for $LATEST (version 0) and each published version. The
+# layer version's content is named here too: a function keeps using a layer version deleted
+# since (its zip stays while any row names it). Rows go with their function or version.
+function_layers = Table(
+    "function_layers",
+    metadata,
+    Column("function_name", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("layer_arn", String(2048), nullable=False),
+    Column("code_sha256", String(64), nullable=False),
+    Column("code_size", BigInteger, nullable=False),
+    Column("unzipped_size", BigInteger, nullable=False),
+    Index("ix_function_layers_code_sha256", "code_sha256"),
+)

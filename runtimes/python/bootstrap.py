@@ -536,6 +536,18 @@ class Runtime:
         return "error", error_document(error_type, message, request_id, stack)
 
 
+# Where Lambda's Python runtime looks for a layer's packages, after the task root.
+OPT_PYTHON = "/opt/python"
+
+
+def layer_paths() -> list[str]:
+    """/opt/python/lib/python3.X/site-packages and /opt/python, those that exist (the
+    function's layers, bound at /opt), as Lambda puts them on sys.path."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    candidates = [f"{OPT_PYTHON}/lib/{version}/site-packages", OPT_PYTHON]
+    return [path for path in candidates if os.path.isdir(path)]
+
+
 def die_with_parent() -> None:
     """Ask the kernel to kill this worker if the platform process goes away."""
     try:
@@ -554,7 +566,7 @@ def run(sock: socket.socket, clear_refs_fd: int | None = None, template: bool = 
     log_settings = LogSettings.from_environment(os.environ)
     log_stamp = install_log_format(log_settings)
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
-    sys.path.insert(0, task_root)
+    sys.path[0:0] = [task_root, *layer_paths()]
     try:
         handler = load_handler(os.environ["_HANDLER"])
     except HandlerLoadError as exc:

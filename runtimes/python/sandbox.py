@@ -7,11 +7,11 @@ applied never runs user code (the zygote child exits and the invocation fails).
 
 Order (each step needs the privileges the next ones drop):
   join cgroups -> open /proc/self/clear_refs -> Landlock rules for the system paths ->
-  rlimits -> new mount/IPC/UTS(/net) namespaces -> private mounts -> mount sources held open
-  -> code at /var/task (read-only) -> /tmp -> the interpreter's prefix made reachable ->
-  mounts under /mnt -> hide paths -> a /proc of its own -> drop to the function's uid and its
-  mounts' groups (dumpable again) -> no_new_privs -> Landlock rules for code, /tmp, /proc and
-  /mnt, enforced -> seccomp
+  rlimits -> new mount/IPC/UTS(/net) namespaces -> private mounts -> mount sources (and the
+  layers' tree) held open -> code at /var/task (read-only) -> layers at /opt (read-only) ->
+  /tmp -> the interpreter's prefix made reachable -> mounts under /mnt -> hide paths -> a
+  /proc of its own -> drop to the function's uid and its mounts' groups (dumpable again) ->
+  no_new_privs -> Landlock rules for code, /opt, /tmp, /proc and /mnt, enforced -> seccomp
 A spare carries out the first three steps when it is forked (they do not depend on the
 function), the rest when it is given a function.
 """
@@ -62,6 +62,8 @@ KEPT_SOURCE_FLAGS = os.ST_RDONLY | os.ST_NOEXEC  # the same bits as MS_RDONLY, M
 
 # Where a function's mounts (FileSystemConfigs LocalMountPath) appear.
 MOUNT_ROOT = "/mnt"
+# Where a function's layers appear (merged, read-only), as on Lambda.
+OPT_ROOT = "/opt"
 
 # Syscall numbers by machine: the ones a function never needs and an escape would.
 SYSCALLS = {
@@ -341,6 +343,26 @@ def mount_tmp(tmp: dict[str, Any]) -> None:
         os.close(fd)
 
 
+def open_held(source: str, what: str) -> int:
+    """`source` (a directory) held open as O_PATH, never through a link put where it was;
+    SandboxError naming `what` when it cannot be."""
+    try:
+        return os.open(source, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SandboxError(f"{what} cannot be used: {exc.strerror}") from exc
+
+
+def bind_held(fd: int, target: str, writable: bool = False) -> None:
+    """Bind the directory held open as `fd` at `target` (not recursively): read-only unless
+    `writable`, never suid or device files, and keeping the source's own read-only and noexec
+    (a user namespace could not clear them: the kernel locks them)."""
+    flags = MS_NOSUID | MS_NODEV | (os.fstatvfs(fd).f_flag & KEPT_SOURCE_FLAGS)
+    if not writable:
+        flags |= MS_RDONLY
+    mount(f"/proc/self/fd/{fd}", target, None, MS_BIND, None)
+    mount("none", target, None, MS_BIND | MS_REMOUNT | flags, None)
+
+
 def open_mount_sources(mounts: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
     """Each mount's source directory, held open (O_PATH) as soon as the mount namespace is
     ours: a later step may cover where it lives (/tmp replaced, a closed home directory or the
@@ -349,14 +371,7 @@ def open_mount_sources(mounts: list[dict[str, Any]]) -> list[tuple[dict[str, Any
     try:
         for entry in mounts:
             source, target = str(entry["source"]), str(entry["target"])
-            try:
-                # Never through a link put where the directory was.
-                fd = os.open(source, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except OSError as exc:
-                raise SandboxError(
-                    f"mount source {source} for {target} cannot be used: {exc.strerror}"
-                ) from exc
-            held.append((entry, fd))
+            held.append((entry, open_held(source, f"mount source {source} for {target}")))
     except BaseException:
         for _, fd in held:
             os.close(fd)
@@ -374,17 +389,12 @@ def mount_under_mnt(held: list[tuple[dict[str, Any], int]]) -> None:
         for entry, fd in held:
             target = str(entry["target"])
             os.mkdir(target, 0o755)
-            source = f"/proc/self/fd/{fd}"
-            flags = MS_NOSUID | MS_NODEV | (os.fstatvfs(fd).f_flag & KEPT_SOURCE_FLAGS)
-            if not entry.get("writable"):
-                flags |= MS_RDONLY
             try:
-                mount(source, target, None, MS_BIND, None)
+                bind_held(fd, target, bool(entry.get("writable")))
             except SandboxError as exc:  # say which: the kernel's EINVAL names nothing
                 raise SandboxError(
                     f"mount source {entry['source']} for {target} cannot be bound: {exc}"
                 ) from exc
-            mount("none", target, None, MS_BIND | MS_REMOUNT | flags, None)
     finally:
         for _, fd in held:
             os.close(fd)
@@ -592,12 +602,11 @@ def _isolate_mounts(plan: dict[str, Any]) -> None:
         raise SandboxError("mounts need a mount namespace of the worker's own")
     # Held open in this namespace (a bind's source must be in it), before anything covers them.
     sources = open_mount_sources(plan.get("mounts") or [])
+    layers = _hold_layers(plan.get("opt"))
     if plan.get("resolv_conf"):
         # First: its source is in the data dir, which /tmp may replace and `hide` covers.
         bind_resolv_conf(plan["resolv_conf"])
-    if plan.get("task_root"):
-        bind_read_only(plan["code_dir"], plan["task_root"])
-        os.chdir(plan["task_root"])
+    _bind_code(plan, layers)
     if plan.get("tmp"):
         mount_tmp(plan["tmp"])
     # After every bind whose source is under the data dir: covering a closed directory (say
@@ -611,6 +620,28 @@ def _isolate_mounts(plan: dict[str, Any]) -> None:
     hide(plan.get("hide") or [])
     if plan.get("proc_view"):
         mount_proc(PROC_OPTIONS)
+
+
+def _hold_layers(opt: dict[str, Any] | None) -> tuple[int, str] | None:
+    """The layers' merged tree held open (it lives in the data dir, which later steps may
+    replace or cover), and where it goes."""
+    if not opt:
+        return None
+    source = str(opt["source"])
+    return open_held(source, f"the layers' tree {source}"), str(opt["target"])
+
+
+def _bind_code(plan: dict[str, Any], layers: tuple[int, str] | None) -> None:
+    """The function's code at /var/task and its layers at /opt, read-only."""
+    if plan.get("task_root"):
+        bind_read_only(plan["code_dir"], plan["task_root"])
+        os.chdir(plan["task_root"])
+    if layers is not None:
+        fd, target = layers
+        try:
+            bind_held(fd, target)
+        finally:
+            os.close(fd)
 
 
 def _enforce_landlock(part: dict[str, Any], ruleset: int | None) -> None:

@@ -15,7 +15,6 @@ from botocore.exceptions import ClientError
 from tests.helpers.server import FaasServer
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"
-LAYER_ARN = "arn:aws:lambda:us-east-1:000000000000:layer:lib:1"
 CSC_ARN = "arn:aws:lambda:us-east-1:000000000000:code-signing-config:csc-0123456789abcdef0"
 
 
@@ -46,8 +45,7 @@ def retrying_api(server: FaasServer) -> Any:
         ),
         ("get_runtime_management_config", {"FunctionName": "fn"}, None),
         ("list_event_source_mappings", {}, "ListEventSourceMappings"),
-        ("list_layers", {}, "ListLayers"),
-        ("get_layer_version_by_arn", {"Arn": LAYER_ARN}, "GetLayerVersionByArn"),
+        ("get_event_source_mapping", {"UUID": "0f9a4bd2-6c1e-4b8e-9f7e-2d5c8a1b3e40"}, None),
         ("list_code_signing_configs", {}, None),
         ("delete_function_code_signing_config", {"FunctionName": "fn"}, None),
     ],
