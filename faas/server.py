@@ -638,8 +638,9 @@ async def start_queue(
         wake,
         retention_days=queue_settings.dead_letter_retention_days,
     )
-    # Deleting a function deletes its event invoke configurations (Lambda's DeleteFunction).
+    # Deleting a function, a version or an alias deletes its event invoke configurations.
     registry.add_delete_listener(configs.forget_function)
+    registry.add_qualifier_delete_listener(configs.forget_qualifier)
     sweeper = asyncio.get_running_loop().create_task(
         dead_letters.sweep_forever(queue_settings.dead_letter_sweep_interval_s)
     )
@@ -723,13 +724,16 @@ async def _start_record_keeping(
 async def _start_function_extras(
     engine: Engine, registry: Registry, settings: Settings
 ) -> tuple[FunctionUrls, ResourcePolicies]:
-    """Function URLs and resource policies, loaded; deleting a function deletes both."""
+    """Function URLs and resource policies, loaded; deleting a function deletes both (and
+    deleting a version or an alias its own)."""
     function_urls = FunctionUrls(FunctionUrlRepo(engine), registry)
     await asyncio.to_thread(function_urls.load)
     registry.add_delete_listener(function_urls.forget_function)
+    registry.add_qualifier_delete_listener(function_urls.forget_qualifier)
     policies = ResourcePolicies(registry, PolicyRepo(engine), settings.server.account_id)
     await asyncio.to_thread(policies.load)
     registry.add_delete_listener(policies.forget_function)
+    registry.add_qualifier_delete_listener(policies.forget_qualifier)
     return function_urls, policies
 
 
