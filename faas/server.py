@@ -33,6 +33,7 @@ from faas.auth.setup import (
     prepare_master_key,
     start_auth,
 )
+from faas.backup.snapshot import NodeBackup, NodeFiles
 from faas.config import ConfigError, Settings
 from faas.datadir import DataDirLock, lock_data_dir
 from faas.domain import MB, Limits, StoredSummary
@@ -177,12 +178,16 @@ class Platform:
         log.info("stopped")
 
 
-async def sweep_code_forever(registry: Registry, pool: PoolManager, interval_s: float) -> None:
-    """Delete replaced code once no worker runs from it any more."""
+async def sweep_code_forever(
+    registry: Registry, pool: PoolManager, interval_s: float, content_hold: asyncio.Lock
+) -> None:
+    """Delete replaced code once no worker runs from it any more (never while a backup holds
+    `content_hold`: its database snapshot may still name that code)."""
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await asyncio.to_thread(registry.sweep_unused_code, pool.code_dirs_in_use())
+            async with content_hold:
+                await asyncio.to_thread(registry.sweep_unused_code, pool.code_dirs_in_use())
         except Exception:
             log.exception("sweeping unused code failed; will retry")
 
@@ -388,6 +393,8 @@ async def _start_parts(
     )
     function_urls, policies = await _start_function_extras(engine, registry, settings)
     exporter, metrics_lag = start_metrics(invocation_metrics, pool, queue, records, logs, undo=undo)
+    # Held by whoever deletes content-addressed files, and by a backup while it copies them.
+    content_hold = asyncio.Lock()
     app = make_app(
         Services(
             registry=registry,
@@ -421,6 +428,7 @@ async def _start_parts(
             logs=logs,
             metrics=exporter,
             metrics_token=settings.auth.metrics_token,
+            backups=node_backup(settings, engine, records, logs, content_hold),
         )
     )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.server.shutdown_grace_s)
@@ -428,7 +436,9 @@ async def _start_parts(
     undo.push_async_callback(runner.cleanup)
     front = await start_front_door(settings, app, runner, planner, gateway_services)
     undo.callback(front.stop_listening)
-    sweeper = loop.create_task(sweep_code_forever(registry, pool, CODE_SWEEP_INTERVAL_S))
+    sweeper = loop.create_task(
+        sweep_code_forever(registry, pool, CODE_SWEEP_INTERVAL_S, content_hold)
+    )
     return Platform(
         settings,
         engine,
@@ -747,6 +757,28 @@ def start_metrics(
         )
 
     return MetricsExporter(PlatformCollector(invocations), gather), lag_task
+
+
+def node_backup(
+    settings: Settings,
+    engine: Engine,
+    records: RecordLog,
+    logs: LogStore,
+    content_hold: asyncio.Lock,
+) -> NodeBackup:
+    """POST /faas/v1/backup: a consistent copy of this node, every answered invocation's
+    record and logs in it."""
+
+    async def drain() -> None:
+        await records.drained()
+        await logs.flushed()
+
+    files = NodeFiles(
+        settings.data_dir, settings.store_url, settings.master_key_path, settings.credentials_path
+    )
+    return NodeBackup(
+        files, engine, drain=drain, content_hold=content_hold, faas_version=__version__
+    )
 
 
 def start_record_retention(settings: Settings, engine: Engine) -> asyncio.Task[None] | None:

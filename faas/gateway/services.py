@@ -8,6 +8,7 @@ from typing import Protocol
 
 from faas.auth.keys import KeyRing
 from faas.auth.roles import RoleBook
+from faas.backup.snapshot import NodeBackup
 from faas.billing import Prices, Usage
 from faas.config import BillingSettings
 from faas.domain import (
@@ -179,3 +180,5 @@ class Services:
     policies: ResourcePolicies | None = None
     # Function logs: the CloudWatch Logs API and `faas logs`.
     logs: LogSource | None = None
+    # Backups of this node (POST /faas/v1/backup).
+    backups: NodeBackup | None = None
