@@ -114,7 +114,8 @@ def data_dir_holder(data_dir: Path) -> str | None:
 def holds_state(data_dir: Path) -> bool:
     """Whether the directory holds anything but a lock file (a fresh directory holds nothing)."""
     try:
-        return any(entry.name != LOCK_FILE for entry in os.scandir(data_dir))
+        with os.scandir(data_dir) as scan:
+            return any(entry.name != LOCK_FILE for entry in scan)
     except FileNotFoundError:
         return False
 
