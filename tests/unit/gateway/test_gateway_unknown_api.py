@@ -49,6 +49,7 @@ def build_app() -> web.Application:
         tags=None,
         logs=None,
         policies=None,
+        backups=None,
     )
     return make_app(services)  # type: ignore[arg-type]
 
