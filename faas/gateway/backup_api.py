@@ -6,13 +6,18 @@ unless a policy names it: the archive holds the master key, and so every secret.
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from faas.backup.snapshot import NodeBackup
+from faas.errors import FaasError
 from faas.gateway.auth import guarded
 from faas.gateway.services import Services
 
 PATH = "/faas/v1/backup"
+
+log = logging.getLogger(__name__)
 
 
 def add_routes(app: web.Application, services: Services) -> None:
@@ -41,6 +46,13 @@ class BackupApi:
             # Known before the first byte: a reader tells a cut-short copy from a whole one.
             response.content_length = snapshot.length
             await response.prepare(request)
-            await self._backups.write(snapshot, response.write)
-            await response.write_eof()
+            try:
+                await self._backups.write(snapshot, response.write)
+                await response.write_eof()
+            except (ConnectionError, OSError, FaasError) as exc:
+                # Too late for an error document: the answer stops short of its
+                # Content-Length, which the CLI reports, and the connection is closed.
+                log.warning("backup not sent whole: %s", exc)
+                if request.transport is not None:
+                    request.transport.close()
         return response

@@ -21,9 +21,17 @@ FILES = {
 }
 
 
-def test_the_archive_is_a_tar_other_tools_read_with_the_manifest_first(tmp_path: Path) -> None:
-    archive = tmp_path / "backup.tar"
-    make_archive(archive, FILES)
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    """An archive of FILES."""
+    path = tmp_path / "backup.tar"
+    make_archive(path, FILES)
+    return path
+
+
+def test_the_archive_is_a_tar_other_tools_read_with_the_manifest_first(
+    tmp_path: Path, archive: Path
+) -> None:
     assert archive.stat().st_size % RECORD == 0
     with tarfile.open(archive) as tar:
         assert tar.getnames() == ["manifest.json", *FILES]
@@ -56,9 +64,9 @@ def test_a_compressed_copy_reads_too(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("keep", [100, 512 + 300, 3000, 6700])
-def test_a_truncated_archive_is_refused_in_one_line(tmp_path: Path, keep: int) -> None:
-    archive = tmp_path / "backup.tar"
-    make_archive(archive, FILES)
+def test_a_truncated_archive_is_refused_in_one_line(
+    tmp_path: Path, archive: Path, keep: int
+) -> None:
     archive.write_bytes(archive.read_bytes()[:keep])
     with pytest.raises(BackupProblem, match="truncated") as refused:
         read_archive(archive)
@@ -67,9 +75,8 @@ def test_a_truncated_archive_is_refused_in_one_line(tmp_path: Path, keep: int) -
 
 def test_an_archive_cut_at_a_member_boundary_is_refused_naming_what_is_missing(
     tmp_path: Path,
+    archive: Path,
 ) -> None:
-    archive = tmp_path / "backup.tar"
-    make_archive(archive, FILES)
     with tarfile.open(archive) as tar:
         last = tar.getmembers()[-1]
     archive.write_bytes(archive.read_bytes()[: last.offset] + b"\0" * 1024)
@@ -77,9 +84,7 @@ def test_an_archive_cut_at_a_member_boundary_is_refused_naming_what_is_missing(
         read_archive(archive)
 
 
-def test_a_changed_byte_is_refused_naming_the_file(tmp_path: Path) -> None:
-    archive = tmp_path / "backup.tar"
-    make_archive(archive, FILES)
+def test_a_changed_byte_is_refused_naming_the_file(tmp_path: Path, archive: Path) -> None:
     data = bytearray(archive.read_bytes())
     position = data.index(b"zzzz")
     data[position] = ord("y")
@@ -88,9 +93,7 @@ def test_a_changed_byte_is_refused_naming_the_file(tmp_path: Path) -> None:
         read_archive(archive)
 
 
-def test_a_file_the_manifest_does_not_list_is_refused(tmp_path: Path) -> None:
-    archive = tmp_path / "backup.tar"
-    make_archive(archive, FILES)
+def test_a_file_the_manifest_does_not_list_is_refused(tmp_path: Path, archive: Path) -> None:
     extra = tmp_path / "extra.tar"
     with tarfile.open(archive) as source, tarfile.open(extra, "w") as target:
         for member in source.getmembers():

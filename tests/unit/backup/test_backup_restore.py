@@ -23,6 +23,14 @@ FILES = {
 KNOWN = frozenset({"0015", "0016"})
 
 
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    """An archive of FILES."""
+    path = tmp_path / "backup.tar"
+    make_archive(path, FILES)
+    return path
+
+
 def target_in(data_dir: Path, *, keys_dir: Path | None = None) -> RestoreTarget:
     keys = keys_dir or data_dir
     return RestoreTarget(
@@ -31,6 +39,12 @@ def target_in(data_dir: Path, *, keys_dir: Path | None = None) -> RestoreTarget:
         database_file=data_dir / "faas.db",
         master_key=keys / "master.key",
         credentials=keys / "credentials",
+    )
+
+
+def postgres_target(data_dir: Path) -> RestoreTarget:
+    return RestoreTarget(
+        data_dir, "postgresql", None, data_dir / "master.key", data_dir / "credentials"
     )
 
 
@@ -58,18 +72,16 @@ def test_each_file_goes_to_its_place_readable_by_its_owner_only(tmp_path: Path) 
         assert path.stat().st_mode & 0o077 == 0, path
 
 
-def test_keys_configured_outside_the_data_directory_go_there(tmp_path: Path) -> None:
-    archive = tmp_path / "backup.tar"
-    make_archive(archive, FILES)
+def test_keys_configured_outside_the_data_directory_go_there(tmp_path: Path, archive: Path) -> None:
     keys_dir = tmp_path / "etc-faas"
     restore(archive, target_in(tmp_path / "node", keys_dir=keys_dir), KNOWN)
     assert (keys_dir / "master.key").read_bytes() == FILES["keys/master.key"]
     assert not (tmp_path / "node" / "master.key").exists()
 
 
-def test_an_existing_key_outside_the_data_directory_is_never_overwritten(tmp_path: Path) -> None:
-    archive = tmp_path / "backup.tar"
-    make_archive(archive, FILES)
+def test_an_existing_key_outside_the_data_directory_is_never_overwritten(
+    tmp_path: Path, archive: Path
+) -> None:
     keys_dir = tmp_path / "etc-faas"
     keys_dir.mkdir()
     (keys_dir / "master.key").write_bytes(b"the key in use\n")
@@ -79,9 +91,9 @@ def test_an_existing_key_outside_the_data_directory_is_never_overwritten(tmp_pat
     assert not (tmp_path / "node").exists()
 
 
-def test_a_data_directory_that_holds_anything_is_refused_and_left_alone(tmp_path: Path) -> None:
-    archive = tmp_path / "backup.tar"
-    make_archive(archive, FILES)
+def test_a_data_directory_that_holds_anything_is_refused_and_left_alone(
+    tmp_path: Path, archive: Path
+) -> None:
     data_dir = tmp_path / "node"
     data_dir.mkdir()
     (data_dir / "faas.db").write_bytes(b"a node's own database")
@@ -90,9 +102,9 @@ def test_a_data_directory_that_holds_anything_is_refused_and_left_alone(tmp_path
     assert tree(data_dir) == {"faas.db": b"a node's own database"}
 
 
-def test_a_data_directory_a_server_holds_is_refused_naming_it(tmp_path: Path) -> None:
-    archive = tmp_path / "backup.tar"
-    make_archive(archive, FILES)
+def test_a_data_directory_a_server_holds_is_refused_naming_it(
+    tmp_path: Path, archive: Path
+) -> None:
     data_dir = tmp_path / "node"
     held = lock_data_dir(data_dir)
     try:
@@ -105,9 +117,7 @@ def test_a_data_directory_a_server_holds_is_refused_naming_it(tmp_path: Path) ->
     assert sorted(p.name for p in data_dir.iterdir()) == ["faas.lock"]
 
 
-def test_an_empty_or_lock_only_data_directory_is_fresh(tmp_path: Path) -> None:
-    archive = tmp_path / "backup.tar"
-    make_archive(archive, FILES)
+def test_an_empty_or_lock_only_data_directory_is_fresh(tmp_path: Path, archive: Path) -> None:
     data_dir = tmp_path / "node"
     lock_data_dir(data_dir).release()  # a server that started, then stopped at once
     restore(archive, target_in(data_dir), KNOWN)
@@ -115,18 +125,14 @@ def test_an_empty_or_lock_only_data_directory_is_fresh(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("keep", [700, 4000])
-def test_a_truncated_archive_writes_nothing(tmp_path: Path, keep: int) -> None:
-    archive = tmp_path / "backup.tar"
-    make_archive(archive, FILES)
+def test_a_truncated_archive_writes_nothing(tmp_path: Path, archive: Path, keep: int) -> None:
     archive.write_bytes(archive.read_bytes()[:keep])
     with pytest.raises(BackupProblem, match="truncated"):
         restore(archive, target_in(tmp_path / "node"), KNOWN)
     assert not (tmp_path / "node").exists()
 
 
-def test_a_corrupt_archive_writes_nothing(tmp_path: Path) -> None:
-    archive = tmp_path / "backup.tar"
-    make_archive(archive, FILES)
+def test_a_corrupt_archive_writes_nothing(tmp_path: Path, archive: Path) -> None:
     data = bytearray(archive.read_bytes())
     data[data.index(b"zzzz")] ^= 0xFF
     archive.write_bytes(bytes(data))
@@ -158,26 +164,14 @@ def test_a_postgresql_node_restores_its_files_only_where_the_settings_name_postg
     make_archive(archive, files, database="postgresql")
     with pytest.raises(BackupProblem, match="PostgreSQL, which is not in the archive"):
         restore(archive, target_in(tmp_path / "node"), KNOWN)
-    postgres = RestoreTarget(
-        tmp_path / "pg",
-        "postgresql",
-        None,
-        tmp_path / "pg" / "master.key",
-        tmp_path / "pg" / "credentials",
-    )
+    postgres = postgres_target(tmp_path / "pg")
     restore(archive, postgres, KNOWN)
     assert (tmp_path / "pg" / "master.key").read_bytes() == FILES["keys/master.key"]
 
 
-def test_a_sqlite_node_is_not_restored_under_postgresql_settings(tmp_path: Path) -> None:
-    archive = tmp_path / "backup.tar"
-    make_archive(archive, FILES)
-    postgres = RestoreTarget(
-        tmp_path / "pg",
-        "postgresql",
-        None,
-        tmp_path / "pg" / "master.key",
-        tmp_path / "pg" / "credentials",
-    )
+def test_a_sqlite_node_is_not_restored_under_postgresql_settings(
+    tmp_path: Path, archive: Path
+) -> None:
+    postgres = postgres_target(tmp_path / "pg")
     with pytest.raises(BackupProblem, match=r"SQLite database, but store\.url names postgresql"):
         restore(archive, postgres, KNOWN)
