@@ -18,8 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = ROOT / "runtimes" / "nodejs" / "bootstrap.js"
 RIC_DIR = ROOT / "tests" / "fixtures" / "node-ric"
 RIC_ENTRY = RIC_DIR / "node_modules" / "aws-lambda-ric" / "index.mjs"
+# Where the install script puts the AWS SDK a worker offers as /var/runtime/node_modules.
+SDK_MODULES = ROOT / os.environ.get("FAAS_NODE_RUNTIME_DIR", ".node-runtime") / "node_modules"
 INSTALL_SCRIPT = "scripts/install-node-extras.sh"
-# CI sets it: there the official client must be installed, and its tests fail instead of skipping.
+# CI sets it: there the official client and the SDK must be installed, and their tests fail
+# instead of skipping.
 RIC_REQUIRED = "FAAS_TEST_REQUIRE_NODE_RIC"
 EXIT_TIMEOUT_S = 30.0
 
@@ -43,14 +46,14 @@ def require_node() -> str:
     return node
 
 
-def require_node_ric(environ: Mapping[str, str] = os.environ, entry: Path = RIC_ENTRY) -> Path:
-    """The official client's entry point; skip when it is not installed, or fail where the
-    environment requires it (RIC_REQUIRED)."""
-    if entry.is_file():
+def require_node_extra(entry: Path, what: str, environ: Mapping[str, str] = os.environ) -> Path:
+    """`entry` when scripts/install-node-extras.sh has installed it; else skip, or fail where
+    the environment requires the extras (RIC_REQUIRED, as CI sets it)."""
+    if entry.exists():
         return entry
-    reason = f"aws-lambda-ric is not installed at {entry} (run {INSTALL_SCRIPT})"
+    reason = f"{what} is not installed at {entry} (run {INSTALL_SCRIPT}, or make node-extras)"
     if environ.get(RIC_REQUIRED, "") not in ("", "0"):
-        pytest.fail(f"{RIC_REQUIRED} is set, so this needs aws-lambda-ric. {reason}", pytrace=False)
+        pytest.fail(f"{RIC_REQUIRED} is set, so this needs {what}. {reason}", pytrace=False)
     pytest.skip(reason)
 
 

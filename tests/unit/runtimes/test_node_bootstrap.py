@@ -144,7 +144,11 @@ def test_a_callback_error_is_the_invocations_error(
     start_runtime: StartRuntime, api: FakeRuntimeApi
 ) -> None:
     start_runtime(
-        {"index.js": "exports.handler = (e, c, callback) => callback(new RangeError('too far'));\n"},
+        {
+            "index.js": (
+                "exports.handler = (e, c, callback) =>\n  callback(new RangeError('too far'));\n"
+            )
+        },
         "index.handler",
     )
     posted = api.invoke(Invocation())
@@ -201,7 +205,9 @@ def test_the_legacy_context_methods_answer_at_once(
 def test_a_handler_that_never_answers_gets_null_once_the_loop_is_empty(
     start_runtime: StartRuntime, api: FakeRuntimeApi
 ) -> None:
-    start_runtime({"index.js": "exports.handler = (event) => { event.seen = true; };\n"}, "index.handler")
+    start_runtime(
+        {"index.js": "exports.handler = (event) => { event.seen = true; };\n"}, "index.handler"
+    )
     posted = api.invoke(Invocation(payload={}))
     assert (posted.kind, posted.body) == ("response", b"null")
 
@@ -221,20 +227,43 @@ CJS_HANDLER = "module.exports.handler = async (event) => ({ kind: 'cjs', event }
         ({"app.js": ESM_HANDLER, "package.json": '{"type": "module"}'}, "app.handler", "esm"),
         # The nearest package.json decides: a CommonJS folder inside an ESM package.
         (
-            {"package.json": '{"type": "module"}', "lib/package.json": "{}", "lib/app.js": CJS_HANDLER},
+            {
+                "package.json": '{"type": "module"}',
+                "lib/package.json": "{}",
+                "lib/app.js": CJS_HANDLER,
+            },
             "lib/app.handler",
             "cjs",
         ),
         ({"src/functions/app.mjs": ESM_HANDLER}, "src/functions/app.handler", "esm"),
         (
-            {"app.js": "exports.routes = { orders: { handler: async () => ({ kind: 'nested' }) } };\n"},
+            {
+                "app.js": (
+                    "exports.routes = {\n"
+                    "  orders: { handler: async () => ({ kind: 'nested' }) },\n"
+                    "};\n"
+                )
+            },
             "app.routes.orders.handler",
             "nested",
         ),
         # An ES module's default export is searched as well.
-        ({"app.mjs": "export default { handler: async () => ({ kind: 'default' }) };\n"}, "app.default.handler", "default"),
+        (
+            {"app.mjs": "export default { handler: async () => ({ kind: 'default' }) };\n"},
+            "app.default.handler",
+            "default",
+        ),
     ],
-    ids=["cjs-js", "cjs-cjs", "esm-mjs", "esm-type-module", "cjs-nearest-package", "nested-path", "nested-export", "esm-default"],
+    ids=[
+        "cjs-js",
+        "cjs-cjs",
+        "esm-mjs",
+        "esm-type-module",
+        "cjs-nearest-package",
+        "nested-path",
+        "nested-export",
+        "esm-default",
+    ],
 )
 def test_handlers_load_from_every_module_kind(
     start_runtime: StartRuntime,
@@ -273,7 +302,8 @@ def test_a_thrown_error_has_lambdas_shape(start_runtime: StartRuntime, api: Fake
     assert posted.error_type_header == "OrderRejected"
     # Lambda logs the failure as well, framed like any console.error line.
     assert re.search(
-        rf"^{ISO_TIME}\t{posted.request_id}\tERROR\tInvoke Error \t\{{\"errorType\":\"OrderRejected\"",
+        rf"^{ISO_TIME}\t{posted.request_id}\tERROR\tInvoke Error \t"
+        r'\{"errorType":"OrderRejected"',
         runtime.stdout(),
         re.MULTILINE,
     )
@@ -354,7 +384,7 @@ def test_an_unhandled_rejection_fails_the_invocation_and_ends_the_process(
 
 
 @pytest.mark.parametrize(
-    ("files", "handler", "error_type", "message"),
+    "case",
     [
         ({}, "missing.handler", "Runtime.ImportModuleError", "Error: Cannot find module 'missing'"),
         (
@@ -363,16 +393,56 @@ def test_an_unhandled_rejection_fails_the_invocation_and_ends_the_process(
             "Runtime.ImportModuleError",
             "Error: Cannot find module 'left-pad'",
         ),
-        ({"index.js": "exports.other = async () => 1;\n"}, "index.handler", "Runtime.HandlerNotFound", "index.handler is undefined or not exported"),
-        ({"index.js": "exports.handler = 42;\n"}, "index.handler", "Runtime.HandlerNotFound", "index.handler is not a function"),
-        ({"index.js": "exports.handler = async () => {;\n"}, "index.handler", "Runtime.UserCodeSyntaxError", "SyntaxError: "),
-        ({"index.mjs": "export const handler = async () => {;\n"}, "index.handler", "Runtime.UserCodeSyntaxError", "SyntaxError: "),
-        ({"index.js": "exports.handler = async () => 1;\n"}, "index", "Runtime.MalformedHandlerName", "Bad handler"),
-        ({"index.js": "exports.handler = async () => 1;\n"}, "../index.handler", "Runtime.MalformedHandlerName", "'../index.handler' is not a valid handler name"),
+        (
+            {"index.js": "exports.other = async () => 1;\n"},
+            "index.handler",
+            "Runtime.HandlerNotFound",
+            "index.handler is undefined or not exported",
+        ),
+        (
+            {"index.js": "exports.handler = 42;\n"},
+            "index.handler",
+            "Runtime.HandlerNotFound",
+            "index.handler is not a function",
+        ),
+        (
+            {"index.js": "exports.handler = async () => {;\n"},
+            "index.handler",
+            "Runtime.UserCodeSyntaxError",
+            "SyntaxError: ",
+        ),
+        (
+            {"index.mjs": "export const handler = async () => {;\n"},
+            "index.handler",
+            "Runtime.UserCodeSyntaxError",
+            "SyntaxError: ",
+        ),
+        (
+            {"index.js": "exports.handler = async () => 1;\n"},
+            "index",
+            "Runtime.MalformedHandlerName",
+            "Bad handler",
+        ),
+        (
+            {"index.js": "exports.handler = async () => 1;\n"},
+            "../index.handler",
+            "Runtime.MalformedHandlerName",
+            "'../index.handler' is not a valid handler name",
+        ),
         # Module code that throws keeps its own error type, as on Lambda.
-        ({"index.js": "throw new RangeError('bad config');\n"}, "index.handler", "RangeError", "bad config"),
+        (
+            {"index.js": "throw new RangeError('bad config');\n"},
+            "index.handler",
+            "RangeError",
+            "bad config",
+        ),
         # An ES module's missing package is node's error, as on Lambda.
-        ({"index.mjs": "import 'left-pad';\nexport const handler = async () => 1;\n"}, "index.handler", "Error", "Cannot find package 'left-pad'"),
+        (
+            {"index.mjs": "import 'left-pad';\nexport const handler = async () => 1;\n"},
+            "index.handler",
+            "Error",
+            "Cannot find package 'left-pad'",
+        ),
     ],
     ids=[
         "missing-module",
@@ -388,19 +458,17 @@ def test_an_unhandled_rejection_fails_the_invocation_and_ends_the_process(
     ],
 )
 def test_an_init_failure_goes_to_init_error_then_the_process_exits_1(
-    start_runtime: StartRuntime,
-    api: FakeRuntimeApi,
-    files: dict[str, str],
-    handler: str,
-    error_type: str,
-    message: str,
+    start_runtime: StartRuntime, api: FakeRuntimeApi, case: tuple[dict[str, str], str, str, str]
 ) -> None:
+    files, handler, error_type, message = case
     runtime = start_runtime(files, handler)
     document = init_error_of(api, runtime).json()
     assert document["errorType"] == error_type
     assert document["errorMessage"].startswith(message)
     # Logged as Lambda's Node runtime logs it, before any request id exists.
-    assert f"\tundefined\tERROR\tUncaught Exception \t{{\"errorType\":\"{error_type}\"" in runtime.stdout()
+    assert (
+        f'\tundefined\tERROR\tUncaught Exception \t{{"errorType":"{error_type}"' in runtime.stdout()
+    )
 
 
 # --- context ----------------------------------------------------------------------------
@@ -471,7 +539,9 @@ LAYER_PACKAGE = {
             "exports": {"import": "./greeting.mjs", "require": "./greeting.cjs"},
         }
     ),
-    "nodejs/node_modules/greeting/greeting.mjs": "export const greet = (n) => `hello ${n} (esm)`;\n",
+    "nodejs/node_modules/greeting/greeting.mjs": (
+        "export const greet = (n) => `hello ${n} (esm)`;\n"
+    ),
     "nodejs/node_modules/greeting/greeting.cjs": "exports.greet = (n) => `hello ${n} (cjs)`;\n",
     "nodejs/node_modules/@acme/units/package.json": '{"name": "@acme/units", "main": "index.js"}',
     "nodejs/node_modules/@acme/units/index.js": "exports.unit = 'kg';\n",
@@ -487,7 +557,13 @@ def layer(tmp_path: Path) -> Path:
 def node_path(layer: Path) -> str:
     # Lambda's NODE_PATH, with this test's /opt.
     return ":".join(
-        [f"{layer}/nodejs/node20/node_modules", f"{layer}/nodejs/node_modules", "/var/runtime/node_modules", "/var/runtime", "/var/task"]
+        [
+            f"{layer}/nodejs/node20/node_modules",
+            f"{layer}/nodejs/node_modules",
+            "/var/runtime/node_modules",
+            "/var/runtime",
+            "/var/task",
+        ]
     )
 
 
@@ -495,22 +571,43 @@ def node_path(layer: Path) -> str:
     ("files", "expected"),
     [
         (
-            {"app.js": "const { greet } = require('greeting');\nconst { unit } = require('@acme/units');\nexports.handler = async () => greet(unit);\n"},
+            {
+                "app.js": (
+                    "const { greet } = require('greeting');\n"
+                    "const { unit } = require('@acme/units');\n"
+                    "exports.handler = async () => greet(unit);\n"
+                )
+            },
             "hello kg (cjs)",
         ),
         (
-            {"app.mjs": "import { greet } from 'greeting';\nimport units from '@acme/units';\nexport const handler = async () => greet(units.unit);\n"},
+            {
+                "app.mjs": (
+                    "import { greet } from 'greeting';\n"
+                    "import units from '@acme/units';\n"
+                    "export const handler = async () => greet(units.unit);\n"
+                )
+            },
             "hello kg (esm)",
         ),
         (
-            {"app.js": "exports.handler = async () => (await import('greeting')).greet('dynamic');\n"},
+            {
+                "app.js": (
+                    "exports.handler = async () =>\n"
+                    "  (await import('greeting')).greet('dynamic');\n"
+                )
+            },
             "hello dynamic (esm)",
         ),
     ],
     ids=["cjs-require", "esm-import", "cjs-dynamic-import"],
 )
 def test_packages_of_a_layer_load_through_node_path(
-    start_runtime: StartRuntime, api: FakeRuntimeApi, layer: Path, files: dict[str, str], expected: str
+    start_runtime: StartRuntime,
+    api: FakeRuntimeApi,
+    layer: Path,
+    files: dict[str, str],
+    expected: str,
 ) -> None:
     start_runtime(files, "app.handler", {"NODE_PATH": node_path(layer)})
     assert result_of(api) == expected
@@ -520,7 +617,9 @@ def test_the_task_roots_own_packages_come_before_a_layers(
     start_runtime: StartRuntime, api: FakeRuntimeApi, layer: Path
 ) -> None:
     files = {
-        "app.mjs": "import { greet } from 'greeting';\nexport const handler = async () => greet('x');\n",
+        "app.mjs": (
+            "import { greet } from 'greeting';\nexport const handler = async () => greet('x');\n"
+        ),
         "node_modules/greeting/package.json": '{"name": "greeting", "main": "own.js"}',
         "node_modules/greeting/own.js": "exports.greet = (n) => `own ${n}`;\n",
     }
@@ -595,4 +694,11 @@ def test_json_format_keeps_an_object_message_as_json_and_init_lines_have_no_requ
     records = [json.loads(line) for line in runtime.stdout().splitlines()]
     assert "requestId" not in records[0] and records[0]["message"] == "during init"
     assert records[2]["message"] == {"order": 7}
-    assert [record["level"] for record in records] == ["INFO", "INFO", "INFO", "WARN", "ERROR", "DEBUG"]
+    assert [record["level"] for record in records] == [
+        "INFO",
+        "INFO",
+        "INFO",
+        "WARN",
+        "ERROR",
+        "DEBUG",
+    ]
