@@ -12,7 +12,7 @@ const { errorDocument, UnhandledPromiseRejection } = require('./lib/errors.js');
 const { loadHandler } = require('./lib/handler-loader.js');
 const { EmptyLoopListener, invoke } = require('./lib/invocation.js');
 const { LogContext, logSettings, patchConsole } = require('./lib/logging.js');
-const { registerNodePathForImport } = require('./lib/node-path.js');
+const { nodePathForImport } = require('./lib/node-path.js');
 const { RuntimeApiClient } = require('./lib/runtime-api.js');
 
 // Exit statuses of Lambda's Node.js runtime after an invocation's uncaught exception or
@@ -43,9 +43,9 @@ class Runtime {
   /** Loads the handler; on failure reports it to /runtime/init/error and exits. */
   async init() {
     const taskRoot = this.environ.LAMBDA_TASK_ROOT ?? process.cwd();
-    registerNodePathForImport(this.environ.NODE_PATH);
+    const beforeImport = nodePathForImport(this.environ.NODE_PATH);
     try {
-      return await loadHandler(taskRoot, this.environ._HANDLER ?? '');
+      return await loadHandler(taskRoot, this.environ._HANDLER ?? '', beforeImport);
     } catch (error) {
       await this.crash(error, 'Uncaught Exception', EXIT_INIT_FAILED);
     }

@@ -46,6 +46,16 @@ def require_node() -> str:
     return node
 
 
+def node_has_in_thread_hooks() -> bool:
+    """Whether this node has module.registerHooks (22.15 and later): the runtime then gives
+    every import NODE_PATH's lookup, not only an ES module handler's."""
+    probe = "process.stdout.write(String(typeof require('module').registerHooks))"
+    completed = subprocess.run(
+        [require_node(), "-e", probe], capture_output=True, text=True, check=True
+    )
+    return completed.stdout == "function"
+
+
 def require_node_extra(entry: Path, what: str, environ: Mapping[str, str] = os.environ) -> Path:
     """`entry` when scripts/install-node-extras.sh has installed it; else skip, or fail where
     the environment requires the extras (RIC_REQUIRED, as CI sets it)."""

@@ -61,17 +61,21 @@ function requireIfPresent(file) {
   return fs.existsSync(file) ? require(file) : undefined;
 }
 
-async function importIfPresent(file) {
-  return fs.existsSync(file) ? await import(pathToFileURL(file).href) : undefined;
+async function importIfPresent(file, beforeImport) {
+  if (!fs.existsSync(file)) {
+    return undefined;
+  }
+  beforeImport();
+  return await import(pathToFileURL(file).href);
 }
 
-async function loadModule(taskRoot, moduleRoot, moduleName) {
+async function loadModule(taskRoot, moduleRoot, moduleName, beforeImport) {
   const base = path.resolve(taskRoot, moduleRoot, moduleName);
   const esm = fs.existsSync(`${base}.js`) && underTypeModule(path.dirname(base));
   const loaded =
     requireIfPresent(base) ??
-    (esm ? await importIfPresent(`${base}.js`) : requireIfPresent(`${base}.js`)) ??
-    (await importIfPresent(`${base}.mjs`)) ??
+    (esm ? await importIfPresent(`${base}.js`, beforeImport) : requireIfPresent(`${base}.js`)) ??
+    (await importIfPresent(`${base}.mjs`, beforeImport)) ??
     requireIfPresent(`${base}.cjs`);
   if (loaded !== undefined) {
     return loaded;
@@ -83,12 +87,15 @@ async function loadModule(taskRoot, moduleRoot, moduleName) {
   return require(resolved);
 }
 
-/** The handler function, or a Runtime.* error for Lambda's init-failure vocabulary. */
-async function loadHandler(taskRoot, handler) {
+/**
+ * The handler function, or a Runtime.* error for Lambda's init-failure vocabulary.
+ * @param beforeImport called before the handler's module is loaded as an ES module
+ */
+async function loadHandler(taskRoot, handler, beforeImport = () => {}) {
   const { moduleRoot, moduleName, exportPath } = parseHandler(handler);
   let loaded;
   try {
-    loaded = await loadModule(taskRoot, moduleRoot, moduleName);
+    loaded = await loadModule(taskRoot, moduleRoot, moduleName, beforeImport);
   } catch (error) {
     if (error instanceof SyntaxError) {
       const wrapped = new UserCodeSyntaxError(String(error));
