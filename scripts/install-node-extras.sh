@@ -74,6 +74,13 @@ if ! installed "$RIC_DIR" "$RIC_DIR"; then
     apt_install $(missing_packages "${BUILD_TOOLS[@]}")
     echo "install-node-extras: aws-lambda-ric into $RIC_DIR (compiles curl and aws-lambda-cpp: 1-2 min)"
     npm_ci_into "$RIC_DIR" "$RIC_DIR"
+    # Its install scripts build the native Runtime API client; an npm that skipped them
+    # leaves a client that cannot start.
+    if [ ! -f "$RIC_DIR/node_modules/aws-lambda-ric/rapid-client.node" ]; then
+        rm "$RIC_DIR/node_modules/.faas-lock"
+        echo "install-node-extras: aws-lambda-ric's native client was not built (were its install scripts run?)" >&2
+        exit 1
+    fi
 fi
 
 if ! installed "$SDK_MANIFEST_DIR" "$SDK_DIR"; then

@@ -60,6 +60,12 @@ def result_of(api: FakeRuntimeApi, payload: Any = None, **fields: Any) -> Any:
     return posted.json()
 
 
+def failed(api: FakeRuntimeApi, payload: Any = None) -> Posted:
+    posted = api.invoke(Invocation(payload=payload))
+    assert posted.kind == "error", posted
+    return posted
+
+
 def init_error_of(api: FakeRuntimeApi, runtime: RuntimeProcess) -> Posted:
     """The init failure the runtime reports: then it exits 1, never asking for an event."""
     posted = api.wait_posted()
@@ -152,8 +158,7 @@ def test_a_callback_error_is_the_invocations_error(
         },
         "index.handler",
     )
-    posted = api.invoke(Invocation())
-    assert posted.kind == "error"
+    posted = failed(api)
     assert posted.json()["errorType"] == "RangeError"
 
 
@@ -292,8 +297,7 @@ def test_a_thrown_error_has_lambdas_shape(start_runtime: StartRuntime, api: Fake
         },
         "index.handler",
     )
-    posted = api.invoke(Invocation())
-    assert posted.kind == "error"
+    posted = failed(api)
     document = posted.json()
     assert set(document) == {"errorType", "errorMessage", "trace"}
     assert document["errorType"] == "OrderRejected"
@@ -324,9 +328,9 @@ def test_a_synchronous_throw_and_a_rejected_non_error(
         },
         "index.handler",
     )
-    sync = api.invoke(Invocation(payload={"sync": True})).json()
+    sync = failed(api, {"sync": True}).json()
     assert (sync["errorType"], sync["errorMessage"]) == ("TypeError", "sync")
-    rejected = api.invoke(Invocation(payload={"sync": False})).json()
+    rejected = failed(api, {"sync": False}).json()
     assert rejected == {"errorType": "string", "errorMessage": "just a string", "trace": []}
 
 
@@ -337,8 +341,7 @@ def test_a_result_json_cannot_hold_is_an_error(
         {"index.js": "exports.handler = async () => { const o = {}; o.self = o; return o; };\n"},
         "index.handler",
     )
-    posted = api.invoke(Invocation())
-    assert posted.kind == "error"
+    posted = failed(api)
     assert posted.json()["errorMessage"] == "Unable to stringify response body"
 
 
@@ -355,8 +358,7 @@ def test_an_uncaught_exception_fails_the_invocation_and_ends_the_process(
         },
         "index.handler",
     )
-    posted = api.invoke(Invocation())
-    assert posted.kind == "error"
+    posted = failed(api)
     assert posted.json()["errorMessage"] == "from a timer"
     # Lambda's runtime exits after it (the platform then starts a fresh one).
     assert runtime.wait_exit() == 129
@@ -376,8 +378,7 @@ def test_an_unhandled_rejection_fails_the_invocation_and_ends_the_process(
         },
         "index.handler",
     )
-    posted = api.invoke(Invocation())
-    assert posted.kind == "error"
+    posted = failed(api)
     document = posted.json()
     assert document["errorType"] == "Runtime.UnhandledPromiseRejection"
     assert document["errorMessage"] == "Error: nobody waits for me"
