@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test lint bench clean node-extras
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ lint: $(VENV)/.installed-dev
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The official Lambda Node.js runtime client (its tests skip without it) and the AWS SDK for
+# JavaScript the nodejs runtimes offer; a no-op once installed. See scripts/install-node-extras.sh.
+node-extras:
+	scripts/install-node-extras.sh
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.run $(ARGS)

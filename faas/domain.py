@@ -324,6 +324,18 @@ class AliasChange:
 
 
 @dataclass(frozen=True, slots=True)
+class ProvisionedConfig:
+    """PutProvisionedConcurrencyConfig of a published version or an alias (`qualifier`): the
+    workers to keep initialised for what it runs. $LATEST's is its function's
+    `provisioned_concurrency` (a faas extension)."""
+
+    function_name: str
+    qualifier: str
+    requested: int
+    last_modified: str
+
+
+@dataclass(frozen=True, slots=True)
 class PublishedState:
     """A function's version counter: the newest number ever given, and the revision of
     $LATEST it was published from ("" before any)."""
@@ -526,8 +538,8 @@ _CORS_FIELDS = (
 
 @dataclass(frozen=True, slots=True)
 class FunctionUrlConfig:
-    """CreateFunctionUrlConfig of one function ($LATEST): served under /urls/<url_id>/.
-    Times are strings in Lambda's format (2026-12-05T12:00:00.000000Z)."""
+    """CreateFunctionUrlConfig of one function's $LATEST or alias: served under
+    /urls/<url_id>/. Times are strings in Lambda's format (2026-12-05T12:00:00.000000Z)."""
 
     function_name: str
     url_id: str
@@ -536,6 +548,7 @@ class FunctionUrlConfig:
     invoke_mode: str  # BUFFERED
     created: str
     last_modified: str
+    qualifier: str = LATEST  # $LATEST or an alias name (Lambda has no URLs of versions)
 
 
 @dataclass(frozen=True, slots=True)

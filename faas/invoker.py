@@ -132,25 +132,40 @@ class Invoker:
         )
 
     def provision(self, function_name: str) -> None:
-        """Bring the pool of the function's current version to its provisioned concurrency.
+        """Bring the pool of each version of the function to its provisioned concurrency.
 
         Called (on the loop) after every change to the function: an update gets its new
-        version's workers started ahead of requests, a removed config stops keeping any.
+        version's workers started ahead of requests, an alias moved to another version moves
+        its workers along, a removed config stops keeping any.
         """
         try:
-            config = self._registry.get(function_name)
+            latest = self._registry.get(function_name)
         except ResourceNotFound:
             return  # deleted: its pool was retired with it
-        spec = self._registry.worker_spec(config)
-        self._pool.set_provisioned(spec, config.provisioned_concurrency or 0)
+        targets = self._registry.provisioned_targets(function_name)
+        for config in (latest, *self._registry.versions_of(function_name)):
+            count = targets.get(config.version, 0)
+            # A version never run nor provisioned has no pool: nothing to stop there.
+            spec = (
+                self._registry.worker_spec(config)
+                if count
+                else self._registry.cached_worker_spec(config)
+            )
+            if spec is not None:
+                self._pool.set_provisioned(spec, count)
 
-    def provisioned_status(self, function_name: str) -> tuple[int, int]:
-        """(requested, allocated): provisioned workers asked for, and initialised right now."""
-        config = self._registry.get(function_name)
-        requested = config.provisioned_concurrency or 0
-        ready = self._pool.provisioned_ready(self._registry.worker_spec(config))
-        # On-demand workers beyond the provisioned ones are not part of the allocation.
-        return requested, min(ready, requested)
+    def provisioned_status(self, function_name: str, qualifier: str | None) -> tuple[int, int]:
+        """(requested, allocated): provisioned workers asked for the qualifier, and those of
+        them initialised right now."""
+        requested = 0
+        allocated = 0
+        for version, workers in self._registry.provisioned_shares(function_name, qualifier).items():
+            config = self._registry.resolve(function_name, version)
+            ready = self._pool.provisioned_ready(self._registry.worker_spec(config))
+            requested += workers
+            # On-demand workers beyond the provisioned ones are not part of the allocation.
+            allocated += min(ready, workers)
+        return requested, allocated
 
     def _check(self, request: InvocationRequest) -> None:
         if request.invocation_type is InvocationType.EVENT:

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from faas import __version__
 from faas.admission import AdmissionController
 from faas.auth.execution import ExecutionCredentials
+from faas.auth.masterkey import MasterKey
 from faas.auth.rotation import rotate_master_key as rotate_master_key_in
 from faas.auth.setup import (
     check_exposure,
@@ -33,6 +34,7 @@ from faas.auth.setup import (
     prepare_master_key,
     start_auth,
 )
+from faas.backup.snapshot import NodeBackup, NodeFiles
 from faas.config import ConfigError, Settings
 from faas.datadir import DataDirLock, lock_data_dir
 from faas.domain import MB, Limits, StoredSummary
@@ -180,12 +182,16 @@ class Platform:
         log.info("stopped")
 
 
-async def sweep_code_forever(registry: Registry, pool: PoolManager, interval_s: float) -> None:
-    """Delete replaced code once no worker runs from it any more."""
+async def sweep_code_forever(
+    registry: Registry, pool: PoolManager, interval_s: float, content_hold: asyncio.Lock
+) -> None:
+    """Delete replaced code once no worker runs from it any more (never while a backup holds
+    `content_hold`: its database snapshot may still name that code)."""
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await asyncio.to_thread(registry.sweep_unused_code, pool.code_dirs_in_use())
+            async with content_hold:
+                await asyncio.to_thread(registry.sweep_unused_code, pool.code_dirs_in_use())
         except Exception:
             log.exception("sweeping unused code failed; will retry")
 
@@ -313,17 +319,17 @@ async def _start_parts(
     auth = await asyncio.to_thread(start_auth, settings, engine, master)
     runtimes = settings.available_runtimes()
     layers = await asyncio.to_thread(_layer_registry, settings, engine, limits)
-    registry = Registry(
-        FunctionRepo(engine, master),
-        CodeStore(data_dir / "code", limits),
-        limits=limits,
-        runtimes=runtimes,
-        region=settings.server.region,
-        account_id=settings.server.account_id,
-        concurrency=settings.concurrency,
-        layers=layers,
+    registry = await asyncio.to_thread(
+        functools.partial(
+            _function_registry,
+            settings,
+            engine,
+            master,
+            limits=limits,
+            runtimes=runtimes,
+            layers=layers,
+        )
     )
-    await asyncio.to_thread(registry.load)
     loop = asyncio.get_running_loop()
     invocation_metrics = InvocationMetrics()
     records, records_sweeper, logs = await _start_record_keeping(
@@ -394,6 +400,8 @@ async def _start_parts(
     )
     function_urls, policies = await _start_function_extras(engine, registry, settings)
     exporter, metrics_lag = start_metrics(invocation_metrics, pool, queue, records, logs, undo=undo)
+    # Held by whoever deletes content-addressed files, and by a backup while it copies them.
+    content_hold = asyncio.Lock()
     app = make_app(
         Services(
             registry=registry,
@@ -428,6 +436,7 @@ async def _start_parts(
             layers=layers,
             metrics=exporter,
             metrics_token=settings.auth.metrics_token,
+            backups=node_backup(settings, engine, records, logs, content_hold),
         )
     )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.server.shutdown_grace_s)
@@ -435,7 +444,9 @@ async def _start_parts(
     undo.push_async_callback(runner.cleanup)
     front = await start_front_door(settings, app, runner, planner, gateway_services)
     undo.callback(front.stop_listening)
-    sweeper = loop.create_task(sweep_code_forever(registry, pool, CODE_SWEEP_INTERVAL_S))
+    sweeper = loop.create_task(
+        sweep_code_forever(registry, pool, CODE_SWEEP_INTERVAL_S, content_hold)
+    )
     return Platform(
         settings,
         engine,
@@ -457,6 +468,30 @@ async def _start_parts(
         metrics_lag,
         logs,
     )
+
+
+def _function_registry(
+    settings: Settings,
+    engine: Engine,
+    sealer: MasterKey,
+    *,
+    limits: Limits,
+    runtimes: Mapping[str, str],
+    layers: LayerRegistry,
+) -> Registry:
+    """The functions, their versions and aliases, loaded (blocking)."""
+    registry = Registry(
+        FunctionRepo(engine, sealer),
+        CodeStore(settings.data_dir / "code", limits),
+        limits=limits,
+        runtimes=runtimes,
+        region=settings.server.region,
+        account_id=settings.server.account_id,
+        concurrency=settings.concurrency,
+        layers=layers,
+    )
+    registry.load()
+    return registry
 
 
 def _layer_registry(settings: Settings, engine: Engine, limits: Limits) -> LayerRegistry:
@@ -639,8 +674,9 @@ async def start_queue(
         wake,
         retention_days=queue_settings.dead_letter_retention_days,
     )
-    # Deleting a function deletes its event invoke configurations (Lambda's DeleteFunction).
+    # Deleting a function, a version or an alias deletes its event invoke configurations.
     registry.add_delete_listener(configs.forget_function)
+    registry.add_qualifier_delete_listener(configs.forget_qualifier)
     sweeper = asyncio.get_running_loop().create_task(
         dead_letters.sweep_forever(queue_settings.dead_letter_sweep_interval_s)
     )
@@ -724,13 +760,16 @@ async def _start_record_keeping(
 async def _start_function_extras(
     engine: Engine, registry: Registry, settings: Settings
 ) -> tuple[FunctionUrls, ResourcePolicies]:
-    """Function URLs and resource policies, loaded; deleting a function deletes both."""
+    """Function URLs and resource policies, loaded; deleting a function deletes both (and
+    deleting a version or an alias its own)."""
     function_urls = FunctionUrls(FunctionUrlRepo(engine), registry)
     await asyncio.to_thread(function_urls.load)
     registry.add_delete_listener(function_urls.forget_function)
+    registry.add_qualifier_delete_listener(function_urls.forget_qualifier)
     policies = ResourcePolicies(registry, PolicyRepo(engine), settings.server.account_id)
     await asyncio.to_thread(policies.load)
     registry.add_delete_listener(policies.forget_function)
+    registry.add_qualifier_delete_listener(policies.forget_qualifier)
     return function_urls, policies
 
 
@@ -769,6 +808,28 @@ def start_metrics(
         )
 
     return MetricsExporter(PlatformCollector(invocations), gather), lag_task
+
+
+def node_backup(
+    settings: Settings,
+    engine: Engine,
+    records: RecordLog,
+    logs: LogStore,
+    content_hold: asyncio.Lock,
+) -> NodeBackup:
+    """POST /faas/v1/backup: a consistent copy of this node, every answered invocation's
+    record and logs in it."""
+
+    async def drain() -> None:
+        await records.drained()
+        await logs.flushed()
+
+    files = NodeFiles(
+        settings.data_dir, settings.store_url, settings.master_key_path, settings.credentials_path
+    )
+    return NodeBackup(
+        files, engine, drain=drain, content_hold=content_hold, faas_version=__version__
+    )
 
 
 def start_record_retention(settings: Settings, engine: Engine) -> asyncio.Task[None] | None:

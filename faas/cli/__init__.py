@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from faas.cli import (
     audit,
+    backup,
     bill,
     buckets,
     deploy,
@@ -30,6 +31,7 @@ from faas.cli.app import main
 
 __all__ = [
     "audit",
+    "backup",
     "bill",
     "buckets",
     "deploy",

@@ -14,7 +14,7 @@ import json
 import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode, urlsplit
 
 from faas import __version__
@@ -23,6 +23,7 @@ from faas.cli.credentials import Credentials
 from faas.errors import FaasError
 
 CONNECT_TIMEOUT_S = 10.0
+DOWNLOAD_CHUNK = 1024 * 1024
 USER_AGENT = f"faas-cli/{__version__}"
 SERVICE = "lambda"
 NO_CREDENTIALS_HINT = (
@@ -127,24 +128,62 @@ class GatewayClient:
     def stream_lines(self, path: str, *, read_timeout_s: float | None) -> Iterator[bytes]:
         """GET a streaming answer (server-sent events) and yield its lines as they come; a
         status >= 400 raises `GatewayError`, a lost connection `GatewayUnreachable`."""
-        target = self.base_path + path
-        sent_headers = self._headers("GET", target, None, {"Accept": "text/event-stream"})
         connection = self._connect(read_timeout_s)
         try:
             try:
-                connection.request("GET", target, headers=sent_headers)
-                raw = connection.getresponse()
-                if raw.status >= 400:
-                    found = {name.lower(): value for name, value in raw.getheaders()}
-                    raise self._error(HttpResponse(raw.status, found, raw.read()))
+                raw = self._answer(connection, "GET", path, "text/event-stream")
                 while line := raw.readline():
                     yield line
             except (OSError, http.client.HTTPException) as exc:
-                raise GatewayUnreachable(
-                    f"lost the connection to faas at {self.url} ({_reason(exc)})"
-                ) from exc
+                raise self._lost(exc) from exc
         finally:
             connection.close()
+
+    def download(self, method: str, path: str, out: BinaryIO, *, read_timeout_s: float) -> int:
+        """Send one request and copy its answer into `out` as it arrives; returns the bytes
+        copied. A status >= 400 raises `GatewayError`; an answer lost or cut short (fewer bytes
+        than its Content-Length) raises `GatewayUnreachable`."""
+        connection = self._connect(read_timeout_s)
+        try:
+            try:
+                raw = self._answer(connection, method, path, "application/octet-stream")
+            except (OSError, http.client.HTTPException) as exc:
+                raise self._lost(exc) from exc
+            expected = raw.getheader("Content-Length")
+            copied = 0
+            while True:
+                try:
+                    chunk = raw.read(DOWNLOAD_CHUNK)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise self._lost(exc) from exc
+                if not chunk:
+                    break
+                out.write(chunk)  # a full disk is the caller's error, not a lost connection
+                copied += len(chunk)
+        finally:
+            connection.close()
+        if expected is not None and copied != int(expected):
+            raise GatewayUnreachable(
+                f"faas at {self.url} stopped after {copied} of {expected} bytes; see its log"
+            )
+        return copied
+
+    def _answer(
+        self, connection: http.client.HTTPConnection, method: str, path: str, accept: str
+    ) -> http.client.HTTPResponse:
+        """The response to a bodiless request, its body still unread; GatewayError for a
+        status >= 400."""
+        target = self.base_path + path
+        sent_headers = self._headers(method, target, None, {"Accept": accept})
+        connection.request(method, target, headers=sent_headers)
+        raw = connection.getresponse()
+        if raw.status >= 400:
+            found = {name.lower(): value for name, value in raw.getheaders()}
+            raise self._error(HttpResponse(raw.status, found, raw.read()))
+        return raw
+
+    def _lost(self, exc: BaseException) -> GatewayUnreachable:
+        return GatewayUnreachable(f"lost the connection to faas at {self.url} ({_reason(exc)})")
 
     def _headers(
         self, method: str, target: str, body: bytes | None, headers: Mapping[str, str] | None
@@ -230,9 +269,7 @@ class GatewayClient:
         except TimeoutError as exc:
             raise GatewayUnreachable(f"faas at {self.url} did not answer in time") from exc
         except (OSError, http.client.HTTPException) as exc:
-            raise GatewayUnreachable(
-                f"lost the connection to faas at {self.url} ({_reason(exc)})"
-            ) from exc
+            raise self._lost(exc) from exc
         found = {name.lower(): value for name, value in raw.getheaders()}
         return HttpResponse(raw.status, found, payload)
 

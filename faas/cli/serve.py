@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -12,7 +13,7 @@ from faas.cli.app import (
     UsageProblem,
     main,
 )
-from faas.config import ConfigError, default_config_file, load
+from faas.config import ConfigError, Settings, default_config_file, load
 
 
 @main.command()
@@ -45,19 +46,27 @@ def serve(
     rotate_master_key: bool,
 ) -> None:
     """Run the faas server in the foreground until SIGTERM or SIGINT."""
-    file = config_file or default_config_file(os.environ, Path.cwd())
-    overrides = {
-        "server.host": host,
-        "server.port": port,
-        "server.data_dir": data_dir,
-        "server.tls_cert": tls_cert,
-        "server.tls_key": tls_key,
-    }
-    try:
-        settings = load(file, os.environ, overrides)
-    except ConfigError as exc:
-        raise UsageProblem(str(exc)) from exc
+    settings = server_settings(
+        config_file,
+        {
+            "server.host": host,
+            "server.port": port,
+            "server.data_dir": data_dir,
+            "server.tls_cert": tls_cert,
+            "server.tls_key": tls_key,
+        },
+    )
     # The server's dependencies (SQLAlchemy, the pool) load only when it actually runs.
     from faas.server import serve as run_server  # noqa: PLC0415
 
     sys.exit(run_server(settings, rotate_master_key=rotate_master_key))
+
+
+def server_settings(config_file: Path | None, overrides: Mapping[str, object]) -> Settings:
+    """The settings `faas serve` runs with: the config file (--config, FAAS_CONFIG, else
+    ./config.toml), the environment, then the command line's `overrides`."""
+    file = config_file or default_config_file(os.environ, Path.cwd())
+    try:
+        return load(file, os.environ, overrides)
+    except ConfigError as exc:
+        raise UsageProblem(str(exc)) from exc

@@ -7,6 +7,7 @@ from aiohttp import web
 from faas.gateway import (
     account_api,
     audit_api,
+    backup_api,
     billing_api,
     buckets_api,
     concurrency_api,
@@ -45,6 +46,7 @@ def make_app(services: Services) -> web.Application:
     versions_api.add_routes(app, services)
     layers_api.add_routes(app, services)
     platform_api.add_routes(app, services)
+    backup_api.add_routes(app, services)
     concurrency_api.add_routes(app, services)
     provisioned_api.add_routes(app, services)
     event_config_api.add_routes(app, services)

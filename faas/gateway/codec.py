@@ -341,3 +341,13 @@ def decimal_string(value: Decimal) -> str:
     """A Decimal as JSON wants money and GB-seconds: no exponent, no trailing zeros
     (Decimal("1E+2") -> "100", Decimal("0.10") -> "0.1")."""
     return format(value.normalize(), "f")
+
+
+def query_max_items(request: web.Request) -> int | None:
+    """A list operation's MaxItems query parameter (None when absent); its range is the
+    operation's own to check."""
+    text = request.query.get("MaxItems")
+    try:
+        return int(text) if text else None
+    except ValueError as exc:
+        raise InvalidParameterValue(f"MaxItems must be an integer, got {text!r}") from exc

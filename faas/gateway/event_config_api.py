@@ -1,7 +1,7 @@
 """Event invoke configurations: Put/Update/Get/Delete/ListFunctionEventInvokeConfigs.
 
 Retries, event age and destinations of async invocations, per function and qualifier
-($LATEST only, not yet published versions and aliases). Validation and storage are
+($LATEST, a published version or an alias). Validation and storage are
 faas.queue.configs'; this module maps HTTP.
 """
 
@@ -12,9 +12,8 @@ import asyncio
 from aiohttp import web
 
 from faas.domain import EventInvokeConfig
-from faas.errors import InvalidParameterValue
 from faas.gateway.auth import guarded
-from faas.gateway.codec import json_body, json_response
+from faas.gateway.codec import json_body, json_response, query_max_items
 from faas.gateway.services import Services
 from faas.queue.configs import EventConfigs, parse_change
 
@@ -88,7 +87,7 @@ class EventConfigApi:
         name = request.match_info["name"]
         self._auth.require_on_function(request, "lambda:ListFunctionEventInvokeConfigs", name)
         marker = request.query.get("Marker") or None
-        max_items = _max_items(request.query.get("MaxItems"))
+        max_items = query_max_items(request)
         page = await asyncio.to_thread(self._configs.list_page, name, marker, max_items)
         document: dict[str, object] = {
             "FunctionEventInvokeConfigs": [
@@ -105,12 +104,3 @@ class EventConfigApi:
 
 def _qualifier(request: web.Request) -> str | None:
     return request.query.get("Qualifier") or None
-
-
-def _max_items(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError as exc:
-        raise InvalidParameterValue(f"MaxItems must be an integer, got {text!r}") from exc

@@ -32,7 +32,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
-from faas.domain import FunctionUrlConfig, InvocationRequest
+from faas.domain import LATEST, FunctionUrlConfig, InvocationRequest
 from faas.errors import (
     FaasError,
     RequestTooLarge,
@@ -167,7 +167,7 @@ class FunctionUrlRoute:
             InvocationRequest(
                 request_id=request_id,
                 function_name=config.function_name,
-                qualifier=None,
+                qualifier=None if config.qualifier == LATEST else config.qualifier,
                 payload=orjson.dumps(event),
             )
         )

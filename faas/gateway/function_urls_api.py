@@ -11,9 +11,8 @@ import asyncio
 from aiohttp import web
 
 from faas.domain import FunctionUrlConfig
-from faas.errors import InvalidParameterValue
 from faas.gateway.auth import guarded
-from faas.gateway.codec import json_body, json_response
+from faas.gateway.codec import json_body, json_response, query_max_items
 from faas.gateway.services import Services
 from faas.registry.function_urls import FunctionUrls, parse_change
 
@@ -96,21 +95,13 @@ class FunctionUrlApi:
         name = request.match_info["name"]
         self._auth.require_on_function(request, "lambda:ListFunctionUrlConfigs", name)
         marker = request.query.get("Marker") or None
-        configs = self._urls.list_page(name, marker, _max_items(request.query.get("MaxItems")))
-        return json_response(
-            {
-                "FunctionUrlConfigs": [
-                    url_config_document(request, config, self._urls.function_arn(config))
-                    for config in configs
-                ]
-            }
-        )
-
-
-def _max_items(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError as exc:
-        raise InvalidParameterValue(f"MaxItems must be an integer, got {text!r}") from exc
+        configs, next_marker = self._urls.list_page(name, marker, query_max_items(request))
+        document: dict[str, object] = {
+            "FunctionUrlConfigs": [
+                url_config_document(request, config, self._urls.function_arn(config))
+                for config in configs
+            ]
+        }
+        if next_marker is not None:
+            document["NextMarker"] = next_marker
+        return json_response(document)

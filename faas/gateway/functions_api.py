@@ -16,6 +16,7 @@ from faas.gateway.codec import (
     configuration_document,
     json_body,
     json_response,
+    query_max_items,
     refuse_unsupported,
 )
 from faas.gateway.concurrency_api import concurrency_document
@@ -112,15 +113,15 @@ class FunctionsApi:
 
     async def list(self, request: web.Request) -> web.Response:
         caller = self._auth.require(request, "lambda:ListFunctions", "*")
-        max_items_text = request.query.get("MaxItems")
-        try:
-            max_items = int(max_items_text) if max_items_text else None
-        except ValueError as exc:
-            raise InvalidParameterValue("MaxItems must be an integer") from exc
-        page = self._registry.list(request.query.get("Marker"), max_items)
+        all_versions = _function_version(request.query.get("FunctionVersion"))
+        page = self._registry.list(
+            request.query.get("Marker"), query_max_items(request), all_versions=all_versions
+        )
         listed = []
         for cfg in page.functions:
-            document = self._document(cfg)
+            # Every version under its own ARN with ALL (`:$LATEST` too, as
+            # ListVersionsByFunction names it); else the function's unqualified ARN.
+            document = self._document(cfg, cfg.version if all_versions else None)
             # As on Lambda: environment values only for whoever may read the configuration.
             if not caller.allows("lambda:GetFunctionConfiguration", str(document["FunctionArn"])):
                 del document["Environment"]
@@ -245,3 +246,13 @@ def _revision(document: dict[str, object]) -> str | None:
     if revision is not None and not isinstance(revision, str):
         raise InvalidParameterValue("RevisionId must be a string")
     return revision
+
+
+def _function_version(value: str | None) -> bool:
+    """ListFunctions' FunctionVersion: ALL lists every published version too."""
+    if value is None or value == "ALL":
+        return value == "ALL"
+    raise InvalidParameterValue(
+        f"1 validation error detected: Value '{value}' at 'functionVersion' failed to satisfy "
+        "constraint: Member must satisfy enum value set: [ALL]"
+    )

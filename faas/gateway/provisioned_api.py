@@ -1,9 +1,9 @@
-"""Provisioned concurrency: Put/Get/DeleteProvisionedConcurrencyConfig.
+"""Provisioned concurrency: Put/Get/Delete/ListProvisionedConcurrencyConfigs.
 
-faas keeps provisioned concurrency for $LATEST only (not yet for published versions and
-aliases), so the one qualifier these accept is `$LATEST` (boto3 insists on sending one).
-Allocated and available are the same number here: the workers of the function's current
-version that are initialised right now, up to the requested count.
+A configuration is for a published version or an alias, as on Lambda, and (a faas extension)
+for $LATEST, where no qualifier means $LATEST too. Allocated and available are the same
+number here: the workers of the versions it serves that are initialised right now, up to the
+requested count.
 """
 
 from __future__ import annotations
@@ -12,34 +12,39 @@ import asyncio
 
 from aiohttp import web
 
-from faas.domain import FunctionConfig
+from faas.domain import ProvisionedConfig
 from faas.errors import InvalidParameterValue
 from faas.gateway.auth import guarded
-from faas.gateway.codec import json_body, json_response
+from faas.gateway.codec import json_body, json_response, query_max_items
 from faas.gateway.services import Services
-from faas.gateway.unknown_api import operation_name, unknown_operation
+from faas.gateway.unknown_api import operation_name
+from faas.registry.names import list_limit
 
 PATH = "/2019-09-30/functions/{name}/provisioned-concurrency"
 FIELD = "ProvisionedConcurrentExecutions"
+MAX_LIST_ITEMS = 50
 
 
 def add_routes(app: web.Application, services: Services) -> None:
     api = ProvisionedApi(services)
     app.router.add_put(PATH, guarded(api.put, services.auth, "PutProvisionedConcurrencyConfig"))
+    # GetProvisionedConcurrencyConfig and ListProvisionedConcurrencyConfigs (?List=ALL).
     app.router.add_get(PATH, guarded(api.get, services.auth, operation_name))
     app.router.add_delete(
         PATH, guarded(api.delete, services.auth, "DeleteProvisionedConcurrencyConfig")
     )
 
 
-def provisioned_document(cfg: FunctionConfig, requested: int, allocated: int) -> dict[str, object]:
+def provisioned_document(
+    config: ProvisionedConfig, requested: int, allocated: int
+) -> dict[str, object]:
     """Lambda's provisioned concurrency config; READY once every requested worker is up."""
     return {
         "RequestedProvisionedConcurrentExecutions": requested,
         "AllocatedProvisionedConcurrentExecutions": allocated,
         "AvailableProvisionedConcurrentExecutions": allocated,
         "Status": "READY" if allocated >= requested else "IN_PROGRESS",
-        "LastModified": cfg.last_modified,
+        "LastModified": config.last_modified,
     }
 
 
@@ -61,20 +66,17 @@ class ProvisionedApi:
             raise InvalidParameterValue(f"{FIELD} is required")
         if not isinstance(count, int) or isinstance(count, bool):
             raise InvalidParameterValue(f"{FIELD} must be an integer")
-        cfg = await asyncio.to_thread(
+        config = await asyncio.to_thread(
             self._registry.put_provisioned, request.match_info["name"], _qualifier(request), count
         )
-        return self._answer(cfg, status=202)
+        return json_response(self._document(config), status=202)
 
     async def get(self, request: web.Request) -> web.Response:
         if request.query.get("List") == "ALL":
-            # ListProvisionedConcurrencyConfigs shares this method and path; only ?List=ALL
-            # tells it apart, and faas does not serve it.
-            self._auth.no_action(request)
-            raise unknown_operation(request)
+            return self._list(request)
         self._require(request, "lambda:GetProvisionedConcurrencyConfig")
-        cfg = self._registry.get_provisioned(request.match_info["name"], _qualifier(request))
-        return self._answer(cfg, status=200)
+        config = self._registry.get_provisioned(request.match_info["name"], _qualifier(request))
+        return json_response(self._document(config))
 
     async def delete(self, request: web.Request) -> web.Response:
         self._require(request, "lambda:DeleteProvisionedConcurrencyConfig")
@@ -83,9 +85,34 @@ class ProvisionedApi:
         )
         return web.Response(status=204)
 
-    def _answer(self, cfg: FunctionConfig, status: int) -> web.Response:
-        requested, allocated = self._invoker.provisioned_status(cfg.name)
-        return json_response(provisioned_document(cfg, requested, allocated), status=status)
+    def _list(self, request: web.Request) -> web.Response:
+        """ListProvisionedConcurrencyConfigs: by qualifier; the marker is the qualifier the
+        next page starts at."""
+        name = request.match_info["name"]
+        self._auth.require_on_function(request, "lambda:ListProvisionedConcurrencyConfigs", name)
+        limit = list_limit(query_max_items(request), MAX_LIST_ITEMS)
+        configs = list(self._registry.list_provisioned(name))
+        marker = request.query.get("Marker")
+        if marker:
+            configs = [config for config in configs if config.qualifier >= marker]
+        page, rest = configs[:limit], configs[limit:]
+        listed = []
+        for config in page:
+            item = {
+                "FunctionArn": self._registry.function_arn(config.function_name, config.qualifier),
+                **self._document(config),
+            }
+            listed.append(item)
+        body: dict[str, object] = {"ProvisionedConcurrencyConfigs": listed}
+        if rest:
+            body["NextMarker"] = rest[0].qualifier
+        return json_response(body)
+
+    def _document(self, config: ProvisionedConfig) -> dict[str, object]:
+        requested, allocated = self._invoker.provisioned_status(
+            config.function_name, config.qualifier
+        )
+        return provisioned_document(config, requested, allocated)
 
 
 def _qualifier(request: web.Request) -> str | None:

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from faas.auth.keys import KeyRing
 from faas.auth.roles import RoleBook
+from faas.backup.snapshot import NodeBackup
 from faas.billing import Prices, Usage
 from faas.config import BillingSettings
 from faas.domain import (
@@ -182,3 +183,5 @@ class Services:
     logs: LogSource | None = None
     # Lambda layers (PublishLayerVersion ...; a function's Layers).
     layers: LayerRegistry | None = None
+    # Backups of this node (POST /faas/v1/backup).
+    backups: NodeBackup | None = None

@@ -12,7 +12,7 @@ from aiohttp import web
 from faas.domain import Alias, AliasChange, FunctionConfig
 from faas.errors import InvalidParameterValue
 from faas.gateway.auth import guarded
-from faas.gateway.codec import configuration_document, json_body, json_response
+from faas.gateway.codec import configuration_document, json_body, json_response, query_max_items
 from faas.gateway.services import Services
 
 PREFIX = "/2015-03-31/functions/{name}"
@@ -72,7 +72,9 @@ class VersionsApi:
 
     async def list_versions(self, request: web.Request) -> web.Response:
         name = self._authorized(request, "lambda:ListVersionsByFunction")
-        page = self._registry.list_versions(name, request.query.get("Marker"), _max_items(request))
+        page = self._registry.list_versions(
+            name, request.query.get("Marker"), query_max_items(request)
+        )
         body: dict[str, Any] = {"Versions": [self._version_document(cfg) for cfg in page.functions]}
         if page.next_marker:
             body["NextMarker"] = page.next_marker
@@ -124,7 +126,7 @@ class VersionsApi:
             name,
             request.query.get("FunctionVersion"),
             request.query.get("Marker"),
-            _max_items(request),
+            query_max_items(request),
         )
         body: dict[str, Any] = {
             "Aliases": [
@@ -151,14 +153,6 @@ def _optional_string(document: Mapping[str, Any], key: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise InvalidParameterValue(f"{key} must be a string")
     return value
-
-
-def _max_items(request: web.Request) -> int | None:
-    text = request.query.get("MaxItems")
-    try:
-        return int(text) if text else None
-    except ValueError as exc:
-        raise InvalidParameterValue("MaxItems must be an integer") from exc
 
 
 def _routing(document: Mapping[str, Any]) -> tuple[tuple[str, float], ...] | None:

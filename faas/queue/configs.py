@@ -4,13 +4,14 @@ Get, Delete, List, with Lambda's validation and errors.
 The repository calls block: the gateway runs these methods in a thread.
 
 Choices a Lambda user would expect:
-- Configurations exist for `$LATEST` only, not yet for published versions and aliases (an
-  unqualified name means `$LATEST`); any other qualifier is refused, saying so.
+- A configuration is for `$LATEST` (an unqualified name), a published version or an alias,
+  which must exist; an event runs under the configuration of the qualifier it was sent to
+  (an alias's, not its version's), as on Lambda. Deleting the version or alias deletes it.
 - A destination must be a Lambda function of this server (its region and account), and it
   must exist: Lambda checks a destination when the configuration is written (it refuses one
   the function may not reach with "The destination ARN ... is invalid"), so a typo shows up
   here and not as silently lost records later. A destination deleted afterwards makes the
-  records meant for it dead letters.
+  records meant for it dead letters. A destination may name a version or an alias.
 - SQS, SNS, EventBridge and S3 destinations are refused, naming what is supported.
 """
 
@@ -43,6 +44,8 @@ class Functions(Protocol):
     """The registry, as configurations use it."""
 
     def get(self, name: str) -> FunctionConfig: ...
+
+    def resolve(self, raw_name: str, qualifier: str | None) -> FunctionConfig: ...
 
     def function_arn(self, name: str, qualifier: str | None = None) -> str: ...
 
@@ -127,7 +130,7 @@ def _destination(block: object, field: str) -> str | None:
 
 def destination_function(arn: str, region: str, account_id: str) -> tuple[str, str | None]:
     """(name, qualifier) of a destination ARN, which must be a Lambda function of this
-    server's region and account, unqualified or `:$LATEST`; InvalidParameterValue otherwise."""
+    server's region and account (qualified or not); InvalidParameterValue otherwise."""
     parts = arn.split(":")
     if len(parts) < 6 or parts[0] != "arn":
         raise InvalidParameterValue(f"The destination ARN {arn} is invalid.")
@@ -149,11 +152,8 @@ def destination_function(arn: str, region: str, account_id: str) -> tuple[str, s
             f"region and account ({region}, {account_id})"
         )
     qualifier = parts[7] if len(parts) == 8 else None
-    if qualifier not in (None, LATEST):
-        raise InvalidParameterValue(
-            f"The destination ARN {arn} is invalid: a destination is a function's {LATEST} "
-            "only (destinations on published versions and aliases are not supported yet)"
-        )
+    if qualifier == "":
+        raise InvalidParameterValue(f"The destination ARN {arn} is invalid.")
     return parts[6], qualifier
 
 
@@ -268,11 +268,16 @@ class EventConfigs:
         self._repo.delete(name)
         self.on_change()
 
+    def forget_qualifier(self, name: str, qualifier: str) -> None:
+        """A deleted version's or alias's configuration goes with it."""
+        if self._repo.delete(name, qualifier):
+            self.on_change()
+
     # -- steps ------------------------------------------------------------------------------
 
     def _target(self, raw_name: str, qualifier: str | None) -> tuple[str, str]:
-        """(name, qualifier) a request names; the function must exist and the qualifier be
-        $LATEST (or none)."""
+        """(name, qualifier) a request names: $LATEST (no qualifier), a version or an alias,
+        which must exist."""
         name, in_name = split_function_name(raw_name)
         if in_name is not None and qualifier is not None and in_name != qualifier:
             raise InvalidParameterValue(
@@ -280,12 +285,7 @@ class EventConfigs:
                 "qualifier."
             )
         qualifier = in_name or qualifier or LATEST
-        if qualifier != LATEST:
-            raise InvalidParameterValue(
-                f"Qualifier {qualifier!r}: event invoke configurations of published versions "
-                f"and aliases are not supported yet; they exist for {LATEST} only"
-            )
-        self._functions.get(name)
+        self._functions.resolve(name, qualifier)
         return name, qualifier
 
     def _checked(self, config: EventInvokeConfig) -> EventInvokeConfig:
@@ -299,16 +299,17 @@ class EventConfigs:
         for arn in (config.on_success, config.on_failure):
             if arn is None:
                 continue
-            name, _ = destination_function(arn, self._region, self._account_id)
+            name, qualifier = destination_function(arn, self._region, self._account_id)
             if name == config.function_name:
                 raise InvalidParameterValue(
                     "You can't specify the function as a destination for itself."
                 )
             try:
-                self._functions.get(name)
+                self._functions.resolve(name, qualifier)
             except ResourceNotFound:
+                what = name if qualifier is None else f"{name}:{qualifier}"
                 raise InvalidParameterValue(
-                    f"The destination ARN {arn} is invalid: no function {name} exists"
+                    f"The destination ARN {arn} is invalid: no function {what} exists"
                 ) from None
         return config
 

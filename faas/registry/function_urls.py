@@ -7,9 +7,10 @@ path of every request to a URL. Mutations block (the gateway runs them in a thre
 time under a lock, writing the database first and then swapping in a new dictionary.
 
 Choices a Lambda user would expect:
-- URLs exist for `$LATEST` only, not yet for published versions and aliases, so a function
-  has at most one URL, for `$LATEST` (no Qualifier, or `$LATEST`); any other qualifier is
-  refused, saying so.
+- A function has at most one URL for its `$LATEST` (no Qualifier, or `$LATEST`) and one for
+  each alias (Qualifier: the alias name), as on Lambda; a version number is refused with
+  Lambda's validation error (Lambda has no URLs of versions). A request to an alias's URL
+  runs what the alias routes to. Deleting the alias deletes its URL.
 - InvokeMode BUFFERED only: RESPONSE_STREAM is refused, saying so.
 - A url id is 32 lowercase letters and digits, as Lambda's; the URL is
   `<scheme>://<host>/urls/<url_id>/` on this server (the gateway builds it).
@@ -17,6 +18,7 @@ Choices a Lambda user would expect:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 import string
@@ -51,12 +53,16 @@ _CORS_KEYS = frozenset(
     {"AllowOrigins", "AllowMethods", "AllowHeaders", "ExposeHeaders", "MaxAge", "AllowCredentials"}
 )
 _NO_URL = "The resource you requested does not exist."
+_QUALIFIER_PATTERN = r"((?!^\d+$)^[0-9a-zA-Z-_]+$)"
+_Key = tuple[str, str]  # (function name, qualifier)
 
 
 class Functions(Protocol):
     """The registry, as function URLs use it."""
 
     def get(self, name: str) -> FunctionConfig: ...
+
+    def resolve(self, raw_name: str, qualifier: str | None) -> FunctionConfig: ...
 
     def function_arn(self, name: str, qualifier: str | None = None) -> str: ...
 
@@ -197,7 +203,7 @@ class FunctionUrls:
         self._clock = clock
         self._make_url_id = make_url_id
         self._by_id: dict[str, FunctionUrlConfig] = {}
-        self._by_function: dict[str, FunctionUrlConfig] = {}
+        self._by_target: dict[_Key, FunctionUrlConfig] = {}
         self._mutation = threading.Lock()
 
     def load(self) -> None:
@@ -212,39 +218,48 @@ class FunctionUrls:
         return self._by_id.get(url_id)
 
     def function_arn(self, config: FunctionUrlConfig) -> str:
-        return self._functions.function_arn(config.function_name)
+        """Lambda's FunctionArn of a URL: unqualified for $LATEST's, the alias's ARN else."""
+        qualifier = None if config.qualifier == LATEST else config.qualifier
+        return self._functions.function_arn(config.function_name, qualifier)
 
     def get(self, raw_name: str, qualifier: str | None) -> FunctionUrlConfig:
-        name = self._target(raw_name, qualifier)
-        found = self._by_function.get(name)
+        key = self._target(raw_name, qualifier)
+        found = self._by_target.get(key)
         if found is None:
-            raise ResourceNotFound(self._no_url(name))
+            raise ResourceNotFound(self._no_url(key))
         return found
 
     def list_page(
         self, raw_name: str, marker: str | None, max_items: int | None
-    ) -> list[FunctionUrlConfig]:
-        """The function's URLs: at most one (for $LATEST), so never a next page;
-        a marker (never handed out) lists nothing."""
+    ) -> tuple[list[FunctionUrlConfig], str | None]:
+        """The function's URLs in qualifier order ($LATEST's first), and the marker of the
+        next page (the qualifier it starts at) or None."""
         name = list_target(raw_name, "ListFunctionUrlConfigs")
         self._functions.get(name)
-        list_limit(max_items, MAX_LIST_ITEMS)
-        found = self._by_function.get(name)
-        return [] if found is None or marker else [found]
+        limit = list_limit(max_items, MAX_LIST_ITEMS)
+        configs = sorted(
+            (c for c in self._by_target.values() if c.function_name == name),
+            key=lambda c: c.qualifier,
+        )
+        if marker:
+            configs = [c for c in configs if c.qualifier >= marker]
+        page, rest = configs[:limit], configs[limit:]
+        return page, rest[0].qualifier if rest else None
 
     # -- writes (blocking: called in a thread) ----------------------------------------------
 
     def create(self, raw_name: str, qualifier: str | None, change: UrlChange) -> FunctionUrlConfig:
-        name = self._target(raw_name, qualifier)
+        key = self._target(raw_name, qualifier)
         if change.auth_type is None:
             raise InvalidParameterValue("AuthType is required: NONE or AWS_IAM")
         with self._mutation:
-            if name in self._by_function or self._repo.get(name) is not None:
-                raise self._exists(name)
+            if key in self._by_target or self._repo.get(*key) is not None:
+                raise self._exists(key)
             now = lambda_time(self._clock())
             while True:
                 config = FunctionUrlConfig(
-                    function_name=name,
+                    function_name=key[0],
+                    qualifier=key[1],
                     url_id=self._make_url_id(),
                     auth_type=change.auth_type,
                     cors=change.cors,
@@ -256,23 +271,22 @@ class FunctionUrls:
                     self._repo.insert(config)
                     break
                 except UrlIdTaken:
-                    if self._repo.get(name) is not None:  # another node made one meanwhile
-                        raise self._exists(name) from None
+                    if self._repo.get(*key) is not None:  # another node made one meanwhile
+                        raise self._exists(key) from None
                     # 36^32 ids: a collision means a new draw, not an error.
-            self._publish([*self._by_function.values(), config])
+            self._publish([*self._by_target.values(), config])
         return config
 
     def update(self, raw_name: str, qualifier: str | None, change: UrlChange) -> FunctionUrlConfig:
-        """Change the fields given; ResourceNotFound when the function has no URL."""
-        name = self._target(raw_name, qualifier)
+        """Change the fields given; ResourceNotFound when there is no such URL."""
+        key = self._target(raw_name, qualifier)
         with self._mutation:
-            current = self._by_function.get(name)
+            current = self._by_target.get(key)
             if current is None:
-                raise ResourceNotFound(self._no_url(name))
+                raise ResourceNotFound(self._no_url(key))
             given = change.given
-            config = FunctionUrlConfig(
-                function_name=name,
-                url_id=current.url_id,
+            config = dataclasses.replace(
+                current,
                 auth_type=change.auth_type
                 if "AuthType" in given and change.auth_type is not None
                 else current.auth_type,
@@ -280,41 +294,47 @@ class FunctionUrls:
                 invoke_mode=change.invoke_mode
                 if "InvokeMode" in given and change.invoke_mode is not None
                 else current.invoke_mode,
-                created=current.created,
                 last_modified=lambda_time(self._clock()),
             )
             if not self._repo.replace(config):
-                raise ResourceNotFound(self._no_url(name))
-            others = [c for c in self._by_function.values() if c.function_name != name]
+                raise ResourceNotFound(self._no_url(key))
+            others = [c for k, c in self._by_target.items() if k != key]
             self._publish([*others, config])
         return config
 
     def delete(self, raw_name: str, qualifier: str | None) -> None:
-        name = self._target(raw_name, qualifier)
+        key = self._target(raw_name, qualifier)
         with self._mutation:
-            if not self._repo.delete(name) and name not in self._by_function:
-                raise ResourceNotFound(self._no_url(name))
-            self._forget(name)
+            if not self._repo.delete(*key) and key not in self._by_target:
+                raise ResourceNotFound(self._no_url(key))
+            self._forget(lambda k: k == key)
 
     def forget_function(self, name: str) -> None:
-        """A deleted function's URL goes with it (a registry delete listener)."""
+        """A deleted function's URLs go with it (a registry delete listener)."""
         with self._mutation:
             self._repo.delete(name)
-            self._forget(name)
+            self._forget(lambda key: key[0] == name)
+
+    def forget_qualifier(self, name: str, qualifier: str) -> None:
+        """A deleted alias's URL goes with it (a registry delete listener)."""
+        with self._mutation:
+            self._repo.delete(name, qualifier)
+            self._forget(lambda key: key == (name, qualifier))
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _forget(self, name: str) -> None:
-        if name in self._by_function:
-            self._publish([c for c in self._by_function.values() if c.function_name != name])
+    def _forget(self, gone: Callable[[_Key], bool]) -> None:
+        if any(gone(key) for key in self._by_target):
+            self._publish([c for k, c in self._by_target.items() if not gone(k)])
 
     def _publish(self, configs: list[FunctionUrlConfig]) -> None:
         # Copy-on-write: readers on the event loop take whichever dictionary is current.
-        self._by_function = {config.function_name: config for config in configs}
+        self._by_target = {(config.function_name, config.qualifier): config for config in configs}
         self._by_id = {config.url_id: config for config in configs}
 
-    def _target(self, raw_name: str, qualifier: str | None) -> str:
-        """The function a request names; it must exist, and the qualifier be $LATEST or none."""
+    def _target(self, raw_name: str, qualifier: str | None) -> _Key:
+        """(function, qualifier) a request names: $LATEST (no qualifier) or an alias, which
+        must exist."""
         name, in_name = split_function_name(raw_name)
         if in_name is not None and qualifier is not None and in_name != qualifier:
             raise InvalidParameterValue(
@@ -322,21 +342,23 @@ class FunctionUrls:
                 "qualifier."
             )
         qualifier = in_name or qualifier or LATEST
-        if qualifier != LATEST:
+        if qualifier.isdigit():
             raise InvalidParameterValue(
-                f"Qualifier {qualifier!r}: function URLs of published versions and aliases are "
-                f"not supported yet; a function URL is for the function's {LATEST}: leave "
-                "Qualifier out"
+                f"1 validation error detected: Value '{qualifier}' at 'qualifier' failed to "
+                f"satisfy constraint: Member must satisfy regular expression pattern: "
+                f"{_QUALIFIER_PATTERN} (a function URL is for $LATEST or an alias)"
             )
-        self._functions.get(name)
-        return name
+        self._functions.resolve(name, qualifier)
+        return name, qualifier
 
-    def _exists(self, name: str) -> ResourceConflict:
+    def _arn(self, key: _Key) -> str:
+        return self._functions.function_arn(key[0], None if key[1] == LATEST else key[1])
+
+    def _exists(self, key: _Key) -> ResourceConflict:
         return ResourceConflict(
-            f"Failed to create function url config for [functionArn = "
-            f"{self._functions.function_arn(name)}]. Error message:  FunctionUrlConfig exists "
-            "for this Lambda function"
+            f"Failed to create function url config for [functionArn = {self._arn(key)}]. "
+            "Error message:  FunctionUrlConfig exists for this Lambda function"
         )
 
-    def _no_url(self, name: str) -> str:
-        return f"{_NO_URL} The function {self._functions.function_arn(name)} has no function URL."
+    def _no_url(self, key: _Key) -> str:
+        return f"{_NO_URL} The function {self._arn(key)} has no function URL."

@@ -40,6 +40,7 @@ from faas.domain import (
     Limits,
     Mount,
     NetworkDestination,
+    ProvisionedConfig,
     WorkerSpec,
 )
 from faas.errors import (
@@ -61,6 +62,7 @@ from faas.registry.codestore import CodeStore
 from faas.registry.hints import deploy_warnings
 from faas.registry.layers import LayerRegistry
 from faas.registry.names import aws_now, function_arn, split_function_name
+from faas.registry.provisioned import ProvisionedBook, version_shares
 from faas.registry.routing import Draw, routed_version
 from faas.registry.validation import check_handler, check_network, validate_change
 from faas.registry.versions import (
@@ -108,6 +110,8 @@ RetireListener = Callable[[str], None]
 ChangeListener = Callable[[str], None]
 # (function name, reserved concurrency or None when the reservation went away)
 ConcurrencyListener = Callable[[str, int | None], None]
+# (function name, version number or alias name) after that version or alias was deleted.
+QualifierListener = Callable[[str, str], None]
 _Functions = dict[str, FunctionConfig]
 
 
@@ -140,6 +144,7 @@ class Registry:
         self._functions: _Functions = {}
         # Published versions and aliases; an alias's weighted choice draws from `draw`.
         self._book = VersionBook(repo)
+        self._provisioned = ProvisionedBook(repo)
         self._draw = draw
         self._specs: dict[str, WorkerSpec] = {}  # by revision_id
         self._concurrency = concurrency or ConcurrencySettings()
@@ -147,6 +152,7 @@ class Registry:
         self._concurrency_listeners: tuple[ConcurrencyListener, ...] = ()
         self._change_listeners: tuple[ChangeListener, ...] = ()
         self._delete_listeners: tuple[ChangeListener, ...] = ()
+        self._qualifier_listeners: tuple[QualifierListener, ...] = ()
         self._mutation = threading.Lock()
         # FileSystemConfigs Arn -> its bucket (ResourceNotFound/InvalidParameterValue when
         # there is none): set by the composition root once the bucket registry exists.
@@ -161,6 +167,7 @@ class Registry:
         with self._mutation:
             self._functions = loaded
             self._book.load()
+            self._provisioned.load()
             self._specs.clear()
 
     @property
@@ -230,9 +237,17 @@ class Registry:
         """
         self._delete_listeners = (*self._delete_listeners, listener)
 
+    def add_qualifier_delete_listener(self, listener: QualifierListener) -> None:
+        """Call `listener(name, qualifier)` when a published version or an alias is deleted,
+        to delete what belongs to it elsewhere (its event invoke configuration, its function
+        URL), as Lambda does. Same rules as delete listeners: on the mutating thread, under
+        the registry's lock, right after the row is gone; a failing listener is logged."""
+        self._qualifier_listeners = (*self._qualifier_listeners, listener)
+
     def provisioned_functions(self) -> list[str]:
         """Names of the functions with provisioned concurrency configured (at startup)."""
-        return sorted(cfg.name for cfg in self._functions.values() if cfg.provisioned_concurrency)
+        latest = {cfg.name for cfg in self._functions.values() if cfg.provisioned_concurrency}
+        return sorted(latest | self._provisioned.function_names())
 
     def reservations(self) -> dict[str, int]:
         """Reserved concurrency by function name, for functions that have one (at startup)."""
@@ -296,6 +311,10 @@ class Registry:
             raise InvalidParameterValue(UNQUALIFIED_ONLY)
         return self._named(short, None, None)
 
+    def versions_of(self, name: str) -> tuple[FunctionConfig, ...]:
+        """The function's published versions, oldest first."""
+        return tuple(self._book.versions_of(name))
+
     def cached_worker_spec(self, cfg: FunctionConfig) -> WorkerSpec | None:
         """The spec of `cfg` when it was built already (no disk work): for the event loop."""
         return self._specs.get(cfg.revision_id)
@@ -340,17 +359,39 @@ class Registry:
             self._specs[cfg.revision_id] = spec
         return spec
 
-    def list(self, marker: str | None, max_items: int | None) -> FunctionPage:
-        """One page of functions sorted by name; `next_marker` continues after it."""
+    def list(
+        self, marker: str | None, max_items: int | None, *, all_versions: bool = False
+    ) -> FunctionPage:
+        """One page of functions sorted by name; `next_marker` continues after it. With
+        `all_versions` (ListFunctions' FunctionVersion=ALL), each function's $LATEST is
+        followed by its published versions, oldest first."""
         limit = _checked_max_items(max_items)
         functions = self._functions
         names = sorted(functions)
-        start = 0 if marker is None else bisect_right(names, _decode_marker(marker))
-        page = names[start : start + limit]
-        more = start + limit < len(names)
+        if not all_versions:
+            start = 0 if marker is None else bisect_right(names, _decode_marker(marker))
+            page = names[start : start + limit]
+            more = start + limit < len(names)
+            return FunctionPage(
+                functions=tuple(functions[name] for name in page),
+                next_marker=_encode_marker(page[-1]) if more and page else None,
+            )
+        keys = [
+            (name, version_key(cfg))
+            for name in names
+            for cfg in (functions[name], *self._book.versions_of(name))
+        ]
+        start = 0 if marker is None else bisect_right(keys, _decode_version_marker(marker))
+        chosen = keys[start : start + limit]
+        more = start + limit < len(keys)
+        configs = tuple(
+            self._named(name, str(number) if number else None, None) for name, number in chosen
+        )
         return FunctionPage(
-            functions=tuple(functions[name] for name in page),
-            next_marker=_encode_marker(page[-1]) if more and page else None,
+            functions=configs,
+            next_marker=_encode_marker(f"{chosen[-1][0]}:{configs[-1].version}")
+            if more and chosen
+            else None,
         )
 
     def deploy_warnings(self, cfg: FunctionConfig) -> tuple[str, ...]:
@@ -553,6 +594,7 @@ class Registry:
             del functions[name]
             self._functions = functions
             versions = self._book.forget(name)
+            self._provisioned.forget(name)
             for cfg in (current, *versions):
                 self._specs.pop(cfg.revision_id, None)
                 self._superseded_code.add(cfg.code_sha256)
@@ -581,6 +623,8 @@ class Registry:
                     f"[{', '.join(users)}]"
                 )
             self._book.remove_version(cfg)
+            self._provisioned.forget(name, qualifier)
+            self._announce_qualifier_deleted(name, qualifier)
             self._specs.pop(cfg.revision_id, None)
             self._superseded_code.add(cfg.code_sha256)
         self._retire(cfg)
@@ -617,44 +661,104 @@ class Registry:
             self._set_reservation(current, None)
         self._announce_change(name)
 
-    def put_provisioned(self, raw_name: str, qualifier: str | None, count: int) -> FunctionConfig:
-        """Keep `count` workers of $LATEST initialised ahead of requests.
+    def put_provisioned(
+        self, raw_name: str, qualifier: str | None, count: int
+    ) -> ProvisionedConfig:
+        """Keep `count` workers of a published version, of what an alias routes to, or (a faas
+        extension) of $LATEST initialised ahead of requests.
 
-        faas keeps provisioned concurrency for $LATEST only, so the only qualifier is $LATEST
-        (or none); a published version or alias is refused, saying so. Like a reservation
-        this keeps the revision: the function's warm workers stay, and the change listeners
-        start or stop the difference.
+        Like a reservation this keeps the revision: the function's warm workers stay, and the
+        change listeners start or stop the difference. The function's provisioned workers
+        together must fit its reservation (or leave the account's unreserved minimum).
         """
-        name = self._latest_only(raw_name, qualifier)
+        name, qualifier = self._split(raw_name, qualifier)
+        qualifier = qualifier or LATEST
         _check_provisioned_count(count)
         with self._mutation:
             current = self._current(name, None)
-            _check_reserved_covers_provisioned(current, current.reserved_concurrency, count)
-            self._check_provisioned_fits_account(current, count)
-            cfg = self._replace_in_place(current, provisioned_concurrency=count)
+            if qualifier != LATEST:
+                self._named(name, qualifier, None)  # a version or alias that is not there: 404
+                alias = self._book.alias(name, qualifier)
+                if alias is not None and alias.additional_version is not None:
+                    raise InvalidParameterValue(
+                        "Alias with weights can not be used with Provisioned Concurrency"
+                    )
+            served = self._provisioned_versions(name, qualifier, count)
+            self._check_provisioned_overlap(name, qualifier, served)
+            total = self._provisioned_total(current, besides=qualifier) + count
+            _check_reserved_covers_provisioned(current, current.reserved_concurrency, total)
+            self._check_provisioned_fits_account(current, total)
+            if qualifier == LATEST:
+                latest = self._replace_in_place(current, provisioned_concurrency=count)
+                config = _latest_provisioned(latest)
+            else:
+                config = ProvisionedConfig(name, qualifier, count, aws_now())
+                self._provisioned.put(config, self._provisioned_memory(name, served))
         self._announce_change(name)
-        return cfg
+        return config
 
-    def get_provisioned(self, raw_name: str, qualifier: str | None = None) -> FunctionConfig:
-        """The function, which has provisioned concurrency (else a 404 saying it has none)."""
-        name = self._latest_only(raw_name, qualifier)
-        cfg = self.get(name)
-        if cfg.provisioned_concurrency is None:
+    def get_provisioned(self, raw_name: str, qualifier: str | None = None) -> ProvisionedConfig:
+        """The qualifier's configuration (else a 404 saying it has none)."""
+        name, qualifier = self._split(raw_name, qualifier)
+        qualifier = qualifier or LATEST
+        cfg = self._named(name, None, None)
+        if qualifier == LATEST:
+            found = _latest_provisioned(cfg) if cfg.provisioned_concurrency else None
+        else:
+            self._named(name, qualifier, None)
+            found = self._provisioned.get(name, qualifier)
+        if found is None:
             raise ProvisionedConcurrencyConfigNotFound(
                 f"No Provisioned Concurrency Config found for this function: "
-                f"{self.function_arn(name, LATEST)}"
+                f"{self.function_arn(name, qualifier)}"
             )
-        return cfg
+        return found
+
+    def list_provisioned(self, raw_name: str) -> tuple[ProvisionedConfig, ...]:
+        """ListProvisionedConcurrencyConfigs: the function's configurations ($LATEST's
+        first, then by qualifier)."""
+        name = self.unqualified(raw_name)
+        cfg = self._named(name, None, None)
+        latest = [_latest_provisioned(cfg)] if cfg.provisioned_concurrency else []
+        return (*latest, *self._provisioned.of_function(name))
 
     def delete_provisioned(self, raw_name: str, qualifier: str | None = None) -> None:
-        """Stop keeping workers initialised; a function without a config is left as is."""
-        name = self._latest_only(raw_name, qualifier)
+        """Stop keeping workers initialised; a qualifier without a config is left as is."""
+        name, qualifier = self._split(raw_name, qualifier)
+        qualifier = qualifier or LATEST
         with self._mutation:
             current = self._current(name, None)
-            if current.provisioned_concurrency is None:
-                return
-            self._replace_in_place(current, provisioned_concurrency=None)
+            if qualifier == LATEST:
+                if current.provisioned_concurrency is None:
+                    return
+                self._replace_in_place(current, provisioned_concurrency=None)
+            else:
+                self._named(name, qualifier, None)
+                if not self._provisioned.remove(name, qualifier):
+                    return
         self._announce_change(name)
+
+    def provisioned_targets(self, name: str) -> dict[str, int]:
+        """Provisioned workers per version of the function ("$LATEST", "1", ...), summed
+        over every configuration that routes to it: what the pools keep initialised."""
+        cfg = self._functions.get(name)
+        if cfg is None:
+            return {}
+        targets: dict[str, int] = {}
+        if cfg.provisioned_concurrency:
+            targets[LATEST] = cfg.provisioned_concurrency
+        for config in self._provisioned.of_function(name):
+            for version, workers in self._provisioned_versions(
+                name, config.qualifier, config.requested
+            ).items():
+                targets[version] = targets.get(version, 0) + workers
+        return targets
+
+    def provisioned_shares(self, name: str, qualifier: str | None) -> dict[str, int]:
+        """The versions a qualifier's provisioned workers serve, and how many each."""
+        qualifier = qualifier or LATEST
+        found = self.get_provisioned(name, qualifier)
+        return self._provisioned_versions(name, qualifier, found.requested)
 
     # -- published versions and aliases ------------------------------------------------------
 
@@ -801,6 +905,11 @@ class Registry:
                 additional_weight=additional[1] if additional else 0.0,
             )
             self._book.replace_alias(alias, current.revision_id)
+            provisioned = self._provisioned.get(name, alias_name)
+            if provisioned is not None:
+                # Its workers now serve other versions: billed at their memory from now.
+                served = self._provisioned_versions(name, alias_name, provisioned.requested)
+                self._provisioned.reallocate(provisioned, self._provisioned_memory(name, served))
         self._announce_change(name)
         return alias
 
@@ -813,6 +922,8 @@ class Registry:
             if self._book.alias(name, alias_name) is None:
                 return
             self._book.remove_alias(name, alias_name)
+            self._provisioned.forget(name, alias_name)
+            self._announce_qualifier_deleted(name, alias_name)
         self._announce_change(name)
 
     def list_aliases(
@@ -858,16 +969,6 @@ class Registry:
         name, qualifier = split_function_name(raw_name)
         if qualifier is not None:
             raise InvalidParameterValue(UNQUALIFIED_ONLY)
-        return name
-
-    def _latest_only(self, raw_name: str, qualifier: str | None) -> str:
-        name, qualifier = self._split(raw_name, qualifier)
-        if qualifier not in (None, LATEST):
-            self._named(name, qualifier, None)  # a version or alias that is not there: 404
-            raise InvalidParameterValue(
-                f"Qualifier {qualifier!r}: faas keeps provisioned concurrency for {LATEST} "
-                "only (not yet for published versions and aliases)"
-            )
         return name
 
     def _named(self, name: str, qualifier: str | None, draw: Draw | None) -> FunctionConfig:
@@ -941,6 +1042,52 @@ class Registry:
                 f"UnreservedConcurrentExecution below its minimum value of [{minimum}]."
             )
 
+    def _provisioned_versions(self, name: str, qualifier: str, count: int) -> dict[str, int]:
+        """The versions `count` workers provisioned for `qualifier` serve."""
+        if qualifier == LATEST or qualifier.isdigit():
+            return {qualifier: count}
+        alias = self._book.alias(name, qualifier)
+        return {} if alias is None else version_shares(count, alias)
+
+    def _provisioned_memory(self, name: str, served: Mapping[str, int]) -> int:
+        """MemorySize x workers over the versions served, per worker: what an allocation of
+        them bills (the versions of one alias may differ in size)."""
+        total = sum(self._named(name, version, None).memory_mb * n for version, n in served.items())
+        workers = sum(served.values())
+        return -(-total // workers) if workers else 0
+
+    def _provisioned_total(self, current: FunctionConfig, *, besides: str) -> int:
+        """The function's provisioned workers, leaving out those of `besides`."""
+        total = sum(
+            config.requested
+            for config in self._provisioned.of_function(current.name)
+            if config.qualifier != besides
+        )
+        if besides != LATEST:
+            total += current.provisioned_concurrency or 0
+        return total
+
+    def _check_provisioned_overlap(
+        self, name: str, qualifier: str, served: Mapping[str, int]
+    ) -> None:
+        """A version gets provisioned workers through one qualifier only (itself or one
+        alias): two configurations for the same workers would bill them twice."""
+        latest = self._functions[name].provisioned_concurrency
+        others = [
+            (other.qualifier, self._provisioned_versions(name, other.qualifier, other.requested))
+            for other in self._provisioned.of_function(name)
+            if other.qualifier != qualifier
+        ]
+        if latest and qualifier != LATEST:
+            others.append((LATEST, {LATEST: latest}))
+        for other, versions in others:
+            shared = sorted(set(versions) & set(served))
+            if shared:
+                raise ResourceConflict(
+                    f"Version {shared[0]} already has provisioned concurrency through "
+                    f"{self.function_arn(name, other)}; remove that configuration first"
+                )
+
     def _check_provisioned_fits_account(self, current: FunctionConfig, count: int) -> None:
         if current.reserved_concurrency is not None:
             return  # provisioned workers then come out of the function's own reservation
@@ -998,6 +1145,13 @@ class Registry:
                 # The delete is committed; one broken listener must not undo or hide it.
                 _log.exception("delete listener failed for %s", name)
 
+    def _announce_qualifier_deleted(self, name: str, qualifier: str) -> None:
+        for listener in self._qualifier_listeners:
+            try:
+                listener(name, qualifier)
+            except Exception:
+                _log.exception("delete listener failed for %s:%s", name, qualifier)
+
     def _announce_change(self, name: str) -> None:
         for listener in self._change_listeners:
             try:
@@ -1035,6 +1189,11 @@ class Registry:
     def _not_found(self, name: str, qualifier: str | None) -> ResourceNotFound:
         shown = None if qualifier == LATEST else qualifier
         return ResourceNotFound(f"Function not found: {self.function_arn(name, shown)}")
+
+
+def _latest_provisioned(cfg: FunctionConfig) -> ProvisionedConfig:
+    """$LATEST's provisioned concurrency, kept on its function's row, as a configuration."""
+    return ProvisionedConfig(cfg.name, LATEST, cfg.provisioned_concurrency or 0, cfg.last_modified)
 
 
 def _check_provisioned_count(count: object) -> None:
@@ -1108,6 +1267,19 @@ def _checked_max_items(max_items: int | None) -> int:
 
 def _encode_marker(name: str) -> str:
     return base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def _decode_version_marker(marker: str) -> tuple[str, int]:
+    """(function name, version_key) a ListFunctions FunctionVersion=ALL marker continues
+    after."""
+    try:
+        text = base64.b64decode(marker, altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    name, _, version = text.partition(":")
+    if not FUNCTION_NAME_RE.fullmatch(name) or not (version == LATEST or version.isdigit()):
+        raise InvalidParameterValue(f"Invalid pagination marker: {marker[:64]!r}")
+    return name, 0 if version == LATEST else int(version)
 
 
 def _decode_marker(marker: str) -> str:

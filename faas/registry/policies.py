@@ -41,7 +41,7 @@ class PolicyStore(Protocol):
 
     def remove(self, function_name: str, qualifier: str, statement_id: str) -> bool: ...
 
-    def remove_function(self, function_name: str) -> None: ...
+    def remove_function(self, function_name: str, qualifier: str | None = None) -> None: ...
 
 
 class Functions(Protocol):
@@ -135,6 +135,14 @@ class ResourcePolicies:
             self._store.remove_function(name)
             self._statements = {
                 key: value for key, value in self._statements.items() if key[0] != name
+            }
+
+    def forget_qualifier(self, name: str, qualifier: str) -> None:
+        """A version or alias was deleted: so is its policy, as on Lambda."""
+        with self._lock:
+            self._store.remove_function(name, qualifier)
+            self._statements = {
+                key: value for key, value in self._statements.items() if key != (name, qualifier)
             }
 
     # -- the Invoke route ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ talks to.
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,16 @@ def url_kind(url: str) -> str:
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(f"store.url: unsupported database {backend!r} (use sqlite or postgresql)")
     return backend
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for PostgreSQL, in-memory and URI databases."""
+    if url_kind(url) != "sqlite":
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve()
 
 
 def make_engine(url: str) -> Engine:
@@ -123,6 +134,29 @@ def checkpoint(engine: Engine, *, restart_above_bytes: int | None = None) -> boo
         finally:  # a pooled connection: the next user expects the usual timeout
             connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         return not busy
+
+
+def copy_sqlite(engine: Engine, destination: Path) -> None:
+    """A consistent copy of the SQLite database at `destination`, taken with SQLite's online
+    backup API while writers go on: in WAL mode the copy is one read transaction, which
+    commits never wait for (only a WAL restart waits for it, and gives up after
+    RESTART_WAIT_MS: see `checkpoint`). The copy is one self-contained file (no -wal)."""
+    if engine.dialect.name != "sqlite":
+        raise ValueError(f"not a SQLite engine: {engine.dialect.name}")
+    target = sqlite3.connect(destination)
+    try:
+        source = engine.raw_connection()
+        try:
+            driver = source.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            # pages=-1 (the default): every page in one step, so one snapshot; copied in
+            # several steps, a commit by another connection would start the copy over.
+            driver.backup(target)
+        finally:
+            source.close()
+        target.execute("PRAGMA journal_mode=DELETE")  # a restored file needs no -wal beside it
+    finally:
+        target.close()
 
 
 def _make_sqlite_engine(url: str) -> Engine:

@@ -1,4 +1,5 @@
-"""Function URLs (CreateFunctionUrlConfig), one per function: the `function_urls` table."""
+"""Function URLs (CreateFunctionUrlConfig), one per function and qualifier: the
+`function_urls` table."""
 
 from __future__ import annotations
 
@@ -24,14 +25,17 @@ class FunctionUrlRepo:
         with self._engine.connect() as connection:
             return [_config(row) for row in connection.execute(select(function_urls)).mappings()]
 
-    def get(self, function_name: str) -> FunctionUrlConfig | None:
-        query = select(function_urls).where(function_urls.c.function_name == function_name)
+    def get(self, function_name: str, qualifier: str) -> FunctionUrlConfig | None:
+        query = select(function_urls).where(
+            function_urls.c.function_name == function_name,
+            function_urls.c.qualifier == qualifier,
+        )
         with self._engine.connect() as connection:
             row = connection.execute(query).mappings().first()
         return None if row is None else _config(row)
 
     def insert(self, config: FunctionUrlConfig) -> None:
-        """Add the function's URL; UrlIdTaken when its url id or its function has one."""
+        """Add the URL; UrlIdTaken when its url id is taken or its qualifier has one."""
         try:
             with self._engine.begin() as connection:
                 connection.execute(insert(function_urls).values(_row(config)))
@@ -39,19 +43,25 @@ class FunctionUrlRepo:
             raise UrlIdTaken(config.url_id) from exc
 
     def replace(self, config: FunctionUrlConfig) -> bool:
-        """Change the function's URL settings (its url id stays); False if it has none."""
+        """Change a URL's settings (its url id stays); False if there is none."""
         row = _row(config)
-        del row["function_name"], row["url_id"], row["created"]
+        del row["function_name"], row["qualifier"], row["url_id"], row["created"]
         statement = (
             update(function_urls)
-            .where(function_urls.c.function_name == config.function_name)
+            .where(
+                function_urls.c.function_name == config.function_name,
+                function_urls.c.qualifier == config.qualifier,
+            )
             .values(row)
         )
         with self._engine.begin() as connection:
             return bool(connection.execute(statement).rowcount)
 
-    def delete(self, function_name: str) -> bool:
+    def delete(self, function_name: str, qualifier: str | None = None) -> bool:
+        """Remove one qualifier's URL, or (None) every one of the function's."""
         statement = delete(function_urls).where(function_urls.c.function_name == function_name)
+        if qualifier is not None:
+            statement = statement.where(function_urls.c.qualifier == qualifier)
         with self._engine.begin() as connection:
             return bool(connection.execute(statement).rowcount)
 
@@ -59,6 +69,7 @@ class FunctionUrlRepo:
 def _row(config: FunctionUrlConfig) -> dict[str, Any]:
     return {
         "function_name": config.function_name,
+        "qualifier": config.qualifier,
         "url_id": config.url_id,
         "auth_type": config.auth_type,
         "cors": None if config.cors is None else orjson.dumps(config.cors.document()).decode(),
@@ -78,4 +89,5 @@ def _config(row: RowMapping) -> FunctionUrlConfig:
         invoke_mode=row["invoke_mode"],
         created=row["created"],
         last_modified=row["last_modified"],
+        qualifier=row["qualifier"],
     )

@@ -57,6 +57,10 @@ class PolicyRepo:
             )
         return gone.rowcount > 0
 
-    def remove_function(self, function_name: str) -> None:
+    def remove_function(self, function_name: str, qualifier: str | None = None) -> None:
+        """Every statement of the function, or (`qualifier`) of one version or alias."""
+        statement = delete(function_policies).where(_P.function_name == function_name)
+        if qualifier is not None:
+            statement = statement.where(_P.qualifier == qualifier)
         with self._engine.begin() as connection:
-            connection.execute(delete(function_policies).where(_P.function_name == function_name))
+            connection.execute(statement)

@@ -13,19 +13,28 @@ from collections import defaultdict
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 
 from faas import billing
+from faas.domain import LATEST
 from faas.store.tables import provisioned_allocations
 
 _A = provisioned_allocations.c
 
 
 def reallocate(
-    connection: Connection, function_name: str, workers: int, memory_mb: int, now_ms: int
+    connection: Connection,
+    function_name: str,
+    workers: int,
+    memory_mb: int,
+    now_ms: int,
+    *,
+    qualifier: str = LATEST,
 ) -> None:
-    """Make the open allocation of the function `workers` x `memory_mb` (none for 0 workers),
-    in the caller's transaction; nothing changes when it already is."""
+    """Make the open allocation of the function's `qualifier` `workers` x `memory_mb` (none
+    for 0 workers), in the caller's transaction; nothing changes when it already is."""
     open_ = connection.execute(
         select(_A.id, _A.workers, _A.memory_mb).where(
-            _A.function_name == function_name, _A.ended_at_ms.is_(None)
+            _A.function_name == function_name,
+            _A.qualifier == qualifier,
+            _A.ended_at_ms.is_(None),
         )
     ).all()
     if len(open_) == 1 and (open_[0].workers, open_[0].memory_mb) == (workers, memory_mb):
@@ -40,11 +49,21 @@ def reallocate(
         connection.execute(
             insert(provisioned_allocations).values(
                 function_name=function_name,
+                qualifier=qualifier,
                 workers=workers,
                 memory_mb=memory_mb,
                 started_at_ms=now_ms,
             )
         )
+
+
+def deallocate_all(connection: Connection, function_name: str, now_ms: int) -> None:
+    """Close every open allocation of the function (it is being deleted)."""
+    connection.execute(
+        update(provisioned_allocations)
+        .where(_A.function_name == function_name, _A.ended_at_ms.is_(None))
+        .values(ended_at_ms=now_ms)
+    )
 
 
 class ProvisionedAllocationRepo:

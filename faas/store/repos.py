@@ -35,6 +35,7 @@ from faas.domain import (
     InvocationStatus,
     LayerRef,
     LoggingConfig,
+    ProvisionedConfig,
     PublishedState,
     Record,
     StoredKey,
@@ -42,7 +43,8 @@ from faas.domain import (
 )
 from faas.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
 from faas.store import function_layers
-from faas.store.provisioned_allocations import reallocate
+from faas.store.provisioned_allocations import deallocate_all, reallocate
+from faas.store.provisioned_configs import ProvisionedConfigRepo, remove_config
 from faas.store.sealing import Sealer, open_environment, seal_environment
 from faas.store.tables import (
     AUDIT_ACTION_MAX,
@@ -60,6 +62,7 @@ from faas.store.tables import (
     function_versions,
     functions,
     invocations,
+    provisioned_configs,
     roles,
 )
 
@@ -80,6 +83,7 @@ class FunctionRepo:
         self._engine = engine
         self._sealer = sealer
         self._clock = clock
+        self._provisioned = ProvisionedConfigRepo(engine, clock)
 
     def all(self) -> list[FunctionConfig]:
         with self._engine.connect() as connection:
@@ -144,8 +148,25 @@ class FunctionRepo:
                 delete(function_aliases).where(function_aliases.c.function_name == name)
             )
             function_layers.remove(connection, name)
-            reallocate(connection, name, 0, 0, self._now_ms())
+            connection.execute(
+                delete(provisioned_configs).where(provisioned_configs.c.function_name == name)
+            )
+            deallocate_all(connection, name, self._now_ms())
         return result.rowcount > 0
+
+    # -- provisioned concurrency of versions and aliases -------------------------------------
+
+    def all_provisioned(self) -> list[ProvisionedConfig]:
+        return self._provisioned.all()
+
+    def put_provisioned(self, config: ProvisionedConfig, memory_mb: int) -> None:
+        self._provisioned.put(config, memory_mb)
+
+    def reallocate_provisioned(self, config: ProvisionedConfig, memory_mb: int) -> None:
+        self._provisioned.reallocate(config, memory_mb)
+
+    def delete_provisioned(self, name: str, qualifier: str) -> bool:
+        return self._provisioned.delete(name, qualifier)
 
     # -- published versions and aliases ------------------------------------------------------
 
@@ -193,12 +214,14 @@ class FunctionRepo:
             function_layers.write(connection, cfg.name, number, cfg.layers)
 
     def delete_version(self, name: str, number: int) -> None:
+        """Its provisioned concurrency goes with it (and stops being billed)."""
         statement = delete(function_versions).where(
             function_versions.c.function_name == name, function_versions.c.version == number
         )
         with self._engine.begin() as connection:
             connection.execute(statement)
             function_layers.remove(connection, name, number)
+            remove_config(connection, name, str(number), self._now_ms())
 
     def all_aliases(self) -> list[Alias]:
         query = select(function_aliases).order_by(
@@ -230,11 +253,13 @@ class FunctionRepo:
                 raise PreconditionFailed(_REVISION_MISMATCH)
 
     def delete_alias(self, function_name: str, name: str) -> None:
+        """Its provisioned concurrency goes with it (and stops being billed)."""
         statement = delete(function_aliases).where(
             function_aliases.c.function_name == function_name, function_aliases.c.name == name
         )
         with self._engine.begin() as connection:
             connection.execute(statement)
+            remove_config(connection, function_name, name, self._now_ms())
 
     def _version_from_row(self, row: RowMapping) -> FunctionConfig:
         name = row["function_name"]

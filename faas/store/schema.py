@@ -71,9 +71,7 @@ def migrate(
 
 def alembic_config(connection: Connection, script_directory: Path = SCRIPT_DIRECTORY) -> Config:
     """An alembic Config for the script directory that runs on `connection` (no alembic.ini)."""
-    config = Config()
-    # ConfigParser interpolates '%'; a directory name may contain one.
-    config.set_main_option("script_location", str(script_directory).replace("%", "%%"))
+    config = _scripts_config(script_directory)
     config.attributes["connection"] = connection
     config.attributes["applied"] = []
     return config
@@ -105,6 +103,26 @@ def _refuse_unknown_revisions(current: Sequence[str], script: ScriptDirectory, u
             f"newer than this faas knows ({', '.join(script.get_heads())}): "
             "upgrade faas, or restore a backup made with this version"
         )
+
+
+def schema_revisions(engine: Engine) -> tuple[str, ...]:
+    """The revisions the database is at (one, unless branches were merged), sorted."""
+    with engine.connect() as connection:
+        return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
+
+
+def known_revisions(script_directory: Path = SCRIPT_DIRECTORY) -> frozenset[str]:
+    """Every schema revision this faas can start from (and migrate on)."""
+    script = ScriptDirectory.from_config(_scripts_config(script_directory))
+    return frozenset(revision.revision for revision in script.walk_revisions())
+
+
+def _scripts_config(script_directory: Path) -> Config:
+    """An alembic Config naming the script directory (no alembic.ini)."""
+    config = Config()
+    # ConfigParser interpolates '%'; a directory name may contain one.
+    config.set_main_option("script_location", str(script_directory).replace("%", "%%"))
+    return config
 
 
 def _printable(url: URL) -> str:

@@ -332,12 +332,14 @@ schedules = Table(
     Column("last_tick_ms", BigInteger, nullable=True),
 )
 
-# Function URLs (CreateFunctionUrlConfig): one per function ($LATEST), served under
-# /urls/<url_id>/. `cors` is Lambda's Cors object as JSON; times in Lambda's ISO format.
+# Function URLs (CreateFunctionUrlConfig): one per function and qualifier ($LATEST or an
+# alias), served under /urls/<url_id>/. `cors` is Lambda's Cors object as JSON; times in
+# Lambda's ISO format.
 function_urls = Table(
     "function_urls",
     metadata,
     Column("function_name", String(64), primary_key=True),
+    Column("qualifier", String(128), primary_key=True),
     Column("url_id", String(64), nullable=False),
     Column("auth_type", String(16), nullable=False),
     Column("cors", Text, nullable=True),
@@ -398,11 +400,24 @@ provisioned_allocations = Table(
     metadata,
     Column("id", _ROW_ID, primary_key=True, autoincrement=True),
     Column("function_name", String(64), nullable=False),
+    # $LATEST, a version number or an alias name: what the workers were provisioned for.
+    Column("qualifier", String(128), nullable=False, server_default="$LATEST"),
     Column("workers", Integer, nullable=False),
     Column("memory_mb", Integer, nullable=False),
     Column("started_at_ms", BigInteger, nullable=False),
     Column("ended_at_ms", BigInteger, nullable=True),
     Index("ix_provisioned_allocations_function_name", "function_name"),
+)
+
+# Provisioned concurrency of published versions and aliases (PutProvisionedConcurrencyConfig
+# with a qualifier); $LATEST's is the `provisioned_concurrency` of its function's row.
+provisioned_configs = Table(
+    "provisioned_configs",
+    metadata,
+    Column("function_name", String(64), primary_key=True),
+    Column("qualifier", String(128), primary_key=True),
+    Column("requested", Integer, nullable=False),
+    Column("last_modified", String(32), nullable=False),
 )
 
 # Function logs (faas.store.logs): CloudWatch Logs' log groups, and one row per invocation of

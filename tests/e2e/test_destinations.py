@@ -181,7 +181,7 @@ def test_bad_configurations_get_lambdas_errors(server: FaasServer) -> None:
         (put, {"DestinationConfig": {"OnSuccess": {"Destination": ALERTS_ARN + "-missing"}}},
          "InvalidParameterValueException", "no function alerts-missing exists"),
         (put, {"Qualifier": "prod", "MaximumRetryAttempts": 1},
-         "InvalidParameterValueException", "$LATEST only"),
+         "ResourceNotFoundException", "function:strict:prod"),
         (client.update_function_event_invoke_config, {"MaximumRetryAttempts": 1},
          "ResourceNotFoundException", "doesn't have an EventInvokeConfig"),
         (client.delete_function_event_invoke_config, {},
@@ -203,6 +203,37 @@ def test_deleting_a_function_deletes_its_configuration(server: FaasServer) -> No
     server.deploy("shortlived", {"app.py": DOUBLES})  # deleted and created again
     code, _ = error_of(client.get_function_event_invoke_config, FunctionName="shortlived")
     assert code == "ResourceNotFoundException"
+
+
+def test_a_version_and_an_alias_have_configurations_of_their_own(server: FaasServer) -> None:
+    server.deploy("versioned", {"app.py": DOUBLES})
+    client = server.client()
+    assert client.publish_version(FunctionName="versioned")["Version"] == "1"
+    client.create_alias(FunctionName="versioned", Name="live", FunctionVersion="1")
+    client.put_function_event_invoke_config(
+        FunctionName="versioned",
+        Qualifier="live",
+        DestinationConfig={"OnSuccess": {"Destination": ALERTS_ARN}},
+    )
+    client.put_function_event_invoke_config(FunctionName="versioned:1", MaximumRetryAttempts=1)
+    listed = client.list_function_event_invoke_configs(FunctionName="versioned")
+    arns = [c["FunctionArn"] for c in listed["FunctionEventInvokeConfigs"]]
+    base = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:versioned"
+    assert arns == [f"{base}:1", f"{base}:live"]
+    # An event sent to the alias runs under the alias's configuration.
+    request_id = invoke_event(server, "versioned:live", {"n": 4})
+    record = record_received_by_alerts(server, request_id)
+    assert record["requestContext"]["functionArn"] == f"{base}:live"
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "1"}
+    assert record["responsePayload"] == {"doubled": 8}
+    # Deleting the alias deletes its configuration; the version's stays.
+    client.delete_alias(FunctionName="versioned", Name="live")
+    code, _ = error_of(
+        client.get_function_event_invoke_config, FunctionName="versioned", Qualifier="live"
+    )
+    assert code == "ResourceNotFoundException"
+    kept = client.get_function_event_invoke_config(FunctionName="versioned", Qualifier="1")
+    assert kept["MaximumRetryAttempts"] == 1
 
 
 # -- destinations -----------------------------------------------------------------------------

@@ -214,8 +214,8 @@ def test_lambdas_errors(server: FaasServer, web: dict[str, Any]) -> None:
     status, code, message = code_of(
         client.create_function_url_config, FunctionName="no-url", AuthType="NONE", Qualifier="live"
     )
-    assert code == "InvalidParameterValueException"
-    assert "versions and aliases are not supported yet" in message
+    assert (status, code) == (404, "ResourceNotFoundException")
+    assert "function:no-url:live" in message
     status, code, message = code_of(
         client.create_function_url_config,
         FunctionName="no-url",

@@ -47,7 +47,7 @@ def retrying_api(server: FaasServer) -> Any:
         ("list_event_source_mappings", {}, "ListEventSourceMappings"),
         ("get_event_source_mapping", {"UUID": "0f9a4bd2-6c1e-4b8e-9f7e-2d5c8a1b3e40"}, None),
         ("list_code_signing_configs", {}, None),
-        ("list_provisioned_concurrency_configs", {"FunctionName": "fn"}, None),
+        ("delete_function_code_signing_config", {"FunctionName": "fn"}, None),
     ],
 )
 def test_an_unimplemented_operation_is_named_once_without_retries(

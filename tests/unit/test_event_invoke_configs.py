@@ -22,13 +22,22 @@ ALERTS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:alerts"
 
 
 class FakeFunctions:
-    def __init__(self, *names: str) -> None:
+    """Functions by name, each with the qualifiers it has besides $LATEST."""
+
+    def __init__(self, *names: str, qualifiers: frozenset[str] = frozenset({"1", "prod"})) -> None:
         self.names = set(names)
+        self.qualifiers = qualifiers
 
     def get(self, name: str) -> FunctionConfig:
         if name not in self.names:
             raise ResourceNotFound(f"Function not found: {self.function_arn(name)}")
         return None  # type: ignore[return-value]  # only existence matters here
+
+    def resolve(self, raw_name: str, qualifier: str | None) -> FunctionConfig:
+        found = self.get(raw_name)
+        if qualifier not in (None, "$LATEST", *self.qualifiers):
+            raise ResourceNotFound(f"Function not found: {self.function_arn(raw_name, qualifier)}")
+        return found
 
     def function_arn(self, name: str, qualifier: str | None = None) -> str:
         return function_arn(REGION, ACCOUNT, name, qualifier)
@@ -89,7 +98,7 @@ def test_only_the_fields_given_count_as_given() -> None:
         ("arn:aws:lambda:us-east-1:000000000000:layer:x:1", "must be a Lambda function ARN"),
         ("arn:aws:lambda:eu-west-1:000000000000:function:alerts", "region and account"),
         ("arn:aws:lambda:us-east-1:111111111111:function:alerts", "region and account"),
-        ("arn:aws:lambda:us-east-1:000000000000:function:alerts:prod", "function's $LATEST only"),
+        ("arn:aws:lambda:us-east-1:000000000000:function:alerts:", "is invalid"),
     ],
 )
 def test_destinations_must_be_lambda_functions_of_this_server(arn: str, says: str) -> None:
@@ -100,6 +109,7 @@ def test_destinations_must_be_lambda_functions_of_this_server(arn: str, says: st
 def test_a_destination_arn_names_the_function() -> None:
     assert destination_function(ALERTS, REGION, ACCOUNT) == ("alerts", None)
     assert destination_function(ALERTS + ":$LATEST", REGION, ACCOUNT) == ("alerts", "$LATEST")
+    assert destination_function(ALERTS + ":prod", REGION, ACCOUNT) == ("alerts", "prod")
 
 
 def test_put_replaces_the_whole_configuration(configs: EventConfigs) -> None:
@@ -140,8 +150,8 @@ def test_requests_lambda_refuses_are_refused(configs: EventConfigs) -> None:
         configs.put("fn", None, change())
     with pytest.raises(ResourceNotFound, match="Function not found"):
         configs.put("nobody", None, change(MaximumRetryAttempts=1))
-    with pytest.raises(InvalidParameterValue, match=r"exist for \$LATEST only"):
-        configs.put("fn", "prod", change(MaximumRetryAttempts=1))
+    with pytest.raises(ResourceNotFound, match="function:fn:staging"):
+        configs.put("fn", "staging", change(MaximumRetryAttempts=1))
     with pytest.raises(InvalidParameterValue, match="does not match"):
         configs.put("fn:$LATEST", "1", change(MaximumRetryAttempts=1))
     with pytest.raises(InvalidParameterValue, match="greater than or equal to 60"):
@@ -149,6 +159,12 @@ def test_requests_lambda_refuses_are_refused(configs: EventConfigs) -> None:
     missing = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:missing"
     with pytest.raises(InvalidParameterValue, match="no function missing exists"):
         configs.put("fn", None, change(DestinationConfig={"OnFailure": {"Destination": missing}}))
+    with pytest.raises(InvalidParameterValue, match="no function alerts:staging exists"):
+        configs.put(
+            "fn",
+            None,
+            change(DestinationConfig={"OnFailure": {"Destination": ALERTS + ":staging"}}),
+        )
     itself = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn"
     with pytest.raises(InvalidParameterValue, match="destination for itself"):
         configs.put("fn", None, change(DestinationConfig={"OnSuccess": {"Destination": itself}}))
@@ -166,3 +182,21 @@ def test_the_list_pages_and_a_deleted_function_forgets_its_configurations(
         configs.list_page("fn", None, 51)
     configs.forget_function("fn")
     assert configs.list_page("fn", None, None).configs == []
+
+
+def test_versions_and_aliases_have_configurations_of_their_own(configs: EventConfigs) -> None:
+    configs.put("fn", None, change(MaximumRetryAttempts=0))
+    configs.put("fn", "prod", change(MaximumRetryAttempts=2))
+    configs.put(
+        "fn:1", None, change(DestinationConfig={"OnSuccess": {"Destination": ALERTS + ":prod"}})
+    )
+    assert configs.get("fn", "$LATEST").maximum_retry_attempts == 0
+    assert configs.get("fn", "prod").maximum_retry_attempts == 2
+    assert configs.get("fn", "1").on_success == ALERTS + ":prod"
+    page = configs.list_page("fn", None, None)
+    assert [c.qualifier for c in page.configs] == ["$LATEST", "1", "prod"]
+    # The alias's configuration goes with the alias; the others stay.
+    configs.forget_qualifier("fn", "prod")
+    with pytest.raises(ResourceNotFound, match="doesn't have an EventInvokeConfig"):
+        configs.get("fn", "prod")
+    assert [c.qualifier for c in configs.list_page("fn", None, None).configs] == ["$LATEST", "1"]

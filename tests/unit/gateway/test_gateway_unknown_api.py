@@ -50,6 +50,7 @@ def build_app() -> web.Application:
         logs=None,
         policies=None,
         layers=None,
+        backups=None,
     )
     return make_app(services)  # type: ignore[arg-type]
 

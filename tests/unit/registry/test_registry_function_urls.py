@@ -22,6 +22,8 @@ REGION, ACCOUNT = "us-east-1", "000000000000"
 
 
 class FakeFunctions:
+    """Functions by name; each has version 1 and the alias `live` besides $LATEST."""
+
     def __init__(self, *names: str) -> None:
         self.names = set(names)
 
@@ -29,6 +31,12 @@ class FakeFunctions:
         if name not in self.names:
             raise ResourceNotFound(f"Function not found: {self.function_arn(name)}")
         return None  # type: ignore[return-value]  # only existence matters here
+
+    def resolve(self, raw_name: str, qualifier: str | None) -> FunctionConfig:
+        found = self.get(raw_name)
+        if qualifier not in (None, "$LATEST", "1", "live"):
+            raise ResourceNotFound(f"Function not found: {self.function_arn(raw_name, qualifier)}")
+        return found
 
     def function_arn(self, name: str, qualifier: str | None = None) -> str:
         return function_arn(REGION, ACCOUNT, name, qualifier)
@@ -64,10 +72,10 @@ def test_create_get_update_delete_and_the_lookup_by_url_id(urls: FunctionUrls) -
     assert updated.auth_type == "NONE"  # not given: kept
     assert updated.cors == UrlCors(allow_origins=("*",), max_age=60)
     assert updated.url_id == created.url_id
-    assert urls.list_page("fn", None, None) == [updated]
+    assert urls.list_page("fn", None, None) == ([updated], None)
     urls.delete("fn", None)
     assert urls.find(created.url_id) is None
-    assert urls.list_page("fn", None, None) == []
+    assert urls.list_page("fn", None, None) == ([], None)
     with pytest.raises(ResourceNotFound, match="has no function URL"):
         urls.get("fn", None)
 
@@ -92,10 +100,37 @@ def test_lambdas_errors(urls: FunctionUrls) -> None:
         urls.delete("other", None)
     with pytest.raises(InvalidParameterValue, match="AuthType is required"):
         urls.create("other", None, change())
-    with pytest.raises(InvalidParameterValue, match="versions and aliases are not supported yet"):
-        urls.create("other", "live", change(AuthType="NONE"))
+    with pytest.raises(InvalidParameterValue, match="for \\$LATEST or an alias"):
+        urls.create("other", "1", change(AuthType="NONE"))
+    with pytest.raises(ResourceNotFound, match="function:other:staging"):
+        urls.create("other", "staging", change(AuthType="NONE"))
     with pytest.raises(InvalidParameterValue, match="maxItems"):
         urls.list_page("fn", None, 51)
+
+
+def test_an_alias_has_a_url_of_its_own(engine: Any, urls: FunctionUrls) -> None:
+    latest = urls.create("fn", None, change(AuthType="NONE"))
+    live = urls.create("fn:live", None, change(AuthType="AWS_IAM"))
+    assert (live.qualifier, latest.qualifier) == ("live", "$LATEST")
+    assert live.url_id != latest.url_id
+    assert urls.function_arn(live).endswith(":function:fn:live")
+    assert urls.function_arn(latest).endswith(":function:fn")
+    assert urls.get("fn", "live") == live
+    assert urls.list_page("fn", None, None) == ([latest, live], None)
+    assert urls.list_page("fn", None, 1) == ([latest], "live")
+    assert urls.list_page("fn", "live", 1) == ([live], None)
+    updated = urls.update("fn", "live", change(AuthType="NONE"))
+    assert (updated.auth_type, urls.get("fn", None).auth_type) == ("NONE", "NONE")
+    again = FunctionUrls(FunctionUrlRepo(engine), FakeFunctions("fn"))
+    again.load()
+    assert again.find(live.url_id) == updated
+    # Deleting the alias deletes its URL; $LATEST's stays.
+    urls.forget_qualifier("fn", "live")
+    assert urls.find(live.url_id) is None
+    assert urls.find(latest.url_id) == latest
+    again = FunctionUrls(FunctionUrlRepo(engine), FakeFunctions("fn"))
+    again.load()
+    assert again.find(live.url_id) is None
 
 
 def test_deleting_the_function_forgets_its_url(urls: FunctionUrls) -> None:

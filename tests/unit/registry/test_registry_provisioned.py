@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import Engine
 
 from faas.config import ConcurrencySettings
-from faas.domain import ConfigChange
+from faas.domain import AliasChange, ConfigChange
 from faas.errors import (
     InvalidParameterValue,
     ProvisionedConcurrencyConfigNotFound,
+    ResourceConflict,
     ResourceNotFound,
 )
 from faas.registry.functions import Registry
@@ -105,13 +106,14 @@ def test_put_provisioned_keeps_the_revision_and_is_stored(
 ) -> None:
     before = registry.create("warm", code_zip(), HANDLER)
 
-    after = registry.put_provisioned("warm", "$LATEST", 2)
+    put = registry.put_provisioned("warm", "$LATEST", 2)
+    after = registry.get("warm")
 
-    assert after.provisioned_concurrency == 2
+    assert (put.requested, put.qualifier, after.provisioned_concurrency) == (2, "$LATEST", 2)
     # Not a code or configuration change: same revision, so the same warm workers.
     assert after.revision_id == before.revision_id
     assert registry.worker_spec(after).key == registry.worker_spec(before).key
-    assert registry.get_provisioned("warm", "$LATEST") == after
+    assert registry.get_provisioned("warm", "$LATEST") == put
     assert changed == ["warm", "warm"]
     reopened = open_registry(engine, tmp_path / "code")
     assert reopened.get("warm").provisioned_concurrency == 2
@@ -125,7 +127,7 @@ def test_provisioned_accepts_no_qualifier_and_an_arn(registry: Registry) -> None
     arn = registry.function_arn("warm")
     registry.put_provisioned(arn, "$LATEST", 3)
 
-    assert registry.get_provisioned(arn).provisioned_concurrency == 3
+    assert registry.get_provisioned(arn).requested == 3
 
 
 def test_get_without_a_config_is_its_own_not_found(registry: Registry) -> None:
@@ -141,7 +143,8 @@ def test_delete_provisioned_removes_it_and_is_idempotent(
     registry: Registry, changed: list[str]
 ) -> None:
     registry.create("warm", code_zip(), HANDLER)
-    revision = registry.put_provisioned("warm", "$LATEST", 2).revision_id
+    registry.put_provisioned("warm", "$LATEST", 2)
+    revision = registry.get("warm").revision_id
 
     registry.delete_provisioned("warm", "$LATEST")
     registry.delete_provisioned("warm", "$LATEST")
@@ -170,7 +173,7 @@ def test_provisioned_cannot_exceed_the_reservation(registry: Registry) -> None:
 
     with pytest.raises(InvalidParameterValue, match="cannot be larger than ReservedConcurrent"):
         registry.put_provisioned("capped", "$LATEST", 4)
-    assert registry.put_provisioned("capped", "$LATEST", 3).provisioned_concurrency == 3
+    assert registry.put_provisioned("capped", "$LATEST", 3).requested == 3
 
 
 def test_a_reservation_cannot_shrink_below_the_provisioned_workers(registry: Registry) -> None:
@@ -193,11 +196,13 @@ def test_unreserved_provisioned_must_leave_the_account_minimum(
 
     with pytest.raises(InvalidParameterValue, match=r"at most 6 fit"):
         registry.put_provisioned("greedy", "$LATEST", 7)
-    assert registry.put_provisioned("greedy", "$LATEST", 6).provisioned_concurrency == 6
+    assert registry.put_provisioned("greedy", "$LATEST", 6).requested == 6
 
 
 @pytest.mark.parametrize("qualifier", ["1", "live"])
-def test_provisioned_only_exists_for_latest(registry: Registry, qualifier: str) -> None:
+def test_provisioned_of_a_missing_version_or_alias_is_not_found(
+    registry: Registry, qualifier: str
+) -> None:
     registry.create("warm", code_zip(), HANDLER)
 
     with pytest.raises(ResourceNotFound, match=f"function:warm:{qualifier}"):
@@ -220,6 +225,95 @@ def test_a_code_update_keeps_provisioned_concurrency(registry: Registry) -> None
     updated = registry.update_code("warm", code_zip("return 2"))
 
     assert updated.provisioned_concurrency == 2
+
+
+def published(registry: Registry, name: str, versions: int = 2) -> None:
+    """`name` with `versions` published versions (each with memory 128 x its number)."""
+    registry.create(name, code_zip(), HANDLER)
+    for number in range(1, versions + 1):
+        registry.update_config(name, ConfigChange(memory_mb=128 * number))
+        registry.publish_version(name)
+
+
+def test_versions_and_aliases_have_provisioned_concurrency_of_their_own(
+    registry: Registry, engine: Engine, tmp_path: Path, changed: list[str]
+) -> None:
+    published(registry, "pc")
+    registry.create_alias("pc", "live", "2")
+
+    version = registry.put_provisioned("pc", "1", 2)
+    alias = registry.put_provisioned("pc:live", None, 3)
+
+    assert (version.qualifier, version.requested) == ("1", 2)
+    assert registry.get_provisioned("pc", "live") == alias
+    assert registry.provisioned_targets("pc") == {"1": 2, "2": 3}
+    assert registry.provisioned_shares("pc", "live") == {"2": 3}
+    assert [c.qualifier for c in registry.list_provisioned("pc")] == ["1", "live"]
+    assert changed[-2:] == ["pc", "pc"]
+    # Stored: a registry opened on the same database has them.
+    reopened = open_registry(engine, tmp_path / "code")
+    assert reopened.provisioned_targets("pc") == {"1": 2, "2": 3}
+    assert reopened.provisioned_functions() == ["pc"]
+    # The alias moves: its workers move with it.
+    registry.update_alias("pc", "live", AliasChange(function_version="1"), None)
+    assert registry.provisioned_targets("pc") == {"1": 5}
+
+
+def test_the_same_version_is_provisioned_through_one_qualifier_only(registry: Registry) -> None:
+    published(registry, "pc")
+    registry.create_alias("pc", "live", "1")
+    registry.put_provisioned("pc", "live", 1)
+
+    with pytest.raises(ResourceConflict, match="Version 1 already has provisioned concurrency"):
+        registry.put_provisioned("pc", "1", 1)
+    registry.put_provisioned("pc", "live", 2)  # the same qualifier again: a change
+    assert registry.provisioned_targets("pc") == {"1": 2}
+
+
+def test_a_weighted_alias_is_refused_as_on_lambda(registry: Registry) -> None:
+    published(registry, "pc")
+    registry.create_alias("pc", "canary", "1", routing=(("2", 0.5),))
+
+    with pytest.raises(InvalidParameterValue, match="Alias with weights"):
+        registry.put_provisioned("pc", "canary", 2)
+
+
+def test_an_alias_given_weights_later_splits_its_workers(registry: Registry) -> None:
+    published(registry, "pc")
+    registry.create_alias("pc", "live", "1")
+    registry.put_provisioned("pc", "live", 4)
+
+    registry.update_alias("pc", "live", AliasChange(routing=(("2", 0.25),)), None)
+
+    assert registry.provisioned_targets("pc") == {"1": 3, "2": 1}
+
+
+def test_all_of_a_functions_provisioned_workers_fit_its_reservation(registry: Registry) -> None:
+    published(registry, "pc")
+    registry.put_concurrency("pc", 4)
+    registry.put_provisioned("pc", "$LATEST", 2)
+    registry.put_provisioned("pc", "1", 2)
+
+    with pytest.raises(InvalidParameterValue, match="cannot be larger than ReservedConcurrent"):
+        registry.put_provisioned("pc", "2", 1)
+    registry.delete_provisioned("pc", "1")
+    assert registry.put_provisioned("pc", "2", 2).requested == 2
+
+
+def test_deleting_a_version_or_an_alias_deletes_its_configuration(
+    registry: Registry, engine: Engine, tmp_path: Path
+) -> None:
+    published(registry, "pc")
+    registry.create_alias("pc", "live", "2")
+    registry.put_provisioned("pc", "1", 1)
+    registry.put_provisioned("pc", "live", 1)
+
+    registry.delete("pc", "1")
+    registry.delete_alias("pc", "live")
+
+    assert registry.provisioned_targets("pc") == {}
+    assert registry.list_provisioned("pc") == ()
+    assert open_registry(engine, tmp_path / "code").provisioned_functions() == []
 
 
 # -- change listeners ------------------------------------------------------------------------
@@ -270,4 +364,4 @@ def test_a_failing_change_listener_does_not_undo_the_change(registry: Registry) 
 
     registry.create("fn", code_zip(), HANDLER)
 
-    assert registry.put_provisioned("fn", "$LATEST", 1).provisioned_concurrency == 1
+    assert registry.put_provisioned("fn", "$LATEST", 1).requested == 1

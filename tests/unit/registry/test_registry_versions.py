@@ -443,10 +443,14 @@ def test_operations_on_the_function_itself_refuse_a_qualifier(registry: Registry
         assert raised.value.message == UNQUALIFIED_ONLY
 
 
-def test_provisioned_concurrency_stays_on_latest(registry: Registry) -> None:
+def test_provisioned_concurrency_of_a_version_is_not_published_with_it(
+    registry: Registry,
+) -> None:
     two_versions(registry)
-    with pytest.raises(InvalidParameterValue, match=r"for \$LATEST only"):
-        registry.put_provisioned("fn", "1", 1)
+    registry.put_provisioned("fn", "1", 1)
+    # A version's provisioned concurrency is a setting beside it, not part of the snapshot.
+    assert registry.resolve("fn", "1").provisioned_concurrency is None
+    assert registry.provisioned_targets("fn") == {"1": 1}
 
 
 def test_account_usage_counts_the_code_of_versions(registry: Registry) -> None:
