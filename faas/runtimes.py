@@ -31,6 +31,9 @@ class CustomRuntime:
 
     name: str
     command: tuple[str, ...] = ()
+    # Variables the runtime's workers get besides Lambda's own (a function's own value of the
+    # same name wins); `{runtime_dir}` is filled in as in the command.
+    environment: tuple[tuple[str, str], ...] = ()
 
     @property
     def os_only(self) -> bool:
@@ -46,10 +49,29 @@ class CustomRuntime:
         """The command as the worker runs it, with faas's runtimes directory filled in."""
         return [part.replace(RUNTIME_DIR_PLACEHOLDER, runtime_dir) for part in self.command]
 
+    def environ(self, runtime_dir: str) -> dict[str, str]:
+        return {
+            name: value.replace(RUNTIME_DIR_PLACEHOLDER, runtime_dir)
+            for name, value in self.environment
+        }
+
+
+# Where Lambda's Node.js 20 runtime looks for packages: a layer's, the runtime's own (the
+# SDK), the function's.
+NODE20_PATH = (
+    "/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:"
+    "/var/runtime:/var/task"
+)
 
 CUSTOM_RUNTIMES: tuple[CustomRuntime, ...] = (
     CustomRuntime("provided.al2023"),
     CustomRuntime("provided.al2"),
+    # faas's Node.js runtime (docs/nodejs.md), offered where `node` is installed.
+    CustomRuntime(
+        "nodejs20.x",
+        ("node", "{runtime_dir}/nodejs/bootstrap.js"),
+        environment=(("NODE_PATH", NODE20_PATH),),
+    ),
 )
 
 _BY_NAME = {runtime.name: runtime for runtime in CUSTOM_RUNTIMES}

@@ -252,6 +252,9 @@ class ZygoteLauncher:
         if custom.command and prepared is not None and self._sandbox is not None:
             files = self._sandbox.expose_runtime_files(prepared, files)
         env["LAMBDA_RUNTIME_DIR"] = files
+        for name, value in custom.environ(files).items():
+            if name not in spec.environment:  # the function's own value stands
+                env[name] = value
         own_network = prepared is not None and own_network_namespace(prepared.plan)
         if own_network and prepared is not None:
             prepared.plan["loopback"] = True  # a new namespace's loopback starts down
