@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import shutil
 import sys
 import tomllib
 import types
@@ -21,6 +22,7 @@ from typing import Any
 
 from faas.billing import Prices, Tier
 from faas.domain import Bucket
+from faas.runtimes import CUSTOM_RUNTIMES, WORKER_PATH
 
 ENV_PREFIX = "FAAS_"
 
@@ -477,10 +479,15 @@ class Settings:
         return self.store.url or f"sqlite:///{self.data_dir / 'faas.db'}"
 
     def available_runtimes(self) -> dict[str, str]:
-        """Runtime name -> interpreter, the serving interpreter first."""
+        """Runtime name -> interpreter, the serving interpreter first. A custom runtime
+        (faas.runtimes) is hosted by the serving interpreter's zygote (its workers are
+        supervisors written in Python), and offered where its program is installed."""
         own = f"python{sys.version_info.major}.{sys.version_info.minor}"
         found = {own: sys.executable}
         found.update(self.runtimes)
+        for custom in CUSTOM_RUNTIMES:
+            if custom.program is None or shutil.which(custom.program, path=WORKER_PATH):
+                found.setdefault(custom.name, sys.executable)
         return found
 
 

@@ -212,7 +212,8 @@ def health_report(
         "functions": registry.count,
         "warm_workers": stats.warm,
         "busy_workers": stats.busy,
-        "runtimes": sorted(settings.available_runtimes()),
+        # The default runtime (the serving interpreter's) first.
+        "runtimes": list(settings.available_runtimes()),
         "sandbox": [layer.as_dict() for layer in layers(planner.host)],
         "network": network_report(registry, planner),
         "audit": {

@@ -10,8 +10,9 @@ import time
 import uuid
 
 from faas.domain import WorkerSpec
+from faas.runtimes import WORKER_PATH, custom_runtime
 
-DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+DEFAULT_PATH = WORKER_PATH
 # With layers, as on Lambda: their programs in /opt/bin, their libraries in /opt/lib (the
 # dynamic loader reads LD_LIBRARY_PATH when a process starts, so it serves the programs the
 # function runs, not libraries the already running interpreter loads).
@@ -40,7 +41,6 @@ def worker_environment(spec: WorkerSpec, runtime_dir: str, stream_name: str) -> 
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
             "LAMBDA_TASK_ROOT": spec.code_dir,
             "LAMBDA_RUNTIME_DIR": runtime_dir,
             "_HANDLER": spec.handler,
@@ -49,6 +49,10 @@ def worker_environment(spec: WorkerSpec, runtime_dir: str, stream_name: str) -> 
             "PATH": DEFAULT_PATH,
         }
     )
+    custom = custom_runtime(spec.runtime)
+    if custom is None or not custom.os_only:
+        # Lambda leaves it undefined for its OS-only runtimes (provided.*).
+        env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{spec.runtime}"
     if spec.log_level is not None:
         env["AWS_LAMBDA_LOG_LEVEL"] = spec.log_level
     if spec.opt_dir:

@@ -30,12 +30,18 @@ from faas.pool.process import (
     track_task,
 )
 from faas.pool.protocol import encode_frame
-from faas.pool.sandbox import PreparedSandbox, SandboxPlanner
+from faas.pool.sandbox import PreparedSandbox, SandboxPlanner, own_network_namespace
 from faas.pool.singleflight import single_flight
 from faas.pool.snapshot import Snapshots
 from faas.pool.zygote import Zygote, close_quietly
+from faas.runtimes import custom_runtime
 
 log = logging.getLogger(__name__)
+
+# Where a custom runtime's Runtime API listens when its worker has a network namespace of its
+# own (as on Lambda: AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001). On the host's network each
+# worker's supervisor takes a free loopback port instead (0: the kernel picks one).
+RUNTIME_API_PORT = 9001
 
 
 def runtime_dir() -> Path:
@@ -111,16 +117,19 @@ class ZygoteLauncher:
         )
 
     def zygote_pid(self, runtime: str) -> int | None:
-        zygote = self._zygotes.get(runtime)
+        zygote = self._zygotes.get(self._interpreters.get(runtime, ""))
         return zygote.pid if zygote is not None and zygote.alive else None
 
     async def prestart(self, runtime: str) -> None:
-        await self._zygote(runtime)
-        self._refill_later(runtime)
+        interpreter = self._interpreter(runtime)
+        await self._zygote(interpreter)
+        self._refill_later(interpreter)
 
     async def launch(self, spec: WorkerSpec) -> LaunchedProcess:
         launched_ns = time.monotonic_ns()
-        if spec.snap_start:
+        # A custom runtime's init is its own process's: no snapshot of it (as on Lambda,
+        # where SnapStart is for managed runtimes only); its workers start as usual.
+        if spec.snap_start and custom_runtime(spec.runtime) is None:
             return await self._snapshots.clone(spec, launched_ns)
         return await self.launch_process(spec, launched_ns)
 
@@ -137,9 +146,10 @@ class ZygoteLauncher:
     ) -> LaunchedProcess:
         """A new worker process (a snapshot template when `template`: it runs init, then
         forks clones instead of serving)."""
-        spares = self._spares.get(spec.runtime)
+        interpreter = self._interpreter(spec.runtime)
+        spares = self._spares.get(interpreter)
         spare = spares.pop() if spares else None
-        self._refill_later(spec.runtime)
+        self._refill_later(interpreter)
         if spare is not None and spare.exited.done():
             spare.sock.close()  # died between its exit and the callback that drops it
             close_quietly(spare.log_fd)
@@ -157,9 +167,16 @@ class ZygoteLauncher:
         credentials = self._issue_credentials(spec, env)
         prepared = await self._prepare_sandbox(spec, api_access=credentials is not None)
         env.update(prepared.env if prepared else {})
+        custom = self._custom_part(spec, prepared, env)
         plan = prepared.plan if prepared else {}
         process = await self._fork(
-            spec.runtime, prepared, env=env, cwd=spec.code_dir, plan=plan, template=template
+            self._interpreter(spec.runtime),
+            prepared,
+            env=env,
+            cwd=spec.code_dir,
+            plan=plan,
+            template=template,
+            custom=custom,
         )
         return LaunchedProcess(
             process.pid,
@@ -198,15 +215,14 @@ class ZygoteLauncher:
                         functools.partial(self._sandbox.complete, prepared, spec, api_access=api)
                     )
             env.update(prepared.env if prepared else {})
+            custom = self._custom_part(spec, prepared, env)
             plan = {
                 k: v for k, v in (prepared.plan if prepared else {}).items() if k not in _SPARE_KEYS
             }
-            await asyncio.get_running_loop().sock_sendall(
-                spare.sock,
-                encode_frame(
-                    {"env": env, "cwd": spec.code_dir, "sandbox": plan, "template": template}
-                ),
-            )
+            assignment = {"env": env, "cwd": spec.code_dir, "sandbox": plan, "template": template}
+            if custom is not None:
+                assignment["custom"] = custom
+            await asyncio.get_running_loop().sock_sendall(spare.sock, encode_frame(assignment))
         except BaseException:
             kill_process_group(spare.pid)
             spare.sock.close()
@@ -223,9 +239,33 @@ class ZygoteLauncher:
             credentials,
         )
 
+    def _custom_part(
+        self, spec: WorkerSpec, prepared: PreparedSandbox | None, env: dict[str, str]
+    ) -> dict[str, Any] | None:
+        """For a custom runtime (faas.runtimes): what its worker's supervisor starts and where
+        it serves the Runtime API; the worker's plan and environment are completed for it.
+        None for faas's Python runtime."""
+        custom = custom_runtime(spec.runtime)
+        if custom is None:
+            return None
+        files = str(self._runtime_dir.parent)
+        if custom.command and prepared is not None and self._sandbox is not None:
+            files = self._sandbox.expose_runtime_files(prepared, files)
+        env["LAMBDA_RUNTIME_DIR"] = files
+        for name, value in custom.environ(files).items():
+            if name not in spec.environment:  # the function's own value stands
+                env[name] = value
+        own_network = prepared is not None and own_network_namespace(prepared.plan)
+        if own_network and prepared is not None:
+            prepared.plan["loopback"] = True  # a new namespace's loopback starts down
+        return {
+            "command": custom.argv(files),
+            "port": RUNTIME_API_PORT if own_network else 0,
+        }
+
     async def _fork(
         self,
-        runtime: str,
+        interpreter: str,
         prepared: PreparedSandbox | None,
         *,
         env: Mapping[str, str],
@@ -233,13 +273,20 @@ class ZygoteLauncher:
         plan: Mapping[str, Any],
         spare: bool = False,
         template: bool = False,
+        custom: Mapping[str, Any] | None = None,
     ) -> _Process:
-        zygote = await self._zygote(runtime)
+        zygote = await self._zygote(interpreter)
         platform_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_read, log_write = os.pipe()
         try:
             pid, exited = await zygote.spawn(
-                env, cwd, plan, [worker_end.fileno(), log_write], spare=spare, template=template
+                env,
+                cwd,
+                plan,
+                [worker_end.fileno(), log_write],
+                spare=spare,
+                template=template,
+                custom=custom,
             )
         except BaseException:
             platform_end.close()
@@ -269,22 +316,24 @@ class ZygoteLauncher:
         self._spares.clear()
         return dying
 
-    def _refill_later(self, runtime: str) -> None:
-        if self._spare_target <= 0 or self._stopping or runtime in self._refilling:
+    def _refill_later(self, interpreter: str) -> None:
+        if self._spare_target <= 0 or self._stopping or interpreter in self._refilling:
             return
-        task = asyncio.get_running_loop().create_task(self._refill(runtime))
-        track_task(self._refilling, runtime, task)
+        task = asyncio.get_running_loop().create_task(self._refill(interpreter))
+        track_task(self._refilling, interpreter, task)
 
-    async def _refill(self, runtime: str) -> None:
+    async def _refill(self, interpreter: str) -> None:
+        """Spares are per zygote: any runtime it hosts (Python, or a custom runtime's
+        supervisor) takes one."""
         await asyncio.sleep(REFILL_DELAY_S)  # after the cold start that took a spare
-        spares = self._spares.setdefault(runtime, [])
+        spares = self._spares.setdefault(interpreter, [])
         while len(spares) < self._spare_target and not self._stopping:
             try:
                 prepared = (
                     await asyncio.to_thread(self._sandbox.prepare_spare) if self._sandbox else None
                 )
                 spare = await self._fork(
-                    runtime,
+                    interpreter,
                     prepared,
                     env={},
                     cwd="/",
@@ -292,18 +341,20 @@ class ZygoteLauncher:
                     spare=True,
                 )
             except Exception:
-                log.exception("could not fork a spare worker for %s", runtime)
+                log.exception("could not fork a spare worker for %s", interpreter)
                 return
             spares.append(spare)
-            spare.exited.add_done_callback(functools.partial(self._drop_dead_spare, runtime, spare))
+            spare.exited.add_done_callback(
+                functools.partial(self._drop_dead_spare, interpreter, spare)
+            )
         # Done as of now: a launch in this very loop turn may take a spare and ask for more.
         current = asyncio.current_task()
         if current is not None:
-            forget_task(self._refilling, runtime, current)
+            forget_task(self._refilling, interpreter, current)
 
-    def _drop_dead_spare(self, runtime: str, spare: _Process, _: object = None) -> None:
+    def _drop_dead_spare(self, interpreter: str, spare: _Process, _: object = None) -> None:
         """A spare that died before it was handed out (say, with its zygote)."""
-        spares = self._spares.get(runtime, [])
+        spares = self._spares.get(interpreter, [])
         if spare in spares:
             spares.remove(spare)
             spare.sock.close()
@@ -350,18 +401,23 @@ class ZygoteLauncher:
             await asyncio.gather(*list(self._releasing), return_exceptions=True)
             await asyncio.sleep(0)
 
-    async def _zygote(self, runtime: str) -> Zygote:
-        zygote = self._zygotes.get(runtime)
-        if zygote is not None and zygote.alive:
-            return zygote
+    def _interpreter(self, runtime: str) -> str:
+        """The interpreter whose zygote forks this runtime's workers."""
         interpreter = self._interpreters.get(runtime)
         if interpreter is None:
             raise InvalidParameterValue(f"Runtime {runtime} is not available on this host")
+        return interpreter
+
+    async def _zygote(self, interpreter: str) -> Zygote:
+        """One zygote per interpreter: the custom runtimes share the serving one's."""
+        zygote = self._zygotes.get(interpreter)
+        if zygote is not None and zygote.alive:
+            return zygote
 
         async def start() -> Zygote:
             started = Zygote(interpreter, self._runtime_dir)
             await started.start()
-            self._zygotes[runtime] = started
+            self._zygotes[interpreter] = started
             return started
 
-        return await single_flight(self._starting, runtime, start)
+        return await single_flight(self._starting, interpreter, start)

@@ -628,6 +628,20 @@ class SandboxPlanner:
             prepared.tmp_dir = None
         self._release_network(prepared)
 
+    def expose_runtime_files(self, prepared: PreparedSandbox, source: str) -> str:
+        """faas's runtimes directory, read-only, for a custom runtime whose bootstrap ships
+        with faas (faas.runtimes): bound at /var/runtime in the worker's mount namespace
+        (Lambda's LAMBDA_RUNTIME_DIR), else at its own path; Landlock lets the worker read and
+        run it. Returns the path the worker sees."""
+        seen = source
+        if "task_root" in prepared.plan:
+            prepared.plan["runtime_files"] = {"source": source, "target": RUNTIME_ROOT}
+            seen = RUNTIME_ROOT
+        landlock = prepared.plan.get("landlock")
+        if landlock is not None:
+            landlock["rules"].append([seen, "rx"])
+        return seen
+
     def _release_network(self, prepared: PreparedSandbox) -> None:
         """After the cgroup's processes are gone: the last holder returns the slot."""
         with self._net_lock:
@@ -819,6 +833,12 @@ def _rlimits(host: HostSandbox) -> dict[str, list[int]]:
         # for root).
         limits["NPROC"] = [1024, 1024]
     return limits
+
+
+def own_network_namespace(plan: dict[str, Any]) -> bool:
+    """Whether a worker with this plan gets a network namespace of its own (a slot's, or an
+    empty one): its loopback is then its own too."""
+    return bool(plan.get("netns")) or bool(int(plan.get("namespaces") or 0) & CLONE_NEWNET)
 
 
 def _runtime_exposure(prefix: str) -> dict[str, str] | None:

@@ -24,6 +24,7 @@ from faas.domain import MB, WorkerResult, WorkerSpec
 from faas.pool.process import LaunchedProcess, kill_process_group
 from faas.pool.protocol import Frame, FrameDecoder, FrameTooLarge, ProtocolError, encode_invoke
 from faas.pool.sandbox import PreparedSandbox
+from faas.runtimes import custom_runtime
 
 LOG_READ_CHUNK = 65536
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -34,6 +35,8 @@ RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
 RESPONSE_TOO_LARGE_MESSAGE = (
     "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
 )
+# Longest error type kept from a runtime (it is the function's to name, and it is stored).
+MAX_ERROR_TYPE_CHARS = 256
 # How long a hang-up waits for the exit status before failing the call without it.
 EXIT_REPORT_GRACE_S = 1.0
 
@@ -153,6 +156,9 @@ class ResourceWatch:
     interval_s: float
     over_memory: bool = False
     over_tmp: bool = False
+    # A custom runtime's worker is a supervisor: the memory is its bootstrap's (a child), so
+    # the whole process tree is measured.
+    whole_tree: bool = False
 
     @classmethod
     def for_sandbox(
@@ -174,8 +180,12 @@ class ResourceWatch:
         return bool(self.memory_limit_bytes or self.tmp_dir)
 
     def memory_exceeded(self) -> bool:
-        """One read of /proc/<pid>/statm: cheap enough for the event loop."""
-        if self.memory_limit_bytes and _rss_bytes(self.pid) > self.memory_limit_bytes:
+        """One read of /proc/<pid>/statm (a few per process of a custom runtime's tree):
+        cheap enough for the event loop."""
+        if not self.memory_limit_bytes:
+            return self.over_memory
+        resident = _tree_rss_bytes(self.pid) if self.whole_tree else _rss_bytes(self.pid)
+        if resident > self.memory_limit_bytes:
             self.over_memory = True
         return self.over_memory
 
@@ -195,6 +205,39 @@ def _rss_bytes(pid: int) -> int:
             return int(statm.read().split()[1]) * PAGE_SIZE
     except (OSError, ValueError, IndexError):
         return 0
+
+
+MAX_WATCHED_PROCESSES = 1024  # as the runtime's own walk (the worker's pids.max)
+
+
+def _tree_rss_bytes(pid: int) -> int:
+    """The resident memory of a process and its descendants (children of every thread)."""
+    total = 0
+    seen: set[int] = set()
+    pending = [pid]
+    while pending and len(seen) < MAX_WATCHED_PROCESSES:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        total += _rss_bytes(current)
+        pending += _children_of(current)
+    return total
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    children: list[int] = []
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children", "rb") as listing:
+                children += [int(child) for child in listing.read().split()]
+        except (OSError, ValueError):
+            continue
+    return children
 
 
 def _tree_bytes(root: str) -> int:
@@ -261,6 +304,7 @@ class Worker:
         sandbox = process.sandbox
         self._cgroup = sandbox.cgroup if sandbox else None
         self._watch = ResourceWatch.for_sandbox(sandbox, spec, process.pid, poll_interval_s)
+        self._watch.whole_tree = custom_runtime(spec.runtime) is not None
         self._watch_timer: asyncio.TimerHandle | None = None
         self._tmp_walk: asyncio.Future[int] | None = None  # one /tmp walk at a time, in a thread
         loop.add_reader(self._sock.fileno(), self._on_socket_readable)
@@ -366,7 +410,7 @@ class Worker:
         logs = self._logs.take()
         return WorkerResult(
             payload=frame.body,
-            error_type=None if frame.meta.get("t") == "ok" else error_type_of(frame.body),
+            error_type=None if frame.meta.get("t") == "ok" else _frame_error_type(frame),
             logs=logs.data,
             log_times=logs.times,
             log_stream=self.log_stream,
@@ -451,7 +495,7 @@ class Worker:
             self.kill()
             raise InitFailed(
                 InitFailure(
-                    error_type_of(frame.body),
+                    _frame_error_type(frame),
                     frame.body,
                     self.init_duration_ns,
                     self._take_logs().data,
@@ -639,6 +683,15 @@ def error_type_of(document: bytes) -> str:
         return str(parsed.get("errorType") or "Unhandled")
     except (orjson.JSONDecodeError, AttributeError):
         return "Unhandled"
+
+
+def _frame_error_type(frame: Frame) -> str:
+    """A custom runtime's supervisor names the type its runtime gave (Lambda reads it from a
+    header, not the document); the Python runtime's is in the document."""
+    named = frame.meta.get("error_type")
+    if isinstance(named, str) and named:
+        return named[:MAX_ERROR_TYPE_CHARS]
+    return error_type_of(frame.body)
 
 
 def _reported_memory(frame: Frame) -> int:

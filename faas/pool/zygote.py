@@ -88,8 +88,10 @@ class Zygote:
         *,
         spare: bool = False,
         template: bool = False,
+        custom: Mapping[str, Any] | None = None,
     ) -> tuple[int, asyncio.Future[int]]:
-        """Fork a worker (or a spare); returns its pid and a future of its exit status."""
+        """Fork a worker (or a spare); returns its pid and a future of its exit status.
+        `custom`: the worker supervises a custom runtime's bootstrap (faas.runtimes)."""
         if self._control is None or self._loop is None:
             raise ZygoteDied("zygote is not running")
         self._next_id += 1
@@ -105,6 +107,7 @@ class Zygote:
                 "sandbox": sandbox,
                 "spare": spare,
                 "template": template,
+                **({"custom": dict(custom)} if custom is not None else {}),
             }
         )
         try:

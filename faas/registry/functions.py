@@ -64,7 +64,7 @@ from faas.registry.layers import LayerRegistry
 from faas.registry.names import aws_now, function_arn, split_function_name
 from faas.registry.provisioned import ProvisionedBook, version_shares
 from faas.registry.routing import Draw, routed_version
-from faas.registry.validation import check_network, validate_change
+from faas.registry.validation import check_handler, check_network, validate_change
 from faas.registry.versions import (
     VersionBook,
     check_code_sha256,
@@ -479,7 +479,9 @@ class Registry:
     ) -> FunctionConfig:
         """Apply the fields `change` sets to $LATEST's configuration."""
         name = self.unqualified(name)
-        validate_change(change, self._limits, self._runtimes)
+        # What a handler may be depends on the runtime, maybe the one the function keeps: it
+        # is checked on the merged configuration.
+        validate_change(dataclasses.replace(change, handler=None), self._limits, self._runtimes)
         with self._mutation:
             current = self._current(name, revision_id)
             cfg = _revised(_apply(current, change))
@@ -487,6 +489,8 @@ class Registry:
                 cfg = dataclasses.replace(cfg, layers=self._layer_refs(change.layers))
                 code_size = self._codes.unzipped_size(current.code_sha256)
                 self._check_unzipped(code_size, cfg.layers)
+            if change.handler is not None or change.runtime is not None:
+                check_handler(cfg.handler, cfg.runtime)
             check_network(cfg.network, cfg.network_allow)
             if change.file_system_configs is not None:
                 self._check_buckets(cfg)

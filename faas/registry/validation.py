@@ -28,11 +28,14 @@ from faas.domain import (
     NetworkDestination,
 )
 from faas.errors import InvalidParameterValue
+from faas.runtimes import custom_runtime
 
 # Lambda's limits on free-text fields.
 MAX_DESCRIPTION_CHARS = 256
 MAX_ROLE_CHARS = 2048
 MAX_HANDLER_CHARS = 128
+# Lambda's own Handler pattern (any runtime).
+LAMBDA_HANDLER_RE = re.compile(r"[^\s]+")
 # Lambda's LocalMountPath pattern is MOUNT_TARGET_RE (max 160 characters).
 MAX_LOCAL_MOUNT_PATH_CHARS = 160
 # Lambda takes one FileSystemConfigs entry; faas takes several buckets (an extension).
@@ -50,7 +53,7 @@ KMS_KEY_ARN_RE = re.compile(r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()")
 def validate_change(change: ConfigChange, limits: Limits, runtimes: Collection[str]) -> None:
     """Raise InvalidParameterValue for the first field of `change` Lambda would reject."""
     if change.handler is not None:
-        _check_handler(change.handler)
+        check_handler(change.handler, change.runtime)
     if change.runtime is not None:
         _check_runtime(change.runtime, runtimes)
     _check_sizes(change, limits)
@@ -89,12 +92,19 @@ def _check_sizes(change: ConfigChange, limits: Limits) -> None:
         )
 
 
-def _check_handler(handler: object) -> None:
-    if (
-        not isinstance(handler, str)
-        or len(handler) > MAX_HANDLER_CHARS
-        or not HANDLER_RE.fullmatch(handler)
-    ):
+def check_handler(handler: object, runtime: str | None) -> None:
+    """faas's Python runtimes (and a change that does not say which runtime) import
+    `module.function`; a custom runtime's bootstrap decides what its handler means (it gets it
+    as _HANDLER), so there only Lambda's own pattern holds."""
+    if not isinstance(handler, str) or len(handler) > MAX_HANDLER_CHARS:
+        raise InvalidParameterValue("Handler must be of the form module.function")
+    if runtime is not None and custom_runtime(runtime) is not None:
+        if not LAMBDA_HANDLER_RE.fullmatch(handler):
+            raise _constraint(
+                handler, "handler", "Member must satisfy regular expression pattern: [^\\s]+"
+            )
+        return
+    if not HANDLER_RE.fullmatch(handler):
         raise InvalidParameterValue("Handler must be of the form module.function")
 
 

@@ -7,9 +7,10 @@ applied never runs user code (the zygote child exits and the invocation fails).
 
 Order (each step needs the privileges the next ones drop):
   join cgroups -> open /proc/self/clear_refs -> Landlock rules for the system paths ->
-  rlimits -> new mount/IPC/UTS(/net) namespaces -> private mounts -> mount sources (and the
-  layers' tree) held open -> code at /var/task (read-only) -> layers at /opt (read-only) ->
-  /tmp -> the interpreter's prefix made reachable -> mounts under /mnt -> hide paths -> a
+  rlimits -> new mount/IPC/UTS(/net) namespaces -> private mounts -> loopback up (custom
+  runtimes) -> mount sources (and the layers' tree) held open -> code at /var/task
+  (read-only) -> layers at /opt (read-only) -> /tmp -> the interpreter's prefix made
+  reachable -> faas's runtime files (custom runtimes) -> mounts under /mnt -> hide paths -> a
   /proc of its own -> drop to the function's uid and its mounts' groups (dumpable again) ->
   no_new_privs -> Landlock rules for code, /opt, /tmp, /proc and /mnt, enforced -> seccomp
 A spare carries out the first three steps when it is forked (they do not depend on the
@@ -19,9 +20,11 @@ function), the rest when it is given a function.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import platform
 import resource
+import socket
 import struct
 import sys
 from typing import Any
@@ -328,6 +331,22 @@ def expose_runtime(prefix: str, covered: str, staging: str) -> None:
     mount("none", covered, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
 
 
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+IFREQ = struct.Struct("16sh22x")  # struct ifreq: the name, then ifr_flags in the union
+
+
+def bring_up_loopback() -> None:
+    """A new network namespace's loopback starts down: a custom runtime's Runtime API listens
+    on it (with the rights the namespace's creator still has)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            request = IFREQ.pack(b"lo", 0)
+            flags = IFREQ.unpack(fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+            fcntl.ioctl(sock, SIOCSIFFLAGS, IFREQ.pack(b"lo", flags | IFF_UP))
+        except OSError as exc:
+            raise SandboxError(f"bringing up the loopback failed: {exc.strerror}") from exc
+
+
 def mount_tmp(tmp: dict[str, Any]) -> None:
     """The worker's own /tmp. Paths under the old /tmp that must stay (`keep`: the code, when
     it lives there) are held open, then bound back at the same place on the new /tmp."""
@@ -592,17 +611,24 @@ def apply(plan: dict[str, Any], opened: dict[str, int] | None = None) -> dict[st
     return opened
 
 
-def _isolate_mounts(plan: dict[str, Any]) -> None:
+def _enter_namespaces(plan: dict[str, Any]) -> None:
     if plan.get("netns"):  # first: a network namespace unshared next would replace it
         join_network(plan["netns"], plan.get("userns"))
     if plan.get("namespaces"):
         unshare(int(plan["namespaces"]))
         mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    if plan.get("loopback"):
+        bring_up_loopback()
+
+
+def _isolate_mounts(plan: dict[str, Any]) -> None:
+    _enter_namespaces(plan)
     if plan.get("mounts") and not int(plan.get("namespaces") or 0) & CLONE_NEWNS:
         raise SandboxError("mounts need a mount namespace of the worker's own")
     # Held open in this namespace (a bind's source must be in it), before anything covers them.
     sources = open_mount_sources(plan.get("mounts") or [])
-    layers = _hold_layers(plan.get("opt"))
+    layers = _hold_tree(plan.get("opt"), "the layers' tree")
+    runtime_files = _hold_tree(plan.get("runtime_files"), "faas's runtime files")
     if plan.get("resolv_conf"):
         # First: its source is in the data dir, which /tmp may replace and `hide` covers.
         bind_resolv_conf(plan["resolv_conf"])
@@ -614,6 +640,9 @@ def _isolate_mounts(plan: dict[str, Any]) -> None:
     if plan.get("runtime"):
         runtime = plan["runtime"]
         expose_runtime(runtime["prefix"], runtime["covered"], runtime["staging"])
+    if runtime_files is not None:
+        # Over the interpreter's staging mount at /var/runtime: nothing else uses that path.
+        _bind_tree(runtime_files)
     # After /tmp and the runtime: a data dir under /mnt still had to serve their binds.
     if sources:
         mount_under_mnt(sources)
@@ -622,13 +651,22 @@ def _isolate_mounts(plan: dict[str, Any]) -> None:
         mount_proc(PROC_OPTIONS)
 
 
-def _hold_layers(opt: dict[str, Any] | None) -> tuple[int, str] | None:
-    """The layers' merged tree held open (it lives in the data dir, which later steps may
-    replace or cover), and where it goes."""
-    if not opt:
+def _hold_tree(entry: dict[str, Any] | None, what: str) -> tuple[int, str] | None:
+    """A directory bound read-only later ({"source", "target"}: the layers' merged tree, faas's
+    runtime files), held open now (it may live where later steps replace or cover), and
+    where it goes."""
+    if not entry:
         return None
-    source = str(opt["source"])
-    return open_held(source, f"the layers' tree {source}"), str(opt["target"])
+    source = str(entry["source"])
+    return open_held(source, f"{what} {source}"), str(entry["target"])
+
+
+def _bind_tree(held: tuple[int, str]) -> None:
+    fd, target = held
+    try:
+        bind_held(fd, target)
+    finally:
+        os.close(fd)
 
 
 def _bind_code(plan: dict[str, Any], layers: tuple[int, str] | None) -> None:
@@ -637,11 +675,7 @@ def _bind_code(plan: dict[str, Any], layers: tuple[int, str] | None) -> None:
         bind_read_only(plan["code_dir"], plan["task_root"])
         os.chdir(plan["task_root"])
     if layers is not None:
-        fd, target = layers
-        try:
-            bind_held(fd, target)
-        finally:
-            os.close(fd)
+        _bind_tree(layers)
 
 
 def _enforce_landlock(part: dict[str, Any], ruleset: int | None) -> None:

@@ -9,7 +9,9 @@ Control messages are JSON datagrams on a SOCK_SEQPACKET socket:
   platform -> zygote: {"t": "spawn", "id", "env", "cwd", "sandbox"} + 2 fds (worker socket,
                       log pipe write end); or {"t": "spawn", "id", "spare": true, "sandbox"}:
                       a spare joins its cgroup at once, then waits on the worker socket for a
-                      frame {"env", "cwd", "sandbox"} that makes it a worker
+                      frame {"env", "cwd", "sandbox"} that makes it a worker. Either may carry
+                      "custom": {"command", "port"}: the worker then supervises a custom
+                      runtime's bootstrap (supervisor.py) instead of importing a handler
   zygote -> platform: {"t": "ready"} once; {"t": "spawned", "id", "pid"} or
                       {"t": "spawn_failed", "id", "error"}; {"t": "exited", "pid", "status"}
                       (status: exit code, or minus the signal number)
@@ -49,6 +51,9 @@ def load_private(name: str) -> ModuleType:
 
 bootstrap = load_private("bootstrap")
 sandbox = load_private("sandbox")
+# Custom runtimes (faas.runtimes): the worker supervises a bootstrap behind the Runtime API.
+runtime_api = load_private("runtime_api")
+supervisor = load_private("supervisor")
 
 
 def receive(sock: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
@@ -144,7 +149,17 @@ class Zygote:
             report_sandbox_failure(sock, exc)
             raise
         gc.enable()
+        if request.get("custom") is not None:
+            return supervise(sock, opened.get("clear_refs_fd"), request["custom"])
         return int(bootstrap.run(sock, opened.get("clear_refs_fd"), bool(request.get("template"))))
+
+
+def supervise(sock: socket.socket, clear_refs_fd: int | None, custom: dict[str, Any]) -> int:
+    """Become a custom runtime's supervisor (supervisor.py), wired to the runtime's frame
+    channel and memory meter."""
+    channel = bootstrap.FrameChannel(sock)
+    memory = bootstrap.MemoryMeter(clear_refs_fd)
+    return int(supervisor.Supervisor(channel, memory, runtime_api, sock, custom).run())
 
 
 def report_sandbox_failure(sock: socket.socket, exc: Exception) -> None:

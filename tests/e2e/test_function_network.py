@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from faas.pool.network import instance_name, network_supported
+from tests.e2e.test_custom_runtimes import LOOP, SHELL_BOOTSTRAP
 from tests.e2e.test_execution_roles import (
     CALLEE,
     INVOKE_ALLOWED_ONLY,
@@ -179,6 +180,26 @@ def test_by_default_a_function_reaches_beyond_the_host_and_nothing_of_it(
     assert health["network"]["host_functions"] == []
     network_layer = {row["layer"]: row for row in health["sandbox"]}["network"]
     assert network_layer["active"] is True
+
+
+def test_a_custom_runtime_serves_its_runtime_api_in_its_own_namespace(
+    networked: NetworkedServer,
+) -> None:
+    code = networked.server.data_dir.parent / "custom-egress"
+    code.mkdir()
+    (code / "bootstrap").write_text(SHELL_BOOTSTRAP)
+    (code / "bootstrap").chmod(0o755)
+    (code / "loop.py").write_text(LOOP)
+    name = f"net-custom-{uuid.uuid4().hex[:6]}"
+    deployed = networked.server.cli(
+        "deploy", str(code), "--name", name, "--runtime", "provided.al2023", "--handler", "h"
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    response, answer = networked.server.invoke(name, {"egress": True})
+    assert "FunctionError" not in response, answer
+    # As on Lambda: the worker's own loopback, the same port in every worker.
+    assert answer["env"]["AWS_LAMBDA_RUNTIME_API"] == "127.0.0.1:9001"
+    assert "netns-egress" in networked.isolation(name)
 
 
 def test_an_allowlist_reaches_exactly_its_destinations(networked: NetworkedServer) -> None:

@@ -1,15 +1,19 @@
-"""Settings for the audit log, rate limits and the records journal: read from the file and
-the environment, and refused with a message naming the key when they cannot be used."""
+"""Settings for the audit log, rate limits, the records journal and the runtimes: read from
+the file and the environment, and refused with a message naming the key when they cannot be
+used."""
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+import faas.config
 from faas.config import ConfigError, RateLimitSettings, Settings, load
 from faas.domain import Bucket
+from faas.runtimes import CustomRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,3 +94,28 @@ def test_a_bucket_entry_that_is_neither_a_path_nor_a_table_is_refused(
 def test_file_watch_timings_are_checked() -> None:
     with pytest.raises(ConfigError, match="quiet_period_ms"):
         load(environ={"FAAS_FILEWATCH_QUIET_PERIOD_MS": "-1"})
+
+
+def test_the_serving_interpreter_comes_first_then_the_custom_runtimes() -> None:
+    own = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    settings = load(overrides={"runtimes.python3.99": "/opt/python3.99/bin/python3"})
+    offered = settings.available_runtimes()
+    assert list(offered)[:2] == [own, "python3.99"]
+    # Custom runtimes are hosted by the serving interpreter's zygote (their supervisor).
+    assert offered["provided.al2023"] == offered["provided.al2"] == sys.executable
+
+
+def test_a_custom_runtime_whose_program_is_missing_is_not_offered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    table = (
+        CustomRuntime("provided.al2023"),
+        CustomRuntime("nothere1.x", ("faas-no-such-program", "{runtime_dir}/x/bootstrap.js")),
+        CustomRuntime("shell1.x", ("sh", "{runtime_dir}/x/bootstrap.sh")),
+    )
+    monkeypatch.setattr(faas.config, "CUSTOM_RUNTIMES", table)
+    offered = load().available_runtimes()
+    assert "provided.al2023" in offered
+    assert "shell1.x" in offered
+    assert "nothere1.x" not in offered
+    assert table[2].argv("/var/runtime") == ["sh", "/var/runtime/x/bootstrap.sh"]

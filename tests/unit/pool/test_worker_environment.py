@@ -4,8 +4,6 @@ it naming every variable the platform sets."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -13,7 +11,7 @@ import pytest
 
 from faas.domain import WorkerSpec
 from faas.pool.environment import worker_environment
-from faas.pool.launcher import runtime_dir
+from tests.helpers.runtime_files import runtime_module
 
 SPEC = WorkerSpec(
     key="fn:1",
@@ -35,16 +33,8 @@ JSON_SPEC = dataclasses.replace(SPEC, log_format="JSON", log_level="DEBUG", log_
 @pytest.fixture(scope="module")
 def zygote() -> Iterator[ModuleType]:
     """runtimes/python/zygote.py, loaded as the platform starts it (a file, not a package)."""
-    before = set(sys.modules)
-    spec = importlib.util.spec_from_file_location(
-        "_test_zygote", runtime_dir() / "python" / "zygote.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    for name in set(sys.modules) - before:
-        del sys.modules[name]
+    with runtime_module("zygote") as loaded:
+        yield loaded
 
 
 def test_text_sets_the_format_and_no_level() -> None:
@@ -80,3 +70,15 @@ def test_the_zygote_rehearses_every_variable_the_platform_sets(
     platform_set = set(worker_environment(spec, "/runtime", "stream")) - set(spec.environment)
 
     assert platform_set <= set(zygote._REHEARSAL_ENV)
+
+
+def test_os_only_runtimes_have_no_execution_env_as_on_lambda() -> None:
+    python = worker_environment(SPEC, "/runtime", "stream")
+    provided = worker_environment(
+        dataclasses.replace(SPEC, runtime="provided.al2023", handler="anything"), "/rt", "stream"
+    )
+    assert python["AWS_EXECUTION_ENV"] == f"AWS_Lambda_{SPEC.runtime}"
+    assert "AWS_EXECUTION_ENV" not in provided
+    assert provided["_HANDLER"] == "anything"
+    assert provided["LAMBDA_RUNTIME_DIR"] == "/rt"
+    assert set(python) - set(provided) == {"AWS_EXECUTION_ENV"}

@@ -8,7 +8,7 @@ from faas.domain import ConfigChange, Limits, LoggingConfig
 from faas.errors import InvalidParameterValue
 from faas.registry.validation import LOG_LEVEL_NEEDS_JSON, validate_change
 
-RUNTIMES = ("python3.11", "python3.12")
+RUNTIMES = ("python3.11", "python3.12", "provided.al2023")
 LIMITS = Limits()
 
 
@@ -24,6 +24,10 @@ def check(**fields: Any) -> None:
         {"handler": "pkg.sub.module.handler"},
         {"handler": "_private.run"},
         {"runtime": "python3.12"},
+        # A custom runtime's bootstrap decides what its handler means: Lambda's own pattern.
+        {"runtime": "provided.al2023", "handler": "function.handler"},
+        {"runtime": "provided.al2023", "handler": "bootstrap"},
+        {"runtime": "provided.al2023", "handler": "my-handler/v2"},
         {"memory_mb": 128},
         {"memory_mb": 10240},
         {"timeout_s": 1},
@@ -51,8 +55,15 @@ def test_accepted(fields: dict[str, Any]) -> None:
         ({"handler": "1app.handler"}, "Handler must be of the form module.function"),
         (
             {"runtime": "python3.9"},
-            "Runtime python3.9 is not supported on this host; available: python3.11, python3.12",
+            "Runtime python3.9 is not supported on this host; available: python3.11, "
+            "python3.12, provided.al2023",
         ),
+        (
+            {"runtime": "provided.al2023", "handler": "two words"},
+            "Value 'two words' at 'handler' failed to satisfy constraint: Member must satisfy "
+            "regular expression pattern: [^\\s]+",
+        ),
+        ({"runtime": "python3.12", "handler": "bootstrap"}, "module.function"),
         (
             {"memory_mb": 127},
             "Value '127' at 'memorySize' failed to satisfy constraint: "

@@ -3,7 +3,6 @@ LogFormat JSON one object per `logging` record, and the level AWS_LAMBDA_LOG_LEV
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import sys
@@ -13,21 +12,14 @@ from typing import Any
 
 import pytest
 
-from faas.pool.launcher import runtime_dir
+from tests.helpers.runtime_files import runtime_module
 
 
 @pytest.fixture(scope="module")
 def bootstrap() -> Iterator[ModuleType]:
     """The runtime as the zygote loads it: a file under a private name, not a package."""
-    spec = importlib.util.spec_from_file_location(
-        "_test_bootstrap", runtime_dir() / "python" / "bootstrap.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with runtime_module("bootstrap") as loaded:
+        yield loaded
 
 
 @pytest.fixture
