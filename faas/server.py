@@ -59,6 +59,7 @@ from faas.pool.network import NetworkLayer
 from faas.pool.published import GatewayServices
 from faas.pool.sandbox import SandboxPlanner, isolation_summary, layers, probe_host
 from faas.pool.scratch import isolate_mounts
+from faas.pool.sdk import prepare_sdks
 from faas.queue.configs import EventConfigs
 from faas.queue.dead_letters import DeadLetters
 from faas.queue.dispatcher import Dispatcher, DispatchSettings
@@ -215,6 +216,8 @@ def health_report(
         # The default runtime (the serving interpreter's) first.
         "runtimes": list(settings.available_runtimes()),
         "sandbox": [layer.as_dict() for layer in layers(planner.host)],
+        # The AWS SDK each runtime offers functions (`faas doctor` shows it).
+        "sdk": planner.sdks.report(),
         "network": network_report(registry, planner),
         "audit": {
             "written": audit_stats.written,
@@ -264,6 +267,8 @@ async def start_sandbox(settings: Settings, runtimes: Mapping[str, str]) -> Sand
         host, settings.sandbox, settings.data_dir, freeze_after_ms=settings.pool.freeze_after_ms
     )
     await asyncio.to_thread(planner.setup)
+    # Lambda's runtimes include the AWS SDK: functions get the one installed here.
+    planner.sdks = await asyncio.to_thread(prepare_sdks, settings.data_dir, runtime_dir())
     if settings.sandbox.default_network == "egress" and planner.network is None:
         log.warning("!" * 78)
         log.warning(

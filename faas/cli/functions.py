@@ -35,12 +35,14 @@ def doctor(local: bool) -> None:
     context = cli_context()
     source = "this host (local probe)"
     network: Mapping[str, Any] = {}
+    sdk: Mapping[str, Any] = {}
     if local:
         layers = _probe_locally()
     else:
         try:
             health = context.client.request_json("GET", "/health", read_timeout_s=30)
             layers, network = health["sandbox"], health.get("network") or {}
+            sdk = health.get("sdk") or {}
             source = f"the server at {context.client.url}"
         except GatewayUnreachable:
             layers = _probe_locally()
@@ -60,6 +62,8 @@ def doctor(local: bool) -> None:
     click.echo(format_table(("LAYER", "STATE", "HOW / WHY NOT", "WHAT IT MEANS"), rows))
     if network:
         click.echo(f"FaasNetwork default means: {network.get('default')}")
+    for language, versions in sdk.items():
+        click.echo(f"AWS SDK for {language} functions: {versions}")
     unsafe = list(network.get("host_functions") or [])
     if unsafe:
         click.echo(

@@ -30,7 +30,13 @@ from faas.pool.process import (
     track_task,
 )
 from faas.pool.protocol import encode_frame
-from faas.pool.sandbox import PreparedSandbox, SandboxPlanner, own_network_namespace
+from faas.pool.sandbox import (
+    NODE_SDK_TARGET,
+    RUNTIME_ROOT,
+    PreparedSandbox,
+    SandboxPlanner,
+    own_network_namespace,
+)
 from faas.pool.singleflight import single_flight
 from faas.pool.snapshot import Snapshots
 from faas.pool.zygote import Zygote, close_quietly
@@ -168,6 +174,7 @@ class ZygoteLauncher:
         prepared = await self._prepare_sandbox(spec, api_access=credentials is not None)
         env.update(prepared.env if prepared else {})
         custom = self._custom_part(spec, prepared, env)
+        self._sdk_part(spec, prepared, env)
         plan = prepared.plan if prepared else {}
         process = await self._fork(
             self._interpreter(spec.runtime),
@@ -216,6 +223,7 @@ class ZygoteLauncher:
                     )
             env.update(prepared.env if prepared else {})
             custom = self._custom_part(spec, prepared, env)
+            self._sdk_part(spec, prepared, env)
             plan = {
                 k: v for k, v in (prepared.plan if prepared else {}).items() if k not in _SPARE_KEYS
             }
@@ -262,6 +270,29 @@ class ZygoteLauncher:
             "command": custom.argv(files),
             "port": RUNTIME_API_PORT if own_network else 0,
         }
+
+    def _sdk_part(
+        self, spec: WorkerSpec, prepared: PreparedSandbox | None, env: dict[str, str]
+    ) -> None:
+        """The AWS SDK the runtime includes on Lambda (faas.pool.sdk), where it is installed:
+        boto3 at LAMBDA_RUNTIME_DIR (/var/runtime) for faas's Python runtime, the JavaScript
+        clients at /var/runtime/node_modules (on NODE_PATH) for Node.js."""
+        if self._sandbox is None or prepared is None:
+            return  # unsandboxed workers (tests): the interpreter's own packages
+        sdks = self._sandbox.sdks
+        custom = custom_runtime(spec.runtime)
+        if custom is None and sdks.python is not None:
+            seen = self._sandbox.expose_sdk(prepared, str(sdks.python.path), RUNTIME_ROOT)
+            env["LAMBDA_RUNTIME_DIR"] = seen
+        elif (
+            custom is not None
+            and custom.name.startswith("nodejs")
+            and sdks.nodejs is not None
+            and "runtime_files" in prepared.plan
+        ):
+            # Only where faas's runtime files are bound at /var/runtime: their node_modules
+            # directory is the mount point.
+            self._sandbox.expose_sdk(prepared, str(sdks.nodejs.path), NODE_SDK_TARGET)
 
     async def _fork(
         self,

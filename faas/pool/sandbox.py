@@ -40,12 +40,16 @@ from faas.pool.cgroups_v1 import CgroupV1Layout
 from faas.pool.cgroups_v2 import CgroupV2Layout
 from faas.pool.network import NetworkLayer, SlotKind, WorkerNetwork, network_supported
 from faas.pool.scratch import ScratchPool, ScratchSlot, scratch_supported
+from faas.pool.sdk import RuntimeSdks
 from faas.pool.usernet import UserNetworkLayer, usernet_supported
 
 log = logging.getLogger(__name__)
 
 TASK_ROOT = "/var/task"
 RUNTIME_ROOT = "/var/runtime"
+# Where Lambda's Node.js runtimes keep the SDK (on their NODE_PATH): inside faas's runtime
+# files, whose node_modules directory is the mount point.
+NODE_SDK_TARGET = f"{RUNTIME_ROOT}/node_modules"
 MOUNT_ROOT = "/mnt"  # a function's mounts (FileSystemConfigs LocalMountPath) live here
 OPT_ROOT = "/opt"  # a function's layers, merged, as on Lambda
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
@@ -428,6 +432,8 @@ class SandboxPlanner:
         self._given_network = network
         self._net_lock = threading.Lock()  # NetLease.holders
         self._runtime_exposure = _runtime_exposure(sys.base_prefix)
+        # The AWS SDKs workers get (faas.pool.sdk): set by the composition root once made.
+        self.sdks = RuntimeSdks()
 
     @property
     def network(self) -> WorkerNetwork | None:
@@ -637,6 +643,20 @@ class SandboxPlanner:
         if "task_root" in prepared.plan:
             prepared.plan["runtime_files"] = {"source": source, "target": RUNTIME_ROOT}
             seen = RUNTIME_ROOT
+        landlock = prepared.plan.get("landlock")
+        if landlock is not None:
+            landlock["rules"].append([seen, "rx"])
+        return seen
+
+    def expose_sdk(self, prepared: PreparedSandbox, source: str, target: str) -> str:
+        """An SDK tree (faas.pool.sdk), read-only: bound at `target` in the worker's mount
+        namespace (after faas's runtime files, which may hold `target`'s mount point), else
+        seen at its own path; Landlock lets the worker read it. Returns the path the worker
+        sees."""
+        seen = source
+        if "task_root" in prepared.plan:
+            prepared.plan["runtime_sdk"] = {"source": source, "target": target}
+            seen = target
         landlock = prepared.plan.get("landlock")
         if landlock is not None:
             landlock["rules"].append([seen, "rx"])

@@ -548,6 +548,17 @@ def layer_paths() -> list[str]:
     return [path for path in candidates if os.path.isdir(path)]
 
 
+def runtime_dir_path() -> list[str]:
+    """LAMBDA_RUNTIME_DIR, where the AWS SDK Lambda's Python runtime includes (boto3) is, when
+    it is another directory than this runtime's own: after the function's code and layers,
+    so a function's own copy wins."""
+    runtime_dir = os.environ.get("LAMBDA_RUNTIME_DIR")
+    own = os.path.dirname(os.path.abspath(__file__))
+    if runtime_dir and os.path.isdir(runtime_dir) and os.path.abspath(runtime_dir) != own:
+        return [runtime_dir]
+    return []
+
+
 def die_with_parent() -> None:
     """Ask the kernel to kill this worker if the platform process goes away."""
     try:
@@ -566,7 +577,7 @@ def run(sock: socket.socket, clear_refs_fd: int | None = None, template: bool = 
     log_settings = LogSettings.from_environment(os.environ)
     log_stamp = install_log_format(log_settings)
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
-    sys.path[0:0] = [task_root, *layer_paths()]
+    sys.path[0:0] = [task_root, *layer_paths(), *runtime_dir_path()]
     try:
         handler = load_handler(os.environ["_HANDLER"])
     except HandlerLoadError as exc:

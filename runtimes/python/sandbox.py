@@ -10,7 +10,8 @@ Order (each step needs the privileges the next ones drop):
   rlimits -> new mount/IPC/UTS(/net) namespaces -> private mounts -> loopback up (custom
   runtimes) -> mount sources (and the layers' tree) held open -> code at /var/task
   (read-only) -> layers at /opt (read-only) -> /tmp -> the interpreter's prefix made
-  reachable -> faas's runtime files (custom runtimes) -> mounts under /mnt -> hide paths -> a
+  reachable -> faas's runtime files (custom runtimes) -> the AWS SDK at /var/runtime (Python)
+  or /var/runtime/node_modules (Node.js) -> mounts under /mnt -> hide paths -> a
   /proc of its own -> drop to the function's uid and its mounts' groups (dumpable again) ->
   no_new_privs -> Landlock rules for code, /opt, /tmp, /proc and /mnt, enforced -> seccomp
 A spare carries out the first three steps when it is forked (they do not depend on the
@@ -629,6 +630,7 @@ def _isolate_mounts(plan: dict[str, Any]) -> None:
     sources = open_mount_sources(plan.get("mounts") or [])
     layers = _hold_tree(plan.get("opt"), "the layers' tree")
     runtime_files = _hold_tree(plan.get("runtime_files"), "faas's runtime files")
+    runtime_sdk = _hold_tree(plan.get("runtime_sdk"), "the AWS SDK")
     if plan.get("resolv_conf"):
         # First: its source is in the data dir, which /tmp may replace and `hide` covers.
         bind_resolv_conf(plan["resolv_conf"])
@@ -643,6 +645,9 @@ def _isolate_mounts(plan: dict[str, Any]) -> None:
     if runtime_files is not None:
         # Over the interpreter's staging mount at /var/runtime: nothing else uses that path.
         _bind_tree(runtime_files)
+    if runtime_sdk is not None:
+        # Over that staging mount too (Python), or inside the runtime files (Node.js).
+        _bind_tree(runtime_sdk)
     # After /tmp and the runtime: a data dir under /mnt still had to serve their binds.
     if sources:
         mount_under_mnt(sources)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import uuid
 from typing import Any
 
 import pytest
 
-from tests.helpers.node_runtime import require_node
+from tests.helpers.node_runtime import SDK_MODULES, require_node, require_node_extra
 from tests.helpers.server import FaasServer, make_zip
 
 ROLE = "arn:aws:iam::000000000000:role/test"
@@ -108,3 +109,42 @@ def test_a_missing_handler_module_fails_init(server: FaasServer) -> None:
     response, body, _ = invoke(server, name, {})
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.ImportModuleError"
+
+
+SDK_CJS = """
+const { LambdaClient, ListFunctionsCommand } = require("@aws-sdk/client-lambda");
+exports.handler = async () => ({
+  client: typeof LambdaClient,
+  command: typeof ListFunctionsCommand,
+  from: require.resolve("@aws-sdk/client-lambda"),
+});
+"""
+SDK_ESM = """
+import { S3Client } from "@aws-sdk/client-s3";
+export const handler = async () => ({ client: typeof S3Client });
+"""
+
+
+def test_the_sdk_is_there_without_bundling_it(server: FaasServer) -> None:
+    require_node()
+    require_node_extra(SDK_MODULES / "@aws-sdk" / "client-lambda", "the AWS SDK for JavaScript")
+    if os.geteuid() != 0:
+        pytest.skip("the SDK is bound at /var/runtime/node_modules in a root host's workers")
+    api = server.client()
+    for name, files in (
+        (f"sdk-cjs-{uuid.uuid4().hex[:8]}", {"index.js": SDK_CJS}),
+        (f"sdk-esm-{uuid.uuid4().hex[:8]}", {"index.mjs": SDK_ESM}),
+    ):
+        api.create_function(
+            FunctionName=name,
+            Runtime="nodejs20.x",
+            Role=ROLE,
+            Handler="index.handler",
+            Code={"ZipFile": make_zip(files)},
+        )
+        response, body, _ = invoke(server, name, {})
+        assert "FunctionError" not in response, body
+        assert body["client"] == "function"
+        if "from" in body:
+            assert body["from"].startswith("/var/runtime/node_modules/"), body
+    assert server.health()["sdk"]["nodejs"].startswith("@aws-sdk/client-lambda ")
