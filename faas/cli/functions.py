@@ -36,6 +36,7 @@ def doctor(local: bool) -> None:
     source = "this host (local probe)"
     network: Mapping[str, Any] = {}
     sdk: Mapping[str, Any] = {}
+    runtimes: list[str] = []
     if local:
         layers = _probe_locally()
     else:
@@ -43,6 +44,7 @@ def doctor(local: bool) -> None:
             health = context.client.request_json("GET", "/health", read_timeout_s=30)
             layers, network = health["sandbox"], health.get("network") or {}
             sdk = health.get("sdk") or {}
+            runtimes = list(health.get("runtimes") or [])
             source = f"the server at {context.client.url}"
         except GatewayUnreachable:
             layers = _probe_locally()
@@ -62,6 +64,8 @@ def doctor(local: bool) -> None:
     click.echo(format_table(("LAYER", "STATE", "HOW / WHY NOT", "WHAT IT MEANS"), rows))
     if network:
         click.echo(f"FaasNetwork default means: {network.get('default')}")
+    if runtimes:
+        click.echo(f"runtimes offered: {', '.join(runtimes)}")
     for language, versions in sdk.items():
         click.echo(f"AWS SDK for {language} functions: {versions}")
     unsafe = list(network.get("host_functions") or [])

@@ -78,6 +78,9 @@ def test_doctor_shows_the_sdk(server: FaasServer) -> None:
     shown = server.cli("doctor")
     assert shown.returncode == 0, shown.stderr
     assert f"AWS SDK for python functions: boto3 {boto3.__version__}" in shown.stdout
+    offered = server.health()["runtimes"]
+    assert f"runtimes offered: {', '.join(offered)}" in shown.stdout
+    assert "provided.al2023" in offered
 
 
 def test_a_function_calls_the_api_with_its_execution_credentials(server: FaasServer) -> None:
