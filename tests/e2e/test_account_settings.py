@@ -4,12 +4,9 @@ from the functions."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
-import pytest
-
-from tests.helpers.server import FaasServer, aws_cli, clean_env
+from tests.helpers.server import FaasServer, aws_cli_for
 
 HELLO = "def handler(event, context):\n    return 1\n"
 
@@ -36,21 +33,7 @@ def test_limits_and_usage(tmp_path: Path) -> None:
             "FunctionCount": 2,
         }
         assert used["AccountLimit"]["UnreservedConcurrentExecutions"] == 280
-        aws = aws_cli()
-        if aws is None:
-            pytest.skip("the AWS CLI is not installed (awscli is in the test extras)")
-        env = clean_env(
-            {
-                "AWS_SHARED_CREDENTIALS_FILE": str(server.data_dir / "credentials"),
-                "AWS_CONFIG_FILE": "/dev/null",
-                "AWS_EC2_METADATA_DISABLED": "true",
-            }
-        )
-        completed = subprocess.run(
-            [aws, "--endpoint-url", server.url, "--region", "us-east-1", "lambda",
-             "get-account-settings"],
-            capture_output=True, text=True, env=env, timeout=120, check=False,
-        )  # fmt: skip
+        completed = aws_cli_for(server.data_dir, server.url).run("get-account-settings")
         assert completed.returncode == 0, completed.stderr
         assert json.loads(completed.stdout)["AccountUsage"]["FunctionCount"] == 2
     finally:

@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.helpers.auth import ACCOUNT
-from tests.helpers.server import FaasServer, aws_cli, clean_env, make_zip, require_layers
+from tests.helpers.server import FaasServer, aws_cli_for, make_zip, require_layers
 
 RUNTIME = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 LAYER_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:"
@@ -28,27 +26,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaasServer]:
 
 
 def test_every_layer_call_through_the_aws_cli(server: FaasServer, tmp_path: Path) -> None:
-    aws = aws_cli()
-    if aws is None:
-        pytest.skip("the AWS CLI is not installed (awscli is in the test extras)")
-    env = clean_env(
-        {
-            "AWS_SHARED_CREDENTIALS_FILE": str(server.data_dir / "credentials"),
-            "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-    )
-    base = [aws, "--endpoint-url", server.url, "--region", "us-east-1", "lambda"]
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*base, *args], capture_output=True, text=True, env=env, timeout=120, check=False
-        )
-
-    def ok(*args: str) -> Any:
-        completed = run(*args)
-        assert completed.returncode == 0, completed.stderr
-        return json.loads(completed.stdout) if completed.stdout.strip() else None
+    cli = aws_cli_for(server.data_dir, server.url)
+    run, ok = cli.run, cli.ok
 
     layer_zip = tmp_path / "layer.zip"
     layer_zip.write_bytes(make_zip({"python/greeting.py": "def text():\n    return 'cli'\n"}))

@@ -6,7 +6,6 @@ waiter."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_versions_aliases import ARN, error_of, source, unique
-from tests.helpers.server import FaasServer, aws_cli, clean_env, make_zip
+from tests.helpers.server import FaasServer, aws_cli_for, make_zip
 
 
 @pytest.fixture(scope="module")
@@ -214,26 +213,9 @@ def test_the_published_version_active_waiter(server: FaasServer) -> None:
 
 
 def test_the_aws_cli_with_qualifiers(server: FaasServer) -> None:
-    aws = aws_cli()
-    if aws is None:
-        pytest.skip("the AWS CLI is not installed (awscli is in the test extras)")
     name = two_versions(server, "cli")
-    env = clean_env(
-        {
-            "AWS_SHARED_CREDENTIALS_FILE": str(server.data_dir / "credentials"),
-            "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-    )
-    base = [aws, "--endpoint-url", server.url, "--region", "us-east-1", "lambda"]
-
-    def run(*args: str) -> Any:
-        completed = subprocess.run(
-            [*base, *args], capture_output=True, text=True, env=env, timeout=120, check=False
-        )
-        assert completed.returncode == 0, completed.stderr
-        return json.loads(completed.stdout) if completed.stdout.strip() else None
-
+    cli = aws_cli_for(server.data_dir, server.url)
+    run = cli.ok
     run("wait", "published-version-active", "--function-name", name, "--qualifier", "2")
     run("create-alias", "--function-name", name, "--name", "live", "--function-version", "1")
     run(
@@ -257,10 +239,9 @@ def test_the_aws_cli_with_qualifiers(server: FaasServer) -> None:
     assert config["FunctionArn"] == f"{ARN}:{name}:2"
     functions = run("list-functions", "--function-version", "ALL")["Functions"]
     assert [f["Version"] for f in functions if f["FunctionName"] == name] == ["$LATEST", "1", "2"]
-    completed = subprocess.run(
-        [*base, "put-provisioned-concurrency-config", "--function-name", name,
-         "--qualifier", "7", "--provisioned-concurrent-executions", "1"],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+    completed = cli.run(
+        "put-provisioned-concurrency-config", "--function-name", name,
+        "--qualifier", "7", "--provisioned-concurrent-executions", "1",
     )  # fmt: skip
     assert completed.returncode != 0 and "ResourceNotFoundException" in completed.stderr
     run("delete-provisioned-concurrency-config", "--function-name", name, "--qualifier", "live")

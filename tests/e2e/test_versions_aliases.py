@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers.server import FaasServer, aws_cli, clean_env, make_zip
+from tests.helpers.server import FaasServer, aws_cli_for, make_zip
 
 ACCOUNT = "000000000000"
 ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function"
@@ -504,27 +504,10 @@ def test_an_event_sent_to_a_version_runs_that_version(server: FaasServer, lambda
 
 
 def test_the_aws_cli_publishes_aliases_and_invokes(server: FaasServer, tmp_path: Path) -> None:
-    aws = aws_cli()
-    if aws is None:
-        pytest.skip("the AWS CLI is not installed (awscli is in the test extras)")
+    cli = aws_cli_for(server.data_dir, server.url)
+    run = cli.ok
     name = unique("awscli")
     server.deploy(name, source("one"))
-    env = clean_env(
-        {
-            "AWS_SHARED_CREDENTIALS_FILE": str(server.data_dir / "credentials"),
-            "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-    )
-    base = [aws, "--endpoint-url", server.url, "--region", "us-east-1", "lambda"]
-
-    def run(*args: str) -> Any:
-        completed = subprocess.run(
-            [*base, *args], capture_output=True, text=True, env=env, timeout=120, check=False
-        )
-        assert completed.returncode == 0, completed.stderr
-        return json.loads(completed.stdout) if completed.stdout.strip() else None
-
     assert run("publish-version", "--function-name", name)["Version"] == "1"
     alias = run(
         "create-alias", "--function-name", name, "--name", "live", "--function-version", "1"
@@ -537,10 +520,7 @@ def test_the_aws_cli_publishes_aliases_and_invokes(server: FaasServer, tmp_path:
     invoked = run("invoke", "--function-name", name, "--qualifier", "live", str(out))
     assert invoked["ExecutedVersion"] == "1"
     assert json.loads(out.read_text())["arn"] == f"{ARN}:{name}:live"
-    completed = subprocess.run(
-        [*base, "delete-function", "--function-name", name, "--qualifier", "1"],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
-    )  # fmt: skip
+    completed = cli.run("delete-function", "--function-name", name, "--qualifier", "1")
     assert completed.returncode != 0
     assert "ResourceConflictException" in completed.stderr
     run("delete-alias", "--function-name", name, "--name", "live")

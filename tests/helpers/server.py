@@ -111,6 +111,46 @@ def aws_cli() -> str | None:
     return str(beside) if beside.is_file() else shutil.which("aws")
 
 
+@dataclass(frozen=True)
+class AwsCli:
+    """The AWS CLI v1 pointed at a test server, signing with its admin key (the credentials
+    file the server wrote), nothing of the machine's own configuration."""
+
+    base: tuple[str, ...]
+    env: Mapping[str, str]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.base, *args],
+            capture_output=True,
+            text=True,
+            env=dict(self.env),
+            timeout=120,
+            check=False,
+        )
+
+    def ok(self, *args: str) -> Any:
+        """Run a command that must succeed; its JSON output (None when it prints nothing)."""
+        completed = self.run(*args)
+        assert completed.returncode == 0, completed.stderr
+        return json.loads(completed.stdout) if completed.stdout.strip() else None
+
+
+def aws_cli_for(data_dir: Path, url: str, service: str = "lambda") -> AwsCli:
+    """The AWS CLI for `service` at a server's `url`; skips the test where it is missing."""
+    aws = aws_cli()
+    if aws is None:
+        pytest.skip("the AWS CLI is not installed (awscli is in the test extras)")
+    env = clean_env(
+        {
+            "AWS_SHARED_CREDENTIALS_FILE": str(data_dir / "credentials"),
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    return AwsCli((aws, "--endpoint-url", url, "--region", REGION, service), env)
+
+
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAAS_", "AWS_"))}
     # Servers of the suite leave the machine's network configuration alone (no veth, no
