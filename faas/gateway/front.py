@@ -157,10 +157,15 @@ class FrontDoor:
     ) -> asyncio.Server:
         """Accept connections on host:port, or on an already bound socket."""
         loop = asyncio.get_running_loop()
+        # A crowd of connections arriving at once waits in the kernel's queue instead of
+        # being dropped (asyncio's default is 100; the kernel caps it at somaxconn).
+        backlog = self.limits.max_connections
         if sock is not None:
-            server = await loop.create_server(self, sock=sock, ssl=ssl)
+            server = await loop.create_server(self, sock=sock, ssl=ssl, backlog=backlog)
         else:
-            server = await loop.create_server(self, host, port, ssl=ssl, reuse_address=True)
+            server = await loop.create_server(
+                self, host, port, ssl=ssl, reuse_address=True, backlog=backlog
+            )
         self._servers.append(server)
         if self._sweeper is None:
             self._sweeper = loop.call_later(self._sweep_interval_s, self._sweep)
