@@ -442,8 +442,42 @@ class RateLimitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """What one HTTP client may hold of the gateway: connections, time and header space.
+    Past a limit the gateway answers (503, 408, 431) and closes that connection; every other
+    client is served as usual."""
+
+    # Open connections at once (every listener together); past it a new one is answered 503
+    # and closed. Below the process's open-file limit, which faas raises to its maximum.
+    max_connections: int = 4096
+    # From a connection's first byte (or a keep-alive connection's next request's first
+    # byte) to the end of the request's headers; slower clients (slow loris) get 408.
+    header_timeout_s: float = 10.0
+    # From the end of the headers to the end of the body (70 MB at ~1.2 MB/s); then 408.
+    body_timeout_s: float = 60.0
+    # An idle keep-alive connection is closed after this long.
+    keepalive_timeout_s: float = 75.0
+    # A request's line and headers together, and the number of headers; past either, 431.
+    max_header_bytes: int = 65536
+    max_headers: int = 100
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_connections",
+            "header_timeout_s",
+            "body_timeout_s",
+            "keepalive_timeout_s",
+            "max_header_bytes",
+            "max_headers",
+        ):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"http.{name} must be greater than 0")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     logs: LogSettings = field(default_factory=LogSettings)
     pool: PoolSettings = field(default_factory=PoolSettings)
@@ -493,6 +527,7 @@ class Settings:
 
 _SECTIONS: dict[str, type[Any]] = {
     "server": ServerSettings,
+    "http": HttpSettings,
     "store": StoreSettings,
     "logs": LogSettings,
     "pool": PoolSettings,

@@ -42,7 +42,10 @@ JOURNAL_DIR = "journal"
 # Top-level entries that are no one's state: the lock, the records journal (drained into the
 # database before any copy), and what the sandbox makes again at every start (its /tmp images,
 # their fallback directories, the workers' network state).
-_NOT_STATE = frozenset({LOCK_FILE, JOURNAL_DIR, "scratch", "tmp", "net"})
+# Made again at each start, or rebuilt from what is kept: the AWS SDK trees functions get
+# (faas.pool.sdk) and the layers' merged /opt trees (made of the layers' own contents).
+_NOT_STATE = frozenset({LOCK_FILE, JOURNAL_DIR, "scratch", "tmp", "net", "runtime-sdk"})
+_REBUILT = frozenset({PurePosixPath("layers/opt")})
 # The database's own files: copied through the database, never as files.
 _DATABASE_FILES = frozenset(DATABASE_FILE + suffix for suffix in ("", "-wal", "-shm", "-journal"))
 _CONTENT_TREE = re.compile(r"[0-9a-f]{64}")
@@ -131,8 +134,11 @@ def persistent_files(data_dir: Path) -> list[PurePosixPath]:
     # The keys are copied by their role, from wherever the configuration puts them.
     skip = _NOT_STATE | _DATABASE_FILES | {MASTER_KEY_FILE, CREDENTIALS_FILE}
     device = data_dir.stat().st_dev
-    found = _walk(data_dir, device, skip=skip)
-    return sorted(PurePosixPath(path.relative_to(data_dir).as_posix()) for path in found)
+    found = (
+        PurePosixPath(path.relative_to(data_dir).as_posix())
+        for path in _walk(data_dir, device, skip=skip)
+    )
+    return sorted(path for path in found if not any(path.is_relative_to(r) for r in _REBUILT))
 
 
 def _walk(directory: Path, device: int, *, skip: frozenset[str]) -> Iterator[Path]:

@@ -13,11 +13,13 @@ import errno
 import functools
 import logging
 import os
+import resource
 import signal
 import ssl
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import Engine
@@ -35,7 +37,7 @@ from faas.auth.setup import (
     start_auth,
 )
 from faas.backup.snapshot import NodeBackup, NodeFiles
-from faas.config import ConfigError, Settings
+from faas.config import ConfigError, HttpSettings, Settings
 from faas.datadir import DataDirLock, lock_data_dir
 from faas.domain import MB, Limits, StoredSummary
 from faas.errors import FaasError
@@ -444,7 +446,13 @@ async def _start_parts(
             backups=node_backup(settings, engine, records, logs, content_hold),
         )
     )
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.server.shutdown_grace_s)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=settings.server.shutdown_grace_s,
+        # The requests the front door hands over were read under the same limits.
+        **aiohttp_limits(settings.http),
+    )
     await runner.setup()
     undo.push_async_callback(runner.cleanup)
     front = await start_front_door(settings, app, runner, planner, gateway_services)
@@ -688,6 +696,43 @@ async def start_queue(
     return QueueParts(service, dispatcher, configs, dead_letters, sweeper, enqueuer, wake)
 
 
+# Descriptors kept for what is not a connection (workers' pipes, the database, the journal,
+# log files, listeners) when max_connections is compared with the open-file limit.
+OPEN_FILES_RESERVE = 512
+
+
+def aiohttp_limits(http: HttpSettings) -> dict[str, Any]:
+    """aiohttp's own parser limits, as wide as the front door's: a head it let through must
+    not be refused again by the second parser."""
+    return {
+        "keepalive_timeout": http.keepalive_timeout_s,
+        "max_line_size": http.max_header_bytes,
+        "max_field_size": http.max_header_bytes,
+        "max_headers": http.max_headers,
+    }
+
+
+def raise_open_file_limit(http: HttpSettings) -> None:
+    """Every connection is a descriptor: the soft limit goes up to the hard one (often 1024
+    against 524288), and a warning says when max_connections cannot fit under it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    # Workers, the database, the journal and the listeners take descriptors too.
+    room = soft - OPEN_FILES_RESERVE
+    if soft != resource.RLIM_INFINITY and http.max_connections > room:
+        log.warning(
+            "http.max_connections is %d, but this process may open %d files: past about %d "
+            "connections, new ones fail to be accepted; raise the limit (LimitNOFILE=) or "
+            "lower http.max_connections",
+            http.max_connections,
+            soft,
+            max(room, 0),
+        )
+
+
 async def start_front_door(
     settings: Settings,
     app: web.Application,
@@ -699,7 +744,10 @@ async def start_front_door(
     aiohttp_server = runner.server
     assert aiohttp_server is not None  # the runner is set up
     front = FrontDoor(
-        app[INVOKE_HANDLER], aiohttp_server, max_body_bytes=settings.server.max_request_mb * MB
+        app[INVOKE_HANDLER],
+        aiohttp_server,
+        max_body_bytes=settings.server.max_request_mb * MB,
+        limits=settings.http,
     )
     try:
         await listen(front, settings.server.host, settings.server.port, tls_context(settings))
@@ -938,4 +986,5 @@ def serve(settings: Settings, *, rotate_master_key: bool = False) -> int:
     private_mounts_reason = isolate_mounts()
     if private_mounts_reason:
         log.info("mounts are shared with the host: %s", private_mounts_reason)
+    raise_open_file_limit(settings.http)
     return run_event_loop(run_until_signalled(settings, rotate_master_key=rotate_master_key))

@@ -10,6 +10,12 @@ that is not an Invoke hands the connection, with the bytes received since the re
 to an aiohttp protocol, which serves it from then on (aiohttp's Invoke route serves the
 Invokes that follow there, with the same code and answers).
 
+Every connection stays this protocol's for its whole life: one handed to aiohttp is relayed
+to aiohttp's protocol, byte for byte, while a second parser watches where its requests begin
+and end. So the limits of [http] (faas.config.HttpSettings) hold for every connection: how
+many may be open, how long a request's headers and body may take to arrive (slow clients are
+cut off: aiohttp has no such timeouts of its own), how large and how many its headers.
+
 Requests on one connection are answered in order, one at a time (HTTP/1.1 pipelining). A
 request that is not an Invoke and arrived in the same read as the end of an earlier request
 cannot be handed over (where it begins is not known), and clients must not pipeline after a
@@ -37,17 +43,16 @@ from aiohttp.http import SERVER_SOFTWARE
 from multidict import CIMultiDict
 from yarl import URL
 
+from faas.config import HttpSettings
 from faas.gateway.fast_request import FastRequest, InvokeRequestView
 
 log = logging.getLogger(__name__)
 
 INVOKE_PATH = re.compile(r"/2015-03-31/functions/([^{}/]+)/invocations")
-# A request head (request line and headers) larger than this is refused before it is routed.
-MAX_HEAD_BYTES = 64 * 1024
 # Pipelined requests kept waiting on one connection before it stops reading.
 MAX_QUEUED_REQUESTS = 16
-# An idle keep-alive connection is closed after this long (aiohttp's default too).
-KEEPALIVE_TIMEOUT_S = 75.0
+# The longest pause between two looks at the connections' deadlines; shorter when a timeout
+# is (a quarter of the shortest), so a deadline is kept to within a quarter of it.
 SWEEP_INTERVAL_S = 5.0
 _REASONS = {
     200: "OK",
@@ -56,6 +61,7 @@ _REASONS = {
     400: "Bad Request",
     403: "Forbidden",
     404: "Not Found",
+    408: "Request Timeout",
     413: "Request Entity Too Large",
     429: "Too Many Requests",
     431: "Request Header Fields Too Large",
@@ -100,7 +106,8 @@ class _HttpDate:
 
 
 class FrontDoor:
-    """Makes the protocol of every accepted connection and tracks them, for a graceful stop.
+    """Makes the protocol of every accepted connection and tracks them, for a graceful stop
+    and the [http] limits.
 
     `aiohttp_server` makes the aiohttp protocol a connection is handed to (the runner's
     low-level server, which tracks and stops those itself)."""
@@ -111,17 +118,31 @@ class FrontDoor:
         aiohttp_server: Callable[[], asyncio.Protocol],
         *,
         max_body_bytes: int,
-        keepalive_timeout_s: float = KEEPALIVE_TIMEOUT_S,
+        limits: HttpSettings | None = None,
     ) -> None:
         self.invoke = invoke
         self.aiohttp_server = aiohttp_server
         self.max_body_bytes = max_body_bytes
-        self.keepalive_timeout_s = keepalive_timeout_s
+        self.limits = limits or HttpSettings()
         self.date = _HttpDate()
+        # Served here (and stopped by drain()); `relayed`: handed to aiohttp, which stops them.
         self.connections: set[FrontProtocol] = set()
+        self.relayed: set[FrontProtocol] = set()
+        self.refused_connections = 0
+        self.timed_out = 0
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self.stopping = False
+        self._sweep_interval_s = min(
+            SWEEP_INTERVAL_S,
+            self.limits.header_timeout_s / 4,
+            self.limits.body_timeout_s / 4,
+            self.limits.keepalive_timeout_s / 4,
+        )
+
+    @property
+    def open_connections(self) -> int:
+        return len(self.connections) + len(self.relayed)
 
     def __call__(self) -> FrontProtocol:
         return FrontProtocol(self)
@@ -136,13 +157,18 @@ class FrontDoor:
     ) -> asyncio.Server:
         """Accept connections on host:port, or on an already bound socket."""
         loop = asyncio.get_running_loop()
+        # A crowd of connections arriving at once waits in the kernel's queue instead of
+        # being dropped (asyncio's default is 100; the kernel caps it at somaxconn).
+        backlog = self.limits.max_connections
         if sock is not None:
-            server = await loop.create_server(self, sock=sock, ssl=ssl)
+            server = await loop.create_server(self, sock=sock, ssl=ssl, backlog=backlog)
         else:
-            server = await loop.create_server(self, host, port, ssl=ssl, reuse_address=True)
+            server = await loop.create_server(
+                self, host, port, ssl=ssl, reuse_address=True, backlog=backlog
+            )
         self._servers.append(server)
         if self._sweeper is None:
-            self._sweeper = loop.call_later(SWEEP_INTERVAL_S, self._sweep_idle)
+            self._sweeper = loop.call_later(self._sweep_interval_s, self._sweep)
         return server
 
     @property
@@ -177,12 +203,16 @@ class FrontDoor:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
 
-    def _sweep_idle(self) -> None:
+    def _sweep(self) -> None:
+        """Close idle keep-alive connections, and those whose request is late (408)."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         for connection in list(self.connections):
-            connection.close_if_idle_since(now - self.keepalive_timeout_s)
-        self._sweeper = loop.call_later(SWEEP_INTERVAL_S, self._sweep_idle)
+            connection.close_if_idle_since(now - self.limits.keepalive_timeout_s)
+        for connection in [*self.connections, *self.relayed]:
+            if connection.cut_if_late(now):
+                self.timed_out += 1
+        self._sweeper = loop.call_later(self._sweep_interval_s, self._sweep)
 
 
 class _Message:
@@ -193,6 +223,7 @@ class _Message:
         "body_size",
         "field",
         "head_size",
+        "header_count",
         "headers",
         "http_10",
         "invoke_name",
@@ -211,6 +242,7 @@ class _Message:
         self.body = bytearray()
         self.body_size = 0
         self.head_size = 0
+        self.header_count = 0
         self.invoke_name = ""
         self.path = ""
         self.raw_target = ""
@@ -245,28 +277,61 @@ class FrontProtocol(asyncio.Protocol):
         self.idle_event.set()
         self._last_active = self._loop.time()
         self._closed = False
+        # Loop times by which the request being read must have its headers / its body; None
+        # when nothing is being read (an idle keep-alive connection: keepalive_timeout_s).
+        self._head_deadline: float | None = None
+        self._body_deadline: float | None = None
+        # Once handed to aiohttp: its protocol, fed what arrives, and the watch on its requests.
+        self._inner: asyncio.BaseProtocol | None = None
+        self._watch: httptools.HttpRequestParser | None = None
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
+        if self._door.open_connections >= self._door.limits.max_connections:
+            self._door.refused_connections += 1
+            self._closed = True
+            self._transport.write(_plain_answer(503))
+            self._transport.close()
+            return
         peer = transport.get_extra_info("peername")
         self._remote = str(peer[0]) if isinstance(peer, tuple | list) and peer else None
         self._door.connections.add(self)
+        # Its first request's headers are due from now: a client that connects and says
+        # nothing holds the connection no longer than a slow one.
+        self._head_deadline = self._loop.time() + self._door.limits.header_timeout_s
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._door.connections.discard(self)
+        self._door.relayed.discard(self)
         self._writable.set()  # nothing waits for a write any more
         self.idle_event.set()
+        if self._inner is not None:
+            self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.pause_writing()
+            return
         self._writable.clear()
 
     def resume_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.resume_writing()
+            return
         self._writable.set()
 
+    def eof_received(self) -> bool | None:
+        if self._inner is not None and isinstance(self._inner, asyncio.Protocol):
+            return self._inner.eof_received()
+        return None
+
     def data_received(self, data: bytes) -> None:
+        if self._inner is not None:
+            self._relay(data)
+            return
         if self._handoff is not None:
             self._handoff.append(data)
             return
@@ -296,6 +361,8 @@ class FrontProtocol(asyncio.Protocol):
     # -- llhttp callbacks --------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self._head_deadline is None:
+            self._head_deadline = self._loop.time() + self._door.limits.header_timeout_s
         self._message = _Message()
         clean = self._read_started_clean and not self._completed_in_read
         # From the read that holds this request's first byte (it began that read).
@@ -306,14 +373,16 @@ class FrontProtocol(asyncio.Protocol):
         assert message is not None
         message.url += url
         message.head_size += len(url)
-        if message.head_size > MAX_HEAD_BYTES:
+        if message.head_size > self._door.limits.max_header_bytes:
             raise _Refuse(431)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         message = self._message
         assert message is not None
         message.head_size += len(name) + len(value) + 4
-        if message.head_size > MAX_HEAD_BYTES:
+        message.header_count += 1
+        limits = self._door.limits
+        if message.head_size > limits.max_header_bytes or message.header_count > limits.max_headers:
             raise _Refuse(431)
         message.headers.append(
             (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
@@ -324,6 +393,8 @@ class FrontProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         message = self._message
         assert message is not None
+        self._head_deadline = None
+        self._body_deadline = self._loop.time() + self._door.limits.body_timeout_s
         parser = self._parser
         if parser.get_method() != b"POST" or parser.should_upgrade() or not self._route(message):
             raise _HandOff()
@@ -344,6 +415,7 @@ class FrontProtocol(asyncio.Protocol):
         message = self._message
         assert message is not None
         self._message = None
+        self._body_deadline = None
         self._completed_in_read = True
         request = FastRequest(
             method="POST",
@@ -486,30 +558,71 @@ class FrontProtocol(asyncio.Protocol):
             self._pause_reading()  # the earlier answers go out first
 
     def _complete_hand_off(self) -> None:
+        """From now on aiohttp serves the connection: what arrives is relayed to its protocol
+        (which writes to the transport itself), watched for the [http] deadlines."""
         transport = self._transport
         assert transport is not None and self._handoff is not None
         pending, self._handoff = self._handoff, None
         self._door.connections.discard(self)
+        self._door.relayed.add(self)
+        self._head_deadline = self._body_deadline = None
+        self._watch = httptools.HttpRequestParser(_RequestWatch(self))
         protocol = self._door.aiohttp_server()
-        transport.set_protocol(protocol)
+        self._inner = protocol
         protocol.connection_made(transport)
         for chunk in pending:
             if transport.is_closing():
                 break
-            protocol.data_received(chunk)
+            self._relay(chunk)
         if self._reading_paused:
             self._reading_paused = False
             transport.resume_reading()
+
+    def _relay(self, data: bytes) -> None:
+        watch = self._watch
+        if watch is not None:
+            try:
+                watch.feed_data(data)
+            except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+                # aiohttp answers what it cannot parse; an upgrade is not HTTP any more.
+                self._watch = None
+                self._head_deadline = self._body_deadline = None
+        inner = self._inner
+        assert isinstance(inner, asyncio.Protocol)
+        inner.data_received(data)
+
+    # -- deadlines -----------------------------------------------------------------------
+
+    def request_began(self) -> None:
+        if self._head_deadline is None:
+            self._head_deadline = self._loop.time() + self._door.limits.header_timeout_s
+
+    def headers_read(self) -> None:
+        self._head_deadline = None
+        self._body_deadline = self._loop.time() + self._door.limits.body_timeout_s
+
+    def request_read(self) -> None:
+        self._body_deadline = None
+
+    def cut_if_late(self, now: float) -> bool:
+        """Close the connection if its request's headers or body are late (408 when nothing
+        is being answered on it); True if it was."""
+        late = (self._head_deadline is not None and now > self._head_deadline) or (
+            self._body_deadline is not None and now > self._body_deadline
+        )
+        if not late or self._closed:
+            return False
+        self._head_deadline = self._body_deadline = None
+        if self._inner is None and self._serving is None:
+            self._write(_plain_answer(408))
+        self._close()
+        return True
 
     def _refuse(self, status: int) -> None:
         """A request that cannot be parsed or is too large: answer it (after the earlier
         ones) and close."""
         self._stop_reading_for_good()
-        body = f"{status}: {_REASONS[status]}".encode()
-        answer = (
-            f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: text/plain; charset=utf-8"
-            f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        ).encode() + body
+        answer = _plain_answer(status)
         if self._serving is None:
             self._write(answer)
             self._close()
@@ -568,6 +681,34 @@ class FrontProtocol(asyncio.Protocol):
         if self._transport is not None and not self._closed:
             self._closed = True
             self._transport.abort()
+
+
+class _RequestWatch:
+    """llhttp callbacks for a connection relayed to aiohttp: where its requests begin, where
+    their headers end and where they end, for the [http] deadlines."""
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: FrontProtocol) -> None:
+        self._protocol = protocol
+
+    def on_message_begin(self) -> None:
+        self._protocol.request_began()
+
+    def on_headers_complete(self) -> None:
+        self._protocol.headers_read()
+
+    def on_message_complete(self) -> None:
+        self._protocol.request_read()
+
+
+def _plain_answer(status: int) -> bytes:
+    """A whole answer of the front door's own, closing the connection."""
+    body = f"{status}: {_REASONS[status]}".encode()
+    return (
+        f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: text/plain; charset=utf-8"
+        f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
 
 
 def _body_of(response: web.StreamResponse) -> bytes:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
+from faas.config import HttpSettings
 from faas.gateway.front import FrontDoor
 
 pytestmark = pytest.mark.asyncio
@@ -45,7 +46,9 @@ async def _fast_invoke(served: Served, request: web.Request) -> web.StreamRespon
 
 
 @contextlib.asynccontextmanager
-async def front_door() -> AsyncIterator[tuple[FrontDoor, Served, int]]:
+async def front_door(
+    limits: HttpSettings | None = None,
+) -> AsyncIterator[tuple[FrontDoor, Served, int]]:
     served = Served()
 
     async def invoke(request: web.Request) -> web.StreamResponse:
@@ -65,7 +68,7 @@ async def front_door() -> AsyncIterator[tuple[FrontDoor, Served, int]]:
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
     await runner.setup()
     assert runner.server is not None
-    door = FrontDoor(invoke, runner.server, max_body_bytes=MAX_BODY)
+    door = FrontDoor(invoke, runner.server, max_body_bytes=MAX_BODY, limits=limits)
     await door.listen("127.0.0.1", 0)
     port = door.addresses[0][1]
     try:
