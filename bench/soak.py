@@ -32,7 +32,7 @@ from bench.soak_plot import render
 from bench.soak_report import summary_markdown
 from bench.soak_traffic import Mix, Tally, Traffic, drive
 from bench.soak_verify import verify, wait_drained
-from bench.soak_watch import Killer, Sample, Sampler, watch
+from bench.soak_watch import Killer, Sampler, watch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUCKET = "soak"
@@ -114,15 +114,24 @@ async def soak(plan: Plan, workdir: Path) -> dict[str, Any]:
         sampler = Sampler(server, tally, started)
         killer = Killer(server, tally, started, plan.seed)
         traffic = Traffic(
-            server.target, plan.invocations, plan.concurrency, invoked, bucket_dir, plan.mix,
+            server.target,
+            plan.invocations,
+            plan.concurrency,
+            invoked,
+            bucket_dir,
+            plan.mix,
             plan.seed,
         )
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
             first = await sampler.take(http, 0)
             load = asyncio.ensure_future(drive(traffic, tally))
             samples = await watch(
-                sampler, killer, http, load,
-                sample_every_s=plan.sample_every_s, kill_every_s=plan.kill_every_s,
+                sampler,
+                killer,
+                http,
+                load,
+                sample_every_s=plan.sample_every_s,
+                kill_every_s=plan.kill_every_s,
             )
             await load
             load_s = time.monotonic() - started

@@ -161,12 +161,13 @@ def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
 
 
 def classify(kind: Kind, answer: Answer) -> str:
-    """"ok", or the error in the words of the answer (Lambda's error type where it has one)."""
+    """OK, or the error in the words of the answer (Lambda's error type where it has one)."""
     expected = 202 if kind is Kind.ASYNC else 200
     if answer.status == expected:
         if "x-amz-function-error" not in answer.headers:
             return OK
-        return f"function error: {_error_type(answer.body) or answer.headers['x-amz-function-error']}"
+        error = _error_type(answer.body) or answer.headers["x-amz-function-error"]
+        return f"function error: {error}"
     code = answer.headers.get("x-amzn-errortype") or _error_type(answer.body) or "no error type"
     return f"HTTP {answer.status} {code}"
 

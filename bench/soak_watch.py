@@ -22,6 +22,7 @@ from bench.servers import ServerProcess, Target, health
 from bench.soak_traffic import Tally
 
 MB = 1024 * 1024
+RETRY_KILL_S = 0.05
 WANTED_SERIES = (
     "faas_records_journal_segments ",
     "faas_records_ingested_total ",
@@ -181,10 +182,10 @@ async def watch(
         await asyncio.wait({traffic}, timeout=max(0.0, wake - time.monotonic()))
         now = time.monotonic()
         if now >= next_kill:
-            killer.kill_one()
-            next_kill = now + kill_every_s
+            # No worker to aim at yet (none answered, or the last one is gone): soon again.
+            killed = killer.kill_one()
+            next_kill = now + (kill_every_s if killed else min(kill_every_s, RETRY_KILL_S))
         if now >= next_sample or traffic.done():
             samples.append(await sampler.take(http, len(killer.kills)))
             next_sample = now + sample_every_s
     return samples
-
