@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from bench.soak_plot import render
 from bench.soak_report import summary_markdown
 from bench.soak_traffic import Mix, Tally, Traffic, drive
 from bench.soak_verify import verify, wait_drained
-from bench.soak_watch import Killer, Sampler, watch
+from bench.soak_watch import Killer, Sample, Sampler, watch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUCKET = "soak"
@@ -45,12 +46,14 @@ SERVER_ENV = {
 
 PLAIN = """\
 import os
+import sys
 def handler(event, context):
     return {"pid": os.getpid()}
 """
 # One line per invocation into the function's log stream.
 LOGGING = """\
 import os
+import sys
 def handler(event, context):
     print("soak", context.aws_request_id, event.get("hello"))
     return {"pid": os.getpid()}
@@ -58,6 +61,7 @@ def handler(event, context):
 # The file trigger's function logs the key of every file it is told about.
 FILES = """\
 import os
+import sys
 def handler(event, context):
     print("file", event["Records"][0]["s3"]["object"]["key"])
     return {"pid": os.getpid()}
@@ -132,6 +136,7 @@ async def soak(plan: Plan, workdir: Path) -> dict[str, Any]:
                 load,
                 sample_every_s=plan.sample_every_s,
                 kill_every_s=plan.kill_every_s,
+                on_sample=progress,
             )
             await load
             load_s = time.monotonic() - started
@@ -147,6 +152,17 @@ async def soak(plan: Plan, workdir: Path) -> dict[str, Any]:
         "kills": [{"t_s": k.t_s, "function": k.function, "pid": k.pid} for k in killer.kills],
         "verdict": verdict.as_dict(),
     }
+
+
+def progress(sample: Sample) -> None:
+    """One line per sample on stderr, so that a long run shows where it is."""
+    print(
+        f"{sample.t_s:8.1f} s  {sample.finished:>9,} done  {sample.rps:8,.0f}/s  "
+        f"p50 {sample.p50_ms:7.2f} ms  p99 {sample.p99_ms:7.2f} ms  RSS {sample.rss_mb} MB  "
+        f"fds {sample.fds}  errors {sample.errors}  kills {sample.kills}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def totals(tally: Tally) -> dict[str, dict[str, int]]:

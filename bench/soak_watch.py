@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -172,6 +173,7 @@ async def watch(
     *,
     sample_every_s: float,
     kill_every_s: float,
+    on_sample: Callable[[Sample], None] = lambda _: None,
 ) -> list[Sample]:
     """Sample and kill on their own clocks until `traffic` is done; then one last sample."""
     samples: list[Sample] = []
@@ -187,5 +189,6 @@ async def watch(
             next_kill = now + (kill_every_s if killed else min(kill_every_s, RETRY_KILL_S))
         if now >= next_sample or traffic.done():
             samples.append(await sampler.take(http, len(killer.kills)))
+            on_sample(samples[-1])
             next_sample = now + sample_every_s
     return samples
