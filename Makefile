@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: serve test lint bench clean node-extras
+.PHONY: serve test lint bench soak clean node-extras
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ node-extras:
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.run $(ARGS)
+
+# Not part of `make test`: 1,000,000 invocations with workers SIGKILLed (bench/soak.py; about
+# 5-10 minutes on 2 cores). ARGS="--invocations 20000" for a short one.
+soak: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.soak $(ARGS)
 
 clean:
 	rm -rf $(VENV) .faas .pytest_cache .mypy_cache .ruff_cache
