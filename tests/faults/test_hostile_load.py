@@ -6,17 +6,16 @@ function's callers notice nothing; nothing of either outlives its workers.
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from pathlib import Path
 
 import psutil
 
-from tests.helpers.faults import HELLO, calls, interleave, start_fault_server
+from tests.helpers.faults import HELLO, SYNC_CALLS, calls, interleave, start_fault_server
 from tests.helpers.leaks import gone_problems, growth_problems, settle, teardown_problems
 from tests.helpers.load import Call, run_load
 
-ORDINARY_CALLS = int(os.environ.get("FAAS_FAULT_SYNC_CALLS", "1200")) // 2
+ORDINARY_CALLS = SYNC_CALLS // 2
 HOSTILE_CALLS = 40
 # Each leaker call fills 128 MB before it is killed: fewer of them keep the test short.
 LEAKER_CALLS = 20

@@ -4,7 +4,6 @@ answered invocation is on the books, and nothing is left behind."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import threading
@@ -12,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.helpers.faults import (
+    ASYNC_CALLS,
     HELLO,
+    SYNC_CALLS,
     FaultServer,
     calls,
     interleave,
@@ -32,9 +33,6 @@ from tests.helpers.leaks import (
 )
 from tests.helpers.load import WORKER_DIED, Call, LoadResult, run_load
 
-# Counts, not durations: each test is a few seconds on a 2-CPU machine.
-SYNC_CALLS = int(os.environ.get("FAAS_FAULT_SYNC_CALLS", "1200"))
-ASYNC_CALLS = int(os.environ.get("FAAS_FAULT_ASYNC_CALLS", "150"))
 CONCURRENCY = 8
 
 

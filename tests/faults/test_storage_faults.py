@@ -16,7 +16,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.helpers.faults import (
+    ASYNC_CALLS,
     HELLO,
+    SYNC_CALLS,
     calls,
     integrity,
     interleave,
@@ -27,8 +29,6 @@ from tests.helpers.faults import (
 from tests.helpers.leaks import gone_problems, growth_problems, settle, teardown_problems
 from tests.helpers.load import run_load
 
-SYNC_CALLS = int(os.environ.get("FAAS_FAULT_SYNC_CALLS", "1200"))
-ASYNC_CALLS = int(os.environ.get("FAAS_FAULT_ASYNC_CALLS", "150"))
 # Below the store's busy timeout (faas/store/engine.py, 5 s): an async enqueue waits the
 # lock out instead of failing.
 LOCK_HELD_S = float(os.environ.get("FAAS_FAULT_LOCK_S", "3"))

@@ -19,6 +19,10 @@ from tests.helpers.leaks import Footprint, footprint, uid_base
 from tests.helpers.load import Answer, Call
 from tests.helpers.server import FaasServer
 
+# Counts, not durations: each fault test takes seconds on a 2-CPU machine; raise them for a
+# longer run (FAAS_FAULT_SYNC_CALLS=20000 ...).
+SYNC_CALLS = int(os.environ.get("FAAS_FAULT_SYNC_CALLS", "1200"))
+ASYNC_CALLS = int(os.environ.get("FAAS_FAULT_ASYNC_CALLS", "150"))
 # Seconds, not minutes: idle workers are reaped after a second, failed events retried at
 # once, a dead server's leases lapse after two seconds.
 FAST = {
