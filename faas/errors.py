@@ -131,3 +131,34 @@ class ServiceUnavailable(FaasError):
 
     code = "ServiceException"
     status = 503
+
+
+class DiskFull(ServiceUnavailable):
+    """The data directory's filesystem is full: new work that must be written there (a
+    record, a queued event, a deploy) is refused until space returns; nothing is lost."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"No space left on the data directory's filesystem: {what} could not be written. "
+            "Free space there; the service resumes by itself."
+        )
+
+
+# errno values of a full filesystem or quota, and SQLite's SQLITE_FULL result code.
+_DISK_FULL_ERRNOS = frozenset({28, 122})  # ENOSPC, EDQUOT
+_SQLITE_FULL = 13
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """Whether `error`, or an error it wraps (a database driver's, SQLAlchemy's `orig`, or
+    its cause), says the disk is full."""
+    seen = 0
+    while error is not None and seen < 8:
+        if isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS:
+            return True
+        if getattr(error, "sqlite_errorcode", None) == _SQLITE_FULL:
+            return True
+        wrapped = getattr(error, "orig", None)
+        error = wrapped if isinstance(wrapped, BaseException) else error.__cause__
+        seen += 1
+    return False

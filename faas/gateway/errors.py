@@ -12,7 +12,14 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from faas.errors import FaasError, RequestTooLarge, ServiceError, TooManyRequests
+from faas.errors import (
+    DiskFull,
+    FaasError,
+    RequestTooLarge,
+    ServiceError,
+    TooManyRequests,
+    is_disk_full,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,4 +59,6 @@ def error_answer(request: web.Request, error: Exception) -> web.Response:
             RequestTooLarge(f"Request must be smaller than {error.text or 'the limit'}")
         )
     log.error("unexpected error serving %s %s", request.method, request.path, exc_info=error)
+    if is_disk_full(error):  # a deploy's code, a row: the caller can act on this one
+        return error_response(DiskFull("the request's data"))
     return error_response(ServiceError("Internal error; the server log has details"))

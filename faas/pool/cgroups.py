@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +26,11 @@ MB = 1024 * 1024
 # Lambda gives one full vCPU at 1769 MB; a CPU share is scaled from that.
 FULL_CPU_MEMORY_MB = 1769
 PIDS_MAX = 1024  # Lambda's limit on processes/threads per execution environment
+# How long a release waits for the processes it killed to be gone before it leaves the
+# cgroup for the next worker's creation to remove: SIGKILLed processes exit within
+# milliseconds, but a worker whose zygote died is reported gone before it has exited.
+RELEASE_WAIT_S = 1.0
+RELEASE_POLL_S = 0.01
 
 
 class WorkerCgroup(Protocol):
@@ -123,6 +129,17 @@ class WorkerNumbers:
             self._last += 1
             return self._last
 
+    def release(self, cgroup: WorkerCgroup) -> None:
+        """Kill what is left in the cgroup and remove it, waiting a moment for the killed
+        processes to exit; a cgroup still busy after that is kept and removed later."""
+        cgroup.kill_all()
+        deadline = time.monotonic() + RELEASE_WAIT_S
+        while not cgroup.remove():
+            if time.monotonic() > deadline:
+                self.keep(cgroup)
+                return
+            time.sleep(RELEASE_POLL_S)
+
     def keep(self, cgroup: WorkerCgroup) -> None:
         """A released cgroup whose processes have not all exited: removed later."""
         with self._lock:
@@ -194,6 +211,23 @@ def kill_listed(procs: Path, rounds: int = 10) -> int:
                 os.kill(pid, signal.SIGKILL)
                 killed += 1
     return killed
+
+
+def rmdir_when_empty(directory: Path, timeout_s: float = RELEASE_WAIT_S) -> bool:
+    """rmdir a cgroup whose processes were just killed: they leave it only once exited, so
+    try again for up to `timeout_s`. False if it is still busy then."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            directory.rmdir()
+        except FileNotFoundError:
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(RELEASE_POLL_S)
+        else:
+            return True
 
 
 def write_interface(path: Path, value: str) -> None:

@@ -27,6 +27,7 @@ from faas.pool.cgroups import (
     WorkerNumbers,
     keyed_value,
     kill_listed,
+    rmdir_when_empty,
     stale_owner,
     write_interface,
 )
@@ -178,9 +179,7 @@ class CgroupV1Manager:
         return WorkerCgroupV1(dirs)
 
     def release(self, cgroup: WorkerCgroup) -> None:
-        cgroup.kill_all()
-        if not cgroup.remove():
-            self._numbers.keep(cgroup)
+        self._numbers.release(cgroup)
 
     def teardown(self) -> None:
         for cgroup in self._numbers.take_leftovers():
@@ -209,9 +208,9 @@ class CgroupV1Manager:
             for stale in parent.parent.glob("faas-*"):
                 if stale_owner(stale.name) is None:
                     continue
-                for child in stale.glob("w*"):
+                children = list(stale.glob("w*"))
+                for child in children:
                     kill_listed(child / "cgroup.procs")
-                    with contextlib.suppress(OSError):
-                        child.rmdir()
-                with contextlib.suppress(OSError):
-                    stale.rmdir()
+                for child in children:
+                    rmdir_when_empty(child)
+                rmdir_when_empty(stale)

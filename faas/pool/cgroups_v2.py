@@ -413,9 +413,7 @@ class CgroupV2Manager:
             raise
 
     def release(self, cgroup: WorkerCgroup) -> None:
-        cgroup.kill_all()
-        if not cgroup.remove():
-            self._numbers.keep(cgroup)
+        self._numbers.release(cgroup)
 
     def teardown(self) -> None:
         """Kill whatever is left below faas-<pid> and remove it. The platform's own leaf

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from faas.domain import QueuedEvent
-from faas.errors import ServiceError, TooManyRequests
+from faas.errors import DiskFull, ServiceError, TooManyRequests, is_disk_full
 from faas.queue.batching import GroupCommit
 from faas.store.queue import EventQueueRepo
 
@@ -58,6 +58,8 @@ class Enqueuer:
             await self._commits.submit(event)
         except Exception as exc:
             log.error("async events not accepted: %s", exc)
+            if is_disk_full(exc):
+                raise DiskFull("the async invocation") from exc
             raise ServiceError("The async invocation could not be queued; try again") from exc
         self.depth += 1
         self._on_committed()

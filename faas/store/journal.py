@@ -33,7 +33,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from faas.errors import ServiceError
+from faas.errors import DiskFull, ServiceError, is_disk_full
 
 _log = logging.getLogger(__name__)
 
@@ -165,10 +165,12 @@ class SegmentWriter:
             written = os.write(self._fd, frame)
         except OSError as exc:
             self._start_over_after_failure()
+            if is_disk_full(exc):
+                raise DiskFull("the invocation's record") from exc
             raise ServiceError(f"the records journal could not be written: {exc}") from exc
-        if written != len(frame):
+        if written != len(frame):  # only a full disk makes a regular file's write short
             self._start_over_after_failure()
-            raise ServiceError("the records journal could not be written: short write (disk full?)")
+            raise DiskFull("the invocation's record")
         seq, offset = self._position
         end = self._position = (seq, offset + written)
         if end[1] >= self._segment_bytes:
