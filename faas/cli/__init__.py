@@ -7,6 +7,7 @@ registers their commands on it.
 from __future__ import annotations
 
 from faas.cli import (
+    api_reference,
     audit,
     backup,
     bill,
