@@ -31,6 +31,7 @@ from faas.cli import (
 from faas.cli.app import main
 
 __all__ = [
+    "api_reference",
     "audit",
     "backup",
     "bill",

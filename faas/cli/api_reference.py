@@ -106,12 +106,14 @@ def _security(requirements: Iterable[Mapping[str, Any]]) -> str:
 
 
 def _contents(content: Mapping[str, Any]) -> str:
-    return ", ".join(f"`{kind}` {_type(media.get('schema', {}))}" for kind, media in content.items())
+    return ", ".join(
+        f"`{kind}` {_type(media.get('schema', {}))}" for kind, media in content.items()
+    )
 
 
 def _type(schema: Mapping[str, Any]) -> str:
     if "$ref" in schema:
-        return schema["$ref"].removeprefix(SCHEMA_PREFIX)
+        return str(schema["$ref"]).removeprefix(SCHEMA_PREFIX)
     if "anyOf" in schema:
         return " or ".join(_type(option) for option in schema["anyOf"])
     if "enum" in schema:

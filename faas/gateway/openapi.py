@@ -289,7 +289,9 @@ def _logs_operation(shapes: Mapping[str, Any]) -> dict[str, Any]:
     outputs = [m["responseBody"]["schema"] for m in models if m.get("responseBody")]
     target = {"type": "string", "enum": [LOGS_TARGET_PREFIX + name for name in LOGS_OPERATIONS]}
     return {
-        "parameters": [{"name": "X-Amz-Target", "in": "header", "required": True, "schema": target}],
+        "parameters": [
+            {"name": "X-Amz-Target", "in": "header", "required": True, "schema": target}
+        ],
         "requestBody": {
             "required": True,
             "content": {LOGS_CONTENT_TYPE: {"schema": {"anyOf": inputs}}},

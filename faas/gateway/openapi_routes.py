@@ -537,7 +537,10 @@ FUNCTION_URL_ROUTES: tuple[RouteDoc, ...] = tuple(
         server_errors=(502,),
         params=(
             Param("url_id", "path", "The URL's id."),
-            *((Param("tail", "path", "The rest of the path, given to the function."),) * bool(suffix)),
+            *(
+                (Param("tail", "path", "The rest of the path, given to the function."),)
+                * bool(suffix)
+            ),
         ),
     )
     for method in FUNCTION_URL_METHODS
@@ -768,9 +771,7 @@ FAAS_ROUTES: tuple[RouteDoc, ...] = (
         request=KEY_BODY,
         response=OBJECT,
     ),
-    RouteDoc(
-        "GET", "/faas/v1/keys", "ListKeys", "faas: access", "Access keys", response=OBJECT
-    ),
+    RouteDoc("GET", "/faas/v1/keys", "ListKeys", "faas: access", "Access keys", response=OBJECT),
     RouteDoc(
         "DELETE",
         "/faas/v1/keys/{name}",

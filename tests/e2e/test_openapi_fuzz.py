@@ -9,6 +9,7 @@ no shrinking, a deadline per request; the whole run takes well under a minute.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import urllib.request
@@ -195,7 +196,10 @@ def test_fuzzed_requests_get_documented_answers(
         result.ok()
         for result in schema.get_all_operations()
         if result.ok().definition.raw.get("operationId") not in EXCLUDED
-        and (not result.ok().path.startswith("/urls/") or result.ok().method.upper() in FUZZED_URL_METHODS)
+        and (
+            not result.ok().path.startswith("/urls/")
+            or result.ok().method.upper() in FUZZED_URL_METHODS
+        )
     ]
     assert len(operations) > 50
     failures: list[str] = []
@@ -224,8 +228,7 @@ def _fuzz(operation: Any, mode: Any, url: str, session: requests.Session) -> lis
         except (AssertionError, BaseExceptionGroup) as failure:  # schemathesis: a group
             found.append(f"{operation.label} ({mode.value}): {str(failure)[:MAX_MESSAGE]}")
 
-    try:
+    # Unsatisfiable: negative data for an operation that takes nothing to get wrong.
+    with contextlib.suppress(Unsatisfiable):
         run()
-    except Unsatisfiable:
-        pass  # negative data for an operation that takes nothing to get wrong
     return found[:3]

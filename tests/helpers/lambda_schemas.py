@@ -161,7 +161,10 @@ def _body(converter: _Converter, shape: Mapping[str, Any]) -> dict[str, Any] | N
         target = converter.shapes[members[payload]["shape"]]
         if target["type"] in ("blob", "string"):
             return {"contentType": "application/octet-stream", "schema": {}}
-        return {"contentType": "application/json", "schema": converter.ref(members[payload]["shape"])}
+        return {
+            "contentType": "application/json",
+            "schema": converter.ref(members[payload]["shape"]),
+        }
     body = {name: m for name, m in members.items() if "location" not in m}
     if not body:
         return None
