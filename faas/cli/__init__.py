@@ -7,6 +7,7 @@ registers their commands on it.
 from __future__ import annotations
 
 from faas.cli import (
+    api_reference,
     audit,
     backup,
     bill,
@@ -30,6 +31,7 @@ from faas.cli import (
 from faas.cli.app import main
 
 __all__ = [
+    "api_reference",
     "audit",
     "backup",
     "bill",

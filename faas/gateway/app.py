@@ -22,6 +22,7 @@ from faas.gateway import (
     layers_api,
     logs_api,
     metrics_api,
+    openapi,
     platform_api,
     policy_api,
     provisioned_api,
@@ -66,6 +67,7 @@ def make_app(services: Services) -> web.Application:
     keys_api.add_routes(app, services.keys, services.auth, services.account_id)
     roles_api.add_routes(app, services.roles, services.auth)
     audit_api.add_routes(app, services.audit, services.auth)
+    openapi.add_routes(app, services.auth)
     # Last: the catch-all answers only what no route above serves.
     unknown_api.add_routes(app, services.auth)
     return app

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from faas.domain import LogEvent, LogGroupInfo, LogQuery, LogStreamInfo
 from faas.errors import FaasError, ResourceNotFound
-from faas.gateway.auth import guarded
+from faas.gateway.auth import AUTHORIZED, guarded
 from faas.gateway.services import LogSource, Services
 from faas.logs.patterns import PatternError, compile_pattern
 
@@ -92,10 +92,18 @@ class LogsApi:
             document = _body(await request.read())
             answer = await operation(request, document)
         except ResourceNotFound as missing:
-            return _error(LogsError("ResourceNotFoundException", missing.message))
+            return self._refused(request, LogsError("ResourceNotFoundException", missing.message))
         except LogsError as error:
-            return _error(error)
+            return self._refused(request, error)
         return web.Response(body=orjson.dumps(answer), content_type=CONTENT_TYPE)
+
+    def _refused(self, request: web.Request, error: LogsError) -> web.Response:
+        # Refused before it named what it acts on (no logGroupName, a bad token...): it was
+        # authorized for nothing, as an unknown target is. Without saying so, the route's
+        # guard would take the answer for a route that forgot to authorize and make it a 500.
+        if request.get(AUTHORIZED) is None:
+            self._auth.no_action(request)
+        return _error(error)
 
     # -- operations ---------------------------------------------------------------------------
 
