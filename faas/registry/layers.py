@@ -35,6 +35,7 @@ from faas.registry.layer_names import (
 from faas.registry.layer_permissions import NO_POLICY, grants, new_statement
 from faas.registry.layer_trees import LayerTrees, tree_name
 from faas.registry.names import aws_now
+from faas.registry.swapped import swapped
 from faas.store.layers import LayerRepo
 
 NOT_FOUND = "The resource you requested does not exist."
@@ -351,12 +352,7 @@ class LayerRegistry:
         self._set_versions(name, {**self._versions.get(name, {}), layer.version: revised})
 
     def _set_versions(self, name: str, versions: _Versions) -> None:
-        updated = dict(self._versions)
-        if versions:
-            updated[name] = versions
-        else:
-            updated.pop(name, None)
-        self._versions = updated
+        self._versions = swapped(self._versions, name, versions)
 
     def _remove_if_unused(self, sha256: str) -> None:
         if sha256 not in self._repo.shas_in_use():

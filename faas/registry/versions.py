@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from faas.domain import LATEST, Alias, FunctionConfig, PublishedState
 from faas.errors import InvalidParameterValue
+from faas.registry.swapped import swapped
 from faas.store.repos import FunctionRepo
 
 _Versions = Mapping[str, FunctionConfig]  # by version number ("1", "2", ...)
@@ -109,20 +110,10 @@ class VersionBook:
         self._set_aliases(name, {**self._aliases.get(name, {}), alias.name: alias})
 
     def _set_versions(self, name: str, versions: _Versions) -> None:
-        updated = dict(self._versions)
-        if versions:
-            updated[name] = versions
-        else:
-            updated.pop(name, None)
-        self._versions = updated
+        self._versions = swapped(self._versions, name, versions)
 
     def _set_aliases(self, name: str, aliases: _Aliases) -> None:
-        updated = dict(self._aliases)
-        if aliases:
-            updated[name] = aliases
-        else:
-            updated.pop(name, None)
-        self._aliases = updated
+        self._aliases = swapped(self._aliases, name, aliases)
 
 
 def check_code_sha256(cfg: FunctionConfig, code_sha256: str | None) -> None:
