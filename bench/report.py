@@ -751,6 +751,76 @@ def _series(data: Mapping[str, Any]) -> list[str]:
     return table(header, rows)
 
 
+RUNTIME_LABELS = {
+    "python": "built-in Python",
+    "provided": "provided.al2023",
+    "nodejs": "nodejs20.x",
+}
+
+
+def runtime_lines(results: Results) -> list[str]:
+    data = dig(results, "r")
+    if not isinstance(data, Mapping):
+        return ["n/a"]
+    lines: list[str] = []
+    for label, shown in RUNTIME_LABELS.items():
+        runtime = data.get(label) or {}
+        lines += [f"**{shown}** ({fmt(runtime.get('runtime', label))})", ""]
+        if "skipped" in runtime:
+            lines += [f"skipped: {runtime['skipped']}", ""]
+            continue
+        lines += [f"Runs on {fmt(runtime.get('how'))}.", ""]
+        header = ["measurement", "baseline (a)", shown, "/ baseline", "/ built-in Python"]
+        lines += [*table(header, _runtime_rows(results, label)), ""]
+    lines.append(
+        "Cold: the first invoke of each of N freshly deployed functions, timed at the client, "
+        "and the Init Duration their records hold (there is no cold start in the baseline: "
+        "the ratio is to the built-in Python runtime's in the same run). Warm: one function "
+        "per runtime, each level after a warm-up at the same concurrency, the runtimes "
+        "alternating."
+    )
+    return lines
+
+
+def _runtime_rows(results: Results, label: str) -> list[list[str]]:
+    rows = []
+    for phase, shown in (("first_invoke", "cold, first invoke"), ("init", "cold, Init Duration")):
+        for field in ("p50_ms", "p90_ms"):
+            value = dig(results, "r", label, "cold", phase, field)
+            python = dig(results, "r", "python", "cold", phase, field)
+            name = f"{shown} {field.replace('_ms', '')} ms"
+            rows.append([name, "", fmt(value), "", fmt(ratio(value, python), "x")])
+    for level in ("c1", "c32"):
+        for field in ("rps", "p50_ms", "p99_ms"):
+            base = _hello(results, "a", level, field)
+            value = dig(results, "r", label, level, field)
+            python = dig(results, "r", "python", level, field)
+            unit = "req/s" if field == "rps" else f"{field.replace('_ms', '')} ms"
+            rows.append(
+                [
+                    f"warm {unit} {level.replace('c', 'c=')}",
+                    fmt(base),
+                    fmt(value),
+                    fmt(ratio(value, base), "x"),
+                    fmt(ratio(value, python), "x"),
+                ]
+            )
+        for field, shown in CPU_SHARES:
+            value = dig(results, "r", label, level, field)
+            python = dig(results, "r", "python", level, field)
+            name = f"CPU us/request c={level[1:]}: {shown}"
+            rows.append([name, "", fmt(value), "", fmt(ratio(value, python), "x")])
+    return rows
+
+
+# Where a warm request's CPU goes (per request, from the processes' own CPU times).
+CPU_SHARES = (
+    ("gateway_cpu_us", "gateway"),
+    ("worker_cpu_us", "worker (Python runtime / supervisor)"),
+    ("runtime_cpu_us", "runtime process (bootstrap)"),
+)
+
+
 def render(results: Results) -> str:
     sections: list[tuple[str, list[str]]] = [
         ("Machine", machine_lines(results["machine"])),
@@ -771,6 +841,7 @@ def render(results: Results) -> str:
         ("(n) File events", file_event_lines(results)),
         ("(o) A month of records billed", month_bill_lines(results)),
         ("(p) Database size under steady load with retention", retention_lines(results)),
+        ("(r) Runtimes side by side", runtime_lines(results)),
         ("Targets", target_lines(results["targets"])),
     ]
     lines = [f"Mode: {results['mode']}; run took {results['elapsed_s']} s.", ""]

@@ -1,4 +1,4 @@
-"""The measurements of one run, (a) to (p); each starts and stops its own servers.
+"""The measurements of one run, (a) to (r); each starts and stops its own servers.
 
 Every scenario is `async def scenario(bench) -> dict` of plain JSON values, so any subset can
 run (`--only`) and the report reads one document.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import importlib.metadata
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +40,8 @@ from bench.records_db import (
 )
 from bench.servers import (
     EVENT,
+    RUNTIME,
+    Code,
     ServerProcess,
     Target,
     call_api,
@@ -51,6 +55,8 @@ from bench.servers import (
     start_faas,
 )
 from faas.config import FileWatchSettings
+from faas.runtimes import WORKER_PATH
+from tests.helpers.function_zips import bundle, ric_bootstrap, serving_interpreter, vendored_ric
 
 # The CreateFunction fields that turn snapshot start on; the cold start scenario deploys its
 # "with snapshot start" functions with them (None would report those rows as not implemented).
@@ -182,6 +188,7 @@ def _latency_summary(latencies_ns: list[int]) -> dict[str, Any]:
     return {
         "n": len(ordered),
         "p50_ms": round(percentile(ordered, 0.50) / 1e6, 2),
+        "p90_ms": round(percentile(ordered, 0.90) / 1e6, 2),
         "p99_ms": round(percentile(ordered, 0.99) / 1e6, 2),
         "max_ms": round(ordered[-1] / 1e6, 2) if ordered else 0.0,
     }
@@ -192,18 +199,22 @@ def _latency_summary(latencies_ns: list[int]) -> dict[str, Any]:
 COLD_GAP_S = 0.1
 
 
+def _cold_names(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}-cold-{i}" for i in range(count)]
+
+
 async def _first_invokes(
     bench: Bench,
     target: Target,
     prefix: str,
-    source: str,
+    source: Code,
     config: FunctionConfigExtra,
     *,
     gap_s: float,
 ) -> list[int]:
     """Deploy N fresh functions, then time the first invoke of each (one at a time, `gap_s`
     apart: 0 makes it a run of back-to-back cold starts that outpaces the spares' refill)."""
-    names = [f"{prefix}-cold-{i}" for i in range(bench.plan.cold_starts)]
+    names = _cold_names(prefix, bench.plan.cold_starts)
     latencies = []
     async with http_client() as http:
         await deploy_many(http, target, names, source, config)
@@ -437,12 +448,17 @@ async def _load_with_cpu(
     target: Target,
     connections: int,
     function: str = "hello",
+    *,
+    worker_cpu: bool = False,
 ) -> dict[str, Any]:
-    """A warm-up, then one measurement with the gateway process's CPU time around it."""
+    """A warm-up, then one measurement with the gateway process's CPU time around it (and,
+    with `worker_cpu`, that of the processes under it, as `_worker_cpu_per_request` splits
+    it)."""
     gateway = psutil.Process(server.pid)
     warm_only = Durations(bench.plan.durations.warmup_s, 0.0)
     if warm_only.warmup_s > 0:
         await measure(bench.generator, target, function, connections, warm_only)
+    tree_before = _tree_cpu(server) if worker_cpu else {}
     before = gateway.cpu_times()
     result: LoadResult = await measure(
         bench.generator,
@@ -455,7 +471,45 @@ async def _load_with_cpu(
     spent_s = (after.user + after.system) - (before.user + before.system)
     run = result.as_dict()
     run["gateway_cpu_us"] = round(spent_s / max(result.requests, 1) * 1e6, 1)
+    if worker_cpu:
+        run.update(_worker_cpu_per_request(tree_before, _tree_cpu(server), result.requests))
     return run
+
+
+# Depths under the server: 1 the zygote, 2 the workers it forked (faas's Python runtime, or a
+# custom runtime's supervisor serving the Runtime API), 3 and more what a supervisor started
+# (the runtime's own process: the bootstrap, awslambdaric, node).
+WORKER_DEPTH = 2
+
+
+def _tree_cpu(server: ServerProcess) -> dict[int, tuple[int, float]]:
+    """pid -> (depth under the server, CPU seconds so far) of every process under it."""
+    found: dict[int, tuple[int, float]] = {}
+
+    def walk(process: psutil.Process, depth: int) -> None:
+        for child in process.children():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = child.cpu_times()
+                found[child.pid] = (depth, times.user + times.system)
+                walk(child, depth + 1)
+
+    with contextlib.suppress(psutil.NoSuchProcess):
+        walk(psutil.Process(server.pid), 1)
+    return found
+
+
+def _worker_cpu_per_request(
+    before: Mapping[int, tuple[int, float]], after: Mapping[int, tuple[int, float]], requests: int
+) -> dict[str, float]:
+    """CPU per request of the workers and of the runtime processes under them, over the
+    processes alive before and after the measurement (a worker started meanwhile is left
+    out: after a warm-up at the same concurrency there is none)."""
+    spent = {"worker_cpu_us": 0.0, "runtime_cpu_us": 0.0}
+    for pid, (depth, cpu_s) in after.items():
+        if pid in before and depth >= WORKER_DEPTH:
+            key = "worker_cpu_us" if depth == WORKER_DEPTH else "runtime_cpu_us"
+            spent[key] += cpu_s - before[pid][1]
+    return {key: round(value / max(requests, 1) * 1e6, 1) for key, value in spent.items()}
 
 
 def _median_run(measured: list[dict[str, Any]]) -> dict[str, Any]:
@@ -1161,6 +1215,146 @@ async def _function_logs_counts(http: aiohttp.ClientSession, target: Target) -> 
     return counts
 
 
+# -- (r) runtimes side by side ---------------------------------------------------------------
+
+# The same hello, as each runtime's users write it: HELLO for Python (built in, and behind
+# awslambdaric in a custom runtime), this for Node.js.
+NODE_HELLO = 'exports.handler = async (event) => ({hello: "world"});\n'
+CUSTOM_RUNTIME = "provided.al2023"
+NODE_RUNTIME = "nodejs20.x"
+RUNTIME_LEVELS = (1, DENSITY_CONNECTIONS)
+PROBE_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeFunction:
+    """One runtime of (r): what CreateFunction gets for it, and how it runs (for the report)."""
+
+    runtime: str
+    code: Code
+    handler: str
+    how: str
+
+    def config(self) -> dict[str, object]:
+        return {"Runtime": self.runtime, "Handler": self.handler}
+
+
+async def runtimes_side_by_side(bench: Bench) -> dict[str, Any]:
+    """The same hello on faas's Python runtime, on provided.al2023 (awslambdaric vendored into
+    the zip, behind a shell bootstrap) and on nodejs20.x, on one server: the first invoke of
+    N fresh functions of each (as (d) times it, with the Init Duration of their records), then
+    warm c=1 and c=32 (each after a warm-up at the same concurrency), the runtimes alternating
+    at each level. A runtime this host cannot run is reported as skipped, with the reason."""
+    result: dict[str, Any] = {}
+    async with faas_with(bench, {}) as server:
+        target = server.target
+        async with http_client() as http:
+            offered = [str(name) for name in (await health(http, target))["runtimes"]]
+        functions: dict[str, RuntimeFunction] = {}
+        for label, found in (await asyncio.to_thread(_runtime_functions, offered)).items():
+            if isinstance(found, str):
+                result[label] = {"skipped": found}
+            else:
+                functions[label] = found
+                result[label] = {"runtime": found.runtime, "how": found.how}
+        for label, function in functions.items():
+            result[label]["cold"] = await _runtime_cold_starts(bench, target, label, function)
+        async with http_client() as http:
+            for label, function in functions.items():
+                await deploy(http, target, f"{label}-warm", function.code, function.config())
+        for connections in RUNTIME_LEVELS:
+            for label in functions:
+                result[label][f"c{connections}"] = await _load_with_cpu(
+                    bench, server, target, connections, f"{label}-warm", worker_cpu=True
+                )
+    return result
+
+
+def _runtime_functions(offered: list[str]) -> dict[str, RuntimeFunction | str]:
+    """Each runtime's hello, or why it is skipped here."""
+    builtin = RuntimeFunction(
+        RUNTIME, HELLO, "app.handler", f"faas's Python runtime (Python {_version()})"
+    )
+    return {"python": builtin, "provided": _python_ric(offered), "nodejs": _node(offered)}
+
+
+def _version() -> str:
+    return sys.version.split()[0]
+
+
+def _python_ric(offered: list[str]) -> RuntimeFunction | str:
+    """provided.al2023 whose bootstrap runs awslambdaric, vendored into the zip."""
+    if CUSTOM_RUNTIME not in offered:
+        return f"this host does not offer {CUSTOM_RUNTIME}"
+    try:
+        ric = vendored_ric()
+    except importlib.metadata.PackageNotFoundError:
+        return "awslambdaric is not installed in the bench's interpreter (pip install awslambdaric)"
+    interpreter, how = _ric_interpreter()
+    files = {"bootstrap": ric_bootstrap(interpreter), "app.py": HELLO, **ric}
+    how = f"awslambdaric {importlib.metadata.version('awslambdaric')} on {how}"
+    return RuntimeFunction(CUSTOM_RUNTIME, bundle(files), "app.handler", how)
+
+
+def _ric_interpreter() -> tuple[str, str]:
+    """`python3` as the workers find it when its Python version is the bench's (awslambdaric's
+    C extension is built for the bench's X.Y), else the bench's own interpreter; and a line
+    saying which."""
+    host = shutil.which("python3", path=WORKER_PATH)
+    version = _probe([host, "-c", "import platform; print(platform.python_version())"])
+    ours = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if host is not None and version is not None and version.startswith(f"{ours}."):
+        return "python3", f"the workers' python3 ({host}, Python {version})"
+    interpreter = serving_interpreter()
+    return interpreter, (
+        f"the bench's interpreter (Python {_version()}; the workers' python3 is "
+        f"{f'Python {version}' if version else 'missing'})"
+    )
+
+
+def _node(offered: list[str]) -> RuntimeFunction | str:
+    if NODE_RUNTIME not in offered:
+        return f"this host does not offer {NODE_RUNTIME} (no node on the workers' PATH)"
+    version = _probe([shutil.which("node", path=WORKER_PATH), "--version"])
+    code = bundle({"index.js": NODE_HELLO}, executables=())
+    return RuntimeFunction(NODE_RUNTIME, code, "index.handler", f"node {version}")
+
+
+def _probe(argv: list[str | None]) -> str | None:
+    """The first line a short command prints; None when it cannot run."""
+    if None in argv:
+        return None
+    try:
+        completed = subprocess.run(
+            [str(part) for part in argv],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout.strip().splitlines()[0] if completed.stdout.strip() else None
+
+
+async def _runtime_cold_starts(
+    bench: Bench, target: Target, label: str, function: RuntimeFunction
+) -> dict[str, Any]:
+    """The client-timed first invokes, and the Init Duration the records hold for them."""
+    latencies = await _first_invokes(
+        bench, target, label, function.code, function.config(), gap_s=COLD_GAP_S
+    )
+    inits_ns = []
+    async with http_client() as http:
+        for name in _cold_names(label, bench.plan.cold_starts):
+            path = f"/faas/v1/invocations?function={name}&limit=1"
+            records = (await call_api(http, target, "GET", path))["Invocations"]
+            init_ms = records[0]["InitDurationMs"] if records else None
+            if init_ms is not None:
+                inits_ns.append(round(init_ms * 1e6))
+    return {"first_invoke": _latency_summary(latencies), "init": _latency_summary(inits_ns)}
+
+
 SCENARIOS: Mapping[str, Scenario] = {
     "a": baseline,
     "b": warm_invoke,
@@ -1179,4 +1373,5 @@ SCENARIOS: Mapping[str, Scenario] = {
     "o": month_billed,
     "p": retention_steady,
     "q": log_cost,
+    "r": runtimes_side_by_side,
 }

@@ -216,19 +216,26 @@ def http_client(connections: int = 16) -> aiohttp.ClientSession:
     )
 
 
+# A function's code: the source of its `app.py` (a Python handler), or a whole zip.
+Code = str | bytes
+
+
 async def deploy(
     http: aiohttp.ClientSession,
     target: Target,
     name: str,
-    source: str,
+    source: Code,
     extra_config: Mapping[str, object] | None = None,
 ) -> None:
+    """CreateFunction; `extra_config` adds fields or replaces the defaults (the serving
+    interpreter's Python runtime, handler `app.handler`)."""
+    archive = make_zip(source) if isinstance(source, str) else source
     document: dict[str, object] = {
         "FunctionName": name,
         "Role": ROLE,
         "Runtime": RUNTIME,
         "Handler": "app.handler",
-        "Code": {"ZipFile": base64.b64encode(make_zip(source)).decode()},
+        "Code": {"ZipFile": base64.b64encode(archive).decode()},
         **(extra_config or {}),
     }
     body = json.dumps(document).encode()
@@ -243,7 +250,7 @@ async def deploy_many(
     http: aiohttp.ClientSession,
     target: Target,
     names: list[str],
-    source: str,
+    source: Code,
     extra_config: Mapping[str, object] | None = None,
     *,
     parallel: int = 8,

@@ -5,15 +5,11 @@ sandbox as a Python function, and is reported, logged, recorded and billed like 
 from __future__ import annotations
 
 import base64
-import importlib.metadata
-import io
 import json
 import os
 import re
-import sys
 import time
 import uuid
-import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,11 +17,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.helpers.function_zips import bundle, ric_bootstrap, vendored_ric
 from tests.helpers.server import FaasServer, require_layers
 
 ROLE = "arn:aws:iam::000000000000:role/test"
-EXECUTABLE = 0o100755 << 16
-REGULAR = 0o100644 << 16
 REPORT_MEMORY = re.compile(r"Max Memory Used: (\d+) MB")
 
 # A custom runtime in the Python standard library, as a Lambda user writes one without an
@@ -93,43 +88,6 @@ def handler(event, context):
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def bundle(
-    files: Mapping[str, str | bytes], executables: tuple[str, ...] = ("bootstrap",)
-) -> bytes:
-    """A zip whose executables keep their mode, as `zip` on Linux makes them."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in files.items():
-            info = zipfile.ZipInfo(name)
-            info.external_attr = EXECUTABLE if name in executables else REGULAR
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, content)
-    return buffer.getvalue()
-
-
-def vendored_ric() -> dict[str, bytes]:
-    """awslambdaric and its dependencies, copied from this test's own installation (every file
-    their wheels installed beside the packages) into a function's code, as Lambda's
-    custom-runtime users ship it in their zip."""
-    files: dict[str, bytes] = {}
-    for distribution in ("awslambdaric", "simplejson", "snapshot-restore-py"):
-        for installed in importlib.metadata.files(distribution) or []:
-            parts = Path(str(installed)).parts
-            if parts[0].startswith("..") or parts[0].endswith(".dist-info"):
-                continue  # scripts outside site-packages, and the install's own metadata
-            if "__pycache__" in parts:
-                continue
-            files[str(installed)] = Path(str(installed.locate())).read_bytes()
-    return files
-
-
-def ric_bootstrap() -> str:
-    """The RIC runs on the interpreter it was installed for (its C extension is built for that
-    one): the serving interpreter's own, which the sandbox keeps visible."""
-    interpreter = os.path.realpath(sys.executable)
-    return f'#!/bin/sh\ncd "$LAMBDA_TASK_ROOT"\nexec {interpreter} -m awslambdaric "$_HANDLER"\n'
 
 
 def create(

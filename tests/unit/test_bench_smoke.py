@@ -28,6 +28,13 @@ EXPECTED_NUMBERS: dict[str, list[tuple[str, ...]]] = {
     "n": [("drain", "events_per_s"), ("latency", "p50_ms")],
     "o": [("bill", "p50_ms"), ("plain_sql", "p50_ms"), ("bill_requests",)],
     "p": [("with_retention", "rows_end"), ("retention_off", "total_mb_end")],
+    "r": [("python", "cold", "first_invoke", "p50_ms"), ("python", "c32", "rps")],
+}
+# (r)'s other runtimes need awslambdaric (the test extras) and node: each is measured, or
+# skipped with the reason when this host cannot run it.
+OPTIONAL_RUNTIMES = {
+    "provided": [("cold", "init", "p50_ms"), ("c1", "rps"), ("c32", "runtime_cpu_us")],
+    "nodejs": [("cold", "first_invoke", "p90_ms"), ("c32", "rps")],
 }
 
 
@@ -56,4 +63,12 @@ def test_quick_bench_measures_every_scenario(tmp_path: Path) -> None:
             value = leaf(results[scenario], path)
             assert isinstance(value, int | float) and value > 0, (scenario, path, value)
     assert results["d"]["hello"]["with_snapshot"]["cold"]["p50_ms"] > 0
+    for runtime, paths in OPTIONAL_RUNTIMES.items():
+        measured = results["r"][runtime]
+        if "skipped" in measured:
+            assert measured["skipped"], runtime
+            continue
+        for path in paths:
+            value = leaf(measured, path)
+            assert isinstance(value, int | float) and value > 0, ("r", runtime, path, value)
     assert "| target | measured | verdict |" in completed.stdout
