@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from faas.config import SandboxSettings
-from faas.domain import WorkerSpec
 from faas.errors import ServiceError
 from faas.pool.environment import worker_environment
 from faas.pool.sandbox import HostSandbox, SandboxPlanner
+from tests.helpers.specs import worker_spec
 
 
 def host(*, root: bool = True, mount_namespace_why: str = "") -> HostSandbox:
@@ -28,23 +28,7 @@ def host(*, root: bool = True, mount_namespace_why: str = "") -> HostSandbox:
     )
 
 
-SPEC = WorkerSpec(
-    key="fn:1",
-    function_name="fn",
-    version="$LATEST",
-    runtime="python3.11",
-    handler="app.handler",
-    memory_mb=128,
-    timeout_s=3,
-    ephemeral_storage_mb=512,
-    environment={},
-    code_dir="/srv/code/fn",
-    function_arn="arn:aws:lambda:us-east-1:000000000000:function:fn",
-    region="us-east-1",
-    network="host",
-    sandbox_uid=7,
-    opt_dir="/srv/layers/opt/abc",
-)
+SPEC = worker_spec(network="host", sandbox_uid=7, opt_dir="/srv/layers/opt/abc")
 
 
 def planner(tmp_path: Path, sandbox: HostSandbox) -> SandboxPlanner:

@@ -18,6 +18,7 @@ from faas.pool.sandbox import (
     PreparedSandbox,
     SandboxPlanner,
 )
+from tests.helpers.specs import worker_spec
 
 FIRST_UID = 300000
 
@@ -36,23 +37,7 @@ def host(*, root: bool = True, mount_namespace_why: str = "", landlock_abi: int 
 
 
 def spec(*mounts: Mount) -> WorkerSpec:
-    return WorkerSpec(
-        key="fn:1",
-        function_name="fn",
-        version="$LATEST",
-        runtime="python3.11",
-        handler="app.handler",
-        memory_mb=128,
-        timeout_s=3,
-        ephemeral_storage_mb=512,
-        environment={},
-        code_dir="/srv/code/fn",
-        function_arn="arn:aws:lambda:us-east-1:000000000000:function:fn",
-        region="us-east-1",
-        network="host",
-        sandbox_uid=7,
-        mounts=mounts,
-    )
+    return worker_spec(network="host", sandbox_uid=7, mounts=mounts)
 
 
 def planner(tmp_path: Path, sandbox: HostSandbox) -> SandboxPlanner:

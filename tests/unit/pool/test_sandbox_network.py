@@ -23,6 +23,7 @@ from faas.pool.sandbox import (
     isolation_tag,
     layers,
 )
+from tests.helpers.specs import worker_spec
 
 
 @dataclasses.dataclass
@@ -87,19 +88,7 @@ def host(*, root: bool = True, network_why: str = "") -> HostSandbox:
 
 
 def spec(network: str = "default", allow: tuple[str, ...] = ()) -> WorkerSpec:
-    return WorkerSpec(
-        key="fn:1",
-        function_name="fn",
-        version="$LATEST",
-        runtime="python3.11",
-        handler="app.handler",
-        memory_mb=128,
-        timeout_s=3,
-        ephemeral_storage_mb=512,
-        environment={},
-        code_dir="/srv/code/fn",
-        function_arn="arn:aws:lambda:us-east-1:000000000000:function:fn",
-        region="us-east-1",
+    return worker_spec(
         network=network,
         network_allow=tuple(NetworkDestination.parse(entry) for entry in allow),
     )
