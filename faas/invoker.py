@@ -161,7 +161,10 @@ class Invoker:
         allocated = 0
         for version, workers in self._registry.provisioned_shares(function_name, qualifier).items():
             config = self._registry.resolve(function_name, version)
-            ready = self._pool.provisioned_ready(self._registry.worker_spec(config))
+            # A version whose spec was never built has no pool yet: none ready (and no code
+            # extracted on the loop to find that out).
+            spec = self._registry.cached_worker_spec(config)
+            ready = 0 if spec is None else self._pool.provisioned_ready(spec)
             requested += workers
             # On-demand workers beyond the provisioned ones are not part of the allocation.
             allocated += min(ready, workers)
